@@ -4,8 +4,9 @@
     ├── InvalidInput            the request is malformed or names a value that is not allowed
     │                           (HTTP 400 / 422, CLI exit 2); `problems` lists every problem found
     ├── NotFound                a referenced object does not exist (HTTP 404, CLI exit 3)
-    ├── Conflict                the request is valid but clashes with the current state, such as
-    │                           a second commander or reopening a closed incident (HTTP 409, CLI exit 4)
+    ├── Conflict                the request is valid but clashes with the current state, such
+    │                           as a second commander or reopening a closed incident
+    │                           (HTTP 409, CLI exit 4)
     ├── Unauthenticated         no credentials, or unknown ones (HTTP 401, CLI exit 5)
     └── PermissionDenied        the credentials lack the scope or role (HTTP 403, CLI exit 5)
 

@@ -1,0 +1,68 @@
+"""Request-scoped dependencies: the database session, the clock and the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from tocsin.store import tokens
+from tocsin.store.models import User
+from tocsin.store.tokens import Scope
+
+_bearer = HTTPBearer(auto_error=False, description="An API token from `tocsin token create`.")
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """Yield a session; routes commit before they answer, anything else is rolled back."""
+    with request.app.state.sessions() as session:
+        yield session
+
+
+def get_now(request: Request) -> datetime:
+    """Return the current instant from the app's one clock."""
+    now: datetime = request.app.state.clock.now()
+    return now
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+NowDep = Annotated[datetime, Depends(get_now)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, and what their token allows."""
+
+    user: User
+    scopes: list[str]
+
+    @property
+    def actor(self) -> str:
+        """Return the name that goes on the timeline."""
+        return self.user.handle
+
+
+def require(scope: Scope) -> Callable[..., Caller]:
+    """Return a dependency that authenticates the bearer token and checks `scope`."""
+
+    def dependency(
+        session: SessionDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Caller:
+        user, scopes = tokens.authenticate(
+            session, credentials.credentials if credentials else None
+        )
+        tokens.require_scope(scopes, scope)
+        return Caller(user, scopes)
+
+    return dependency
+
+
+Reader = Annotated[Caller, Depends(require(Scope.READ))]
+Writer = Annotated[Caller, Depends(require(Scope.WRITE))]
+Admin = Annotated[Caller, Depends(require(Scope.ADMIN))]

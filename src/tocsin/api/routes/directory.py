@@ -1,0 +1,157 @@
+"""Users, services, severities and API tokens over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict
+
+from tocsin.api.deps import Admin, NowDep, Reader, SessionDep, Writer
+from tocsin.schemas import ServiceOut, TokenCreated, TokenOut, UserOut
+from tocsin.store import services, severities, tokens, users
+
+router = APIRouter()
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserIn(Body):
+    handle: str
+    name: str | None = None
+    email: str | None = None
+    time_zone: str = "UTC"
+    role: str = "responder"
+
+
+class UserEdit(Body):
+    name: str | None = None
+    email: str | None = None
+    time_zone: str | None = None
+    role: str | None = None
+
+
+class ServiceIn(Body):
+    slug: str
+    name: str | None = None
+    owner: str | None = None
+    description: str = ""
+    severity_definitions: dict[str, Any] = {}
+
+
+class ServiceEdit(Body):
+    name: str | None = None
+    owner: str | None = None
+    description: str | None = None
+    severity_definitions: dict[str, Any] | None = None
+
+
+class TokenIn(Body):
+    user: str
+    name: str
+    scopes: list[str] = ["read", "write"]
+
+
+@router.get("/users", tags=["users"])
+def list_users(session: SessionDep, _caller: Reader) -> list[UserOut]:
+    """List users."""
+    return [UserOut.of(u) for u in users.list_(session)]
+
+
+@router.post("/users", status_code=201, tags=["users"])
+def create_user(body: UserIn, session: SessionDep, _caller: Admin, now: NowDep) -> UserOut:
+    """Create a user."""
+    user = users.create(session, **body.model_dump(), now=now)
+    session.commit()
+    return UserOut.of(user)
+
+
+@router.get("/users/{handle}", tags=["users"])
+def show_user(handle: str, session: SessionDep, _caller: Reader) -> UserOut:
+    """Show one user."""
+    return UserOut.of(users.get_by_handle(session, handle))
+
+
+@router.patch("/users/{handle}", tags=["users"])
+def edit_user(handle: str, body: UserEdit, session: SessionDep, _caller: Admin) -> UserOut:
+    """Change a user's name, email, time zone or role."""
+    user = users.get_by_handle(session, handle)
+    users.update(session, user, **body.model_dump(exclude_unset=True))
+    session.commit()
+    return UserOut.of(user)
+
+
+@router.get("/services", tags=["services"])
+def list_services(session: SessionDep, _caller: Reader) -> list[ServiceOut]:
+    """List services."""
+    return [ServiceOut.of(s) for s in services.list_(session)]
+
+
+@router.post("/services", status_code=201, tags=["services"])
+def create_service(
+    body: ServiceIn, session: SessionDep, _caller: Writer, now: NowDep
+) -> ServiceOut:
+    """Create a service."""
+    service = services.create(session, **body.model_dump(), now=now)
+    session.commit()
+    return ServiceOut.of(service)
+
+
+@router.get("/services/{slug}", tags=["services"])
+def show_service(slug: str, session: SessionDep, _caller: Reader) -> ServiceOut:
+    """Show one service."""
+    return ServiceOut.of(services.get_by_slug(session, slug))
+
+
+@router.patch("/services/{slug}", tags=["services"])
+def edit_service(slug: str, body: ServiceEdit, session: SessionDep, _caller: Writer) -> ServiceOut:
+    """Change a service."""
+    service = services.get_by_slug(session, slug)
+    services.update(session, service, **body.model_dump(exclude_unset=True))
+    session.commit()
+    return ServiceOut.of(service)
+
+
+@router.get("/severities", tags=["severities"])
+def list_severities(session: SessionDep, _caller: Reader) -> list[dict[str, Any]]:
+    """List the severity scale, highest first."""
+    return [
+        {
+            "name": s.name,
+            "rank": s.rank,
+            "definition": s.definition,
+            "response_time": s.response_time_label,
+            "response_seconds": int(s.response_time.total_seconds()) if s.response_time else None,
+            "update_cadence_seconds": int(s.update_cadence.total_seconds())
+            if s.update_cadence
+            else None,
+            "example": s.example,
+        }
+        for s in severities.scale(session).levels
+    ]
+
+
+@router.get("/tokens", tags=["tokens"])
+def list_tokens(session: SessionDep, _caller: Admin) -> list[TokenOut]:
+    """List API tokens (never their secrets)."""
+    return [TokenOut.of(t) for t in tokens.list_(session)]
+
+
+@router.post("/tokens", status_code=201, tags=["tokens"])
+def create_token(body: TokenIn, session: SessionDep, _caller: Admin, now: NowDep) -> TokenCreated:
+    """Create an API token; its secret is in this answer and nowhere else, ever."""
+    token, secret = tokens.create(
+        session, handle=body.user, name=body.name, scopes=body.scopes, now=now
+    )
+    session.commit()
+    return TokenCreated(**TokenOut.of(token).model_dump(), token=secret)
+
+
+@router.delete("/tokens/{token_id}", status_code=204, tags=["tokens"])
+def revoke_token(token_id: int, session: SessionDep, _caller: Admin, now: NowDep) -> Response:
+    """Revoke an API token."""
+    tokens.revoke(session, token_id, now=now)
+    session.commit()
+    return Response(status_code=204)

@@ -1,0 +1,137 @@
+"""What every command shares: the database, the clock, the actor and output helpers."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from tocsin.clock import Clock, SystemClock
+from tocsin.settings import Settings
+from tocsin.store.db import make_engine, make_sessionmaker, require_migrated
+
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+@dataclass
+class State:
+    """Per-invocation state, kept on the Typer context."""
+
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    actor: str | None = None
+    _engines: dict[str, Engine] = field(default_factory=dict)
+
+    def engine(self) -> Engine:
+        """Return the engine for the configured database (one per process)."""
+        url = self.settings.database_url
+        if url not in self._engines:
+            self._engines[url] = make_engine(url)
+        return self._engines[url]
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """Yield a session on a migrated database; commit on success, roll back on error."""
+        engine = self.engine()
+        require_migrated(engine)
+        factory = make_sessionmaker(engine)
+        with factory() as session, session.begin():
+            yield session
+
+    def now(self) -> datetime:
+        """Return the current instant."""
+        return self.clock.now()
+
+    def who(self) -> str:
+        """Return who goes on the timeline: --as, $TOCSIN_ACTOR, else the login name."""
+        if self.actor:
+            return self.actor
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return "cli"
+
+
+def state(ctx: typer.Context) -> State:
+    """Return the invocation state, creating it from the environment if needed."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, State):
+        root.obj = State(settings=Settings.from_env())
+    return root.obj
+
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_json(data: Any) -> None:
+    """Print `data` (models, lists of models, plain values) as indented JSON."""
+    typer.echo(json.dumps(_plain(data), indent=2, ensure_ascii=False))
+
+
+def _plain(data: Any) -> Any:
+    if isinstance(data, BaseModel):
+        return data.model_dump(mode="json")
+    if isinstance(data, list | tuple):
+        return [_plain(item) for item in data]
+    if isinstance(data, dict):
+        return {key: _plain(value) for key, value in data.items()}
+    if isinstance(data, datetime):
+        return data.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return data
+
+
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Print a table; cell text is shown as is (never read as Rich markup)."""
+    grid = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        grid.add_column(column)
+    for row in rows:
+        grid.add_row(*(cell if isinstance(cell, Text) else Text(_cell(cell)) for cell in row))
+    out.print(grid)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return fmt_time(value)
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+def fmt_time(at: datetime | None) -> str:
+    """Return an instant as "2024-06-20 10:30:00 UTC"."""
+    if at is None:
+        return "-"
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def warn(messages: Sequence[str]) -> None:
+    """Print warnings on stderr."""
+    for message in messages:
+        err.print(Text("warning: ", style="bold yellow") + Text(message))
+
+
+def success(message: str) -> None:
+    """Print a confirmation on stderr, so stdout stays clean for pipes."""
+    err.print(Text(message, style="green"))
+
+
+def read_text_arg(value: str) -> str:
+    """Return `value`, or standard input when it is "-"."""
+    return sys.stdin.read() if value == "-" else value

@@ -1,0 +1,183 @@
+"""`tocsin user|service|token ...`: the people, the services and the API tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tocsin.cli.common import JsonOption, out, print_json, state, success, table
+from tocsin.core.incident import incident_ref
+from tocsin.schemas import IncidentOut, ServiceOut, TokenCreated, TokenOut, UserOut
+from tocsin.store import incidents, services, severities, tokens, users
+
+user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+service_app = typer.Typer(help="Manage services.", no_args_is_help=True)
+token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+
+
+@user_app.command("add")
+def user_add(
+    ctx: typer.Context,
+    handle: Annotated[str, typer.Argument(help="Short lowercase name, like alice.")],
+    name: Annotated[str | None, typer.Option(help="Full name.")] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+    time_zone: Annotated[str, typer.Option("--time-zone", "--tz", help="IANA zone.")] = "UTC",
+    role: Annotated[str, typer.Option(help="viewer, responder or admin.")] = "responder",
+    as_json: bool = JsonOption,
+) -> None:
+    """Add a user."""
+    st = state(ctx)
+    with st.session() as session:
+        user = users.create(
+            session,
+            handle=handle,
+            name=name,
+            email=email,
+            time_zone=time_zone,
+            role=role,
+            now=st.now(),
+        )
+        if as_json:
+            print_json(UserOut.of(user))
+        else:
+            success(f"Added user @{user.handle} ({user.name})")
+
+
+@user_app.command("list")
+def user_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """List users."""
+    st = state(ctx)
+    with st.session() as session:
+        found = [UserOut.of(u) for u in users.list_(session)]
+    if as_json:
+        print_json(found)
+        return
+    table(
+        None,
+        ["Handle", "Name", "Email", "Time zone", "Role"],
+        [[u.handle, u.name, u.email, u.time_zone, u.role] for u in found],
+    )
+
+
+@service_app.command("add")
+def service_add(
+    ctx: typer.Context,
+    slug: Annotated[str, typer.Argument(help="Short name, like api-gateway.")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    owner: Annotated[str | None, typer.Option(help="Handle of the owning user.")] = None,
+    description: Annotated[str, typer.Option()] = "",
+    as_json: bool = JsonOption,
+) -> None:
+    """Add a service."""
+    st = state(ctx)
+    with st.session() as session:
+        service = services.create(
+            session, slug=slug, name=name, owner=owner, description=description, now=st.now()
+        )
+        if as_json:
+            print_json(ServiceOut.of(service))
+        else:
+            success(f"Added service {service.slug} ({service.name})")
+
+
+@service_app.command("list")
+def service_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """List services."""
+    st = state(ctx)
+    with st.session() as session:
+        found = [ServiceOut.of(s) for s in services.list_(session)]
+    if as_json:
+        print_json(found)
+        return
+    table(
+        None,
+        ["Service", "Name", "Owner", "Description"],
+        [[s.slug, s.name, s.owner, s.description] for s in found],
+    )
+
+
+@service_app.command("show")
+def service_show(
+    ctx: typer.Context,
+    slug: Annotated[str, typer.Argument(help="The service.")],
+    as_json: bool = JsonOption,
+) -> None:
+    """Show a service, its severity definitions and its recent incidents."""
+    st = state(ctx)
+    with st.session() as session:
+        service = services.get_by_slug(session, slug)
+        scale = severities.scale(session).with_definitions(service.severity_definitions)
+        recent = incidents.list_(session, service=slug, limit=10)
+        if as_json:
+            data = ServiceOut.of(service).model_dump(mode="json")
+            data["recent_incidents"] = [IncidentOut.of(i).model_dump(mode="json") for i in recent]
+            print_json(data)
+            return
+        out.print(f"{service.name} ({service.slug})", markup=False, style="bold")
+        out.print(f"Owner: {('@' + service.owner.handle) if service.owner else '-'}", markup=False)
+        if service.description:
+            out.print(service.description, markup=False)
+        table(
+            "Severities",
+            ["Severity", "Definition", "Response time", "Example"],
+            [[s.name, s.definition, s.response_time_label, s.example] for s in scale.levels],
+        )
+        table(
+            "Recent incidents",
+            ["Incident", "Severity", "Status", "Title", "Started"],
+            [[incident_ref(i.number), i.severity, i.status, i.title, i.started_at] for i in recent],
+        )
+
+
+@token_app.command("create")
+def token_create(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Option(help="Handle of the user the token acts as.")],
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
+    scope: Annotated[
+        list[str] | None, typer.Option(help="read, write or admin (repeat). Default: read, write.")
+    ] = None,
+    as_json: bool = JsonOption,
+) -> None:
+    """Create an API token. Its secret is printed now and never again."""
+    st = state(ctx)
+    with st.session() as session:
+        token, secret = tokens.create(
+            session, handle=user, name=name, scopes=scope or ["read", "write"], now=st.now()
+        )
+        if as_json:
+            print_json(TokenCreated(**TokenOut.of(token).model_dump(), token=secret))
+        else:
+            success(
+                f"Token {token.name!r} for @{token.user.handle} ({', '.join(token.scopes)}); "
+                "store it now, it is not shown again:"
+            )
+            out.print(secret, markup=False)
+
+
+@token_app.command("list")
+def token_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """List API tokens (never their secrets)."""
+    st = state(ctx)
+    with st.session() as session:
+        found = [TokenOut.of(t) for t in tokens.list_(session)]
+    if as_json:
+        print_json(found)
+        return
+    table(
+        None,
+        ["Id", "Name", "User", "Scopes", "Ends with", "Created", "Revoked"],
+        [[t.id, t.name, t.user, t.scopes, t.hint, t.created_at, t.revoked_at] for t in found],
+    )
+
+
+@token_app.command("revoke")
+def token_revoke(
+    ctx: typer.Context, token_id: Annotated[int, typer.Argument(help="The token's id.")]
+) -> None:
+    """Revoke an API token; it stops working at once."""
+    st = state(ctx)
+    with st.session() as session:
+        token = tokens.revoke(session, token_id, now=st.now())
+        success(f"Revoked token {token.id} ({token.name})")

@@ -1,0 +1,182 @@
+"""The `tocsin` command. Errors are turned into one line and an exit code here, and only here."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+from sqlalchemy.exc import SQLAlchemyError
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
+
+from tocsin.cli import directory, incident
+from tocsin.cli.common import JsonOption, err, out, print_json, state, success
+from tocsin.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    TocsinError,
+    Unauthenticated,
+)
+from tocsin.store.db import NotMigrated
+
+EXIT_CODES: list[tuple[type[TocsinError], int]] = [
+    (InvalidInput, 2),
+    (NotFound, 3),
+    (Conflict, 4),
+    (Unauthenticated, 5),
+    (PermissionDenied, 5),
+    (NotMigrated, 6),
+]
+EXIT_INTERNAL = 70
+
+
+def exit_code(exc: TocsinError) -> int:
+    """Return the exit code for `exc`."""
+    return next((code for cls, code in EXIT_CODES if isinstance(exc, cls)), 1)
+
+
+class Group(TyperGroup):
+    """The root group: turns every expected failure into one readable line."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TocsinError as exc:
+            _fail(exc.message, exit_code(exc), exc.problems)
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            _fail(f"database error: {reason}", EXIT_INTERNAL)
+        except (typer.Exit, typer.Abort, TyperException, SystemExit):
+            raise
+        except Exception as exc:  # a bug: still one line, the traceback only on request
+            if os.environ.get("TOCSIN_DEBUG"):
+                raise
+            _fail(
+                f"internal error: {type(exc).__name__}: {exc} (set TOCSIN_DEBUG=1 for details)",
+                EXIT_INTERNAL,
+            )
+
+
+def _fail(message: str, code: int, problems: list[str] | None = None) -> None:
+    # One line per problem, so a file with three mistakes shows all three at once.
+    for line in problems if problems and len(problems) > 1 else [message]:
+        err.print(Text("error: ", style="bold red") + Text(line))
+    raise typer.Exit(code)
+
+
+app = typer.Typer(
+    name="tocsin",
+    cls=Group,
+    help="Tocsin: self-hosted incident response.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(incident.app, name="incident")
+app.add_typer(directory.user_app, name="user")
+app.add_typer(directory.service_app, name="service")
+app.add_typer(directory.token_app, name="token")
+app.add_typer(db_app, name="db")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    as_: Annotated[
+        str | None,
+        typer.Option("--as", envvar="TOCSIN_ACTOR", help="Who you are on the timeline."),
+    ] = None,
+) -> None:
+    """Tocsin: self-hosted incident response."""
+    state(ctx).actor = as_
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create or migrate the database schema to this version."""
+    from tocsin.store.db import current_revision, head_revision, upgrade
+
+    st = state(ctx)
+    engine = st.engine()
+    before = current_revision(engine)
+    upgrade(engine)
+    url = engine.url.render_as_string(hide_password=True)
+    if before == head_revision():
+        success(f"{url} is up to date ({before})")
+    else:
+        success(f"Migrated {url} from {before or 'empty'} to {head_revision()}")
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    admin: Annotated[str, typer.Option(help="Handle of the first admin.")] = "admin",
+    as_json: bool = JsonOption,
+) -> None:
+    """Create the first admin and print its API token once; does nothing if users exist."""
+    from tocsin.store import tokens, users
+
+    st = state(ctx)
+    with st.session() as session:
+        if users.list_(session):
+            success("Tocsin already has users; nothing to do.")
+            if as_json:
+                print_json(None)
+            return
+        user = users.create(session, handle=admin, name="Administrator", role="admin", now=st.now())
+        token, secret = tokens.create(
+            session, handle=user.handle, name="bootstrap", scopes=["admin"], now=st.now()
+        )
+        if as_json:
+            print_json({"user": user.handle, "token": secret, "scopes": token.scopes})
+            return
+        success(f"Created admin @{user.handle}. Its API token is shown this once; keep it:")
+        out.print(secret, markup=False)
+
+
+@app.command()
+def apply(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Option("--file", "-f", help="The tocsin.yaml to apply.")],
+) -> None:
+    """Create or update what a config file describes (validated as a whole first)."""
+    from tocsin import config
+    from tocsin.store import apply as applier
+
+    st = state(ctx)
+    loaded = config.load(file)
+    with st.session() as session:
+        changes = applier.apply(session, loaded, now=st.now())
+    for change in changes:
+        out.print(change, markup=False)
+    success(f"Applied {file}: {len(changes)} change(s)" if changes else f"{file}: no changes")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Serve the web UI and the API."""
+    import uvicorn
+
+    from tocsin.api.app import create_app
+    from tocsin.store.db import require_migrated
+
+    st = state(ctx)
+    require_migrated(st.engine())
+    success(f"Tocsin on http://{host}:{port} (API docs at /docs)")
+    uvicorn.run(create_app(st.settings), host=host, port=port, log_level="info")
+
+
+def main() -> None:
+    """Run the CLI."""
+    app(prog_name="tocsin")
+    sys.exit(0)

@@ -1,0 +1,184 @@
+"""Plain, JSON-ready shapes of stored objects, shared by the REST API and `--json` output."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from tocsin.core.incident import incident_ref
+from tocsin.store.incidents import active_roles
+from tocsin.store.models import ApiToken, Incident, Service, StatusUpdate, TimelineEvent, User
+
+
+class Out(BaseModel):
+    """Base of every output shape."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class UserOut(Out):
+    handle: str
+    name: str
+    email: str | None
+    time_zone: str
+    role: str
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls.model_validate(user)
+
+
+class TokenOut(Out):
+    id: int
+    name: str
+    user: str
+    scopes: list[str]
+    hint: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, token: ApiToken) -> TokenOut:
+        return cls(
+            id=token.id,
+            name=token.name,
+            user=token.user.handle,
+            scopes=list(token.scopes),
+            hint=token.hint,
+            created_at=token.created_at,
+            revoked_at=token.revoked_at,
+        )
+
+
+class TokenCreated(TokenOut):
+    token: str
+
+
+class ServiceOut(Out):
+    slug: str
+    name: str
+    description: str
+    owner: str | None
+    severity_definitions: dict[str, dict[str, str]]
+
+    @classmethod
+    def of(cls, service: Service) -> ServiceOut:
+        return cls(
+            slug=service.slug,
+            name=service.name,
+            description=service.description,
+            owner=service.owner.handle if service.owner else None,
+            severity_definitions=service.severity_definitions,
+        )
+
+
+class RoleOut(Out):
+    user: str
+    name: str
+    role: str
+    speciality: str | None
+    assigned_at: datetime
+
+
+class MilestonesOut(Out):
+    started_at: datetime
+    detected_at: datetime
+    acknowledged_at: datetime | None
+    mitigated_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    skipped: list[str]
+
+
+class IncidentOut(Out):
+    ref: str
+    number: int
+    title: str
+    severity: str
+    status: str
+    services: list[str]
+    channel: str
+    summary: str
+    impact: str
+    detection: str
+    root_cause: str
+    resolution: str
+    commander: str | None
+    roles: list[RoleOut]
+    milestones: MilestonesOut
+    is_drill: bool
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    warnings: list[str] = []
+
+    @classmethod
+    def of(cls, incident: Incident, warnings: list[str] | None = None) -> IncidentOut:
+        roles = active_roles(incident)
+        commander = next((r.user.handle for r in roles if r.role == "commander"), None)
+        return cls(
+            ref=incident_ref(incident.number),
+            number=incident.number,
+            title=incident.title,
+            severity=incident.severity,
+            status=incident.status,
+            services=incident.service_slugs,
+            channel=incident.channel,
+            summary=incident.summary,
+            impact=incident.impact,
+            detection=incident.detection,
+            root_cause=incident.root_cause,
+            resolution=incident.resolution,
+            commander=commander,
+            roles=[
+                RoleOut(
+                    user=r.user.handle,
+                    name=r.user.name,
+                    role=r.role,
+                    speciality=r.speciality,
+                    assigned_at=r.assigned_at,
+                )
+                for r in roles
+            ],
+            milestones=MilestonesOut(
+                started_at=incident.started_at,
+                detected_at=incident.detected_at,
+                acknowledged_at=incident.acknowledged_at,
+                mitigated_at=incident.mitigated_at,
+                resolved_at=incident.resolved_at,
+                closed_at=incident.closed_at,
+                skipped=list(incident.skipped),
+            ),
+            is_drill=incident.is_drill,
+            created_by=incident.created_by,
+            created_at=incident.created_at,
+            updated_at=incident.updated_at,
+            warnings=warnings or [],
+        )
+
+
+class TimelineEventOut(Out):
+    id: int
+    at: datetime
+    actor: str
+    kind: str
+    message: str
+    data: dict[str, object]
+
+    @classmethod
+    def of(cls, event: TimelineEvent) -> TimelineEventOut:
+        return cls.model_validate(event)
+
+
+class StatusUpdateOut(Out):
+    id: int
+    at: datetime
+    author: str
+    visibility: str
+    public_status: str | None
+    message: str
+
+    @classmethod
+    def of(cls, update: StatusUpdate) -> StatusUpdateOut:
+        return cls.model_validate(update)

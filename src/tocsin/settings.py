@@ -1,0 +1,30 @@
+"""Runtime settings, read from `TOCSIN_*` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///tocsin.db"
+DEFAULT_BASE_URL = "http://127.0.0.1:8080"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What a Tocsin process needs to know about its deployment."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    template_dir: Path | None = None
+    base_url: str = DEFAULT_BASE_URL
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Return settings from `TOCSIN_DATABASE_URL`, `TOCSIN_TEMPLATE_DIR`, `TOCSIN_BASE_URL`."""
+        env = dict(os.environ if environ is None else environ)
+        template_dir = env.get("TOCSIN_TEMPLATE_DIR")
+        return cls(
+            database_url=env.get("TOCSIN_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            template_dir=Path(template_dir) if template_dir else None,
+            base_url=(env.get("TOCSIN_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
+        )

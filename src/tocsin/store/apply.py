@@ -1,0 +1,119 @@
+"""Apply a config file: validate everything, then create or update in one transaction."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from tocsin.config import Config
+from tocsin.core.severity import SeverityScale
+from tocsin.errors import InvalidInput, TocsinError
+from tocsin.store import services, severities, users
+from tocsin.store.users import check_time_zone
+
+
+def validate(session: Session, config: Config) -> list[str]:
+    """Return every problem the file has against itself and the database."""
+    spec = config.spec
+    problems: list[str] = []
+    for name, counts in (
+        ("users", Counter(u.handle for u in spec.users)),
+        ("services", Counter(s.slug for s in spec.services)),
+    ):
+        for key, n in counts.items():
+            if n > 1:
+                problems.append(config.problem(name, f"{key!r} is listed {n} times"))
+    levels = config.severity_levels()
+    scale = severities.scale(session)
+    if levels is not None:
+        try:
+            scale = SeverityScale(tuple(levels))
+        except TocsinError as exc:
+            problems += [config.problem("severities", p) for p in exc.problems]
+    for i, u in enumerate(spec.users):
+        for problem in users.validate(
+            handle=u.handle, name=u.name, email=u.email, time_zone=None, role=u.role
+        ):
+            problems.append(config.problem(f"users[{i}]", problem))
+        for problem in check_time_zone(u.time_zone):
+            problems.append(config.problem(f"users[{i}].time_zone", problem.split(": ", 1)[1]))
+    known_users = {u.handle for u in spec.users} | {u.handle for u in users.list_(session)}
+    for i, s in enumerate(spec.services):
+        if not services.SLUG.match(s.slug):
+            problems.append(
+                config.problem(f"services[{i}].slug", f"{s.slug!r} is not a valid slug")
+            )
+        if s.owner and s.owner.lstrip("@") not in known_users:
+            problems.append(config.problem(f"services[{i}].owner", f"unknown user {s.owner!r}"))
+        for sev in s.severity_definitions:
+            if sev not in scale.names:
+                problems.append(
+                    config.problem(
+                        f"services[{i}].severity_definitions.{sev}",
+                        f"unknown severity {sev!r}; valid: {', '.join(scale.names)}",
+                    )
+                )
+    return problems
+
+
+def apply(session: Session, config: Config, *, now: datetime) -> list[str]:
+    """Create or update what the file describes; return one line per change."""
+    problems = validate(session, config)
+    if problems:
+        raise InvalidInput.of(problems)
+    changes: list[str] = []
+    levels = config.severity_levels()
+    if levels is not None:
+        changes += severities.replace_all(session, levels)
+    for u in config.spec.users:
+        existing = users.find(session, u.handle)
+        if existing is None:
+            users.create(
+                session,
+                handle=u.handle,
+                name=u.name,
+                email=u.email,
+                time_zone=u.time_zone,
+                role=u.role,
+                now=now,
+            )
+            changes.append(f"create user {u.handle}")
+        else:
+            changed = users.update(
+                session,
+                existing,
+                name=u.name or u.handle,
+                email=u.email,
+                time_zone=u.time_zone,
+                role=u.role,
+            )
+            if changed:
+                changes.append(f"update user {u.handle} ({', '.join(changed)})")
+    for s in config.spec.services:
+        found = services.find(session, s.slug)
+        if found is None:
+            services.create(
+                session,
+                slug=s.slug,
+                name=s.name,
+                owner=s.owner,
+                description=s.description,
+                severity_definitions=dict(s.severity_definitions),
+                now=now,
+            )
+            changes.append(f"create service {s.slug}")
+        else:
+            changed = services.update(
+                session,
+                found,
+                name=s.name or s.slug,
+                owner=s.owner or "",
+                description=s.description,
+                severity_definitions=dict(s.severity_definitions),
+            )
+            if changed:
+                changes.append(f"update service {s.slug} ({', '.join(changed)})")
+    session.flush()
+    return changes

@@ -1,0 +1,127 @@
+"""Engines, sessions and migrations for SQLite (default) and PostgreSQL."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from tocsin.errors import InvalidInput, TocsinError
+
+
+class NotMigrated(TocsinError):
+    """The database schema is missing or older than this version of Tocsin."""
+
+
+def make_engine(url: str) -> Engine:
+    """Return an engine for `url`; SQLite files get WAL, foreign keys and a busy timeout."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise InvalidInput(f"TOCSIN_DATABASE_URL {url!r} is not a database URL") from exc
+    kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return create_engine(url, **kwargs)
+    raise InvalidInput(
+        f"unsupported database {parsed.get_backend_name()!r}; use sqlite:/// or postgresql+psycopg://"
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control away from the sqlite3 module, which would otherwise BEGIN late
+    # and break SAVEPOINTs; SQLAlchemy then emits our own BEGIN (below).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers run while a writer commits; busy_timeout makes a second writer wait its
+    # turn instead of failing with "database is locked".
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(connection: Any) -> None:
+    # A deferred transaction that reads and then writes fails with SQLITE_BUSY_SNAPSHOT when
+    # another writer committed in between, and busy_timeout cannot help it. Taking the write
+    # lock at BEGIN makes transactions queue up instead (reads too: they are short, and one
+    # SQLite file has one writer at a time anyway).
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Return the session factory every caller uses."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """Yield a session whose work is committed on success and rolled back on any error."""
+    with factory() as session, session.begin():
+        yield session
+
+
+def _alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    location = resources.files("tocsin.store") / "migrations"
+    cfg.set_main_option("script_location", str(location))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+@functools.cache
+def head_revision() -> str:
+    """Return the newest migration this version of Tocsin knows."""
+    location = resources.files("tocsin.store") / "migrations"
+    cfg = Config()
+    cfg.set_main_option("script_location", str(location))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    assert head is not None
+    return head
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate the database to `revision` (the newest by default)."""
+    command.upgrade(_alembic_config(engine), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """Return the database's migration revision, or None for an empty database."""
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as exc:
+        raise TocsinError(f"cannot open the database: {exc.orig}") from exc
+
+
+def require_migrated(engine: Engine) -> None:
+    """Raise NotMigrated unless the database is at the newest migration."""
+    current = current_revision(engine)
+    head = head_revision()
+    if current != head:
+        state = "has no Tocsin schema" if current is None else f"is at revision {current}"
+        raise NotMigrated(
+            f"the database {engine.url.render_as_string(hide_password=True)} {state}; "
+            f"run `tocsin db upgrade` to migrate it to {head}"
+        )

@@ -1,0 +1,255 @@
+"""The database schema: SQLAlchemy 2.0 typed models. Times are stored as UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from tocsin.errors import Conflict
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend (SQLite keeps no zone, so store naive UTC)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware one")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            return value.astimezone(UTC)
+        return value.replace(tzinfo=UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Base of every model."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+    }
+
+
+class User(Base):
+    """A person who can be on call, respond to incidents and use the API."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handle: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    role: Mapped[str] = mapped_column(String(20), default="responder")
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """A bearer token for the API; only the SHA-256 of the secret is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(8))
+    scopes: Mapped[list[str]]
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class SeverityLevel(Base):
+    """One row of the severity table (seeded with the seed's SEV-1..SEV-4)."""
+
+    __tablename__ = "severity_levels"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rank: Mapped[int] = mapped_column(Integer, unique=True)
+    definition: Mapped[str] = mapped_column(Text)
+    example: Mapped[str] = mapped_column(Text, default="")
+    response_seconds: Mapped[int | None]
+    update_cadence_seconds: Mapped[int | None]
+    business_hours: Mapped[bool] = mapped_column(Boolean, default=False)
+    notify_executives: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Service(Base):
+    """Something that can break; incidents name the services they affect."""
+
+    __tablename__ = "services"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    severity_definitions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+    owner: Mapped[User | None] = relationship(lazy="joined")
+
+
+class Incident(Base):
+    """A coordinated response to something broken."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    severity: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    impact: Mapped[str] = mapped_column(Text, default="")
+    detection: Mapped[str] = mapped_column(Text, default="")
+    root_cause: Mapped[str] = mapped_column(Text, default="")
+    resolution: Mapped[str] = mapped_column(Text, default="")
+    channel: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime]
+    detected_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    mitigated_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    skipped: Mapped[list[str]] = mapped_column(default=list)
+    is_drill: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    services: Mapped[list[IncidentService]] = relationship(
+        order_by="IncidentService.position", cascade="all, delete-orphan", lazy="selectin"
+    )
+    roles: Mapped[list[IncidentRole]] = relationship(
+        order_by="IncidentRole.id", cascade="all, delete-orphan", lazy="selectin"
+    )
+    events: Mapped[list[TimelineEvent]] = relationship(
+        order_by="(TimelineEvent.at, TimelineEvent.id)",
+        cascade="all, delete-orphan",
+        lazy="select",
+    )
+    updates: Mapped[list[StatusUpdate]] = relationship(
+        order_by="(StatusUpdate.at, StatusUpdate.id)",
+        cascade="all, delete-orphan",
+        lazy="select",
+    )
+
+    @property
+    def service_slugs(self) -> list[str]:
+        """Return the slugs of the affected services, primary first."""
+        return [link.service.slug for link in self.services]
+
+
+class IncidentService(Base):
+    """An affected service of an incident; position 0 is the primary one."""
+
+    __tablename__ = "incident_services"
+
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    service_id: Mapped[int] = mapped_column(
+        ForeignKey("services.id", ondelete="RESTRICT"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(default=0)
+
+    service: Mapped[Service] = relationship(lazy="joined")
+
+
+class IncidentRole(Base):
+    """A user holding a role in an incident; ended roles keep their history."""
+
+    __tablename__ = "incident_roles"
+    __table_args__ = (Index("ix_incident_roles_incident_active", "incident_id", "removed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    role: Mapped[str] = mapped_column(String(20))
+    speciality: Mapped[str | None] = mapped_column(String(100))
+    assigned_at: Mapped[datetime]
+    removed_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class TimelineEvent(Base):
+    """One entry of an incident's append-only timeline."""
+
+    __tablename__ = "timeline_events"
+    __table_args__ = (Index("ix_timeline_events_incident_at", "incident_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class StatusUpdate(Base):
+    """A message to stakeholders: internal, or public with a status-page status."""
+
+    __tablename__ = "status_updates"
+    __table_args__ = (UniqueConstraint("timeline_event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    timeline_event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("timeline_events.id", ondelete="SET NULL")
+    )
+    at: Mapped[datetime]
+    author: Mapped[str] = mapped_column(String(100))
+    visibility: Mapped[str] = mapped_column(String(10))
+    public_status: Mapped[str | None] = mapped_column(String(20))
+    message: Mapped[str] = mapped_column(Text)
+
+
+@event.listens_for(TimelineEvent, "before_update")
+@event.listens_for(TimelineEvent, "before_delete")
+def _timeline_is_append_only(mapper: Mapper[Any], connection: Any, target: TimelineEvent) -> None:
+    raise Conflict("timeline events are append-only; add a new event instead of changing one")

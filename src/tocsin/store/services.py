@@ -1,0 +1,142 @@
+"""Services: the things that break, each with an owner and its own severity wording."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tocsin.errors import Conflict, InvalidInput, NotFound
+from tocsin.store import severities, users
+from tocsin.store.models import Service
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_DEFINITION_KEYS = {"definition", "example"}
+
+
+def validate_definitions(session: Session, definitions: dict[str, Any]) -> list[str]:
+    """Return every problem with per-service severity definitions."""
+    problems: list[str] = []
+    scale = severities.scale(session)
+    for name, text in definitions.items():
+        if name not in scale.names:
+            problems.append(
+                f"severity_definitions: unknown severity {name!r}; valid: {', '.join(scale.names)}"
+            )
+            continue
+        if isinstance(text, str):
+            continue
+        if not isinstance(text, dict) or not set(text) <= _DEFINITION_KEYS:
+            problems.append(
+                f"severity_definitions.{name}: give a text, or a mapping with "
+                "'definition' and 'example'"
+            )
+    return problems
+
+
+def normalize_definitions(definitions: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Return definitions as {"SEV-1": {"definition": ..., "example": ...}}."""
+    out: dict[str, dict[str, str]] = {}
+    for name, text in definitions.items():
+        out[name] = {"definition": text} if isinstance(text, str) else dict(text)
+    return out
+
+
+def get_by_slug(session: Session, slug: str) -> Service:
+    """Return the service `slug`, or raise NotFound."""
+    service = session.scalar(select(Service).where(Service.slug == slug))
+    if service is None:
+        raise NotFound(f"unknown service {slug!r}")
+    return service
+
+
+def find(session: Session, slug: str) -> Service | None:
+    """Return the service `slug`, or None."""
+    return session.scalar(select(Service).where(Service.slug == slug))
+
+
+def list_(session: Session) -> list[Service]:
+    """Return every service, by slug."""
+    return list(session.scalars(select(Service).order_by(Service.slug)))
+
+
+def create(
+    session: Session,
+    *,
+    slug: str,
+    name: str | None = None,
+    owner: str | None = None,
+    description: str = "",
+    severity_definitions: dict[str, Any] | None = None,
+    now: datetime,
+) -> Service:
+    """Create a service; the slug must be new and the owner a known user."""
+    problems: list[str] = []
+    if not SLUG.match(slug):
+        problems.append(
+            f"slug {slug!r} must be 1-63 lowercase letters, digits or '-', "
+            "starting and ending with a letter or digit"
+        )
+    problems += validate_definitions(session, severity_definitions or {})
+    owner_user = None
+    if owner:
+        owner_user = users.find(session, owner)
+        if owner_user is None:
+            problems.append(f"owner: unknown user {owner!r}")
+    if problems:
+        raise InvalidInput.of(problems)
+    if find(session, slug) is not None:
+        raise Conflict(f"service {slug!r} already exists")
+    service = Service(
+        slug=slug,
+        name=(name or slug).strip(),
+        description=description,
+        owner=owner_user,
+        severity_definitions=normalize_definitions(severity_definitions or {}),
+        created_at=now,
+    )
+    session.add(service)
+    session.flush()
+    return service
+
+
+def update(
+    session: Session,
+    service: Service,
+    *,
+    name: str | None = None,
+    owner: str | None = None,
+    description: str | None = None,
+    severity_definitions: dict[str, Any] | None = None,
+) -> list[str]:
+    """Change the given fields of `service`; return the names of the fields that changed."""
+    problems = validate_definitions(session, severity_definitions or {})
+    owner_user = None
+    if owner:
+        owner_user = users.find(session, owner)
+        if owner_user is None:
+            problems.append(f"owner: unknown user {owner!r}")
+    if name is not None and not name.strip():
+        problems.append("name must not be empty")
+    if problems:
+        raise InvalidInput.of(problems)
+    changed: list[str] = []
+    if name is not None and service.name != name.strip():
+        service.name = name.strip()
+        changed.append("name")
+    if description is not None and service.description != description:
+        service.description = description
+        changed.append("description")
+    if owner is not None and service.owner != owner_user:
+        service.owner = owner_user
+        changed.append("owner")
+    if severity_definitions is not None:
+        normalized = normalize_definitions(severity_definitions)
+        if service.severity_definitions != normalized:
+            service.severity_definitions = normalized
+            changed.append("severity_definitions")
+    session.flush()
+    return changed
