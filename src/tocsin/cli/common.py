@@ -51,6 +51,12 @@ class State:
         with factory() as session, session.begin():
             yield session
 
+    def close(self) -> None:
+        """Close every database connection this invocation opened."""
+        for engine in self._engines.values():
+            engine.dispose()
+        self._engines.clear()
+
     def now(self) -> datetime:
         """Return the current instant."""
         return self.clock.now()

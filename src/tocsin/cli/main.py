@@ -94,7 +94,9 @@ def root(
     ] = None,
 ) -> None:
     """Tocsin: self-hosted incident response."""
-    state(ctx).actor = as_
+    st = state(ctx)
+    st.actor = as_
+    ctx.call_on_close(st.close)
 
 
 @db_app.command("upgrade")

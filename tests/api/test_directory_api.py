@@ -1,0 +1,91 @@
+"""Users, services, severities and tokens over HTTP."""
+
+from __future__ import annotations
+
+from tests.api.conftest import Api
+
+V1 = "/api/v1"
+
+
+def test_users_are_created_by_admins_only_and_validated(api: Api) -> None:
+    created = api.client.post(
+        f"{V1}/users",
+        json={"handle": "dan", "name": "Dan", "time_zone": "Europe/Berlin"},
+        headers=api.admin,
+    )
+    assert created.status_code == 201
+    bad = api.client.post(
+        f"{V1}/users",
+        json={"handle": "Bad Handle", "email": "nope", "time_zone": "Mars/Olympus", "role": "god"},
+        headers=api.admin,
+    )
+    assert bad.status_code == 400
+    assert len(bad.json()["errors"]) == 4
+    assert "unknown time zone 'Mars/Olympus'" in bad.text
+    dup = api.client.post(f"{V1}/users", json={"handle": "dan"}, headers=api.admin)
+    assert dup.status_code == 409
+    handles = [u["handle"] for u in api.client.get(f"{V1}/users", headers=api.reader).json()]
+    assert handles == ["alice", "bob", "carol", "dan", "root"]
+
+
+def test_services_with_their_own_severity_wording(api: Api) -> None:
+    created = api.client.post(
+        f"{V1}/services",
+        json={
+            "slug": "database",
+            "name": "Database",
+            "owner": "carol",
+            "severity_definitions": {"SEV-1": "Primary down", "SEV-2": {"definition": "Lag > 30s"}},
+        },
+        headers=api.writer,
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["severity_definitions"] == {
+        "SEV-1": {"definition": "Primary down"},
+        "SEV-2": {"definition": "Lag > 30s"},
+    }
+    bad = api.client.post(
+        f"{V1}/services",
+        json={"slug": "-bad-", "owner": "zed", "severity_definitions": {"SEV-9": "x"}},
+        headers=api.writer,
+    )
+    assert bad.status_code == 400
+    assert len(bad.json()["errors"]) == 3
+    patched = api.client.patch(
+        f"{V1}/services/database", json={"owner": "alice"}, headers=api.writer
+    )
+    assert patched.json()["owner"] == "alice"
+    assert api.client.get(f"{V1}/services/nope", headers=api.reader).status_code == 404
+
+
+def test_severities_are_the_seed_table(api: Api) -> None:
+    levels = api.client.get(f"{V1}/severities", headers=api.reader).json()
+    assert [(s["name"], s["response_time"]) for s in levels] == [
+        ("SEV-1", "5 min"),
+        ("SEV-2", "15 min"),
+        ("SEV-3", "1 hour"),
+        ("SEV-4", "Next business day"),
+    ]
+
+
+def test_tokens_are_shown_once_and_can_be_revoked(api: Api) -> None:
+    created = api.client.post(
+        f"{V1}/tokens", json={"user": "carol", "name": "ci", "scopes": ["read"]}, headers=api.admin
+    )
+    assert created.status_code == 201
+    secret = created.json()["token"]
+    assert secret.startswith("tsn_")
+    listed = api.client.get(f"{V1}/tokens", headers=api.admin).text
+    assert secret not in listed
+    carol = {"Authorization": f"Bearer {secret}"}
+    assert api.client.get(f"{V1}/incidents", headers=carol).status_code == 200
+    token_id = created.json()["id"]
+    assert api.client.delete(f"{V1}/tokens/{token_id}", headers=api.admin).status_code == 204
+    revoked = api.client.get(f"{V1}/incidents", headers=carol)
+    assert revoked.status_code == 401
+    assert "revoked" in revoked.json()["detail"]
+    bad = api.client.post(
+        f"{V1}/tokens", json={"user": "carol", "name": "x", "scopes": ["root"]}, headers=api.admin
+    )
+    assert bad.status_code == 400
+    assert "valid scopes: read, write, admin" in bad.json()["detail"]

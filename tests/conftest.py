@@ -1,0 +1,181 @@
+"""Shared fixtures: one database per test, on SQLite and on PostgreSQL from the same test code.
+
+PostgreSQL tests need a server (TOCSIN_TEST_POSTGRES_URL, by default the local one with trust
+auth). Without one they skip with the reason, except under CI=true, where a missing server
+fails the run: CI promises the PostgreSQL path was exercised.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from tocsin.clock import FixedClock
+from tocsin.store.db import make_engine, make_sessionmaker, upgrade
+from tocsin.store.models import Base
+
+PG_ADMIN_URL = os.environ.get(
+    "TOCSIN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI", "").lower() == "true"
+T0 = datetime(2024, 6, 20, 10, 30, tzinfo=UTC)
+
+
+def need(reason: str) -> None:
+    """Skip the test for a missing system component, or fail under CI where it must exist."""
+    if IN_CI:
+        pytest.fail(f"CI=true but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _postgres_available() -> str | None:
+    try:
+        engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # any failure to connect means "no server here"
+        return f"no PostgreSQL at {PG_ADMIN_URL}: {type(exc).__name__}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a migrated SQLite file that each test copies (migrating once is the slow part)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()  # closing the last connection checkpoints the WAL into the file
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """Create a throwaway, migrated PostgreSQL database for the session; drop it afterwards."""
+    problem = _postgres_available()
+    if problem:
+        need(problem)
+    name = f"tocsin_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+_KEEP = {"severity_levels", "alembic_version"}
+
+
+def _reset_postgres(engine: Engine) -> None:
+    tables = [t.name for t in Base.metadata.sorted_tables if t.name not in _KEEP]
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    # Put the seeded scale back, as a fresh migration would leave it.
+    from tocsin.core.severity import DEFAULT_SEVERITIES
+    from tocsin.store import severities
+
+    with Session(engine) as session, session.begin():
+        severities.replace_all(session, list(DEFAULT_SEVERITIES))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Return the URL of an empty, migrated database of each kind."""
+    if request.param == "sqlite":
+        path = tmp_path / "tocsin.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    url: str = request.getfixturevalue("postgres_url")
+    engine = make_engine(url)
+    _reset_postgres(engine)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """Return an engine on the test database."""
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    """Return the session factory of the test database."""
+    return make_sessionmaker(engine)
+
+
+@pytest.fixture
+def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """Yield a session in a transaction, committed at the end of the test when it passed."""
+    with sessions() as s, s.begin():
+        yield s
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """Return a clock stopped at the seed's 2024-06-20 10:30 UTC."""
+    return FixedClock(T0)
+
+
+@dataclass
+class People:
+    """The seed's cast, created in the test database."""
+
+    names: tuple[str, ...] = ("alice", "bob", "carol")
+
+
+def seed_people(session: Session) -> People:
+    """Create Alice, Bob and Carol and the api-gateway service."""
+    from tocsin.store import services, users
+
+    for handle in People.names:
+        users.create(session, handle=handle, name=handle.capitalize(), now=T0)
+    services.create(session, slug="api-gateway", name="API Gateway", owner="alice", now=T0)
+    session.flush()
+    return People()
+
+
+@pytest.fixture
+def people(session: Session) -> People:
+    """Create Alice, Bob and Carol and the api-gateway service in the test's session."""
+    return seed_people(session)
+
+
+_postgres_passed = 0
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Count the PostgreSQL tests that really ran and passed."""
+    global _postgres_passed
+    if report.when == "call" and report.passed and "postgres" in report.keywords:
+        _postgres_passed += 1
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under CI, a run in which no PostgreSQL test passed is a failed run."""
+    ran_postgres = any("postgres" in item.keywords for item in session.items)
+    if IN_CI and ran_postgres and _postgres_passed == 0 and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print("\nCI=true but no PostgreSQL test passed: the PostgreSQL path was not exercised")
