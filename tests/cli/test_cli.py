@@ -284,3 +284,39 @@ def test_a_real_process_prints_no_traceback(tmp_path: Path) -> None:
     assert '"token": "tsn_' in init.stdout
     again = subprocess.run([*tocsin, "init"], env=env, capture_output=True, text=True, check=True)
     assert "already has users" in again.stderr
+
+
+def test_apply_replaces_the_severity_scale(cli: Cli, tmp_path: Path) -> None:
+    config = tmp_path / "tocsin.yaml"
+    config.write_text(
+        "severities:\n"
+        "  - {name: P1, definition: Down, response_time: 5m, update_cadence: 10m}\n"
+        "  - {name: P2, definition: Degraded, response_time: 30m}\n"
+        "  - {name: P3, definition: Cosmetic, response_time: next business day}\n"
+    )
+    changes = cli.ok("apply", "-f", str(config)).stdout.splitlines()
+    assert changes[:4] == [f"delete severity SEV-{n}" for n in range(1, 5)]
+    assert changes[4:] == ["create severity P1", "create severity P2", "create severity P3"]
+    assert cli.ok("apply", "-f", str(config)).stdout == ""
+    declared = cli("incident", "declare", "x", "-s", "SEV-1")
+    assert declared.stderr == "error: unknown severity 'SEV-1'; valid severities: P1, P2, P3\n"
+    assert cli.ok("incident", "declare", "x", "-s", "p1", "--json").json()["severity"] == "P1"
+    config.write_text("severities:\n  - {name: P1, definition: Down, response_time: soon}\n")
+    bad = cli("apply", "-f", str(config))
+    assert bad.stderr == (
+        f"error: {config}:2: severities[0].response_time: 'soon' is not a duration; "
+        "write it like 30s, 15m, 1h, 1h30m or 2d\n"
+    )
+
+
+def test_human_tables_for_people(cli: Cli) -> None:
+    seed_cast(cli)
+    users = cli.ok("user", "list").stdout
+    assert "alice" in users and "Time zone" in users
+    service = cli.ok("service", "show", "api-gateway").stdout
+    assert "SEV-1" in service and "5 min" in service and "Next business" in service
+    assert "Owner: @alice" in service
+    cli.ok("incident", "declare", "Checkout slow", "-s", "SEV-2", "-S", "api-gateway")
+    cli.clock.advance(minutes=75)
+    listed = cli.ok("incident", "list").stdout
+    assert "INC-1" in listed and "1h15m" in listed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -132,10 +133,7 @@ def list_(
         )
 
 
-def _age(delta: object) -> str:
-    from datetime import timedelta
-
-    assert isinstance(delta, timedelta)
+def _age(delta: timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
     if minutes < 60:
         return f"{minutes}m"
