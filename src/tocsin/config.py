@@ -3,6 +3,8 @@
     users:      [{handle, name, email, time_zone, role}]
     services:   [{slug, name, owner, description, severity_definitions}]
     severities: [{name, definition, response_time, example, update_cadence, notify_executives}]
+    schedules:  [{name, time_zone, layers: [{name, rotation, start, participants, restrictions,
+                  time_zone}], overrides: [{user, from, to}]}]
 
 Problems are reported all at once, as `tocsin.yaml:12: services[2].owner: unknown user "zed"`.
 """
@@ -10,14 +12,18 @@ Problems are reported all at once, as `tocsin.yaml:12: services[2].owner: unknow
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tocsin.core import schedule as sched
 from tocsin.core.severity import Severity
 from tocsin.core.timeutil import parse_duration
 from tocsin.errors import InvalidInput, TocsinError
@@ -54,10 +60,165 @@ class SeveritySpec(Spec):
     notify_executives: bool = False
 
 
+class RestrictionSpec(Spec):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+    days: list[str] | None = None
+    from_: str = Field(alias="from", description="Local clock time HH:MM, inclusive.")
+    to: str = Field(description="Local clock time HH:MM, exclusive; <= from runs overnight.")
+
+
+class LayerSpec(Spec):
+    name: str
+    rotation: str = Field(description="N hours | days | weeks | months, like '1 week'.")
+    start: str = Field(description="The first handoff, local wall-clock time: 2020-03-06T02:30.")
+    participants: list[str]
+    restrictions: list[RestrictionSpec] = Field(default_factory=list)
+    time_zone: str | None = None
+
+
+class OverrideSpec(Spec):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+    user: str
+    from_: str = Field(alias="from", description="Without an offset: the schedule's zone.")
+    to: str
+    note: str = ""
+
+
+class ScheduleSpec(Spec):
+    name: str
+    time_zone: str
+    description: str = ""
+    layers: list[LayerSpec] = Field(default_factory=list)
+    overrides: list[OverrideSpec] = Field(default_factory=list)
+
+
 class ConfigSpec(Spec):
     users: list[UserSpec] = Field(default_factory=list)
     services: list[ServiceSpec] = Field(default_factory=list)
     severities: list[SeveritySpec] | None = None
+    schedules: list[ScheduleSpec] = Field(default_factory=list)
+
+
+Problem = Callable[[str, str], str]
+_T = TypeVar("_T")
+
+
+def _plain_problem(path: str, message: str) -> str:
+    return f"{path}: {message}" if path else message
+
+
+def build_schedule(
+    spec: ScheduleSpec,
+    *,
+    known_users: set[str] | None = None,
+    path: str = "",
+    problem: Problem = _plain_problem,
+) -> tuple[sched.Schedule | None, list[str]]:
+    """Return the core schedule `spec` describes and every problem found (all of them).
+
+    Each problem names the path, the schedule and the offending value, such as
+    `schedules[0].layers[1].rotation: schedule 'primary': rotation '3 fortnights' ...`.
+    """
+    problems: list[str] = []
+    here = f"schedule {spec.name!r}"
+
+    def bad(where: str, message: str) -> None:
+        full = f"{path}{where}" if path else where.lstrip(".")
+        problems.append(problem(full, f"{here}: {message}"))
+
+    if not spec.name.strip():
+        bad(".name", "the name must not be empty")
+    zone_ok = _zone_known(spec.time_zone)
+    if not zone_ok:
+        bad(".time_zone", f"unknown time zone {spec.time_zone!r}")
+    layers: list[sched.Layer] = []
+    for i, layer in enumerate(spec.layers):
+        at = f".layers[{i}]"
+        rotation = _attempt(partial(sched.parse_rotation, layer.rotation), at + ".rotation", bad)
+        start = _attempt(partial(_wall_clock, layer.start), at + ".start", bad)
+        if layer.time_zone is not None and not _zone_known(layer.time_zone):
+            bad(at + ".time_zone", f"unknown time zone {layer.time_zone!r}")
+        if not layer.participants:
+            bad(at + ".participants", f"layer {layer.name!r} has no participants")
+        for j, user in enumerate(layer.participants):
+            if known_users is not None and user.lstrip("@") not in known_users:
+                bad(f"{at}.participants[{j}]", f"unknown user {user!r}")
+        restrictions: list[sched.Restriction] = []
+        for j, r in enumerate(layer.restrictions):
+            parsed = _attempt(
+                partial(sched.parse_restriction, r.days, r.from_, r.to),
+                f"{at}.restrictions[{j}]",
+                bad,
+            )
+            if parsed is not None:
+                restrictions.append(parsed)
+        if rotation is not None and start is not None:
+            layers.append(
+                sched.Layer(
+                    name=layer.name,
+                    participants=tuple(u.lstrip("@") for u in layer.participants),
+                    rotation=rotation,
+                    start=start,
+                    restrictions=tuple(restrictions),
+                    time_zone=layer.time_zone,
+                )
+            )
+    overrides: list[sched.Override] = []
+    for i, o in enumerate(spec.overrides):
+        at = f".overrides[{i}]"
+        if known_users is not None and o.user.lstrip("@") not in known_users:
+            bad(at + ".user", f"unknown user {o.user!r}")
+        if not zone_ok:
+            continue
+        begin = _attempt(partial(sched.parse_time, o.from_, spec.time_zone), at + ".from", bad)
+        end = _attempt(partial(sched.parse_time, o.to, spec.time_zone), at + ".to", bad)
+        if begin is not None and end is not None:
+            if end <= begin:
+                bad(at + ".to", f"override for {o.user!r} ends at {o.to!r}, not after {o.from_!r}")
+            else:
+                overrides.append(sched.Override(o.user.lstrip("@"), begin, end))
+    if problems:
+        return None, problems
+    built = sched.Schedule(spec.name, spec.time_zone, tuple(layers), tuple(overrides))
+    try:
+        sched.validate_schedule(built)
+    except TocsinError as exc:
+        return None, [problem(path, f"{here}: {p}") for p in exc.problems]
+    return built, []
+
+
+def _attempt(make: Callable[[], _T], where: str, bad: Callable[[str, str], None]) -> _T | None:
+    try:
+        return make()
+    except TocsinError as exc:
+        for p in exc.problems:
+            bad(where, p)
+        return None
+
+
+def _wall_clock(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"start {text!r} is not a local date and time like 2020-03-06T02:30"
+        ) from None
+    if value.utcoffset() is not None:
+        raise InvalidInput(
+            f"start {text!r} must be local wall-clock time without an offset "
+            "(the layer's or the schedule's time zone applies)"
+        )
+    return value
+
+
+def _zone_known(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 @dataclass
@@ -127,11 +288,33 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
     return text
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML without the YAML 1.1 surprises: 17:00 stays text (not the base-60 number 1020), and
+    2020-03-08T08:30:00 stays text (not a datetime with its offset silently applied)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:int")
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(
+        r"^(?:[-+]?0b[0-1_]+|[-+]?0o?[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"
+    ),
+    list("-+0123456789"),
+)
+
+
 def parse(text: str, path: str = "<config>") -> Config:
     """Return the config in YAML `text`, or raise InvalidInput listing every problem."""
     try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text)
+        data = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
+        root = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else path

@@ -88,4 +88,4 @@ def test_tokens_are_shown_once_and_can_be_revoked(api: Api) -> None:
         f"{V1}/tokens", json={"user": "carol", "name": "x", "scopes": ["root"]}, headers=api.admin
     )
     assert bad.status_code == 400
-    assert "valid scopes: read, write, admin" in bad.json()["detail"]
+    assert "valid scopes: calendar, read, write, admin" in bad.json()["detail"]

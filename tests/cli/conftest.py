@@ -35,7 +35,13 @@ class Cli:
     def __call__(self, *args: str, input: str | None = None) -> Result:
         state = State(settings=Settings(database_url=self.db_url), clock=self.clock)
         runner = CliRunner()
-        result = runner.invoke(app, ["--as", self.actor, *args], obj=state, input=input)
+        result = runner.invoke(
+            app,
+            ["--as", self.actor, *args],
+            obj=state,
+            input=input,
+            env={"COLUMNS": "132"},  # a terminal's width; piped output would be 80
+        )
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
         return Result(result.exit_code, result.stdout, result.stderr)

@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 import tocsin
 from tocsin.api import errors
-from tocsin.api.routes import directory, incidents
+from tocsin.api.routes import directory, incidents, schedules
 from tocsin.clock import Clock, SystemClock
 from tocsin.settings import Settings
 from tocsin.store.db import make_engine, make_sessionmaker
@@ -37,5 +37,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     api = "/api/v1"
     app.include_router(incidents.router, prefix=api)
+    app.include_router(schedules.router, prefix=api)
     app.include_router(directory.router, prefix=api)
     return app

@@ -15,7 +15,7 @@ from tocsin.store import tokens
 from tocsin.store.models import User
 from tocsin.store.tokens import Scope
 
-_bearer = HTTPBearer(auto_error=False, description="An API token from `tocsin token create`.")
+bearer = HTTPBearer(auto_error=False, description="An API token from `tocsin token create`.")
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -52,7 +52,7 @@ def require(scope: Scope) -> Callable[..., Caller]:
 
     def dependency(
         session: SessionDep,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Caller:
         user, scopes = tokens.authenticate(
             session, credentials.credentials if credentials else None

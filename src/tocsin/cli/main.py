@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from tocsin.cli import directory, incident
+from tocsin.cli import directory, incident, schedule
 from tocsin.cli.common import JsonOption, err, out, print_json, state, success
 from tocsin.errors import (
     Conflict,
@@ -83,6 +83,9 @@ app.add_typer(directory.user_app, name="user")
 app.add_typer(directory.service_app, name="service")
 app.add_typer(directory.token_app, name="token")
 app.add_typer(db_app, name="db")
+app.add_typer(schedule.schedule_app, name="schedule")
+app.add_typer(schedule.override_app, name="override")
+app.command("oncall")(schedule.oncall)
 
 
 @app.callback()

@@ -7,10 +7,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from tocsin.config import Config
+from tocsin.config import Config, build_schedule
 from tocsin.core.severity import SeverityScale
 from tocsin.errors import InvalidInput, TocsinError
-from tocsin.store import services, severities, users
+from tocsin.store import schedules, services, severities, users
 from tocsin.store.users import check_time_zone
 
 
@@ -21,6 +21,7 @@ def validate(session: Session, config: Config) -> list[str]:
     for name, counts in (
         ("users", Counter(u.handle for u in spec.users)),
         ("services", Counter(s.slug for s in spec.services)),
+        ("schedules", Counter(s.name for s in spec.schedules)),
     ):
         for key, n in counts.items():
             if n > 1:
@@ -55,10 +56,15 @@ def validate(session: Session, config: Config) -> list[str]:
                         f"unknown severity {sev!r}; valid: {', '.join(scale.names)}",
                     )
                 )
+    for i, schedule in enumerate(spec.schedules):
+        _, found = build_schedule(
+            schedule, known_users=known_users, path=f"schedules[{i}]", problem=config.problem
+        )
+        problems += found
     return problems
 
 
-def apply(session: Session, config: Config, *, now: datetime) -> list[str]:
+def apply(session: Session, config: Config, *, actor: str = "config", now: datetime) -> list[str]:
     """Create or update what the file describes; return one line per change."""
     problems = validate(session, config)
     if problems:
@@ -115,5 +121,9 @@ def apply(session: Session, config: Config, *, now: datetime) -> list[str]:
             )
             if changed:
                 changes.append(f"update service {s.slug} ({', '.join(changed)})")
+    for schedule in config.spec.schedules:
+        change = schedules.put(session, schedule, actor=actor, now=now)
+        if change:
+            changes.append(change)
     session.flush()
     return changes

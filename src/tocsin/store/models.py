@@ -253,3 +253,67 @@ class StatusUpdate(Base):
 @event.listens_for(TimelineEvent, "before_delete")
 def _timeline_is_append_only(mapper: Mapper[Any], connection: Any, target: TimelineEvent) -> None:
     raise Conflict("timeline events are append-only; add a new event instead of changing one")
+
+
+class Schedule(Base):
+    """Who is on call when: ordered layers and overrides, in a home time zone."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    time_zone: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    layers: Mapped[list[ScheduleLayer]] = relationship(
+        order_by="ScheduleLayer.position", cascade="all, delete-orphan", lazy="selectin"
+    )
+    overrides: Mapped[list[ScheduleOverride]] = relationship(
+        order_by="ScheduleOverride.start",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        back_populates="schedule",
+    )
+
+
+class ScheduleLayer(Base):
+    """One rotation of a schedule; later positions win over earlier ones.
+
+    `start` is the first handoff as naive local wall-clock text ("2020-03-06T02:30"), since a
+    wall-clock time in a zone with DST is not an instant; participants are user handles in
+    rotation order; restrictions are [{"days": [...], "from": "09:00", "to": "17:00"}].
+    """
+
+    __tablename__ = "schedule_layers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    name: Mapped[str] = mapped_column(String(100))
+    rotation: Mapped[str] = mapped_column(String(30))
+    start: Mapped[str] = mapped_column(String(19))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    participants: Mapped[list[str]]
+    restrictions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class ScheduleOverride(Base):
+    """One user on call for a window, above every layer. `source` is "config" or "manual"."""
+
+    __tablename__ = "schedule_overrides"
+    __table_args__ = (Index("ix_schedule_overrides_schedule_end", "schedule_id", "end"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(10), default="manual")
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+    schedule: Mapped[Schedule] = relationship(back_populates="overrides")
+    user: Mapped[User] = relationship(lazy="joined")

@@ -23,11 +23,20 @@ PREFIX = "tsn_"
 
 
 class Scope(StrEnum):
-    """What a token may do. `admin` manages users and tokens; `write` runs incidents."""
+    """What a token may do; each scope includes the ones before it.
 
+    `calendar` reads only the iCalendar feeds (so a calendar app's subscription URL grants
+    nothing else), `read` reads everything, `write` runs incidents, `admin` manages users and
+    tokens.
+    """
+
+    CALENDAR = "calendar"
     READ = "read"
     WRITE = "write"
     ADMIN = "admin"
+
+
+_RANK = {scope: rank for rank, scope in enumerate(Scope)}
 
 
 def hash_secret(secret: str) -> str:
@@ -82,10 +91,9 @@ def authenticate(session: Session, secret: str | None) -> tuple[User, list[str]]
 
 
 def require_scope(scopes: list[str], needed: Scope) -> None:
-    """Raise PermissionDenied unless `scopes` grant `needed` (admin implies write implies read)."""
-    rank = {Scope.READ: 0, Scope.WRITE: 1, Scope.ADMIN: 2}
-    best = max((rank[Scope(s)] for s in scopes if s in set(Scope)), default=-1)
-    if best < rank[needed]:
+    """Raise PermissionDenied unless `scopes` grant `needed` (each scope includes lower ones)."""
+    best = max((_RANK[Scope(s)] for s in scopes if s in set(Scope)), default=-1)
+    if best < _RANK[needed]:
         raise PermissionDenied(
             f"this API token lacks the {needed.value!r} scope (it has: {', '.join(scopes)})"
         )
