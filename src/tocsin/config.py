@@ -43,12 +43,28 @@ class UserSpec(Spec):
     role: str = "responder"
 
 
+class AlertRuleSpec(Spec):
+    severity: str | None = Field(None, description="Sender severity to match; none = any.")
+    sev: str | None = Field(None, description="The incident severity, like SEV-2.")
+    action: str = Field("incident", description="incident, attach or alert.")
+
+
+class IntegrationSpec(Spec):
+    type: str = Field(description="alertmanager, pagerduty, opsgenie, generic or heartbeat.")
+    name: str | None = None
+    interval: str | None = Field(None, description="Heartbeats only: like 5m.")
+
+
 class ServiceSpec(Spec):
     slug: str
     name: str | None = None
     owner: str | None = None
     description: str = ""
     severity_definitions: dict[str, str | dict[str, str]] = Field(default_factory=dict)
+    severity_label: str = "severity"
+    alert_rules: list[AlertRuleSpec] | None = None
+    incident_commander: str | None = Field(None, description="user:HANDLE or schedule:NAME.")
+    integrations: list[IntegrationSpec] = Field(default_factory=list)
 
 
 class SeveritySpec(Spec):

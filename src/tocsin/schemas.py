@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from tocsin.core.incident import incident_ref
 from tocsin.store.incidents import active_roles
-from tocsin.store.models import ApiToken, Incident, Service, StatusUpdate, TimelineEvent, User
+from tocsin.store.models import (
+    Alert,
+    ApiToken,
+    Incident,
+    Integration,
+    MaintenanceWindow,
+    Service,
+    StatusUpdate,
+    TimelineEvent,
+    User,
+)
 
 
 class Out(BaseModel):
@@ -182,3 +193,110 @@ class StatusUpdateOut(Out):
     @classmethod
     def of(cls, update: StatusUpdate) -> StatusUpdateOut:
         return cls.model_validate(update)
+
+
+class IntegrationOut(Out):
+    id: int
+    service: str
+    type: str
+    name: str
+    key_hint: str
+    created_at: datetime
+    heartbeat_interval_seconds: int | None = None
+    heartbeat_last_ping_at: datetime | None = None
+    heartbeat_deadline_at: datetime | None = None
+
+    @classmethod
+    def of(cls, integration: Integration) -> IntegrationOut:
+        return cls(
+            id=integration.id,
+            service=integration.service.slug,
+            type=integration.type,
+            name=integration.name,
+            key_hint=integration.key_hint,
+            created_at=integration.created_at,
+            heartbeat_interval_seconds=integration.heartbeat_interval_seconds,
+            heartbeat_last_ping_at=integration.heartbeat_last_ping_at,
+            heartbeat_deadline_at=integration.heartbeat_deadline_at,
+        )
+
+
+class IntegrationCreated(Out):
+    id: int
+    service: str
+    type: str
+    name: str
+    key: str
+
+
+class AlertOut(Out):
+    id: int
+    service: str
+    integration: str
+    dedup_key: str
+    status: str
+    count: int
+    severity: str
+    sev: str | None
+    route: str
+    suppressed: bool
+    summary: str
+    source: str
+    links: list[dict[str, Any]]
+    first_seen: datetime
+    last_seen: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    incident: str | None
+
+    @classmethod
+    def of(cls, alert: Alert, incident_number: int | None = None) -> AlertOut:
+        return cls(
+            id=alert.id,
+            service=alert.service.slug,
+            integration=alert.integration.name,
+            dedup_key=alert.dedup_key,
+            status=alert.status,
+            count=alert.count,
+            severity=alert.severity,
+            sev=alert.sev,
+            route=alert.route,
+            suppressed=alert.suppressed,
+            summary=alert.summary,
+            source=alert.source,
+            links=alert.links,
+            first_seen=alert.first_seen,
+            last_seen=alert.last_seen,
+            acknowledged_at=alert.acknowledged_at,
+            resolved_at=alert.resolved_at,
+            incident=incident_ref(incident_number) if incident_number is not None else None,
+        )
+
+
+class MaintenanceOut(Out):
+    id: int
+    service: str
+    start: datetime
+    end: datetime
+    reason: str
+    created_by: str
+
+    @classmethod
+    def of(cls, window: MaintenanceWindow) -> MaintenanceOut:
+        return cls(
+            id=window.id,
+            service=window.service.slug,
+            start=window.start,
+            end=window.end,
+            reason=window.reason,
+            created_by=window.created_by,
+        )
+
+
+class ServiceEventOut(Out):
+    id: int
+    at: datetime
+    kind: str
+    summary: str
+    source: str
+    details: dict[str, Any]

@@ -42,7 +42,7 @@ def api(db_url: str) -> Iterator[Api]:
         _, reader = tokens.create(session, handle="bob", name="r", scopes=["read"], now=T0)
     engine.dispose()
     clock = FixedClock(T0)
-    app = create_app(Settings(database_url=db_url), clock=clock)
+    app = create_app(Settings(database_url=db_url), clock=clock, run_engine=False)
     with TestClient(app, raise_server_exceptions=True) as client:
         yield Api(client, clock, _bearer(admin), _bearer(writer), _bearer(reader))
     app.state.engine.dispose()

@@ -2,30 +2,59 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from sqlalchemy import text
 
 import tocsin
 from tocsin.api import errors
-from tocsin.api.routes import directory, incidents, schedules
+from tocsin.api.routes import alerts, directory, incidents, ingest, schedules
 from tocsin.clock import Clock, SystemClock
+from tocsin.engine.loop import Engine
 from tocsin.settings import Settings
 from tocsin.store.db import make_engine, make_sessionmaker
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
-    """Return the Tocsin web application for `settings` (from the environment by default)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    run_engine: bool = True,
+    ingest_limit: int = 256,
+) -> FastAPI:
+    """Return the Tocsin web application for `settings` (from the environment by default).
+
+    `run_engine` starts the background loop that does due work (missed heartbeats); tests that
+    drive time by hand turn it off and call the store directly.
+    """
     settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if run_engine:
+            app.state.worker.start()
+        try:
+            yield
+        finally:
+            if run_engine:
+                app.state.worker.stop()
+
     app = FastAPI(
         title="Tocsin",
         version=tocsin.__version__,
         description="Self-hosted incident response: incidents, on-call, alerts, postmortems.",
+        lifespan=lifespan,
     )
     engine = make_engine(settings.database_url)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
     app.state.clock = clock or SystemClock()
+    app.state.worker = Engine(app.state.sessions, app.state.clock)
+    app.state.wake_engine = app.state.worker.wake
+    app.state.ingest_gate = ingest.Gate(limit=ingest_limit)
     errors.install(app)
 
     @app.get("/healthz", tags=["health"])
@@ -35,8 +64,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             connection.execute(text("SELECT 1"))
         return {"status": "ok", "version": tocsin.__version__}
 
+    app.include_router(ingest.router)
     api = "/api/v1"
     app.include_router(incidents.router, prefix=api)
     app.include_router(schedules.router, prefix=api)
+    app.include_router(alerts.router, prefix=api)
     app.include_router(directory.router, prefix=api)
     return app

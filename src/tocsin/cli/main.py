@@ -12,7 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from tocsin.cli import directory, incident, schedule
+from tocsin.cli import alerts, directory, incident, schedule
 from tocsin.cli.common import JsonOption, err, out, print_json, state, success
 from tocsin.errors import (
     Conflict,
@@ -86,6 +86,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(schedule.schedule_app, name="schedule")
 app.add_typer(schedule.override_app, name="override")
 app.command("oncall")(schedule.oncall)
+app.add_typer(alerts.integration_app, name="integration")
+app.add_typer(alerts.alert_app, name="alert")
+app.add_typer(alerts.maintenance_app, name="maintenance")
 
 
 @app.callback()

@@ -67,6 +67,10 @@ class EventKind(StrEnum):
     NOTE = "note"
     EDITED = "edited"
     ALERT_ATTACHED = "alert_attached"
+    ALERT_REPEATED = "alert_repeated"
+    ALERT_ACKNOWLEDGED = "alert_acknowledged"
+    ALERT_RESOLVED = "alert_resolved"
+    ALERTS_RESOLVED = "alerts_resolved"
     NOTIFIED = "notified"
 
 

@@ -7,10 +7,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from tocsin.config import Config, build_schedule
+from tocsin.config import Config, ServiceSpec, build_schedule
 from tocsin.core.severity import SeverityScale
+from tocsin.core.timeutil import parse_duration
 from tocsin.errors import InvalidInput, TocsinError
-from tocsin.store import schedules, services, severities, users
+from tocsin.store import integrations, schedules, services, severities, users
+from tocsin.store.integrations import IntegrationType
 from tocsin.store.users import check_time_zone
 
 
@@ -41,6 +43,7 @@ def validate(session: Session, config: Config) -> list[str]:
         for problem in check_time_zone(u.time_zone):
             problems.append(config.problem(f"users[{i}].time_zone", problem.split(": ", 1)[1]))
     known_users = {u.handle for u in spec.users} | {u.handle for u in users.list_(session)}
+    known_schedules = {s.name for s in spec.schedules} | {s.name for s in schedules.list_(session)}
     for i, s in enumerate(spec.services):
         if not services.SLUG.match(s.slug):
             problems.append(
@@ -48,6 +51,42 @@ def validate(session: Session, config: Config) -> list[str]:
             )
         if s.owner and s.owner.lstrip("@") not in known_users:
             problems.append(config.problem(f"services[{i}].owner", f"unknown user {s.owner!r}"))
+        rules = [r.model_dump() for r in s.alert_rules] if s.alert_rules is not None else None
+        for problem in services.validate_routing(
+            session,
+            alert_rules=rules,
+            incident_commander=s.incident_commander,
+            known_users=known_users,
+            known_schedules=known_schedules,
+        ):
+            field, _, message = problem.partition(": ")
+            problems.append(config.problem(f"services[{i}].{field}", message))
+        names = Counter(x.name or x.type for x in s.integrations)
+        for j, integration in enumerate(s.integrations):
+            where = f"services[{i}].integrations[{j}]"
+            if integration.type not in set(IntegrationType):
+                problems.append(
+                    config.problem(
+                        f"{where}.type",
+                        f"unknown integration type {integration.type!r}; valid: "
+                        + ", ".join(IntegrationType),
+                    )
+                )
+            if names[integration.name or integration.type] > 1:
+                problems.append(
+                    config.problem(
+                        where, f"two integrations named {integration.name or integration.type!r}"
+                    )
+                )
+            if integration.interval is not None:
+                try:
+                    parse_duration(integration.interval)
+                except TocsinError as exc:
+                    problems.append(config.problem(f"{where}.interval", exc.message))
+            if (integration.type == "heartbeat") != (integration.interval is not None):
+                problems.append(
+                    config.problem(where, "a heartbeat needs an interval; other types have none")
+                )
         for sev in s.severity_definitions:
             if sev not in scale.names:
                 problems.append(
@@ -97,33 +136,63 @@ def apply(session: Session, config: Config, *, actor: str = "config", now: datet
             )
             if changed:
                 changes.append(f"update user {u.handle} ({', '.join(changed)})")
-    for s in config.spec.services:
-        found = services.find(session, s.slug)
-        if found is None:
-            services.create(
-                session,
-                slug=s.slug,
-                name=s.name,
-                owner=s.owner,
-                description=s.description,
-                severity_definitions=dict(s.severity_definitions),
-                now=now,
-            )
-            changes.append(f"create service {s.slug}")
-        else:
-            changed = services.update(
-                session,
-                found,
-                name=s.name or s.slug,
-                owner=s.owner or "",
-                description=s.description,
-                severity_definitions=dict(s.severity_definitions),
-            )
-            if changed:
-                changes.append(f"update service {s.slug} ({', '.join(changed)})")
     for schedule in config.spec.schedules:
         change = schedules.put(session, schedule, actor=actor, now=now)
         if change:
             changes.append(change)
+    for s in config.spec.services:
+        changes += _apply_service(session, s, now=now)
     session.flush()
+    return changes
+
+
+def _apply_service(session: Session, s: ServiceSpec, *, now: datetime) -> list[str]:
+    changes: list[str] = []
+    rules = [r.model_dump() for r in s.alert_rules] if s.alert_rules is not None else None
+    found = services.find(session, s.slug)
+    if found is None:
+        services.create(
+            session,
+            slug=s.slug,
+            name=s.name,
+            owner=s.owner,
+            description=s.description,
+            severity_definitions=dict(s.severity_definitions),
+            alert_rules=rules,
+            severity_label=s.severity_label,
+            incident_commander=s.incident_commander,
+            now=now,
+        )
+        changes.append(f"create service {s.slug}")
+    else:
+        changed = services.update(
+            session,
+            found,
+            name=s.name or s.slug,
+            owner=s.owner or "",
+            description=s.description,
+            severity_definitions=dict(s.severity_definitions),
+            alert_rules=rules,
+            severity_label=s.severity_label,
+            incident_commander=s.incident_commander,
+        )
+        if changed:
+            changes.append(f"update service {s.slug} ({', '.join(changed)})")
+    existing = {i.name for i in integrations.list_(session, service=s.slug)}
+    for spec in s.integrations:
+        name = spec.name or spec.type
+        if name in existing:
+            continue
+        integration, key = integrations.create(
+            session,
+            service=s.slug,
+            type=spec.type,
+            name=name,
+            interval=parse_duration(spec.interval) if spec.interval else None,
+            now=now,
+        )
+        # The key is shown this once; only its hash is stored.
+        changes.append(
+            f"create integration {s.slug}/{integration.name} ({integration.type}) key={key}"
+        )
     return changes

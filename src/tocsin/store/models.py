@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
@@ -125,6 +126,11 @@ class Service(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     severity_definitions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    alert_rules: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    severity_label: Mapped[str] = mapped_column(
+        String(100), default="severity", server_default="severity"
+    )
+    incident_commander: Mapped[str | None] = mapped_column(String(140))
     created_at: Mapped[datetime]
 
     owner: Mapped[User | None] = relationship(lazy="joined")
@@ -317,3 +323,100 @@ class ScheduleOverride(Base):
 
     schedule: Mapped[Schedule] = relationship(back_populates="overrides")
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class Integration(Base):
+    """A way in for alerts: a sender's key, bound to one service. Only the key's hash is kept."""
+
+    __tablename__ = "integrations"
+    __table_args__ = (UniqueConstraint("service_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(100))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_hint: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime]
+    heartbeat_interval_seconds: Mapped[int | None]
+    heartbeat_last_ping_at: Mapped[datetime | None]
+    heartbeat_deadline_at: Mapped[datetime | None] = mapped_column(index=True)
+
+    service: Mapped[Service] = relationship(lazy="joined")
+
+
+class Alert(Base):
+    """One deduplicated signal from a sender. At most one open alert per (integration, key)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index(
+            "uq_alerts_open_key",
+            "integration_id",
+            "dedup_key",
+            unique=True,
+            sqlite_where=text("status != 'resolved'"),
+            postgresql_where=text("status != 'resolved'"),
+        ),
+        Index("ix_alerts_service_status", "service_id", "status"),
+        Index("ix_alerts_last_seen", "last_seen"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL"), index=True
+    )
+    dedup_key: Mapped[str] = mapped_column(String(512))
+    status: Mapped[str] = mapped_column(String(20))
+    severity: Mapped[str] = mapped_column(String(40))
+    raw_severity: Mapped[str] = mapped_column(String(100), default="")
+    sev: Mapped[str | None] = mapped_column(String(32))
+    route: Mapped[str] = mapped_column(String(20))
+    suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
+    summary: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(300), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    links: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    count: Mapped[int] = mapped_column(default=1)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+
+    integration: Mapped[Integration] = relationship(lazy="joined")
+    service: Mapped[Service] = relationship(lazy="joined")
+
+
+class MaintenanceWindow(Base):
+    """While it lasts, a service's alerts are recorded and shown but page nobody."""
+
+    __tablename__ = "maintenance_windows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), index=True
+    )
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+    service: Mapped[Service] = relationship(lazy="joined")
+
+
+class ServiceEvent(Base):
+    """An entry of a service's own timeline: change events (deploys), maintenance, heartbeats."""
+
+    __tablename__ = "service_events"
+    __table_args__ = (Index("ix_service_events_service_at", "service_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(40))
+    summary: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(300), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -13,6 +13,13 @@ from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.store import severities, users
 from tocsin.store.models import Service
 
+
+class _Unset:
+    """Marks an argument that was not given (None means "clear it")."""
+
+
+UNSET = _Unset()
+
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _DEFINITION_KEYS = {"definition", "example"}
 
@@ -33,6 +40,41 @@ def validate_definitions(session: Session, definitions: dict[str, Any]) -> list[
             problems.append(
                 f"severity_definitions.{name}: give a text, or a mapping with "
                 "'definition' and 'example'"
+            )
+    return problems
+
+
+def validate_routing(
+    session: Session,
+    *,
+    alert_rules: list[dict[str, Any]] | None,
+    incident_commander: str | None,
+    known_users: set[str] | None = None,
+    known_schedules: set[str] | None = None,
+) -> list[str]:
+    """Return every problem with a service's alert routing and its IC policy."""
+    from tocsin.core.alerts import parse_rules
+    from tocsin.store.models import Schedule, User
+
+    problems: list[str] = []
+    if alert_rules is not None:
+        try:
+            parse_rules(alert_rules, severities.scale(session).names)
+        except InvalidInput as exc:
+            problems += [f"alert_{p}" for p in exc.problems]
+    if incident_commander:
+        kind, _, name = incident_commander.partition(":")
+        if kind == "user":
+            users_known = known_users or set(session.scalars(select(User.handle)))
+            if name not in users_known:
+                problems.append(f"incident_commander: unknown user {name!r}")
+        elif kind == "schedule":
+            schedules_known = known_schedules or set(session.scalars(select(Schedule.name)))
+            if name not in schedules_known:
+                problems.append(f"incident_commander: unknown schedule {name!r}")
+        else:
+            problems.append(
+                f"incident_commander: {incident_commander!r} must be user:HANDLE or schedule:NAME"
             )
     return problems
 
@@ -71,10 +113,15 @@ def create(
     owner: str | None = None,
     description: str = "",
     severity_definitions: dict[str, Any] | None = None,
+    alert_rules: list[dict[str, Any]] | None = None,
+    severity_label: str = "severity",
+    incident_commander: str | None = None,
     now: datetime,
 ) -> Service:
     """Create a service; the slug must be new and the owner a known user."""
-    problems: list[str] = []
+    problems: list[str] = validate_routing(
+        session, alert_rules=alert_rules, incident_commander=incident_commander
+    )
     if not SLUG.match(slug):
         problems.append(
             f"slug {slug!r} must be 1-63 lowercase letters, digits or '-', "
@@ -96,6 +143,9 @@ def create(
         description=description,
         owner=owner_user,
         severity_definitions=normalize_definitions(severity_definitions or {}),
+        alert_rules=alert_rules,
+        severity_label=severity_label or "severity",
+        incident_commander=incident_commander or None,
         created_at=now,
     )
     session.add(service)
@@ -111,9 +161,17 @@ def update(
     owner: str | None = None,
     description: str | None = None,
     severity_definitions: dict[str, Any] | None = None,
+    alert_rules: list[dict[str, Any]] | _Unset | None = UNSET,
+    severity_label: str | None = None,
+    incident_commander: str | _Unset | None = UNSET,
 ) -> list[str]:
     """Change the given fields of `service`; return the names of the fields that changed."""
     problems = validate_definitions(session, severity_definitions or {})
+    problems += validate_routing(
+        session,
+        alert_rules=None if isinstance(alert_rules, _Unset) else alert_rules,
+        incident_commander=None if isinstance(incident_commander, _Unset) else incident_commander,
+    )
     owner_user = None
     if owner:
         owner_user = users.find(session, owner)
@@ -138,5 +196,16 @@ def update(
         if service.severity_definitions != normalized:
             service.severity_definitions = normalized
             changed.append("severity_definitions")
+    if not isinstance(alert_rules, _Unset) and service.alert_rules != alert_rules:
+        service.alert_rules = alert_rules
+        changed.append("alert_rules")
+    if severity_label is not None and service.severity_label != severity_label:
+        service.severity_label = severity_label
+        changed.append("severity_label")
+    if not isinstance(incident_commander, _Unset) and service.incident_commander != (
+        incident_commander or None
+    ):
+        service.incident_commander = incident_commander or None
+        changed.append("incident_commander")
     session.flush()
     return changed

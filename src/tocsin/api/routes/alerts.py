@@ -1,0 +1,158 @@
+"""Alerts, integrations, maintenance windows and a service's own timeline, over HTTP."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from tocsin.api.deps import Admin, NowDep, Reader, SessionDep, Writer
+from tocsin.core.timeutil import parse_duration
+from tocsin.schemas import (
+    AlertOut,
+    IntegrationCreated,
+    IntegrationOut,
+    MaintenanceOut,
+    ServiceEventOut,
+)
+from tocsin.store import alerts, integrations
+from tocsin.store.models import Alert
+
+router = APIRouter()
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IntegrationIn(Body):
+    service: str
+    type: str = Field(description="alertmanager, pagerduty, opsgenie, generic or heartbeat")
+    name: str | None = None
+    interval: str | None = Field(None, description="Heartbeats only: like 5m.")
+
+
+class MaintenanceIn(Body):
+    start: datetime
+    end: datetime
+    reason: str = ""
+
+
+def _views(session: Session, found: list[Alert]) -> list[AlertOut]:
+    numbers = alerts.incident_numbers(session, found)
+    return [AlertOut.of(a, numbers.get(a.incident_id) if a.incident_id else None) for a in found]
+
+
+@router.get("/alerts", tags=["alerts"])
+def list_alerts(
+    session: SessionDep,
+    _caller: Reader,
+    status: Annotated[list[str] | None, Query()] = None,
+    open: bool = False,
+    service: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AlertOut]:
+    """List alerts, most recently seen first."""
+    found = alerts.list_(session, status=status, open_only=open, service=service, limit=limit)
+    return _views(session, found)
+
+
+@router.get("/alerts/{alert_id}", tags=["alerts"])
+def show_alert(alert_id: int, session: SessionDep, _caller: Reader) -> AlertOut:
+    """Show one alert."""
+    return _views(session, [alerts.get(session, alert_id)])[0]
+
+
+@router.post("/alerts/{alert_id}/acknowledge", tags=["alerts"])
+def acknowledge_alert(alert_id: int, session: SessionDep, caller: Writer, now: NowDep) -> AlertOut:
+    """Acknowledge an alert."""
+    alert = alerts.acknowledge(session, alert_id, actor=caller.actor, now=now)
+    session.commit()
+    return _views(session, [alert])[0]
+
+
+@router.post("/alerts/{alert_id}/resolve", tags=["alerts"])
+def resolve_alert(alert_id: int, session: SessionDep, caller: Writer, now: NowDep) -> AlertOut:
+    """Resolve an alert."""
+    alert = alerts.resolve(session, alert_id, actor=caller.actor, now=now)
+    session.commit()
+    return _views(session, [alert])[0]
+
+
+@router.get("/integrations", tags=["integrations"])
+def list_integrations(
+    session: SessionDep, _caller: Reader, service: str | None = None
+) -> list[IntegrationOut]:
+    """List integrations (never their keys)."""
+    return [IntegrationOut.of(i) for i in integrations.list_(session, service=service)]
+
+
+@router.post("/integrations", status_code=201, tags=["integrations"])
+def create_integration(
+    body: IntegrationIn, session: SessionDep, _caller: Admin, now: NowDep
+) -> IntegrationCreated:
+    """Create an integration; its key is in this answer and nowhere else, ever."""
+    interval = parse_duration(body.interval) if body.interval else None
+    integration, key = integrations.create(
+        session, service=body.service, type=body.type, name=body.name, interval=interval, now=now
+    )
+    session.commit()
+    return IntegrationCreated(
+        id=integration.id,
+        service=integration.service.slug,
+        type=integration.type,
+        name=integration.name,
+        key=key,
+    )
+
+
+@router.delete("/integrations/{integration_id}", status_code=204, tags=["integrations"])
+def remove_integration(integration_id: int, session: SessionDep, _caller: Admin) -> Response:
+    """Delete an integration; its key stops working at once."""
+    integrations.remove(session, integration_id)
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.get("/services/{slug}/maintenance", tags=["services"])
+def list_maintenance(
+    slug: str, session: SessionDep, _caller: Reader, now: NowDep, all: bool = False
+) -> list[MaintenanceOut]:
+    """List maintenance windows (current and future unless all=true)."""
+    found = alerts.list_maintenance(session, service=slug, since=None if all else now)
+    return [MaintenanceOut.of(w) for w in found]
+
+
+@router.post("/services/{slug}/maintenance", status_code=201, tags=["services"])
+def add_maintenance(
+    slug: str, body: MaintenanceIn, session: SessionDep, caller: Writer, now: NowDep
+) -> MaintenanceOut:
+    """Start or schedule a maintenance window: alerts are recorded, nothing pages."""
+    window = alerts.add_maintenance(
+        session,
+        service=slug,
+        start=body.start,
+        end=body.end,
+        reason=body.reason,
+        actor=caller.actor,
+        now=now,
+    )
+    session.commit()
+    return MaintenanceOut.of(window)
+
+
+@router.delete("/maintenance/{window_id}", status_code=204, tags=["services"])
+def end_maintenance(window_id: int, session: SessionDep, _caller: Writer, now: NowDep) -> Response:
+    """End a maintenance window now."""
+    alerts.end_maintenance(session, window_id, now=now)
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.get("/services/{slug}/timeline", tags=["services"])
+def service_timeline(slug: str, session: SessionDep, _caller: Reader) -> list[ServiceEventOut]:
+    """The service's own timeline: change events, maintenance."""
+    return [ServiceEventOut.model_validate(e) for e in alerts.service_timeline(session, slug)]

@@ -1,0 +1,431 @@
+"""Ingestion routes: existing senders point here by changing one URL.
+
+Every route answers 2xx only after the event is committed. A body with any problem stores
+nothing and gets 4xx naming every problem (Alertmanager does not retry 4xx); overload gets
+503 with Retry-After (it does retry 5xx).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from tocsin.core.alerts import AlertAction, AlertEvent
+from tocsin.errors import InvalidInput, NotFound, TocsinError, Unauthenticated
+from tocsin.ingest import MAX_BODY, alertmanager, generic, opsgenie, pagerduty
+from tocsin.store import alerts, integrations
+from tocsin.store.integrations import IntegrationType
+from tocsin.store.models import Alert, Integration
+
+router = APIRouter(tags=["ingestion"])
+
+
+class Overloaded(Exception):
+    """Too many ingest requests in flight; the sender should retry shortly."""
+
+
+@dataclass
+class Gate:
+    """Bounds the ingest requests in flight, so overload answers 503 at once instead of queueing."""
+
+    limit: int
+    in_flight: int = 0
+
+    def enter(self) -> None:
+        if self.in_flight >= self.limit:
+            raise Overloaded
+        self.in_flight += 1
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+
+
+def overloaded(retry_after: int = 1) -> JSONResponse:
+    """Return the 503 answer a sender retries."""
+    return JSONResponse(
+        {"detail": "Tocsin is busy; retry shortly", "errors": ["overloaded"]},
+        status_code=503,
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+async def _body(request: Request) -> tuple[Any, list[str]]:
+    """Return the decoded JSON body, or the problems that keep it from being read."""
+    content_type = request.headers.get("content-type", "")
+    raw = await request.body()
+    problems = []
+    if len(raw) > MAX_BODY:
+        problems.append(f"body is {len(raw)} bytes; at most {MAX_BODY} bytes (512 KB) are accepted")
+        return None, problems
+    if "json" not in content_type.lower():
+        problems.append(f"Content-Type must be application/json (got {content_type or 'none'!r})")
+    try:
+        return json.loads(raw), problems
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        problems.append(f"malformed JSON body: {exc}")
+        return None, problems
+
+
+Work = Callable[[Session], Any]
+
+
+async def _run(request: Request, work: Work) -> Any:
+    """Run `work` in a session on a worker thread and commit; raise Overloaded when busy."""
+    gate: Gate = request.app.state.ingest_gate
+    gate.enter()
+    try:
+
+        def unit() -> Any:
+            with request.app.state.sessions() as session:
+                result = work(session)
+                session.commit()
+                return result
+
+        try:
+            return await run_in_threadpool(unit)
+        except OperationalError as exc:
+            # "database is locked" and lost connections are passing states: ask for a retry.
+            raise Overloaded from exc
+    finally:
+        gate.leave()
+
+
+def _now(request: Request) -> Any:
+    return request.app.state.clock.now()
+
+
+# --- Alertmanager -------------------------------------------------------------------------------
+
+
+async def _alertmanager(request: Request, key: str | None) -> JSONResponse:
+    body, problems = await _body(request)
+    now = _now(request)
+
+    def work(session: Session) -> dict[str, Any]:
+        integration = integrations.authenticate(session, key, expect=IntegrationType.ALERTMANAGER)
+        if problems:
+            raise InvalidInput.of(problems)
+        events = alertmanager.parse(body, severity_label=integration.service.severity_label)
+        results = alerts.ingest(session, integration, events, now=now)
+        return {
+            "status": "ok",
+            "alerts": len(results),
+            "results": [
+                {"fingerprint": r.dedup_key, "outcome": r.outcome.value, "incident": r.incident}
+                for r in results
+            ],
+        }
+
+    try:
+        return JSONResponse(await _run(request, work))
+    except Overloaded:
+        return overloaded()
+    except TocsinError as exc:
+        return _plain_error(exc)
+
+
+@router.post("/hooks/alertmanager/{key}")
+async def alertmanager_with_key(key: str, request: Request) -> JSONResponse:
+    """Alertmanager `webhook_configs` with the integration key in the URL."""
+    return await _alertmanager(request, key)
+
+
+@router.post("/hooks/alertmanager")
+async def alertmanager_with_bearer(request: Request) -> JSONResponse:
+    """Alertmanager `webhook_configs` with `http_config.authorization` (Bearer key)."""
+    header = request.headers.get("authorization", "")
+    key = header[7:].strip() if header.lower().startswith("bearer ") else None
+    return await _alertmanager(request, key)
+
+
+def _plain_error(exc: TocsinError) -> JSONResponse:
+    status = 401 if isinstance(exc, Unauthenticated) else 404 if isinstance(exc, NotFound) else 400
+    return JSONResponse({"detail": exc.message, "errors": exc.problems}, status_code=status)
+
+
+# --- PagerDuty Events API v2 ---------------------------------------------------------------------
+
+
+def _pd_invalid(problems: list[str]) -> JSONResponse:
+    return JSONResponse(
+        {"status": "invalid event", "message": "Event object is invalid", "errors": problems},
+        status_code=400,
+    )
+
+
+@router.post("/v2/enqueue", status_code=202)
+async def pagerduty_enqueue(request: Request) -> JSONResponse:
+    """PagerDuty Events API v2: `routing_key` is a Tocsin integration key."""
+    body, problems = await _body(request)
+    now = _now(request)
+
+    def work(session: Session) -> str:
+        found = list(problems)
+        envelope = None
+        try:
+            envelope = pagerduty.parse_event(body)
+        except InvalidInput as exc:
+            found += exc.problems
+        key = pagerduty.routing_key_of(body)
+        integration = None
+        if key:
+            try:
+                integration = integrations.authenticate(session, key)
+            except Unauthenticated:
+                found.append("Invalid routing key: no integration has this key")
+        if found or envelope is None or integration is None:
+            raise InvalidInput.of(found or ["Event object is invalid"])
+        alerts.ingest(session, integration, [envelope.event], now=now)
+        return envelope.event.dedup_key
+
+    try:
+        dedup_key = await _run(request, work)
+    except Overloaded:
+        return overloaded()
+    except TocsinError as exc:
+        return _pd_invalid(exc.problems)
+    return JSONResponse(
+        {"status": "success", "message": "Event processed", "dedup_key": dedup_key},
+        status_code=202,
+    )
+
+
+@router.post("/v2/change/enqueue", status_code=202)
+async def pagerduty_change(request: Request) -> JSONResponse:
+    """PagerDuty Change Events: deploys and config changes go on the service's timeline."""
+    body, problems = await _body(request)
+    now = _now(request)
+
+    def work(session: Session) -> None:
+        found = list(problems)
+        change = None
+        try:
+            change = pagerduty.parse_change(body)
+        except InvalidInput as exc:
+            found += exc.problems
+        key = pagerduty.routing_key_of(body)
+        integration = None
+        if key:
+            try:
+                integration = integrations.authenticate(session, key)
+            except Unauthenticated:
+                found.append("Invalid routing key: no integration has this key")
+        if found or change is None or integration is None:
+            raise InvalidInput.of(found or ["Event object is invalid"])
+        alerts.record_change(
+            session,
+            integration,
+            summary=change.summary,
+            source=change.source,
+            at=change.timestamp or now,
+            details=change.details,
+        )
+
+    try:
+        await _run(request, work)
+    except Overloaded:
+        return overloaded()
+    except TocsinError as exc:
+        return _pd_invalid(exc.problems)
+    return JSONResponse({"status": "success", "message": "Change event processed"}, status_code=202)
+
+
+# --- Opsgenie Alert API ------------------------------------------------------------------------
+
+
+def _genie_key(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("geniekey "):
+        return header[9:].strip()
+    return request.query_params.get("apiKey")
+
+
+def _og_answer(
+    started: float, status: int = 202, result: str = "Request will be processed"
+) -> JSONResponse:
+    return JSONResponse(
+        {
+            "result": result,
+            "took": round(time.monotonic() - started, 3),
+            "requestId": str(uuid.uuid4()),
+        },
+        status_code=status,
+    )
+
+
+def _og_error(exc: TocsinError, started: float) -> JSONResponse:
+    status = 401 if isinstance(exc, Unauthenticated) else 404 if isinstance(exc, NotFound) else 422
+    return JSONResponse(
+        {
+            "message": exc.message,
+            "errors": exc.problems,
+            "took": round(time.monotonic() - started, 3),
+            "requestId": str(uuid.uuid4()),
+        },
+        status_code=status,
+    )
+
+
+@router.post("/v2/alerts", status_code=202)
+async def opsgenie_create(request: Request) -> JSONResponse:
+    """Opsgenie: create an alert (`alias` is the dedup key), `Authorization: GenieKey <key>`."""
+    started = time.monotonic()
+    body, problems = await _body(request)
+    now = _now(request)
+    key = _genie_key(request)
+
+    def work(session: Session) -> None:
+        integration = integrations.authenticate(session, key, expect=IntegrationType.OPSGENIE)
+        if problems:
+            raise InvalidInput.of(problems)
+        alerts.ingest(session, integration, [opsgenie.parse_create(body)], now=now)
+
+    try:
+        await _run(request, work)
+    except Overloaded:
+        return overloaded()
+    except TocsinError as exc:
+        return _og_error(exc, started)
+    return _og_answer(started)
+
+
+async def _opsgenie_action(request: Request, identifier: str, action: AlertAction) -> JSONResponse:
+    started = time.monotonic()
+    now = _now(request)
+    key = _genie_key(request)
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        return _og_error(InvalidInput(f"body is larger than {MAX_BODY} bytes"), started)
+
+    def work(session: Session) -> None:
+        integration = integrations.authenticate(session, key, expect=IntegrationType.OPSGENIE)
+        kind = opsgenie.parse_identifier_type(request.query_params.get("identifierType"))
+        dedup_key = identifier
+        if kind == "id":
+            alert = _alert_by_id(session, integration, identifier)
+            if alert is None:
+                return  # unknown alerts are accepted and ignored, as Opsgenie does
+            dedup_key = alert.dedup_key
+        alerts.ingest(session, integration, [opsgenie.close_or_ack(action, dedup_key)], now=now)
+
+    try:
+        await _run(request, work)
+    except Overloaded:
+        return overloaded()
+    except TocsinError as exc:
+        return _og_error(exc, started)
+    return _og_answer(started)
+
+
+def _alert_by_id(session: Session, integration: Integration, identifier: str) -> Alert | None:
+    if not identifier.isdigit():
+        return None
+    alert = session.get(Alert, int(identifier))
+    return alert if alert is not None and alert.integration_id == integration.id else None
+
+
+@router.post("/v2/alerts/{identifier}/close", status_code=202)
+async def opsgenie_close(identifier: str, request: Request) -> JSONResponse:
+    """Opsgenie: close an alert (`?identifierType=alias` or `id`)."""
+    return await _opsgenie_action(request, identifier, AlertAction.RESOLVE)
+
+
+@router.post("/v2/alerts/{identifier}/acknowledge", status_code=202)
+async def opsgenie_acknowledge(identifier: str, request: Request) -> JSONResponse:
+    """Opsgenie: acknowledge an alert (`?identifierType=alias` or `id`)."""
+    return await _opsgenie_action(request, identifier, AlertAction.ACKNOWLEDGE)
+
+
+@router.api_route("/v2/heartbeats/{name}/ping", methods=["GET", "POST"], status_code=202)
+async def opsgenie_heartbeat(name: str, request: Request) -> JSONResponse:
+    """Opsgenie heartbeat ping: the GenieKey is the heartbeat integration's key."""
+    started = time.monotonic()
+    now = _now(request)
+    key = _genie_key(request)
+
+    def work(session: Session) -> None:
+        integration = integrations.authenticate(session, key, expect=IntegrationType.HEARTBEAT)
+        if integration.name != name:
+            raise NotFound(f"this key's heartbeat is {integration.name!r}, not {name!r}")
+        alerts.ping(session, integration, now=now)
+
+    try:
+        await _run(request, work)
+    except Overloaded:
+        return overloaded()
+    except TocsinError as exc:
+        return _og_error(exc, started)
+    request.app.state.wake_engine()
+    return _og_answer(started, result="PONG - Heartbeat received")
+
+
+# --- generic JSON and heartbeats -----------------------------------------------------------------
+
+
+@router.post("/hooks/generic/{key}", status_code=202)
+async def generic_webhook(key: str, request: Request) -> JSONResponse:
+    """Tocsin's generic JSON webhook (see `tocsin.ingest.generic` for the schema)."""
+    body, problems = await _body(request)
+    now = _now(request)
+
+    def work(session: Session) -> dict[str, Any]:
+        integration = integrations.authenticate(session, key, expect=IntegrationType.GENERIC)
+        found = list(problems)
+        event: AlertEvent | None = None
+        if not found:
+            try:
+                event = generic.parse(body)
+            except InvalidInput as exc:
+                found += exc.problems
+        if found or event is None:
+            raise InvalidInput.of(found)
+        [result] = alerts.ingest(session, integration, [event], now=now)
+        return {
+            "status": "accepted",
+            "dedup_key": result.dedup_key,
+            "outcome": result.outcome.value,
+            "alert": result.alert_id,
+            "incident": result.incident,
+        }
+
+    try:
+        return JSONResponse(await _run(request, work), status_code=202)
+    except Overloaded:
+        return overloaded()
+    except TocsinError as exc:
+        return _plain_error(exc)
+
+
+@router.api_route("/hooks/heartbeat/{key}", methods=["GET", "POST"])
+async def heartbeat_ping(key: str, request: Request) -> JSONResponse:
+    """A heartbeat ping: anything that can fetch a URL (cron, curl) keeps the alert away."""
+    now = _now(request)
+
+    def work(session: Session) -> dict[str, Any]:
+        integration = integrations.authenticate(session, key, expect=IntegrationType.HEARTBEAT)
+        alerts.ping(session, integration, now=now)
+        deadline = integration.heartbeat_deadline_at
+        return {
+            "status": "ok",
+            "heartbeat": integration.name,
+            "next_ping_before": deadline.isoformat().replace("+00:00", "Z") if deadline else None,
+        }
+
+    try:
+        answer = await _run(request, work)
+    except Overloaded:
+        return overloaded()
+    except TocsinError as exc:
+        return _plain_error(exc)
+    request.app.state.wake_engine()
+    return JSONResponse(answer)

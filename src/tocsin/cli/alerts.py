@@ -1,0 +1,287 @@
+"""`tocsin integration|alert|maintenance ...`: the ways in for alerts, and the alerts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from sqlalchemy.orm import Session
+
+from tocsin.cli.common import JsonOption, fmt_time, out, print_json, state, success, table
+from tocsin.core.timeutil import parse_duration, parse_instant
+from tocsin.errors import InvalidInput
+from tocsin.schemas import AlertOut, IntegrationCreated, IntegrationOut, MaintenanceOut
+from tocsin.store import alerts, integrations
+from tocsin.store.models import Alert
+
+integration_app = typer.Typer(
+    help="Keys for Alertmanager, PagerDuty, Opsgenie senders.", no_args_is_help=True
+)
+alert_app = typer.Typer(help="Alerts from monitoring.", no_args_is_help=True)
+maintenance_app = typer.Typer(
+    help="Maintenance windows: record alerts, page nobody.", no_args_is_help=True
+)
+
+URLS = {
+    "alertmanager": "webhook_configs url: {base}/hooks/alertmanager/{key}",
+    "pagerduty": "Events API v2: POST {base}/v2/enqueue with routing_key {key}",
+    "opsgenie": "Opsgenie API at {base} with Authorization: GenieKey {key}",
+    "generic": "POST JSON to {base}/hooks/generic/{key}",
+    "heartbeat": "ping {base}/hooks/heartbeat/{key} (or Opsgenie /v2/heartbeats/{name}/ping)",
+}
+
+
+@integration_app.command("add")
+def integration_add(
+    ctx: typer.Context,
+    service: Annotated[str, typer.Argument(help="The service the alerts are about.")],
+    type_: Annotated[
+        str, typer.Option("--type", help="alertmanager, pagerduty, opsgenie, generic or heartbeat.")
+    ],
+    name: Annotated[str | None, typer.Option(help="Default: the type.")] = None,
+    interval: Annotated[
+        str | None, typer.Option(help="Heartbeats: ping at least this often (like 5m).")
+    ] = None,
+    as_json: bool = JsonOption,
+) -> None:
+    """Create an integration key. It is printed now and never again."""
+    st = state(ctx)
+    with st.session() as session:
+        integration, key = integrations.create(
+            session,
+            service=service,
+            type=type_,
+            name=name,
+            interval=parse_duration(interval) if interval else None,
+            now=st.now(),
+        )
+        created = IntegrationCreated(
+            id=integration.id,
+            service=integration.service.slug,
+            type=integration.type,
+            name=integration.name,
+            key=key,
+        )
+    if as_json:
+        print_json(created)
+        return
+    success(
+        f"Integration {created.id}: {created.type} for {created.service}. "
+        "The key is shown this once; store it now:"
+    )
+    out.print(key, markup=False)
+    out.print(
+        URLS[created.type].format(base=st.settings.base_url, key=key, name=created.name),
+        markup=False,
+        style="dim",
+    )
+
+
+@integration_app.command("list")
+def integration_list(
+    ctx: typer.Context,
+    service: Annotated[str | None, typer.Option(help="Only this service's.")] = None,
+    as_json: bool = JsonOption,
+) -> None:
+    """List integrations (never their keys)."""
+    st = state(ctx)
+    with st.session() as session:
+        found = [IntegrationOut.of(i) for i in integrations.list_(session, service=service)]
+    if as_json:
+        print_json(found)
+        return
+    table(
+        None,
+        ["Id", "Service", "Type", "Name", "Key ends", "Next ping before"],
+        [[i.id, i.service, i.type, i.name, i.key_hint, i.heartbeat_deadline_at] for i in found],
+    )
+
+
+@integration_app.command("remove")
+def integration_remove(
+    ctx: typer.Context, integration_id: Annotated[int, typer.Argument(help="Its id.")]
+) -> None:
+    """Delete an integration; its key stops working at once."""
+    st = state(ctx)
+    with st.session() as session:
+        integrations.remove(session, integration_id)
+    success(f"Removed integration {integration_id}")
+
+
+def _views(session: Session, found: list[Alert]) -> list[AlertOut]:
+    numbers = alerts.incident_numbers(session, found)
+    return [AlertOut.of(a, numbers.get(a.incident_id) if a.incident_id else None) for a in found]
+
+
+@alert_app.command("list")
+def alert_list(
+    ctx: typer.Context,
+    status: Annotated[
+        list[str] | None, typer.Option(help="triggered, acknowledged, resolved.")
+    ] = None,
+    open_: Annotated[bool, typer.Option("--open", help="Only unresolved alerts.")] = False,
+    service: Annotated[str | None, typer.Option(help="Only this service's.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    as_json: bool = JsonOption,
+) -> None:
+    """List alerts, most recently seen first."""
+    st = state(ctx)
+    with st.session() as session:
+        found = _views(
+            session,
+            alerts.list_(session, status=status, open_only=open_, service=service, limit=limit),
+        )
+    if as_json:
+        print_json(found)
+        return
+    table(
+        None,
+        ["Id", "Service", "Status", "Severity", "Count", "Summary", "Incident", "Last seen"],
+        [
+            [
+                a.id,
+                a.service,
+                a.status + (" (maintenance)" if a.suppressed else ""),
+                a.severity,
+                a.count,
+                a.summary,
+                a.incident,
+                a.last_seen,
+            ]
+            for a in found
+        ],
+    )
+
+
+@alert_app.command("show")
+def alert_show(
+    ctx: typer.Context,
+    alert_id: Annotated[int, typer.Argument(help="Its id.")],
+    as_json: bool = JsonOption,
+) -> None:
+    """Show one alert."""
+    st = state(ctx)
+    with st.session() as session:
+        alert = alerts.get(session, alert_id)
+        view = _views(session, [alert])[0]
+        details = dict(alert.details)
+    if as_json:
+        data = view.model_dump(mode="json")
+        data["details"] = details
+        print_json(data)
+        return
+    for label, value in (
+        ("Alert", view.id),
+        ("Summary", view.summary),
+        ("Service", view.service),
+        ("Integration", view.integration),
+        ("Dedup key", view.dedup_key),
+        ("Status", view.status),
+        ("Severity", f"{view.severity} -> {view.sev or 'alert only'}"),
+        ("Routed", view.route + (" (suppressed: maintenance)" if view.suppressed else "")),
+        ("Count", view.count),
+        ("First seen", fmt_time(view.first_seen)),
+        ("Last seen", fmt_time(view.last_seen)),
+        ("Incident", view.incident or "-"),
+        ("Source", view.source),
+    ):
+        out.print(f"{label}: {value}", markup=False)
+    for link in view.links:
+        out.print(f"Link: {link.get('text') or link['href']} {link['href']}", markup=False)
+
+
+@alert_app.command("ack")
+def alert_ack(ctx: typer.Context, alert_id: Annotated[int, typer.Argument(help="Its id.")]) -> None:
+    """Acknowledge an alert."""
+    st = state(ctx)
+    with st.session() as session:
+        alerts.acknowledge(session, alert_id, actor=st.who(), now=st.now())
+    success(f"Acknowledged alert {alert_id}")
+
+
+@alert_app.command("resolve")
+def alert_resolve(
+    ctx: typer.Context, alert_id: Annotated[int, typer.Argument(help="Its id.")]
+) -> None:
+    """Resolve an alert."""
+    st = state(ctx)
+    with st.session() as session:
+        alerts.resolve(session, alert_id, actor=st.who(), now=st.now())
+    success(f"Resolved alert {alert_id}")
+
+
+@maintenance_app.command("add")
+def maintenance_add(
+    ctx: typer.Context,
+    service: Annotated[str, typer.Argument(help="The service.")],
+    to: Annotated[
+        str, typer.Option(help="When it ends: ISO time, or a duration from the start like 2h.")
+    ],
+    from_: Annotated[str, typer.Option("--from", help="When it starts. Default: now.")] = "now",
+    reason: Annotated[str, typer.Option(help="What is being done.")] = "",
+    as_json: bool = JsonOption,
+) -> None:
+    """Start (or schedule) a maintenance window: alerts are recorded, nothing pages."""
+    st = state(ctx)
+    now = st.now()
+    start = parse_instant(from_, now=now)
+    try:
+        end = start + parse_duration(to)
+    except InvalidInput:
+        end = parse_instant(to, now=now)
+    with st.session() as session:
+        window = MaintenanceOut.of(
+            alerts.add_maintenance(
+                session,
+                service=service,
+                start=start,
+                end=end,
+                reason=reason,
+                actor=st.who(),
+                now=now,
+            )
+        )
+    if as_json:
+        print_json(window)
+        return
+    success(
+        f"Maintenance {window.id} on {window.service}: {fmt_time(window.start)} to "
+        f"{fmt_time(window.end)}"
+    )
+
+
+@maintenance_app.command("list")
+def maintenance_list(
+    ctx: typer.Context,
+    service: Annotated[str | None, typer.Option(help="Only this service's.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include ended windows.")] = False,
+    as_json: bool = JsonOption,
+) -> None:
+    """List maintenance windows."""
+    st = state(ctx)
+    with st.session() as session:
+        found = [
+            MaintenanceOut.of(w)
+            for w in alerts.list_maintenance(
+                session, service=service, since=None if all_ else st.now()
+            )
+        ]
+    if as_json:
+        print_json(found)
+        return
+    table(
+        None,
+        ["Id", "Service", "From", "To", "Reason", "By"],
+        [[w.id, w.service, w.start, w.end, w.reason, w.created_by] for w in found],
+    )
+
+
+@maintenance_app.command("end")
+def maintenance_end(
+    ctx: typer.Context, window_id: Annotated[int, typer.Argument(help="Its id.")]
+) -> None:
+    """End a maintenance window now."""
+    st = state(ctx)
+    with st.session() as session:
+        alerts.end_maintenance(session, window_id, now=st.now())
+    success(f"Ended maintenance {window_id}")

@@ -1,0 +1,119 @@
+"""Integrations: the keys senders use, one service each. Keys are shown once, stored hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tocsin.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from tocsin.store import services
+from tocsin.store.models import Integration
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class IntegrationType(StrEnum):
+    """The sender formats Tocsin speaks."""
+
+    ALERTMANAGER = "alertmanager"
+    PAGERDUTY = "pagerduty"
+    OPSGENIE = "opsgenie"
+    GENERIC = "generic"
+    HEARTBEAT = "heartbeat"
+
+
+def hash_key(key: str) -> str:
+    """Return the stored form of an integration key."""
+    return hashlib.sha256(key.strip().encode()).hexdigest()
+
+
+def create(
+    session: Session,
+    *,
+    service: str,
+    type: str,
+    name: str | None = None,
+    interval: timedelta | None = None,
+    now: datetime,
+) -> tuple[Integration, str]:
+    """Create an integration; return it and its key, which is shown only now."""
+    svc = services.get_by_slug(session, service)
+    problems: list[str] = []
+    try:
+        kind = IntegrationType(type.lower())
+    except ValueError:
+        kind = None
+        problems.append(f"unknown integration type {type!r}; valid: {', '.join(IntegrationType)}")
+    label = (name or (kind.value if kind else type)).strip()
+    if not NAME.match(label):
+        problems.append(f"name {label!r}: use letters, digits, '.', '_' or '-' (at most 100)")
+    if kind is IntegrationType.HEARTBEAT:
+        if interval is None or interval < timedelta(minutes=1):
+            problems.append("a heartbeat needs an interval of at least 1 minute (like 5m)")
+    elif interval is not None:
+        problems.append("only a heartbeat integration has an interval")
+    if problems or kind is None:
+        raise InvalidInput.of(problems)
+    if session.scalar(
+        select(Integration).where(Integration.service_id == svc.id, Integration.name == label)
+    ):
+        raise Conflict(f"service {svc.slug!r} already has an integration named {label!r}")
+    # 32 hex characters: the shape of a PagerDuty integration key, which some senders check.
+    key = secrets.token_hex(16)
+    integration = Integration(
+        service=svc,
+        type=kind.value,
+        name=label,
+        key_hash=hash_key(key),
+        key_hint=key[-4:],
+        created_at=now,
+        heartbeat_interval_seconds=int(interval.total_seconds()) if interval else None,
+        heartbeat_deadline_at=now + interval if interval else None,
+    )
+    session.add(integration)
+    session.flush()
+    return integration, key
+
+
+def authenticate(
+    session: Session, key: str | None, *, expect: IntegrationType | None = None
+) -> Integration:
+    """Return the integration whose key is `key`, or raise Unauthenticated."""
+    if not key or not key.strip():
+        raise Unauthenticated("missing integration key")
+    integration = session.scalar(select(Integration).where(Integration.key_hash == hash_key(key)))
+    if integration is None:
+        raise Unauthenticated("unknown integration key")
+    if expect is not None and integration.type != expect.value:
+        raise InvalidInput(
+            f"this key belongs to a {integration.type} integration, not {expect.value}"
+        )
+    return integration
+
+
+def list_(session: Session, *, service: str | None = None) -> list[Integration]:
+    """Return integrations, by service and name."""
+    query = select(Integration).order_by(Integration.service_id, Integration.name)
+    if service:
+        query = query.where(Integration.service_id == services.get_by_slug(session, service).id)
+    return list(session.scalars(query))
+
+
+def get(session: Session, integration_id: int) -> Integration:
+    """Return integration `integration_id`, or raise NotFound."""
+    found = session.get(Integration, integration_id)
+    if found is None:
+        raise NotFound(f"unknown integration {integration_id}")
+    return found
+
+
+def remove(session: Session, integration_id: int) -> None:
+    """Delete an integration; its key stops working at once (its alerts go with it)."""
+    session.delete(get(session, integration_id))
+    session.flush()
