@@ -179,3 +179,106 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if IN_CI and ran_postgres and _postgres_passed == 0 and exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         print("\nCI=true but no PostgreSQL test passed: the PostgreSQL path was not exercised")
+
+
+def free_port() -> int:
+    """Return a TCP port nobody listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """A real Tocsin HTTP server on 127.0.0.1, serving the test database."""
+
+    url: str
+    db_url: str
+    ca_file: str | None = None
+
+    def integration(self, type: str, *, service: str = "api-gateway", **kw: object) -> str:
+        """Create an integration and return its key."""
+        from tocsin.store import integrations
+
+        engine = make_engine(self.db_url)
+        with make_sessionmaker(engine)() as session, session.begin():
+            _, key = integrations.create(
+                session,
+                service=service,
+                type=type,
+                now=datetime.now(UTC),
+                **kw,  # type: ignore[arg-type]
+            )
+        engine.dispose()
+        return key
+
+
+def _serve(db_url: str, tmp_path: Path, *, tls: bool) -> Iterator[LiveServer]:
+    import threading
+    import time
+
+    import uvicorn
+
+    from tocsin.api.app import create_app
+    from tocsin.settings import Settings
+
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        seed_people(session)
+    engine.dispose()
+    app = create_app(Settings(database_url=db_url))
+    port = free_port()
+    options: dict[str, object] = {}
+    ca_file = None
+    if tls:
+        import trustme
+
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+        cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+        ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+        options = {
+            "ssl_keyfile": str(tmp_path / "key.pem"),
+            "ssl_certfile": str(tmp_path / "cert.pem"),
+        }
+        ca_file = str(tmp_path / "ca.pem")
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+            **options,  # type: ignore[arg-type]
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    scheme = "https" if tls else "http"
+    try:
+        yield LiveServer(f"{scheme}://127.0.0.1:{port}", db_url, ca_file)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        app.state.engine.dispose()
+
+
+@pytest.fixture
+def live_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """Serve the test database over real HTTP (uvicorn in a thread) for real sender clients."""
+    yield from _serve(db_url, tmp_path, tls=False)
+
+
+@pytest.fixture
+def live_tls_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """The same over HTTPS with a throwaway CA, for clients that insist on https://."""
+    yield from _serve(db_url, tmp_path, tls=True)

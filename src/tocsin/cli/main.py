@@ -171,17 +171,34 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    tls_cert: Annotated[
+        str | None,
+        typer.Option(
+            help="PEM certificate: serve HTTPS (senders like the pagerduty client insist on it)."
+        ),
+    ] = None,
+    tls_key: Annotated[str | None, typer.Option(help="PEM private key for --tls-cert.")] = None,
 ) -> None:
-    """Serve the web UI and the API."""
+    """Serve the web UI, the API and the ingestion endpoints."""
     import uvicorn
 
     from tocsin.api.app import create_app
     from tocsin.store.db import require_migrated
 
     st = state(ctx)
+    if (tls_cert is None) != (tls_key is None):
+        raise InvalidInput("--tls-cert and --tls-key go together")
     require_migrated(st.engine())
-    success(f"Tocsin on http://{host}:{port} (API docs at /docs)")
-    uvicorn.run(create_app(st.settings), host=host, port=port, log_level="info")
+    scheme = "https" if tls_cert else "http"
+    success(f"Tocsin on {scheme}://{host}:{port} (API docs at /docs)")
+    uvicorn.run(
+        create_app(st.settings),
+        host=host,
+        port=port,
+        log_level="info",
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
+    )
 
 
 def main() -> None:

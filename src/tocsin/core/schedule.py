@@ -9,7 +9,8 @@ Time model:
 
 * Layers are defined in local wall-clock time in their zone. Handoff ``k`` is the wall time
   ``start + k * length``, localized afterwards, so a daily 09:00 handoff stays at 09:00 across a
-  DST change and that shift lasts 23 or 25 real hours.
+  DST change and that shift lasts 23 or 25 real hours. Participant ``k % len(participants)``
+  takes shift ``k``; the rotation advances whatever the restrictions, which only mask time.
 * Localizing follows two rules (see `localize`): a wall time that does not exist (spring-forward
   gap) becomes the first instant after the gap; an ambiguous one (fall-back) takes its first
   occurrence.
@@ -64,7 +65,15 @@ class RotationUnit(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Rotation:
-    """How long each shift of a layer lasts, in wall-clock units."""
+    """How long each shift of a layer lasts, in wall-clock units.
+
+    Hours count on the wall clock too, like the longer units: a 12-hour rotation handing off at
+    08:00 and 20:00 keeps those handoffs across DST, so a shift may last 11 or 13 real hours.
+    Handoffs never run backwards; when two in a row land on the same instant (both in one
+    spring-forward gap, or in the gap and at its end) the shift between them vanishes, and its
+    participant loses that turn. Months keep the start's day of month, clamped to the month's
+    last day and always counted from the start: Jan 31, Feb 29 (or 28), Mar 31.
+    """
 
     count: int
     unit: RotationUnit
@@ -93,7 +102,9 @@ class Restriction:
 class Layer:
     """A rotation of participants, masked by restrictions, with `start` as its first handoff.
 
-    `start` is naive local wall-clock time in `time_zone`, or in the schedule's zone when None.
+    `start` is naive local wall-clock time in `time_zone`, or in the schedule's zone when None;
+    before it the layer has nobody on call. With restrictions the layer is on call in the union
+    of their windows; without, all the time.
     """
 
     name: str
@@ -115,7 +126,11 @@ class Override:
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
-    """Layers in increasing precedence, overrides above them all, in a home time zone."""
+    """Layers in increasing precedence, overrides above them all, in a home time zone.
+
+    A later layer wins wherever it has someone on call, and its restricted hours let earlier
+    layers show through. Overlapping overrides put all their users on call.
+    """
 
     name: str
     time_zone: str
@@ -435,7 +450,11 @@ class _Rotor:
         self.zone = zone
         count, unit = layer.rotation.count, layer.rotation.unit
         self.months = count if unit is RotationUnit.MONTHS else 0
-        self.step = _UNIT_STEPS[unit] * count
+        try:
+            self.step = _UNIT_STEPS[unit] * count
+        except OverflowError:
+            # Longer than datetime can count: only handoff 0 is within reach.
+            self.step = timedelta.max
 
     def handoff(self, k: int) -> datetime:
         try:

@@ -223,6 +223,10 @@ def _open(
         return None
     if window is not None or decision.action is RouteAction.ALERT:
         return alert
+    # Two senders often notify about the same outage at once (Alertmanager's webhook and its
+    # pagerduty_configs do). Lock the service row so only one of them declares the incident and
+    # the other attaches to it; on SQLite, BEGIN IMMEDIATE already serializes writers.
+    session.execute(select(Service.id).where(Service.id == service.id).with_for_update())
     incident = _open_incident(session, service.id)
     actor = _actor(integration)
     if incident is None and decision.action is RouteAction.INCIDENT:
@@ -309,15 +313,22 @@ def _resolve_alert(
         data={"alert": alert.id},
     )
     session.flush()
+    # Resolves of an incident's alerts often arrive together; the incident row lock makes the
+    # last of them see the others' commits, so "all resolved" is said exactly once.
+    session.execute(select(Incident.id).where(Incident.id == incident.id).with_for_update())
     still_open = session.scalar(
         select(func.count())
         .select_from(Alert)
         .where(Alert.incident_id == incident.id, Alert.status != AlertStatus.RESOLVED.value)
     )
     if not still_open and IncidentStatus(incident.status).is_open:
+        last = session.scalar(
+            select(func.max(Alert.resolved_at)).where(Alert.incident_id == incident.id)
+        )
         _timeline(
             incident,
-            at=now,
+            # Never before the resolve it follows, whichever node's clock stamped that one.
+            at=max(now, last) if last else now,
             actor="tocsin",
             kind=EventKind.ALERTS_RESOLVED,
             message="All alerts resolved; the incident stays open until a person resolves it",

@@ -109,9 +109,9 @@ def _now(request: Request) -> Any:
 
 async def _alertmanager(request: Request, key: str | None) -> JSONResponse:
     body, problems = await _body(request)
-    now = _now(request)
 
     def work(session: Session) -> dict[str, Any]:
+        now = _now(request)  # read inside the transaction, after any lock wait
         integration = integrations.authenticate(session, key, expect=IntegrationType.ALERTMANAGER)
         if problems:
             raise InvalidInput.of(problems)
@@ -167,9 +167,9 @@ def _pd_invalid(problems: list[str]) -> JSONResponse:
 async def pagerduty_enqueue(request: Request) -> JSONResponse:
     """PagerDuty Events API v2: `routing_key` is a Tocsin integration key."""
     body, problems = await _body(request)
-    now = _now(request)
 
     def work(session: Session) -> str:
+        now = _now(request)  # read inside the transaction, after any lock wait
         found = list(problems)
         envelope = None
         try:
@@ -204,9 +204,9 @@ async def pagerduty_enqueue(request: Request) -> JSONResponse:
 async def pagerduty_change(request: Request) -> JSONResponse:
     """PagerDuty Change Events: deploys and config changes go on the service's timeline."""
     body, problems = await _body(request)
-    now = _now(request)
 
     def work(session: Session) -> None:
+        now = _now(request)  # read inside the transaction, after any lock wait
         found = list(problems)
         change = None
         try:
@@ -281,10 +281,10 @@ async def opsgenie_create(request: Request) -> JSONResponse:
     """Opsgenie: create an alert (`alias` is the dedup key), `Authorization: GenieKey <key>`."""
     started = time.monotonic()
     body, problems = await _body(request)
-    now = _now(request)
     key = _genie_key(request)
 
     def work(session: Session) -> None:
+        now = _now(request)  # read inside the transaction, after any lock wait
         integration = integrations.authenticate(session, key, expect=IntegrationType.OPSGENIE)
         if problems:
             raise InvalidInput.of(problems)
@@ -301,13 +301,13 @@ async def opsgenie_create(request: Request) -> JSONResponse:
 
 async def _opsgenie_action(request: Request, identifier: str, action: AlertAction) -> JSONResponse:
     started = time.monotonic()
-    now = _now(request)
     key = _genie_key(request)
     raw = await request.body()
     if len(raw) > MAX_BODY:
         return _og_error(InvalidInput(f"body is larger than {MAX_BODY} bytes"), started)
 
     def work(session: Session) -> None:
+        now = _now(request)  # read inside the transaction, after any lock wait
         integration = integrations.authenticate(session, key, expect=IntegrationType.OPSGENIE)
         kind = opsgenie.parse_identifier_type(request.query_params.get("identifierType"))
         dedup_key = identifier
@@ -346,14 +346,15 @@ async def opsgenie_acknowledge(identifier: str, request: Request) -> JSONRespons
     return await _opsgenie_action(request, identifier, AlertAction.ACKNOWLEDGE)
 
 
-@router.api_route("/v2/heartbeats/{name}/ping", methods=["GET", "POST"], status_code=202)
+@router.get("/v2/heartbeats/{name}/ping", status_code=202)
+@router.post("/v2/heartbeats/{name}/ping", status_code=202)
 async def opsgenie_heartbeat(name: str, request: Request) -> JSONResponse:
     """Opsgenie heartbeat ping: the GenieKey is the heartbeat integration's key."""
     started = time.monotonic()
-    now = _now(request)
     key = _genie_key(request)
 
     def work(session: Session) -> None:
+        now = _now(request)  # read inside the transaction, after any lock wait
         integration = integrations.authenticate(session, key, expect=IntegrationType.HEARTBEAT)
         if integration.name != name:
             raise NotFound(f"this key's heartbeat is {integration.name!r}, not {name!r}")
@@ -376,9 +377,9 @@ async def opsgenie_heartbeat(name: str, request: Request) -> JSONResponse:
 async def generic_webhook(key: str, request: Request) -> JSONResponse:
     """Tocsin's generic JSON webhook (see `tocsin.ingest.generic` for the schema)."""
     body, problems = await _body(request)
-    now = _now(request)
 
     def work(session: Session) -> dict[str, Any]:
+        now = _now(request)  # read inside the transaction, after any lock wait
         integration = integrations.authenticate(session, key, expect=IntegrationType.GENERIC)
         found = list(problems)
         event: AlertEvent | None = None
@@ -406,12 +407,13 @@ async def generic_webhook(key: str, request: Request) -> JSONResponse:
         return _plain_error(exc)
 
 
-@router.api_route("/hooks/heartbeat/{key}", methods=["GET", "POST"])
+@router.get("/hooks/heartbeat/{key}")
+@router.post("/hooks/heartbeat/{key}")
 async def heartbeat_ping(key: str, request: Request) -> JSONResponse:
     """A heartbeat ping: anything that can fetch a URL (cron, curl) keeps the alert away."""
-    now = _now(request)
 
     def work(session: Session) -> dict[str, Any]:
+        now = _now(request)  # read inside the transaction, after any lock wait
         integration = integrations.authenticate(session, key, expect=IntegrationType.HEARTBEAT)
         alerts.ping(session, integration, now=now)
         deadline = integration.heartbeat_deadline_at

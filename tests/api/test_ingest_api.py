@@ -1,0 +1,321 @@
+"""Ingestion over HTTP: every route's answer, and every kind of bad input stores nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import Api
+from tests.conftest import T0
+from tocsin.store import integrations
+from tocsin.store.db import make_engine, make_sessionmaker
+
+CAPTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alertmanager-0.25"
+
+
+def body_of(prefix: str) -> bytes:
+    path = next(CAPTURES.glob(f"{prefix}*.http"))
+    return path.read_text().partition("\n\n")[2].encode()
+
+
+@pytest.fixture
+def keys(api: Api, db_url: str) -> dict[str, str]:
+    engine = make_engine(db_url)
+    found = {}
+    with make_sessionmaker(engine)() as session, session.begin():
+        for kind in ("alertmanager", "pagerduty", "opsgenie", "generic"):
+            _, found[kind] = integrations.create(session, service="api-gateway", type=kind, now=T0)
+        _, found["heartbeat"] = integrations.create(
+            session,
+            service="api-gateway",
+            type="heartbeat",
+            name="nightly-backup",
+            interval=__import__("datetime").timedelta(minutes=5),
+            now=T0,
+        )
+    engine.dispose()
+    return found
+
+
+def alerts_json(api: Api) -> list[dict[str, object]]:
+    return api.client.get("/api/v1/alerts", headers=api.reader).json()  # type: ignore[no-any-return]
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+def test_alertmanager_webhook_group_lifecycle(api: Api, keys: dict[str, str]) -> None:
+    url = f"/hooks/alertmanager/{keys['alertmanager']}"
+    first = api.client.post(url, content=body_of("req01"), headers=JSON)
+    assert first.status_code == 200
+    assert first.json()["alerts"] == 2
+    # warning alerts with no open incident are recorded only
+    assert sorted(a["dedup_key"] for a in alerts_json(api)) == [
+        "081dba847b32291a",
+        "0facb163a9753c87",
+    ]
+    again = api.client.post(url, content=body_of("req01"), headers=JSON)
+    assert [r["outcome"] for r in again.json()["results"]] == ["repeated", "repeated"]
+    api.client.post(url, content=body_of("req05"), headers=JSON)
+    api.client.post(url, content=body_of("req08"), headers=JSON)
+    state = {a["dedup_key"]: (a["status"], a["count"]) for a in alerts_json(api)}
+    assert state == {"081dba847b32291a": ("resolved", 2), "0facb163a9753c87": ("resolved", 3)}
+
+
+def test_alertmanager_bearer_header(api: Api, keys: dict[str, str]) -> None:
+    answer = api.client.post(
+        "/hooks/alertmanager",
+        content=body_of("req01"),
+        headers={**JSON, "Authorization": f"Bearer {keys['alertmanager']}"},
+    )
+    assert answer.status_code == 200
+    missing = api.client.post("/hooks/alertmanager", content=body_of("req01"), headers=JSON)
+    assert (missing.status_code, missing.json()["detail"]) == (401, "missing integration key")
+
+
+def test_pagerduty_events_from_alertmanager_pagerduty_configs(
+    api: Api, keys: dict[str, str]
+) -> None:
+    for prefix in ("req03", "req06", "req09"):
+        body = json.loads(body_of(prefix))
+        body["routing_key"] = keys["pagerduty"]
+        answer = api.client.post("/v2/enqueue", json=body)
+        assert answer.status_code == 202
+        assert answer.json() == {
+            "status": "success",
+            "message": "Event processed",
+            "dedup_key": "17c4e445d234645c9e547ff6d32a864af0ebdadcd1902771c24c8d366637ff41",
+        }
+    [alert] = alerts_json(api)
+    assert (alert["status"], alert["count"], alert["sev"], alert["incident"]) == (
+        "resolved",
+        2,
+        "SEV-2",
+        "INC-1",
+    )
+
+
+def test_pagerduty_invalid_event_lists_every_problem(api: Api, keys: dict[str, str]) -> None:
+    answer = api.client.post(
+        "/v2/enqueue",
+        json={
+            "routing_key": "f" * 32,
+            "event_action": "trigger",
+            "payload": {"summary": "s" * 2000, "severity": "fatal"},
+        },
+    )
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "status": "invalid event",
+        "message": "Event object is invalid",
+        "errors": [
+            "Length of 'payload.summary' is incorrect (should be at most 1024 characters, "
+            "got 2000)",
+            "'payload.source' is missing or blank",
+            "'payload.severity' must be one of critical, error, warning, info (got 'fatal')",
+            "Invalid routing key: no integration has this key",
+        ],
+    }
+    assert alerts_json(api) == []
+
+
+def test_pagerduty_body_over_512_kb(api: Api, keys: dict[str, str]) -> None:
+    payload = {
+        "summary": "x",
+        "source": "y",
+        "severity": "info",
+        "custom_details": {"blob": "z" * (600 * 1024)},
+    }
+    answer = api.client.post(
+        "/v2/enqueue",
+        json={"routing_key": keys["pagerduty"], "event_action": "trigger", "payload": payload},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["errors"][0].startswith("body is ")
+    assert "at most 524288 bytes (512 KB)" in answer.json()["errors"][0]
+    assert alerts_json(api) == []
+
+
+def test_pagerduty_change_events_go_on_the_service_timeline(api: Api, keys: dict[str, str]) -> None:
+    answer = api.client.post(
+        "/v2/change/enqueue",
+        json={
+            "routing_key": keys["pagerduty"],
+            "payload": {
+                "summary": "Deployed v2.3.1",
+                "source": "ci",
+                "timestamp": "2024-06-20T10:27:00Z",
+            },
+        },
+    )
+    assert answer.status_code == 202
+    assert answer.json() == {"status": "success", "message": "Change event processed"}
+    timeline = api.client.get("/api/v1/services/api-gateway/timeline", headers=api.reader).json()
+    assert [(e["kind"], e["summary"], e["at"]) for e in timeline] == [
+        ("change", "Deployed v2.3.1", "2024-06-20T10:27:00Z")
+    ]
+
+
+def test_opsgenie_create_ack_close(api: Api, keys: dict[str, str]) -> None:
+    genie = {"Authorization": f"GenieKey {keys['opsgenie']}"}
+    created = api.client.post(
+        "/v2/alerts",
+        json={"message": "CPU high", "alias": "cpu-1", "priority": "P1"},
+        headers=genie,
+    )
+    assert created.status_code == 202
+    body = created.json()
+    assert body["result"] == "Request will be processed"
+    assert isinstance(body["took"], float) and len(body["requestId"]) == 36
+    acked = api.client.post(
+        "/v2/alerts/cpu-1/acknowledge", params={"identifierType": "alias"}, json={}, headers=genie
+    )
+    assert acked.status_code == 202
+    [alert] = alerts_json(api)
+    assert (alert["status"], alert["severity"], alert["incident"]) == (
+        "acknowledged",
+        "critical",
+        "INC-1",
+    )
+    closed = api.client.post(f"/v2/alerts/{alert['id']}/close", json={}, headers=genie)
+    assert closed.status_code == 202
+    assert alerts_json(api)[0]["status"] == "resolved"
+    unknown = api.client.post("/v2/alerts/nope/close?identifierType=alias", json={}, headers=genie)
+    assert unknown.status_code == 202  # accepted and ignored
+    refused = api.client.post(
+        "/v2/alerts", json={"message": "x"}, headers={"Authorization": "GenieKey wrong"}
+    )
+    assert refused.status_code == 401
+    assert refused.json()["message"] == "unknown integration key"
+    bad = api.client.post("/v2/alerts", json={"message": "", "priority": "P0"}, headers=genie)
+    assert bad.status_code == 422
+    assert bad.json()["errors"] == [
+        "message: required, the alert's text",
+        "priority: must be one of P1, P2, P3, P4, P5 (got 'P0')",
+    ]
+
+
+def test_generic_webhook(api: Api, keys: dict[str, str]) -> None:
+    url = f"/hooks/generic/{keys['generic']}"
+    answer = api.client.post(
+        url,
+        json={"summary": "Checkout errors 12%", "severity": "critical", "dedup_key": "checkout"},
+    )
+    assert answer.status_code == 202
+    assert answer.json() == {
+        "status": "accepted",
+        "dedup_key": "checkout",
+        "outcome": "opened",
+        "alert": 1,
+        "incident": "INC-1",
+    }
+    resolved = api.client.post(url, json={"action": "resolve", "dedup_key": "checkout"})
+    assert resolved.json()["outcome"] == "resolved"
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status", "message"),
+    [
+        pytest.param(b'{"summary": ', JSON, 400, "malformed JSON body", id="malformed"),
+        pytest.param(
+            b'{"summary": "x"}',
+            {"Content-Type": "text/plain"},
+            400,
+            "Content-Type must be application/json (got 'text/plain')",
+            id="content-type",
+        ),
+        pytest.param(b"[1, 2]", JSON, 400, "the body must be a JSON object", id="not-an-object"),
+    ],
+)
+def test_bad_bodies_store_nothing(
+    api: Api,
+    keys: dict[str, str],
+    content: bytes,
+    headers: dict[str, str],
+    status: int,
+    message: str,
+) -> None:
+    for url in (f"/hooks/generic/{keys['generic']}", f"/hooks/alertmanager/{keys['alertmanager']}"):
+        answer = api.client.post(url, content=content, headers=headers)
+        assert answer.status_code == status
+        assert any(message in e for e in answer.json()["errors"]), answer.json()
+    assert alerts_json(api) == []
+
+
+def test_unknown_or_wrong_key(api: Api, keys: dict[str, str]) -> None:
+    unknown = api.client.post("/hooks/generic/" + "0" * 32, json={"summary": "x"})
+    assert (unknown.status_code, unknown.json()["detail"]) == (401, "unknown integration key")
+    wrong = api.client.post(f"/hooks/generic/{keys['alertmanager']}", json={"summary": "x"})
+    assert wrong.status_code == 400
+    assert wrong.json()["detail"] == ("this key belongs to a alertmanager integration, not generic")
+    assert alerts_json(api) == []
+
+
+def test_overload_answers_503_with_retry_after(api: Api, keys: dict[str, str]) -> None:
+    api.client.app.state.ingest_gate.limit = 0  # type: ignore[attr-defined]
+    answer = api.client.post(f"/hooks/generic/{keys['generic']}", json={"summary": "x"})
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "1"
+    api.client.app.state.ingest_gate.limit = 10  # type: ignore[attr-defined]
+    assert alerts_json(api) == []
+
+
+def test_heartbeat_pings(api: Api, keys: dict[str, str]) -> None:
+    ping = api.client.get(f"/hooks/heartbeat/{keys['heartbeat']}")
+    assert ping.status_code == 200
+    assert ping.json() == {
+        "status": "ok",
+        "heartbeat": "nightly-backup",
+        "next_ping_before": "2024-06-20T10:35:00Z",
+    }
+    genie = {"Authorization": f"GenieKey {keys['heartbeat']}"}
+    pong = api.client.post("/v2/heartbeats/nightly-backup/ping", headers=genie)
+    assert (pong.status_code, pong.json()["result"]) == (202, "PONG - Heartbeat received")
+    wrong = api.client.get("/v2/heartbeats/other/ping", headers=genie)
+    assert wrong.status_code == 404
+
+
+def test_alerts_api_and_integrations_api(api: Api, keys: dict[str, str]) -> None:
+    api.client.post(f"/hooks/generic/{keys['generic']}", json={"summary": "x", "dedup_key": "k"})
+    [alert] = alerts_json(api)
+    assert set(alert) >= {
+        "id",
+        "service",
+        "integration",
+        "dedup_key",
+        "status",
+        "count",
+        "severity",
+        "summary",
+        "first_seen",
+        "last_seen",
+        "incident",
+    }
+    acked = api.client.post(f"/api/v1/alerts/{alert['id']}/acknowledge", headers=api.writer)
+    assert acked.json()["status"] == "acknowledged"
+    resolved = api.client.post(f"/api/v1/alerts/{alert['id']}/resolve", headers=api.writer)
+    assert resolved.json()["status"] == "resolved"
+    assert (
+        api.client.post(f"/api/v1/alerts/{alert['id']}/resolve", headers=api.writer).status_code
+        == 409
+    )
+    created = api.client.post(
+        "/api/v1/integrations",
+        json={"service": "api-gateway", "type": "generic", "name": "ci"},
+        headers=api.admin,
+    )
+    assert created.status_code == 201 and len(created.json()["key"]) == 32
+    listed = api.client.get("/api/v1/integrations", headers=api.reader).text
+    assert created.json()["key"] not in listed
+    maintenance = api.client.post(
+        "/api/v1/services/api-gateway/maintenance",
+        json={"start": "2024-06-20T10:30:00Z", "end": "2024-06-20T12:00:00Z", "reason": "db"},
+        headers=api.writer,
+    )
+    assert maintenance.status_code == 201
+    during = api.client.post(
+        f"/hooks/generic/{keys['generic']}", json={"summary": "y", "severity": "critical"}
+    )
+    assert during.json()["incident"] is None
