@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import statistics
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from time import perf_counter
 
@@ -51,9 +52,8 @@ def follow_the_sun(overrides: int, seed: int = 7) -> Schedule:
     return Schedule("Follow the sun", "UTC", layers, tuple(stand_ins))
 
 
-def timings(action: object, runs: int) -> list[float]:
+def timings(action: Callable[[], object], runs: int) -> list[float]:
     """Return the duration of each of `runs` calls of `action`, in seconds."""
-    assert callable(action)
     durations = []
     for _ in range(runs):
         begin = perf_counter()
