@@ -254,11 +254,16 @@ def test_unknown_or_wrong_key(api: Api, keys: dict[str, str]) -> None:
 
 
 def test_overload_answers_503_with_retry_after(api: Api, keys: dict[str, str]) -> None:
-    api.client.app.state.ingest_gate.limit = 0  # type: ignore[attr-defined]
+    state = api.client.app.state  # type: ignore[attr-defined]
+    state.ingest_writer.max_pending = 0  # the queue to the writer is full
     answer = api.client.post(f"/hooks/generic/{keys['generic']}", json={"summary": "x"})
     assert answer.status_code == 503
     assert answer.headers["retry-after"] == "1"
-    api.client.app.state.ingest_gate.limit = 10  # type: ignore[attr-defined]
+    state.ingest_writer.max_pending = 10
+    state.ingest_gate.limit = 0  # and the threadpool routes have their own bound
+    ping = api.client.get(f"/hooks/heartbeat/{keys['heartbeat']}")
+    assert (ping.status_code, ping.headers["retry-after"]) == (503, "1")
+    state.ingest_gate.limit = 10
     assert alerts_json(api) == []
 
 

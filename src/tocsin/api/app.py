@@ -11,6 +11,7 @@ from sqlalchemy import text
 import tocsin
 from tocsin.api import errors
 from tocsin.api.routes import alerts, directory, incidents, ingest, schedules
+from tocsin.api.writer import Writer
 from tocsin.clock import Clock, SystemClock
 from tocsin.engine.loop import Engine
 from tocsin.settings import Settings
@@ -33,6 +34,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.ingest_writer.start()
         if run_engine:
             app.state.worker.start()
         try:
@@ -40,6 +42,7 @@ def create_app(
         finally:
             if run_engine:
                 app.state.worker.stop()
+            app.state.ingest_writer.stop()
 
     app = FastAPI(
         title="Tocsin",
@@ -55,6 +58,7 @@ def create_app(
     app.state.worker = Engine(app.state.sessions, app.state.clock)
     app.state.wake_engine = app.state.worker.wake
     app.state.ingest_gate = ingest.Gate(limit=ingest_limit)
+    app.state.ingest_writer = Writer(app.state.sessions, app.state.clock)
     errors.install(app)
 
     @app.get("/healthz", tags=["health"])

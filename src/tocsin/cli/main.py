@@ -178,6 +178,12 @@ def serve(
         ),
     ] = None,
     tls_key: Annotated[str | None, typer.Option(help="PEM private key for --tls-cert.")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Server processes (use the cores you have).")
+    ] = 1,
+    access_log: Annotated[
+        bool, typer.Option(help="Log every HTTP request (ingestion is recorded anyway).")
+    ] = False,
 ) -> None:
     """Serve the web UI, the API and the ingestion endpoints."""
     import uvicorn
@@ -191,14 +197,20 @@ def serve(
     require_migrated(st.engine())
     scheme = "https" if tls_cert else "http"
     success(f"Tocsin on {scheme}://{host}:{port} (API docs at /docs)")
-    uvicorn.run(
-        create_app(st.settings),
-        host=host,
-        port=port,
-        log_level="info",
-        ssl_certfile=tls_cert,
-        ssl_keyfile=tls_key,
-    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "access_log": access_log,
+        "ssl_certfile": tls_cert,
+        "ssl_keyfile": tls_key,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(st.settings), **options)
+    else:
+        # Each worker process builds its own app from the same TOCSIN_* environment.
+        os.environ["TOCSIN_DATABASE_URL"] = st.settings.database_url
+        uvicorn.run("tocsin.api.app:create_app", factory=True, workers=workers, **options)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -84,3 +85,16 @@ def _time(value: Any) -> datetime | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+def with_severity_label(events: list[AlertEvent], label: str) -> list[AlertEvent]:
+    """Return `events` with their severity read from label `label` instead of `severity`."""
+    if label == "severity":
+        return events
+    relabelled = []
+    for event in events:
+        raw = text(event.details.get("labels", {}).get(label))
+        relabelled.append(
+            replace(event, severity=normalize_severity(raw or None), raw_severity=raw)
+        )
+    return relabelled

@@ -90,11 +90,16 @@ def authenticate(
     integration = session.scalar(select(Integration).where(Integration.key_hash == hash_key(key)))
     if integration is None:
         raise Unauthenticated("unknown integration key")
+    check_type(integration, expect)
+    return integration
+
+
+def check_type(integration: Integration, expect: IntegrationType | None) -> None:
+    """Raise InvalidInput if a key of another sender type was used on this sender's route."""
     if expect is not None and integration.type != expect.value:
         raise InvalidInput(
             f"this key belongs to a {integration.type} integration, not {expect.value}"
         )
-    return integration
 
 
 def list_(session: Session, *, service: str | None = None) -> list[Integration]:

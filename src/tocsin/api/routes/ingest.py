@@ -20,7 +20,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from tocsin.core.alerts import AlertAction, AlertEvent
+from tocsin.api.writer import Overloaded, Writer
+from tocsin.core.alerts import AlertAction
 from tocsin.errors import InvalidInput, NotFound, TocsinError, Unauthenticated
 from tocsin.ingest import MAX_BODY, alertmanager, generic, opsgenie, pagerduty
 from tocsin.store import alerts, integrations
@@ -28,10 +29,6 @@ from tocsin.store.integrations import IntegrationType
 from tocsin.store.models import Alert, Integration
 
 router = APIRouter(tags=["ingestion"])
-
-
-class Overloaded(Exception):
-    """Too many ingest requests in flight; the sender should retry shortly."""
 
 
 @dataclass
@@ -109,15 +106,24 @@ def _now(request: Request) -> Any:
 
 async def _alertmanager(request: Request, key: str | None) -> JSONResponse:
     body, problems = await _body(request)
-
-    def work(session: Session) -> dict[str, Any]:
-        now = _now(request)  # read inside the transaction, after any lock wait
-        integration = integrations.authenticate(session, key, expect=IntegrationType.ALERTMANAGER)
+    try:
         if problems:
             raise InvalidInput.of(problems)
-        events = alertmanager.parse(body, severity_label=integration.service.severity_label)
-        results = alerts.ingest(session, integration, events, now=now)
-        return {
+        events = alertmanager.parse(body)
+        results = await _writer(request).submit(
+            key,
+            IntegrationType.ALERTMANAGER,
+            events,
+            adjust=lambda integration, found: alertmanager.with_severity_label(
+                list(found), integration.service.severity_label
+            ),
+        )
+    except Overloaded:
+        return overloaded()
+    except TocsinError as exc:
+        return _plain_error(exc)
+    return JSONResponse(
+        {
             "status": "ok",
             "alerts": len(results),
             "results": [
@@ -125,13 +131,12 @@ async def _alertmanager(request: Request, key: str | None) -> JSONResponse:
                 for r in results
             ],
         }
+    )
 
-    try:
-        return JSONResponse(await _run(request, work))
-    except Overloaded:
-        return overloaded()
-    except TocsinError as exc:
-        return _plain_error(exc)
+
+def _writer(request: Request) -> Writer:
+    writer: Writer = request.app.state.ingest_writer
+    return writer
 
 
 @router.post("/hooks/alertmanager/{key}")
@@ -167,37 +172,41 @@ def _pd_invalid(problems: list[str]) -> JSONResponse:
 async def pagerduty_enqueue(request: Request) -> JSONResponse:
     """PagerDuty Events API v2: `routing_key` is a Tocsin integration key."""
     body, problems = await _body(request)
-
-    def work(session: Session) -> str:
-        now = _now(request)  # read inside the transaction, after any lock wait
-        found = list(problems)
-        envelope = None
-        try:
-            envelope = pagerduty.parse_event(body)
-        except InvalidInput as exc:
-            found += exc.problems
-        key = pagerduty.routing_key_of(body)
-        integration = None
-        if key:
-            try:
-                integration = integrations.authenticate(session, key)
-            except Unauthenticated:
-                found.append("Invalid routing key: no integration has this key")
-        if found or envelope is None or integration is None:
-            raise InvalidInput.of(found or ["Event object is invalid"])
-        alerts.ingest(session, integration, [envelope.event], now=now)
-        return envelope.event.dedup_key
-
+    envelope = None
     try:
-        dedup_key = await _run(request, work)
+        envelope = pagerduty.parse_event(body) if not problems else None
+    except InvalidInput as exc:
+        problems = problems + exc.problems
+    if problems or envelope is None:
+        # PagerDuty lists every problem at once, the routing key's too.
+        key = pagerduty.routing_key_of(body)
+        if key and not await run_in_threadpool(_key_exists, request, key):
+            problems.append("Invalid routing key: no integration has this key")
+        return _pd_invalid(problems)
+    try:
+        await _writer(request).submit(envelope.routing_key, None, [envelope.event])
     except Overloaded:
         return overloaded()
     except TocsinError as exc:
-        return _pd_invalid(exc.problems)
+        message = (
+            "Invalid routing key: no integration has this key"
+            if isinstance(exc, Unauthenticated)
+            else exc.message
+        )
+        return _pd_invalid([message])
     return JSONResponse(
-        {"status": "success", "message": "Event processed", "dedup_key": dedup_key},
+        {"status": "success", "message": "Event processed", "dedup_key": envelope.event.dedup_key},
         status_code=202,
     )
+
+
+def _key_exists(request: Request, key: str) -> bool:
+    with request.app.state.sessions() as session:
+        try:
+            integrations.authenticate(session, key)
+        except Unauthenticated:
+            return False
+    return True
 
 
 @router.post("/v2/change/enqueue", status_code=202)
@@ -281,17 +290,11 @@ async def opsgenie_create(request: Request) -> JSONResponse:
     """Opsgenie: create an alert (`alias` is the dedup key), `Authorization: GenieKey <key>`."""
     started = time.monotonic()
     body, problems = await _body(request)
-    key = _genie_key(request)
-
-    def work(session: Session) -> None:
-        now = _now(request)  # read inside the transaction, after any lock wait
-        integration = integrations.authenticate(session, key, expect=IntegrationType.OPSGENIE)
+    try:
         if problems:
             raise InvalidInput.of(problems)
-        alerts.ingest(session, integration, [opsgenie.parse_create(body)], now=now)
-
-    try:
-        await _run(request, work)
+        event = opsgenie.parse_create(body)
+        await _writer(request).submit(_genie_key(request), IntegrationType.OPSGENIE, [event])
     except Overloaded:
         return overloaded()
     except TocsinError as exc:
@@ -303,23 +306,24 @@ async def _opsgenie_action(request: Request, identifier: str, action: AlertActio
     started = time.monotonic()
     key = _genie_key(request)
     raw = await request.body()
-    if len(raw) > MAX_BODY:
-        return _og_error(InvalidInput(f"body is larger than {MAX_BODY} bytes"), started)
-
-    def work(session: Session) -> None:
-        now = _now(request)  # read inside the transaction, after any lock wait
-        integration = integrations.authenticate(session, key, expect=IntegrationType.OPSGENIE)
-        kind = opsgenie.parse_identifier_type(request.query_params.get("identifierType"))
-        dedup_key = identifier
-        if kind == "id":
-            alert = _alert_by_id(session, integration, identifier)
-            if alert is None:
-                return  # unknown alerts are accepted and ignored, as Opsgenie does
-            dedup_key = alert.dedup_key
-        alerts.ingest(session, integration, [opsgenie.close_or_ack(action, dedup_key)], now=now)
-
     try:
-        await _run(request, work)
+        if len(raw) > MAX_BODY:
+            raise InvalidInput(f"body is larger than {MAX_BODY} bytes")
+        kind = opsgenie.parse_identifier_type(request.query_params.get("identifierType"))
+        dedup_key: str | None = identifier
+        if kind == "id":
+
+            def find(session: Session) -> str | None:
+                integration = integrations.authenticate(
+                    session, key, expect=IntegrationType.OPSGENIE
+                )
+                alert = _alert_by_id(session, integration, identifier)
+                return alert.dedup_key if alert else None
+
+            dedup_key = await _run(request, find)
+        if dedup_key is not None:  # unknown alerts are accepted and ignored, as Opsgenie does
+            event = opsgenie.close_or_ack(action, dedup_key)
+            await _writer(request).submit(key, IntegrationType.OPSGENIE, [event])
     except Overloaded:
         return overloaded()
     except TocsinError as exc:
@@ -377,34 +381,25 @@ async def opsgenie_heartbeat(name: str, request: Request) -> JSONResponse:
 async def generic_webhook(key: str, request: Request) -> JSONResponse:
     """Tocsin's generic JSON webhook (see `tocsin.ingest.generic` for the schema)."""
     body, problems = await _body(request)
-
-    def work(session: Session) -> dict[str, Any]:
-        now = _now(request)  # read inside the transaction, after any lock wait
-        integration = integrations.authenticate(session, key, expect=IntegrationType.GENERIC)
-        found = list(problems)
-        event: AlertEvent | None = None
-        if not found:
-            try:
-                event = generic.parse(body)
-            except InvalidInput as exc:
-                found += exc.problems
-        if found or event is None:
-            raise InvalidInput.of(found)
-        [result] = alerts.ingest(session, integration, [event], now=now)
-        return {
+    try:
+        if problems:
+            raise InvalidInput.of(problems)
+        event = generic.parse(body)
+        [result] = await _writer(request).submit(key, IntegrationType.GENERIC, [event])
+    except Overloaded:
+        return overloaded()
+    except TocsinError as exc:
+        return _plain_error(exc)
+    return JSONResponse(
+        {
             "status": "accepted",
             "dedup_key": result.dedup_key,
             "outcome": result.outcome.value,
             "alert": result.alert_id,
             "incident": result.incident,
-        }
-
-    try:
-        return JSONResponse(await _run(request, work), status_code=202)
-    except Overloaded:
-        return overloaded()
-    except TocsinError as exc:
-        return _plain_error(exc)
+        },
+        status_code=202,
+    )
 
 
 @router.get("/hooks/heartbeat/{key}")

@@ -1,0 +1,288 @@
+"""Drive a running Tocsin server with Alertmanager and PagerDuty bodies; print figures only.
+
+Run as ``.venv/bin/python bench/ingest.py [--database URL] [--seconds N]``. It starts
+`tocsin serve` in a separate process on a fresh database (SQLite by default), creates an
+Alertmanager and a PagerDuty integration, and then, over keep-alive HTTP/1.1 connections:
+
+1. closed loop: as fast as the server answers, for a while: sustained alert events per second
+   (an Alertmanager body carries several alerts; each alert is one event);
+2. open loop at fixed offered rates: latency from the moment a request was due to its answer
+   (so a slow answer delays no measurement: no coordinated omission), p50 and p99.
+
+One event in five repeats an earlier one (dedup). At the end it counts what the database holds
+and checks it against every event answered 2xx: a 2xx must mean committed.
+Targets (2 cores, SQLite): >= 5,000 events/s sustained; p99 <= 25 ms at 1,000 events/s offered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ALERTS_PER_GROUP = 10  # an Alertmanager notification carries its whole group
+REPEAT_SHARE = 0.2
+SEVERITIES = ["warning"] * 7 + ["info"] * 2 + ["critical"]
+
+
+@dataclass
+class Load:
+    """Makes request bodies; remembers what it sent, to check the database afterwards."""
+
+    am_key: str
+    pd_key: str
+    rng: random.Random = field(default_factory=lambda: random.Random(42))
+    sent_am: list[str] = field(default_factory=list)
+    sent_pd: list[str] = field(default_factory=list)
+    counter: int = 0
+    mix: str = "both"
+
+    def _key(self, seen: list[str], prefix: str) -> str:
+        if seen and self.rng.random() < REPEAT_SHARE:
+            return self.rng.choice(seen)
+        self.counter += 1
+        return f"{prefix}{self.counter:012x}"
+
+    def alertmanager(self) -> tuple[str, bytes, int]:
+        alerts = []
+        for _ in range(ALERTS_PER_GROUP):
+            fingerprint = self._key(self.sent_am, "f")
+            alerts.append(
+                {
+                    "status": "firing",
+                    "labels": {"alertname": "HighLatency", "instance": fingerprint,
+                               "severity": self.rng.choice(SEVERITIES)},
+                    "annotations": {"summary": f"p99 latency high on {fingerprint}"},
+                    "startsAt": "2026-11-28T20:19:07Z",
+                    "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "http://prometheus.example/graph",
+                    "fingerprint": fingerprint,
+                }
+            )
+        body = {"receiver": "tocsin", "status": "firing", "alerts": alerts,
+                "groupLabels": {"alertname": "HighLatency"}, "commonLabels": {},
+                "commonAnnotations": {}, "externalURL": "http://am.example", "version": "4",
+                "groupKey": "{}:{alertname=\"HighLatency\"}", "truncatedAlerts": 0}
+        self.sent_am += [a["fingerprint"] for a in alerts]
+        return f"/hooks/alertmanager/{self.am_key}", json.dumps(body).encode(), len(alerts)
+
+    def pagerduty(self) -> tuple[str, bytes, int]:
+        key = self._key(self.sent_pd, "d")
+        body = {"routing_key": self.pd_key, "event_action": "trigger", "dedup_key": key,
+                "payload": {"summary": f"Queue depth high on {key}", "source": "worker-1",
+                            "severity": self.rng.choice(SEVERITIES)}}
+        self.sent_pd.append(key)
+        return "/v2/enqueue", json.dumps(body).encode(), 1
+
+    def am_share(self) -> float:
+        """Return the share of requests that are Alertmanager groups."""
+        # "both": half the events arrive as Alertmanager groups, half as single Events API calls.
+        return {"both": 1 / (ALERTS_PER_GROUP + 1), "alertmanager": 1.0, "pagerduty": 0.0}[
+            self.mix
+        ]
+
+    def next(self) -> tuple[str, bytes, int]:
+        return self.alertmanager() if self.rng.random() < self.am_share() else self.pagerduty()
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection, written by hand so the client costs little CPU."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        self.writer.write(head + body)
+        status_line = await self.reader.readline()
+        status = int(status_line.split()[1])
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+@dataclass
+class Tally:
+    events_ok: int = 0
+    requests_ok: int = 0
+    failures: dict[int, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+
+    def record(self, status: int, events: int, latency: float) -> None:
+        if 200 <= status < 300:
+            self.events_ok += events
+            self.requests_ok += 1
+        else:
+            self.failures[status] = self.failures.get(status, 0) + 1
+        self.latencies.append(latency)
+
+
+async def closed_loop(port: int, load: Load, connections: int, seconds: float) -> Tally:
+    tally = Tally()
+    stop = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        conn = Connection("127.0.0.1", port)
+        try:
+            while time.perf_counter() < stop:
+                path, body, events = load.next()
+                started = time.perf_counter()
+                status = await conn.post(path, body)
+                tally.record(status, events, time.perf_counter() - started)
+        finally:
+            conn.close()
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return tally
+
+
+async def open_loop(port: int, load: Load, events_per_second: float, seconds: float,
+                    connections: int = 64) -> Tally:
+    tally = Tally()
+    pool: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(Connection("127.0.0.1", port))
+    pending: list[asyncio.Task[None]] = []
+    # Requests are due at fixed times for the offered event rate; latency counts from then.
+    am_share = load.am_share()
+    mean_events = am_share * ALERTS_PER_GROUP + (1 - am_share)
+    interval = mean_events / events_per_second
+    start = time.perf_counter()
+    n = 0
+
+    async def send(due: float, path: str, body: bytes, events: int) -> None:
+        conn = await pool.get()
+        try:
+            status = await conn.post(path, body)
+        finally:
+            pool.put_nowait(conn)
+        tally.record(status, events, time.perf_counter() - due)
+
+    while True:
+        due = start + n * interval
+        if due - start >= seconds:
+            break
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        pending.append(asyncio.create_task(send(due, *load.next())))
+        n += 1
+    await asyncio.gather(*pending)
+    while not pool.empty():
+        pool.get_nowait().close()
+    return tally
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def tocsin(*args: str, env: dict[str, str]) -> str:
+    return subprocess.run([sys.executable, "-m", "tocsin", *args], env=env, check=True,
+                          capture_output=True, text=True).stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", help="database URL (default: a fresh SQLite file)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rates", default="1000,2000", help="offered events/s, comma-separated")
+    parser.add_argument("--workers", type=int, default=2, help="server processes")
+    parser.add_argument("--mix", choices=["both", "alertmanager", "pagerduty"], default="both",
+                        help="which bodies to send")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="tocsin-bench-"))
+    url = args.database or f"sqlite:///{workdir / 'bench.db'}"
+    env = {**os.environ, "TOCSIN_DATABASE_URL": url, "TOCSIN_ACTOR": "bench"}
+    tocsin("db", "upgrade", env=env)
+    tocsin("service", "add", "checkout", env=env)
+    am_key = json.loads(tocsin("integration", "add", "checkout", "--type", "alertmanager",
+                               "--json", env=env))["key"]
+    pd_key = json.loads(tocsin("integration", "add", "checkout", "--type", "pagerduty",
+                               "--json", env=env))["key"]
+    port = 18000 + os.getpid() % 1000
+    server = subprocess.Popen([sys.executable, "-m", "tocsin", "serve", "--port", str(port),
+                               "--workers", str(args.workers)],
+                              env={**env, "TOCSIN_LOG_LEVEL": "warning"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    load = Load(am_key, pd_key, mix=args.mix)
+    try:
+        for _ in range(100):
+            try:
+                asyncio.run(Connection("127.0.0.1", port).post("/healthz", b""))
+                break
+            except (OSError, ValueError, IndexError):
+                time.sleep(0.1)
+        backend = url.split(":", 1)[0]
+        print(f"tocsin ingest benchmark: {backend}, {os.cpu_count()} cores, {args.workers} server "
+              f"process(es), bodies: {args.mix}, {ALERTS_PER_GROUP} alerts per Alertmanager "
+              f"body, {REPEAT_SHARE:.0%} repeats")
+        asyncio.run(closed_loop(port, load, args.connections, 2.0))  # warm-up
+        tally = asyncio.run(closed_loop(port, load, args.connections, args.seconds))
+        print(f"sustained: {tally.events_ok / args.seconds:,.0f} events/s "
+              f"({tally.requests_ok / args.seconds:,.0f} requests/s, {args.connections} "
+              f"connections), p50 {pct(tally.latencies, 0.5):.1f} ms, "
+              f"p99 {pct(tally.latencies, 0.99):.1f} ms, non-2xx {tally.failures or 'none'}")
+        totals = [tally]
+        for rate in [float(r) for r in args.rates.split(",") if r]:
+            fixed = asyncio.run(open_loop(port, load, rate, args.seconds))
+            totals.append(fixed)
+            print(f"offered {rate:,.0f} events/s: answered {fixed.events_ok / args.seconds:,.0f}"
+                  f" events/s, p50 {pct(fixed.latencies, 0.5):.1f} ms, "
+                  f"p99 {pct(fixed.latencies, 0.99):.1f} ms, "
+                  f"max {max(fixed.latencies) * 1000:.1f} ms, non-2xx {fixed.failures or 'none'}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    listed = json.loads(tocsin("alert", "list", "--limit", "1", "--json", env=env))
+    counted = tocsin_count(url)
+    print(f"committed check: {counted} alert events in the database for "
+          f"{sum(t.events_ok for t in totals) + warmup_events(load, totals)} sent "
+          f"({'ok' if listed is not None else '?'})")
+
+
+def warmup_events(load: Load, totals: list[Tally]) -> int:
+    return len(load.sent_am) + len(load.sent_pd) - sum(t.events_ok for t in totals)
+
+
+def tocsin_count(url: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        total = connection.execute(text("SELECT COALESCE(SUM(count), 0) FROM alerts")).scalar()
+    engine.dispose()
+    return int(total or 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,570 @@
+"""Apply alert events in batches: dedup, routing into incidents, timeline entries.
+
+This is the hot path of ingestion, so it works in a few set-based statements per batch rather
+than a few queries per event: one query finds the open alerts the batch names, new alerts go in
+with one multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING, changed ones with one
+executemany UPDATE, timeline entries with one INSERT. Rare steps (declaring an incident,
+upgrading its severity) use the ordinary incident functions.
+
+The partial unique index on open (integration, dedup key) is the arbiter between nodes: an
+insert that loses the race to another node is skipped by ON CONFLICT and applied as a repeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from tocsin.core import schedule as sched
+from tocsin.core.alerts import (
+    DEFAULT_RULES,
+    AlertEvent,
+    AlertStatus,
+    Outcome,
+    RouteAction,
+    Rule,
+    decide,
+    route,
+)
+from tocsin.core.incident import EventKind, IncidentStatus, incident_ref
+from tocsin.core.severity import SeverityScale
+from tocsin.store import incidents, schedules, severities
+from tocsin.store.models import (
+    Alert,
+    Incident,
+    IncidentService,
+    Integration,
+    MaintenanceWindow,
+    Service,
+    TimelineEvent,
+)
+
+OPEN_INCIDENT = [s.value for s in IncidentStatus if s.is_open]
+_ALERTS: Table = Alert.__table__  # type: ignore[assignment]
+_TIMELINE: Table = TimelineEvent.__table__  # type: ignore[assignment]
+_CHUNK = 500  # keys per IN (...) list, well under SQLite's variable limit
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What one event did."""
+
+    outcome: Outcome
+    dedup_key: str
+    alert_id: int | None = None
+    incident: str | None = None
+
+
+@dataclass(eq=False)
+class _Alert:
+    """An open alert as the batch sees it; written back at the end."""
+
+    integration_id: int
+    dedup_key: str
+    status: str
+    count: int
+    summary: str
+    incident_id: int | None
+    id: int | None = None
+    new: bool = False
+    changed: bool = False
+    values: dict[str, Any] = field(default_factory=dict)
+    last_seen: datetime | None = None
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+
+
+@dataclass
+class _Entry:
+    """A timeline entry waiting for its alert's id."""
+
+    incident_id: int
+    kind: EventKind
+    message: str
+    actor: str
+    alert: _Alert
+    at: datetime
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _OpenIncident:
+    id: int
+    severity: str
+
+
+@dataclass
+class _ServiceState:
+    rules: list[Rule]
+    in_maintenance: bool
+    incident: _OpenIncident | None = None
+    incident_known: bool = False
+
+
+class Batch:
+    """One transaction's worth of alert events."""
+
+    def __init__(self, session: Session, *, now: datetime) -> None:
+        self.session = session
+        self.now = now
+        self.alerts: dict[tuple[int, str], _Alert] = {}
+        self.services: dict[int, _ServiceState] = {}
+        self.entries: list[_Entry] = []
+        self.touched: set[int] = set()
+        self._resolved: list[_Alert] = []
+        self._looked: set[tuple[int, str]] = set()
+        self.upgrades: list[tuple[int, str, str, str]] = []
+        self._scale: SeverityScale | None = None
+
+    # --- what the batch knows --------------------------------------------------------------
+
+    def scale(self) -> SeverityScale:
+        if self._scale is None:
+            self._scale = severities.scale(self.session)
+        return self._scale
+
+    def prefetch(self, integration_id: int, keys: Iterable[str]) -> None:
+        """Load the open alerts among `keys` of one integration, in as few queries as can be."""
+        wanted = [k for k in dict.fromkeys(keys) if (integration_id, k) not in self._looked]
+        self._looked.update((integration_id, k) for k in wanted)
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            rows = self.session.execute(
+                select(
+                    _ALERTS.c.id,
+                    _ALERTS.c.dedup_key,
+                    _ALERTS.c.status,
+                    _ALERTS.c["count"].label("n"),
+                    _ALERTS.c.summary,
+                    _ALERTS.c.incident_id,
+                ).where(
+                    _ALERTS.c.integration_id == integration_id,
+                    _ALERTS.c.status != AlertStatus.RESOLVED.value,
+                    _ALERTS.c.dedup_key.in_(chunk),
+                )
+            )
+            for row in rows:
+                self.alerts[(integration_id, row.dedup_key)] = _Alert(
+                    integration_id,
+                    row.dedup_key,
+                    row.status,
+                    row.n,
+                    row.summary,
+                    row.incident_id,
+                    id=row.id,
+                )
+
+    def service(self, service: Service) -> _ServiceState:
+        state = self.services.get(service.id)
+        if state is None:
+            window = self.session.scalar(
+                select(MaintenanceWindow.id)
+                .where(
+                    MaintenanceWindow.service_id == service.id,
+                    MaintenanceWindow.start <= self.now,
+                    MaintenanceWindow.end > self.now,
+                )
+                .limit(1)
+            )
+            rules = (
+                [
+                    Rule(RouteAction(r["action"]), r.get("severity"), r.get("sev"))
+                    for r in service.alert_rules
+                ]
+                if service.alert_rules
+                else list(DEFAULT_RULES)
+            )
+            state = _ServiceState(rules, window is not None)
+            self.services[service.id] = state
+        return state
+
+    def open_incident(self, service: Service) -> _OpenIncident | None:
+        state = self.service(service)
+        if not state.incident_known:
+            # Two senders often notify about one outage at once (Alertmanager's webhook and its
+            # pagerduty_configs do): lock the service row so one declares, the other attaches.
+            # On SQLite, BEGIN IMMEDIATE already serializes writers.
+            self.session.execute(
+                select(Service.id).where(Service.id == service.id).with_for_update()
+            )
+            row = self.session.execute(
+                select(Incident.id, Incident.severity)
+                .join(IncidentService, IncidentService.incident_id == Incident.id)
+                .where(
+                    IncidentService.service_id == service.id,
+                    Incident.status.in_(OPEN_INCIDENT),
+                )
+                .order_by(Incident.number.desc())
+                .limit(1)
+            ).first()
+            state.incident = _OpenIncident(row.id, row.severity) if row else None
+            state.incident_known = True
+        return state.incident
+
+    # --- applying events -----------------------------------------------------------------------
+
+    def apply(
+        self, integration: Integration, events: Sequence[AlertEvent], *, actor: str | None = None
+    ) -> list[Pending]:
+        """Apply `events` in order; return their results, complete once `finish` has run."""
+        who = actor or f"{integration.type}:{integration.name}"
+        self.prefetch(integration.id, (e.dedup_key for e in events))
+        return [self._apply_one(integration, event, who) for event in events]
+
+    def _apply_one(self, integration: Integration, event: AlertEvent, actor: str) -> Pending:
+        key = (integration.id, event.dedup_key)
+        alert = self.alerts.get(key)
+        outcome = decide(event.action, AlertStatus(alert.status) if alert else None)
+        if outcome is Outcome.IGNORED:
+            return Pending(outcome, event.dedup_key, alert)
+        if outcome is Outcome.OPENED:
+            alert = self._open(integration, event, actor)
+            self.alerts[key] = alert
+            return Pending(outcome, event.dedup_key, alert)
+        assert alert is not None
+        alert.changed = True
+        alert.last_seen = self.now
+        if outcome is Outcome.REPEATED:
+            alert.count += 1
+            if event.summary:
+                alert.summary = event.summary
+            self._entry(
+                alert,
+                EventKind.ALERT_REPEATED,
+                actor,
+                f"Alert repeated (x{alert.count}): {alert.summary}",
+                count=alert.count,
+            )
+        elif outcome is Outcome.ACKNOWLEDGED:
+            alert.status = AlertStatus.ACKNOWLEDGED.value
+            alert.acknowledged_at = self.now
+            by = actor if ":" not in actor else actor.split(":", 1)[0]
+            self._entry(
+                alert,
+                EventKind.ALERT_ACKNOWLEDGED,
+                actor,
+                f"Alert acknowledged by {by}: {alert.summary}",
+            )
+        else:
+            alert.status = AlertStatus.RESOLVED.value
+            alert.resolved_at = self.now
+            self._entry(alert, EventKind.ALERT_RESOLVED, actor, f"Alert resolved: {alert.summary}")
+            if alert.incident_id is not None:
+                self.touched.add(alert.incident_id)
+            # A trigger after this resolve, even in the same batch, opens a new alert.
+            del self.alerts[(alert.integration_id, alert.dedup_key)]
+            self._resolved.append(alert)
+        return Pending(outcome, event.dedup_key, alert)
+
+    def _entry(
+        self, alert: _Alert, kind: EventKind, actor: str, message: str, **extra: Any
+    ) -> None:
+        if alert.incident_id is not None:
+            self.entries.append(
+                _Entry(alert.incident_id, kind, message, actor, alert, self.now, extra)
+            )
+
+    def _open(self, integration: Integration, event: AlertEvent, actor: str) -> _Alert:
+        service = integration.service
+        state = self.service(service)
+        decision = route(event.severity, event.raw_severity, state.rules)
+        summary = event.summary or event.dedup_key
+        alert = _Alert(
+            integration.id, event.dedup_key, AlertStatus.TRIGGERED.value, 1, summary, None, new=True
+        )
+        alert.values = {
+            "integration_id": integration.id,
+            "service_id": service.id,
+            "dedup_key": event.dedup_key,
+            "severity": event.severity,
+            "raw_severity": event.raw_severity,
+            "sev": decision.sev,
+            "route": decision.action.value,
+            "suppressed": state.in_maintenance,
+            "source": event.source[:300],
+            "details": dict(event.details),
+            "links": [{"href": link.href, "text": link.text} for link in event.links],
+            "first_seen": self.now,
+        }
+        if state.in_maintenance or decision.action is RouteAction.ALERT:
+            return alert
+        incident = self.open_incident(service)
+        if incident is None and decision.action is RouteAction.INCIDENT:
+            declared = incidents.declare(
+                self.session,
+                title=summary[:300],
+                severity=decision.sev or "SEV-2",
+                services=[service.slug],
+                detection=f"{integration.type} alert via {integration.name}: {summary}"[:2000],
+                commander=self._commander(service),
+                actor=actor,
+                now=self.now,
+            ).incident
+            incident = _OpenIncident(declared.id, declared.severity)
+            state.incident = incident
+        if incident is None:
+            return alert
+        alert.incident_id = incident.id
+        self._entry(
+            alert,
+            EventKind.ALERT_ATTACHED,
+            actor,
+            f"Alert triggered: {summary} [{event.raw_severity or event.severity}] "
+            f"via {integration.name} ({integration.type})",
+            dedup_key=event.dedup_key,
+            severity=event.severity,
+        )
+        if decision.sev and self.scale().compare(decision.sev, incident.severity) < 0:
+            # Applied after the alert's own timeline entry, which it follows.
+            reason = f"a {event.raw_severity or event.severity} alert arrived: {summary}"
+            self.upgrades.append((incident.id, decision.sev, reason, actor))
+            incident.severity = decision.sev
+        return alert
+
+    def _commander(self, service: Service) -> str | None:
+        """Return the IC the service's policy names: `user:HANDLE` or `schedule:NAME`'s on-call."""
+        policy = service.incident_commander
+        if not policy:
+            return None
+        kind, _, name = policy.partition(":")
+        if kind == "user":
+            return name
+        schedule = schedules.find(self.session, name)
+        if schedule is None:
+            return None
+        on_call = sched.on_call(schedules.to_core(schedule), self.now)
+        return on_call[0] if on_call else None
+
+    # --- writing back ----------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Write every change of the batch; results know their alert ids afterwards."""
+        self.session.flush()  # incidents declared on the way need their rows first
+        self._insert_new()
+        self._update_changed()
+        self._insert_entries()
+        self._upgrade_severities()
+        self._say_all_resolved()
+
+    def _upgrade_severities(self) -> None:
+        scale = self.scale()
+        for incident_id, sev, reason, actor in self.upgrades:
+            incident = self.session.get(Incident, incident_id)
+            if incident is not None and scale.compare(sev, incident.severity) < 0:
+                incidents.change_severity(
+                    self.session, incident, sev, reason=reason, actor=actor, now=self.now
+                )
+        self.session.flush()
+
+    def _all(self) -> list[_Alert]:
+        return [*self.alerts.values(), *self._resolved]
+
+    def _insert_new(self) -> None:
+        new = [a for a in self._all() if a.new]
+        if not new:
+            return
+        rows = [
+            {
+                **a.values,
+                "status": a.status,
+                "count": a.count,
+                "summary": a.summary,
+                "incident_id": a.incident_id,
+                "last_seen": a.last_seen or self.now,
+                "acknowledged_at": a.acknowledged_at,
+                "resolved_at": a.resolved_at,
+            }
+            for a in new
+        ]
+        dialect = self.session.get_bind().dialect.name
+        statement = _insert_skipping_open_duplicates(dialect)
+        returned = self.session.execute(
+            statement.returning(_ALERTS.c.id, _ALERTS.c.integration_id, _ALERTS.c.dedup_key),
+            rows,
+        ).all()
+        ids = {(r.integration_id, r.dedup_key): r.id for r in returned}
+        for alert in new:
+            alert.id = ids.get((alert.integration_id, alert.dedup_key))
+            alert.new = False
+            if alert.id is None:
+                # Another node opened this alert between our look and our insert: fold ours
+                # into theirs as repeats.
+                self._fold_into_existing(alert)
+
+    def _fold_into_existing(self, alert: _Alert) -> None:
+        row = self.session.execute(
+            select(_ALERTS.c.id, _ALERTS.c["count"].label("n"), _ALERTS.c.incident_id).where(
+                _ALERTS.c.integration_id == alert.integration_id,
+                _ALERTS.c.dedup_key == alert.dedup_key,
+                _ALERTS.c.status != AlertStatus.RESOLVED.value,
+            )
+        ).one()
+        alert.id = row.id
+        alert.count += row.n
+        alert.incident_id = row.incident_id
+        alert.changed = True
+        alert.last_seen = self.now
+
+    def _update_changed(self) -> None:
+        changed = [a for a in self._all() if a.changed and a.id is not None]
+        if not changed:
+            return
+        self.session.execute(
+            update(_ALERTS)
+            .where(_ALERTS.c.id == bindparam("b_id"))
+            .values(
+                status=bindparam("b_status"),
+                count=bindparam("b_count"),
+                summary=bindparam("b_summary"),
+                last_seen=bindparam("b_last_seen", type_=_ALERTS.c.last_seen.type),
+                acknowledged_at=func.coalesce(
+                    bindparam("b_acknowledged_at", type_=_ALERTS.c.acknowledged_at.type),
+                    _ALERTS.c.acknowledged_at,
+                ),
+                resolved_at=bindparam("b_resolved_at", type_=_ALERTS.c.resolved_at.type),
+            ),
+            [
+                {
+                    "b_id": a.id,
+                    "b_status": a.status,
+                    "b_count": a.count,
+                    "b_summary": a.summary,
+                    "b_last_seen": a.last_seen or self.now,
+                    "b_acknowledged_at": a.acknowledged_at,
+                    "b_resolved_at": a.resolved_at,
+                }
+                for a in changed
+            ],
+            execution_options={"synchronize_session": False},
+        )
+
+    def _insert_entries(self) -> None:
+        if not self.entries:
+            return
+        self.session.execute(
+            insert(_TIMELINE),
+            [
+                {
+                    "incident_id": e.incident_id,
+                    "at": e.at,
+                    "actor": e.actor,
+                    "kind": e.kind.value,
+                    "message": e.message,
+                    "data": {"alert": e.alert.id, **e.extra},
+                }
+                for e in self.entries
+            ],
+        )
+        for incident_id in {e.incident_id for e in self.entries}:
+            self.session.execute(
+                update(Incident).where(Incident.id == incident_id).values(updated_at=self.now),
+                execution_options={"synchronize_session": False},
+            )
+
+    def _say_all_resolved(self) -> None:
+        for incident_id in sorted(self.touched):
+            # Resolves of an incident's alerts often arrive together on several nodes; the
+            # incident row lock makes the last of them see the others' commits, so "all alerts
+            # resolved" is said exactly once.
+            status = self.session.scalar(
+                select(Incident.status).where(Incident.id == incident_id).with_for_update()
+            )
+            if status is None or not IncidentStatus(status).is_open:
+                continue
+            still_open = self.session.scalar(
+                select(func.count())
+                .select_from(_ALERTS)
+                .where(
+                    _ALERTS.c.incident_id == incident_id,
+                    _ALERTS.c.status != AlertStatus.RESOLVED.value,
+                )
+            )
+            if still_open:
+                continue
+            last = self.session.scalar(
+                select(func.max(_ALERTS.c.resolved_at)).where(_ALERTS.c.incident_id == incident_id)
+            )
+            self.session.execute(
+                insert(_TIMELINE),
+                [
+                    {
+                        "incident_id": incident_id,
+                        # never before the resolve it follows, whichever node's clock stamped it
+                        "at": max(self.now, last) if last else self.now,
+                        "actor": "tocsin",
+                        "kind": EventKind.ALERTS_RESOLVED.value,
+                        "message": "All alerts resolved; the incident stays open until a person "
+                        "resolves it",
+                        "data": {},
+                    }
+                ],
+            )
+
+    def results(self, *pending: list[Pending]) -> list[list[Result]]:
+        """Return finished results for each list of pending ones (call after `finish`)."""
+        numbers = self._incident_numbers(
+            p.alert.incident_id for group in pending for p in group if p.alert
+        )
+        return [
+            [
+                Result(
+                    p.outcome,
+                    p.dedup_key,
+                    p.alert.id if p.alert else None,
+                    incident_ref(numbers[p.alert.incident_id])
+                    if p.alert and p.alert.incident_id in numbers
+                    else None,
+                )
+                for p in group
+            ]
+            for group in pending
+        ]
+
+    def _incident_numbers(self, ids: Iterable[int | None]) -> dict[int, int]:
+        wanted = {i for i in ids if i is not None}
+        if not wanted:
+            return {}
+        rows = self.session.execute(
+            select(Incident.id, Incident.number).where(Incident.id.in_(wanted))
+        )
+        return {row.id: row.number for row in rows}
+
+
+@dataclass
+class Pending:
+    outcome: Outcome
+    dedup_key: str
+    alert: _Alert | None
+
+
+def _insert_skipping_open_duplicates(dialect: str) -> Any:
+    # The same literal predicate as the partial index, so the database can match the two.
+    where = text("status != 'resolved'")
+    if dialect == "postgresql":
+        return postgresql.insert(_ALERTS).on_conflict_do_nothing(
+            index_elements=["integration_id", "dedup_key"], index_where=where
+        )
+    return sqlite.insert(_ALERTS).on_conflict_do_nothing(
+        index_elements=["integration_id", "dedup_key"], index_where=where
+    )
+
+
+def ingest(
+    session: Session,
+    integration: Integration,
+    events: Sequence[AlertEvent],
+    *,
+    now: datetime,
+    actor: str | None = None,
+) -> list[Result]:
+    """Apply one sender's events to alerts and incidents; return what each did."""
+    batch = Batch(session, now=now)
+    pending = batch.apply(integration, events, actor=actor)
+    batch.finish()
+    return batch.results(pending)[0]
