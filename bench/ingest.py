@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,8 +58,11 @@ class Load:
             alerts.append(
                 {
                     "status": "firing",
-                    "labels": {"alertname": "HighLatency", "instance": fingerprint,
-                               "severity": self.rng.choice(SEVERITIES)},
+                    "labels": {
+                        "alertname": "HighLatency",
+                        "instance": fingerprint,
+                        "severity": self.rng.choice(SEVERITIES),
+                    },
                     "annotations": {"summary": f"p99 latency high on {fingerprint}"},
                     "startsAt": "2026-11-28T20:19:07Z",
                     "endsAt": "0001-01-01T00:00:00Z",
@@ -68,27 +70,40 @@ class Load:
                     "fingerprint": fingerprint,
                 }
             )
-        body = {"receiver": "tocsin", "status": "firing", "alerts": alerts,
-                "groupLabels": {"alertname": "HighLatency"}, "commonLabels": {},
-                "commonAnnotations": {}, "externalURL": "http://am.example", "version": "4",
-                "groupKey": "{}:{alertname=\"HighLatency\"}", "truncatedAlerts": 0}
+        body = {
+            "receiver": "tocsin",
+            "status": "firing",
+            "alerts": alerts,
+            "groupLabels": {"alertname": "HighLatency"},
+            "commonLabels": {},
+            "commonAnnotations": {},
+            "externalURL": "http://am.example",
+            "version": "4",
+            "groupKey": '{}:{alertname="HighLatency"}',
+            "truncatedAlerts": 0,
+        }
         self.sent_am += [a["fingerprint"] for a in alerts]
         return f"/hooks/alertmanager/{self.am_key}", json.dumps(body).encode(), len(alerts)
 
     def pagerduty(self) -> tuple[str, bytes, int]:
         key = self._key(self.sent_pd, "d")
-        body = {"routing_key": self.pd_key, "event_action": "trigger", "dedup_key": key,
-                "payload": {"summary": f"Queue depth high on {key}", "source": "worker-1",
-                            "severity": self.rng.choice(SEVERITIES)}}
+        body = {
+            "routing_key": self.pd_key,
+            "event_action": "trigger",
+            "dedup_key": key,
+            "payload": {
+                "summary": f"Queue depth high on {key}",
+                "source": "worker-1",
+                "severity": self.rng.choice(SEVERITIES),
+            },
+        }
         self.sent_pd.append(key)
         return "/v2/enqueue", json.dumps(body).encode(), 1
 
     def am_share(self) -> float:
         """Return the share of requests that are Alertmanager groups."""
         # "both": half the events arrive as Alertmanager groups, half as single Events API calls.
-        return {"both": 1 / (ALERTS_PER_GROUP + 1), "alertmanager": 1.0, "pagerduty": 0.0}[
-            self.mix
-        ]
+        return {"both": 1 / (ALERTS_PER_GROUP + 1), "alertmanager": 1.0, "pagerduty": 0.0}[self.mix]
 
     def next(self) -> tuple[str, bytes, int]:
         return self.alertmanager() if self.rng.random() < self.am_share() else self.pagerduty()
@@ -106,8 +121,10 @@ class Connection:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
-        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
         self.writer.write(head + body)
         status_line = await self.reader.readline()
         status = int(status_line.split()[1])
@@ -162,8 +179,9 @@ async def closed_loop(port: int, load: Load, connections: int, seconds: float) -
     return tally
 
 
-async def open_loop(port: int, load: Load, events_per_second: float, seconds: float,
-                    connections: int = 64) -> Tally:
+async def open_loop(
+    port: int, load: Load, events_per_second: float, seconds: float, connections: int = 64
+) -> Tally:
     tally = Tally()
     pool: asyncio.Queue[Connection] = asyncio.Queue()
     for _ in range(connections):
@@ -205,8 +223,9 @@ def pct(values: list[float], q: float) -> float:
 
 
 def tocsin(*args: str, env: dict[str, str]) -> str:
-    return subprocess.run([sys.executable, "-m", "tocsin", *args], env=env, check=True,
-                          capture_output=True, text=True).stdout
+    return subprocess.run(
+        [sys.executable, "-m", "tocsin", *args], env=env, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def main() -> None:
@@ -216,8 +235,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rates", default="1000,2000", help="offered events/s, comma-separated")
     parser.add_argument("--workers", type=int, default=2, help="server processes")
-    parser.add_argument("--mix", choices=["both", "alertmanager", "pagerduty"], default="both",
-                        help="which bodies to send")
+    parser.add_argument(
+        "--mix",
+        choices=["both", "alertmanager", "pagerduty"],
+        default="both",
+        help="which bodies to send",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="tocsin-bench-"))
@@ -225,15 +248,28 @@ def main() -> None:
     env = {**os.environ, "TOCSIN_DATABASE_URL": url, "TOCSIN_ACTOR": "bench"}
     tocsin("db", "upgrade", env=env)
     tocsin("service", "add", "checkout", env=env)
-    am_key = json.loads(tocsin("integration", "add", "checkout", "--type", "alertmanager",
-                               "--json", env=env))["key"]
-    pd_key = json.loads(tocsin("integration", "add", "checkout", "--type", "pagerduty",
-                               "--json", env=env))["key"]
+    am_key = json.loads(
+        tocsin("integration", "add", "checkout", "--type", "alertmanager", "--json", env=env)
+    )["key"]
+    pd_key = json.loads(
+        tocsin("integration", "add", "checkout", "--type", "pagerduty", "--json", env=env)
+    )["key"]
     port = 18000 + os.getpid() % 1000
-    server = subprocess.Popen([sys.executable, "-m", "tocsin", "serve", "--port", str(port),
-                               "--workers", str(args.workers)],
-                              env={**env, "TOCSIN_LOG_LEVEL": "warning"},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tocsin",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+        ],
+        env={**env, "TOCSIN_LOG_LEVEL": "warning"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     load = Load(am_key, pd_key, mix=args.mix)
     try:
         for _ in range(100):
@@ -243,31 +279,39 @@ def main() -> None:
             except (OSError, ValueError, IndexError):
                 time.sleep(0.1)
         backend = url.split(":", 1)[0]
-        print(f"tocsin ingest benchmark: {backend}, {os.cpu_count()} cores, {args.workers} server "
-              f"process(es), bodies: {args.mix}, {ALERTS_PER_GROUP} alerts per Alertmanager "
-              f"body, {REPEAT_SHARE:.0%} repeats")
+        print(
+            f"tocsin ingest benchmark: {backend}, {os.cpu_count()} cores, {args.workers} server "
+            f"process(es), bodies: {args.mix}, {ALERTS_PER_GROUP} alerts per Alertmanager "
+            f"body, {REPEAT_SHARE:.0%} repeats"
+        )
         asyncio.run(closed_loop(port, load, args.connections, 2.0))  # warm-up
         tally = asyncio.run(closed_loop(port, load, args.connections, args.seconds))
-        print(f"sustained: {tally.events_ok / args.seconds:,.0f} events/s "
-              f"({tally.requests_ok / args.seconds:,.0f} requests/s, {args.connections} "
-              f"connections), p50 {pct(tally.latencies, 0.5):.1f} ms, "
-              f"p99 {pct(tally.latencies, 0.99):.1f} ms, non-2xx {tally.failures or 'none'}")
+        print(
+            f"sustained: {tally.events_ok / args.seconds:,.0f} events/s "
+            f"({tally.requests_ok / args.seconds:,.0f} requests/s, {args.connections} "
+            f"connections), p50 {pct(tally.latencies, 0.5):.1f} ms, "
+            f"p99 {pct(tally.latencies, 0.99):.1f} ms, non-2xx {tally.failures or 'none'}"
+        )
         totals = [tally]
         for rate in [float(r) for r in args.rates.split(",") if r]:
             fixed = asyncio.run(open_loop(port, load, rate, args.seconds))
             totals.append(fixed)
-            print(f"offered {rate:,.0f} events/s: answered {fixed.events_ok / args.seconds:,.0f}"
-                  f" events/s, p50 {pct(fixed.latencies, 0.5):.1f} ms, "
-                  f"p99 {pct(fixed.latencies, 0.99):.1f} ms, "
-                  f"max {max(fixed.latencies) * 1000:.1f} ms, non-2xx {fixed.failures or 'none'}")
+            print(
+                f"offered {rate:,.0f} events/s: answered {fixed.events_ok / args.seconds:,.0f}"
+                f" events/s, p50 {pct(fixed.latencies, 0.5):.1f} ms, "
+                f"p99 {pct(fixed.latencies, 0.99):.1f} ms, "
+                f"max {max(fixed.latencies) * 1000:.1f} ms, non-2xx {fixed.failures or 'none'}"
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)
     listed = json.loads(tocsin("alert", "list", "--limit", "1", "--json", env=env))
     counted = tocsin_count(url)
-    print(f"committed check: {counted} alert events in the database for "
-          f"{sum(t.events_ok for t in totals) + warmup_events(load, totals)} sent "
-          f"({'ok' if listed is not None else '?'})")
+    print(
+        f"committed check: {counted} alert events in the database for "
+        f"{sum(t.events_ok for t in totals) + warmup_events(load, totals)} sent "
+        f"({'ok' if listed is not None else '?'})"
+    )
 
 
 def warmup_events(load: Load, totals: list[Tally]) -> int:
