@@ -41,14 +41,37 @@ def routing_key_of(body: Any) -> str | None:
     return None
 
 
-def parse_event(body: Any) -> Envelope:
-    """Return the event in an Events API v2 body, or raise listing every problem."""
+def _object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidInput("Event object is invalid: the body must be a JSON object")
-    problems: list[str] = []
+    return body
+
+
+def _routing_key(body: dict[str, Any], problems: list[str]) -> str:
     routing_key = body.get("routing_key")
     if not isinstance(routing_key, str) or not routing_key:
         problems.append("'routing_key' is missing or blank")
+        return ""
+    return routing_key
+
+
+def _summary(payload: dict[str, Any], problems: list[str]) -> str:
+    summary = text(payload.get("summary"))
+    if not summary.strip():
+        problems.append("'payload.summary' is missing or blank")
+    elif len(summary) > MAX_SUMMARY:
+        problems.append(
+            f"Length of 'payload.summary' is incorrect (should be at most {MAX_SUMMARY} "
+            f"characters, got {len(summary)})"
+        )
+    return summary
+
+
+def parse_event(body: Any) -> Envelope:
+    """Return the event in an Events API v2 body, or raise listing every problem."""
+    body = _object(body)
+    problems: list[str] = []
+    routing_key = _routing_key(body, problems)
     action_text = body.get("event_action")
     try:
         action = AlertAction(str(action_text))
@@ -73,14 +96,7 @@ def parse_event(body: Any) -> Envelope:
         if not isinstance(payload, dict):
             problems.append("'payload' is missing or not an object")
             payload = {}
-        summary = text(payload.get("summary"))
-        if not summary.strip():
-            problems.append("'payload.summary' is missing or blank")
-        elif len(summary) > MAX_SUMMARY:
-            problems.append(
-                f"Length of 'payload.summary' is incorrect (should be at most {MAX_SUMMARY} "
-                f"characters, got {len(summary)})"
-            )
+        summary = _summary(payload, problems)
         source = text(payload.get("source"))
         if not source.strip():
             problems.append("'payload.source' is missing or blank")
@@ -99,7 +115,7 @@ def parse_event(body: Any) -> Envelope:
     if problems:
         raise InvalidInput.of(problems)
     return Envelope(
-        routing_key=str(routing_key),
+        routing_key=routing_key,
         event=AlertEvent(
             action=action,
             # A trigger without a key gets one, and the answer says which (PagerDuty does so).
@@ -117,30 +133,21 @@ def parse_event(body: Any) -> Envelope:
 
 def parse_change(body: Any) -> ChangeEvent:
     """Return the change in a Change Events API body, or raise listing every problem."""
-    if not isinstance(body, dict):
-        raise InvalidInput("Event object is invalid: the body must be a JSON object")
+    body = _object(body)
     problems: list[str] = []
-    routing_key = body.get("routing_key")
-    if not isinstance(routing_key, str) or not routing_key:
-        problems.append("'routing_key' is missing or blank")
+    routing_key = _routing_key(body, problems)
     payload = body.get("payload")
     if not isinstance(payload, dict):
         problems.append("'payload' is missing or not an object")
         payload = {}
-    summary = text(payload.get("summary"))
-    if not summary.strip():
-        problems.append("'payload.summary' is missing or blank")
-    elif len(summary) > MAX_SUMMARY:
-        problems.append(
-            f"Length of 'payload.summary' is incorrect (should be at most {MAX_SUMMARY} characters)"
-        )
+    summary = _summary(payload, problems)
     timestamp = _timestamp(payload.get("timestamp"), problems)
     links_from(body.get("links"), "'links'", problems)
     if problems:
         raise InvalidInput.of(problems)
     details = payload.get("custom_details")
     return ChangeEvent(
-        routing_key=str(routing_key),
+        routing_key=routing_key,
         summary=summary,
         source=text(payload.get("source")),
         timestamp=timestamp,

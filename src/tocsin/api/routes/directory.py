@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict
 
 from tocsin.api.deps import Admin, NowDep, Reader, SessionDep, Writer
+from tocsin.config import UserSpec
 from tocsin.schemas import ServiceOut, TokenCreated, TokenOut, UserOut
 from tocsin.store import services, severities, tokens, users
 
@@ -16,14 +17,6 @@ router = APIRouter()
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class UserIn(Body):
-    handle: str
-    name: str | None = None
-    email: str | None = None
-    time_zone: str = "UTC"
-    role: str = "responder"
 
 
 class UserEdit(Body):
@@ -61,7 +54,7 @@ def list_users(session: SessionDep, _caller: Reader) -> list[UserOut]:
 
 
 @router.post("/users", status_code=201, tags=["users"])
-def create_user(body: UserIn, session: SessionDep, _caller: Admin, now: NowDep) -> UserOut:
+def create_user(body: UserSpec, session: SessionDep, _caller: Admin, now: NowDep) -> UserOut:
     """Create a user."""
     user = users.create(session, **body.model_dump(), now=now)
     session.commit()
