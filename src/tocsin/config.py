@@ -43,6 +43,35 @@ class UserSpec(Spec):
     role: str = "responder"
 
 
+class ContactMethodSpec(Spec):
+    name: str
+    type: str = Field(description="email, slack, webhook or console.")
+    address: str | None = Field(None, description="email: the address.")
+    url: str | None = Field(None, description="slack: the incoming-webhook URL; webhook: the URL.")
+    secret: str | None = Field(None, description="webhook: the HMAC-SHA256 signing secret.")
+
+
+class NotificationRuleSpec(Spec):
+    contact_method: str
+    after: str = Field("0m", description="How long after a page, unless acknowledged: 2m.")
+
+
+class UserConfigSpec(UserSpec):
+    contact_methods: list[ContactMethodSpec] = Field(default_factory=list)
+    notification_rules: list[NotificationRuleSpec] | None = None
+
+
+class EscalationLevelSpec(Spec):
+    targets: list[str] = Field(description="user:HANDLE or schedule:NAME.")
+    delay: str | None = Field(None, description="Wait before the next level: 15m.")
+
+
+class EscalationPolicySpec(Spec):
+    name: str
+    repeat: int = Field(0, description="Run the levels this many more times after the last.")
+    levels: list[EscalationLevelSpec] = Field(default_factory=list)
+
+
 class AlertRuleSpec(Spec):
     severity: str | None = Field(None, description="Sender severity to match; none = any.")
     sev: str | None = Field(None, description="The incident severity, like SEV-2.")
@@ -64,6 +93,7 @@ class ServiceSpec(Spec):
     severity_label: str = "severity"
     alert_rules: list[AlertRuleSpec] | None = None
     incident_commander: str | None = Field(None, description="user:HANDLE or schedule:NAME.")
+    escalation_policy: str | None = None
     integrations: list[IntegrationSpec] = Field(default_factory=list)
 
 
@@ -111,10 +141,11 @@ class ScheduleSpec(Spec):
 
 
 class ConfigSpec(Spec):
-    users: list[UserSpec] = Field(default_factory=list)
+    users: list[UserConfigSpec] = Field(default_factory=list)
     services: list[ServiceSpec] = Field(default_factory=list)
     severities: list[SeveritySpec] | None = None
     schedules: list[ScheduleSpec] = Field(default_factory=list)
+    escalation_policies: list[EscalationPolicySpec] = Field(default_factory=list)
 
 
 Problem = Callable[[str, str], str]

@@ -11,7 +11,7 @@ from tocsin.config import Config, ServiceSpec, build_schedule
 from tocsin.core.severity import SeverityScale
 from tocsin.core.timeutil import parse_duration
 from tocsin.errors import InvalidInput, TocsinError
-from tocsin.store import integrations, schedules, services, severities, users
+from tocsin.store import contacts, integrations, schedules, services, severities, users
 from tocsin.store.integrations import IntegrationType
 from tocsin.store.users import check_time_zone
 
@@ -42,6 +42,20 @@ def validate(session: Session, config: Config) -> list[str]:
             problems.append(config.problem(f"users[{i}]", problem))
         for problem in check_time_zone(u.time_zone):
             problems.append(config.problem(f"users[{i}].time_zone", problem.split(": ", 1)[1]))
+        names = Counter(m.name for m in u.contact_methods)
+        for j, method in enumerate(u.contact_methods):
+            where = f"users[{i}].contact_methods[{j}]"
+            if names[method.name] > 1:
+                problems.append(config.problem(where, f"two contact methods named {method.name!r}"))
+            for problem in contacts.method_problems(method):
+                field, _, message = problem.partition(": ")
+                problems.append(config.problem(f"{where}.{field}", message))
+        for j, rule in enumerate(u.notification_rules or []):
+            for problem in contacts.rule_problems(rule, set(names)):
+                field, _, message = problem.partition(": ")
+                problems.append(
+                    config.problem(f"users[{i}].notification_rules[{j}].{field}", message)
+                )
     known_users = {u.handle for u in spec.users} | {u.handle for u in users.list_(session)}
     known_schedules = {s.name for s in spec.schedules} | {s.name for s in schedules.list_(session)}
     for i, s in enumerate(spec.services):
@@ -136,6 +150,11 @@ def apply(session: Session, config: Config, *, actor: str = "config", now: datet
             )
             if changed:
                 changes.append(f"update user {u.handle} ({', '.join(changed)})")
+        if "contact_methods" in u.model_fields_set or "notification_rules" in u.model_fields_set:
+            person = users.get_by_handle(session, u.handle)
+            changes += contacts.put(
+                session, person, u.contact_methods, u.notification_rules, now=now
+            )
     for schedule in config.spec.schedules:
         change = schedules.put(session, schedule, actor=actor, now=now)
         if change:

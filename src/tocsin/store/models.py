@@ -131,6 +131,9 @@ class Service(Base):
         String(100), default="severity", server_default="severity"
     )
     incident_commander: Mapped[str | None] = mapped_column(String(140))
+    escalation_policy_id: Mapped[int | None] = mapped_column(
+        ForeignKey("escalation_policies.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime]
 
     owner: Mapped[User | None] = relationship(lazy="joined")
@@ -420,3 +423,97 @@ class ServiceEvent(Base):
     summary: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(300), default="")
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ContactMethod(Base):
+    """A way to reach a user: email, Slack incoming webhook, signed webhook, console."""
+
+    __tablename__ = "contact_methods"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(20))
+    target: Mapped[str] = mapped_column(Text, default="")
+    secret: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class NotificationRule(Base):
+    """Use `contact_method` this long after a page reaches the user, unless acknowledged."""
+
+    __tablename__ = "notification_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    contact_method_id: Mapped[int] = mapped_column(
+        ForeignKey("contact_methods.id", ondelete="CASCADE")
+    )
+    after_seconds: Mapped[int] = mapped_column(default=0)
+
+
+class EscalationPolicy(Base):
+    """Ordered levels of targets with delays; `levels` is the config file's shape."""
+
+    __tablename__ = "escalation_policies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    repeat: Mapped[int] = mapped_column(default=0)
+    levels: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Escalation(Base):
+    """Where one incident's escalation stands; `next_at` is the durable timer the engine claims."""
+
+    __tablename__ = "escalations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), unique=True
+    )
+    policy_id: Mapped[int | None] = mapped_column(
+        ForeignKey("escalation_policies.id", ondelete="SET NULL")
+    )
+    level: Mapped[int] = mapped_column(default=-1)
+    loop: Mapped[int] = mapped_column(default=0)
+    next_at: Mapped[datetime | None] = mapped_column(index=True)
+    acknowledged: Mapped[bool] = mapped_column(Boolean, default=False)
+    resolved: Mapped[bool] = mapped_column(Boolean, default=False)
+    paged: Mapped[list[str]] = mapped_column(default=list)
+    updated_at: Mapped[datetime]
+
+
+class Notification(Base):
+    """One message to one contact method: an outbox row, written with the decision to notify.
+
+    pending -> sending (claimed until `claimed_until`) -> sent | failed; a temporary failure
+    goes back to pending with a later `due_at`. `idempotency_key` stays the same for every
+    attempt, so a receiver can drop a repeat after a node died mid-send.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(80), unique=True)
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    contact_method_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contact_methods.id", ondelete="SET NULL")
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    due_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    claimed_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    message: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
