@@ -17,14 +17,26 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     template_dir: Path | None = None
     base_url: str = DEFAULT_BASE_URL
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_sender: str = "tocsin@localhost.localdomain"
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        """Return settings from `TOCSIN_DATABASE_URL`, `TOCSIN_TEMPLATE_DIR`, `TOCSIN_BASE_URL`."""
+        """Return settings from the `TOCSIN_*` environment variables (see the README)."""
         env = dict(os.environ if environ is None else environ)
         template_dir = env.get("TOCSIN_TEMPLATE_DIR")
         return cls(
             database_url=env.get("TOCSIN_DATABASE_URL") or DEFAULT_DATABASE_URL,
             template_dir=Path(template_dir) if template_dir else None,
             base_url=(env.get("TOCSIN_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
+            smtp_host=env.get("TOCSIN_SMTP_HOST") or "127.0.0.1",
+            smtp_port=int(env.get("TOCSIN_SMTP_PORT") or 25),
+            smtp_sender=env.get("TOCSIN_SMTP_FROM") or "tocsin@localhost.localdomain",
+            smtp_starttls=(env.get("TOCSIN_SMTP_STARTTLS") or "").lower() in ("1", "true", "yes"),
+            smtp_username=env.get("TOCSIN_SMTP_USERNAME") or None,
+            smtp_password=env.get("TOCSIN_SMTP_PASSWORD") or None,
         )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from sqlalchemy import text
 
 import tocsin
@@ -14,6 +17,7 @@ from tocsin.api.routes import alerts, directory, incidents, ingest, schedules
 from tocsin.api.writer import Writer
 from tocsin.clock import Clock, SystemClock
 from tocsin.engine.loop import Engine
+from tocsin.engine.outbox import Sender, adapter_factory
 from tocsin.settings import Settings
 from tocsin.store.db import make_engine, make_sessionmaker
 
@@ -55,11 +59,26 @@ def create_app(
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
     app.state.clock = clock or SystemClock()
-    app.state.worker = Engine(app.state.sessions, app.state.clock)
+    sender = Sender(
+        app.state.sessions,
+        app.state.clock,
+        adapter_factory(settings),
+        node=f"{socket.gethostname()}:{os.getpid()}",
+        base_url=settings.base_url,
+    )
+    app.state.worker = Engine(app.state.sessions, app.state.clock, sender=sender)
     app.state.wake_engine = app.state.worker.wake
     app.state.ingest_gate = ingest.Gate(limit=ingest_limit)
     app.state.ingest_writer = Writer(app.state.sessions, app.state.clock)
     errors.install(app)
+
+    @app.middleware("http")
+    async def wake_after_writes(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        if request.method != "GET" and response.status_code < 300:
+            # A write may have made work due (a declared incident pages at once): look now.
+            app.state.wake_engine()
+        return response
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

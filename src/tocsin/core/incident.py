@@ -72,6 +72,7 @@ class EventKind(StrEnum):
     ALERT_RESOLVED = "alert_resolved"
     ALERTS_RESOLVED = "alerts_resolved"
     NOTIFIED = "notified"
+    ESCALATION = "escalation"
 
 
 class Visibility(StrEnum):

@@ -1,9 +1,9 @@
 """The in-process engine loop: sleep until the earliest due work, or until woken.
 
-Due work lives in tables (here: heartbeat deadlines), so a restart forgets nothing: the loop
-reads the earliest due time from the database, sleeps until then (at most `max_sleep`, in case
-another node wrote work it was not told about) and is woken early when this process writes new
-work.
+Due work lives in tables (heartbeat deadlines, escalation steps, the outbox), so a restart
+forgets nothing: the loop reads the earliest due time from the database, sleeps until then (at
+most `max_sleep`, in case another process wrote work it was not told about, like a CLI command)
+and is woken early when this process writes new work.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.clock import Clock
-from tocsin.store import alerts
+from tocsin.engine.outbox import Sender
+from tocsin.store import alerts, escalation
 
 log = logging.getLogger("tocsin.engine")
 
@@ -25,10 +26,16 @@ class Engine:
     """Runs due work in a background thread of the serving process."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], clock: Clock, *, max_sleep: float = 30.0
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        *,
+        sender: Sender | None = None,
+        max_sleep: float = 1.0,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._sender = sender
         self._max_sleep = max_sleep
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -41,7 +48,18 @@ class Engine:
             fired = alerts.missed_heartbeats(session, now=now)
             for result in fired:
                 log.warning("heartbeat missed: alert %s (%s)", result.alert_id, result.outcome)
-            return alerts.next_heartbeat_deadline(session)
+            escalation.due(session, now=now)
+        if self._sender is not None:
+            # Sent outside any transaction: a slow receiver must not hold database locks.
+            while self._sender.run_once():
+                pass
+        with self._sessions() as session:
+            found = [
+                t
+                for t in (alerts.next_heartbeat_deadline(session), escalation.next_due(session))
+                if t is not None
+            ]
+        return min(found) if found else None
 
     def wake(self) -> None:
         """Look at the tables again now: new work may be due sooner than the loop thinks."""

@@ -11,7 +11,7 @@ from tocsin.config import Config, ServiceSpec, build_schedule
 from tocsin.core.severity import SeverityScale
 from tocsin.core.timeutil import parse_duration
 from tocsin.errors import InvalidInput, TocsinError
-from tocsin.store import contacts, integrations, schedules, services, severities, users
+from tocsin.store import contacts, escalation, integrations, schedules, services, severities, users
 from tocsin.store.integrations import IntegrationType
 from tocsin.store.users import check_time_zone
 
@@ -58,6 +58,20 @@ def validate(session: Session, config: Config) -> list[str]:
                 )
     known_users = {u.handle for u in spec.users} | {u.handle for u in users.list_(session)}
     known_schedules = {s.name for s in spec.schedules} | {s.name for s in schedules.list_(session)}
+    known_policies = {p.name for p in spec.escalation_policies} | {
+        p.name for p in escalation.list_policies(session)
+    }
+    for name, count in Counter(p.name for p in spec.escalation_policies).items():
+        if count > 1:
+            problems.append(
+                config.problem("escalation_policies", f"{name!r} is listed {count} times")
+            )
+    for i, policy in enumerate(spec.escalation_policies):
+        for problem in escalation.policy_problems(
+            policy, known_users=known_users, known_schedules=known_schedules
+        ):
+            field, _, message = problem.partition(": ")
+            problems.append(config.problem(f"escalation_policies[{i}].{field}", message))
     for i, s in enumerate(spec.services):
         if not services.SLUG.match(s.slug):
             problems.append(
@@ -101,6 +115,13 @@ def validate(session: Session, config: Config) -> list[str]:
                 problems.append(
                     config.problem(where, "a heartbeat needs an interval; other types have none")
                 )
+        if s.escalation_policy and s.escalation_policy not in known_policies:
+            problems.append(
+                config.problem(
+                    f"services[{i}].escalation_policy",
+                    f"unknown escalation policy {s.escalation_policy!r}",
+                )
+            )
         for sev in s.severity_definitions:
             if sev not in scale.names:
                 problems.append(
@@ -159,6 +180,10 @@ def apply(session: Session, config: Config, *, actor: str = "config", now: datet
         change = schedules.put(session, schedule, actor=actor, now=now)
         if change:
             changes.append(change)
+    for policy in config.spec.escalation_policies:
+        change = escalation.put_policy(session, policy, now=now)
+        if change:
+            changes.append(change)
     for s in config.spec.services:
         changes += _apply_service(session, s, now=now)
     session.flush()
@@ -180,6 +205,7 @@ def _apply_service(session: Session, s: ServiceSpec, *, now: datetime) -> list[s
             alert_rules=rules,
             severity_label=s.severity_label,
             incident_commander=s.incident_commander,
+            escalation_policy=s.escalation_policy,
             now=now,
         )
         changes.append(f"create service {s.slug}")
@@ -194,6 +220,7 @@ def _apply_service(session: Session, s: ServiceSpec, *, now: datetime) -> list[s
             alert_rules=rules,
             severity_label=s.severity_label,
             incident_commander=s.incident_commander,
+            escalation_policy=s.escalation_policy,
         )
         if changed:
             changes.append(f"update service {s.slug} ({', '.join(changed)})")

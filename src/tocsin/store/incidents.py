@@ -44,8 +44,8 @@ from tocsin.core.incident import (
     update_message,
 )
 from tocsin.errors import Conflict, InvalidInput, NotFound
+from tocsin.store import escalation, severities, users
 from tocsin.store import services as services_store
-from tocsin.store import severities, users
 from tocsin.store.models import (
     Incident,
     IncidentRole,
@@ -213,6 +213,11 @@ def declare(
             session, incident, commander_user.handle, role=Role.COMMANDER, actor=actor, now=now
         ).warnings
     session.flush()
+    if incident.acknowledged_at is None:
+        # The service's escalation policy pages level 1 now, unless a commander was named right
+        # away: someone already has it, and that is the acknowledgement.
+        escalation.start(session, incident, now=now)
+        session.flush()
     return outcome
 
 
@@ -303,6 +308,7 @@ def assign(
     if role is Role.COMMANDER and incident.acknowledged_at is None:
         # Someone took command: the page has been answered.
         incident.acknowledged_at = now
+        escalation.acknowledged(session, incident, now=now)
     session.flush()
     return Outcome(incident, warnings)
 
@@ -381,6 +387,10 @@ def set_status(
     for name in transition.stamps:
         if getattr(incident, name) is None:
             setattr(incident, name, now)
+            if name == "acknowledged_at":
+                escalation.acknowledged(session, incident, now=now)
+    if IncidentStatus(incident.status).is_open and not target.is_open:
+        escalation.resolved(session, incident, now=now)
     previous = incident.status
     incident.status = target.value
     _event(
@@ -469,6 +479,7 @@ def acknowledge(
             ],
         )
     incident.acknowledged_at = now
+    escalation.acknowledged(session, incident, now=now)
     _event(
         incident,
         at=now,

@@ -79,6 +79,17 @@ def validate_routing(
     return problems
 
 
+def _policy_id(session: Session, name: str | None) -> int | None:
+    if not name:
+        return None
+    from tocsin.store.models import EscalationPolicy
+
+    found = session.scalar(select(EscalationPolicy.id).where(EscalationPolicy.name == name))
+    if found is None:
+        raise InvalidInput(f"escalation_policy: unknown escalation policy {name!r}")
+    return int(found)
+
+
 def normalize_definitions(definitions: dict[str, Any]) -> dict[str, dict[str, str]]:
     """Return definitions as {"SEV-1": {"definition": ..., "example": ...}}."""
     out: dict[str, dict[str, str]] = {}
@@ -116,6 +127,7 @@ def create(
     alert_rules: list[dict[str, Any]] | None = None,
     severity_label: str = "severity",
     incident_commander: str | None = None,
+    escalation_policy: str | None = None,
     now: datetime,
 ) -> Service:
     """Create a service; the slug must be new and the owner a known user."""
@@ -146,6 +158,7 @@ def create(
         alert_rules=alert_rules,
         severity_label=severity_label or "severity",
         incident_commander=incident_commander or None,
+        escalation_policy_id=_policy_id(session, escalation_policy),
         created_at=now,
     )
     session.add(service)
@@ -164,6 +177,7 @@ def update(
     alert_rules: list[dict[str, Any]] | _Unset | None = UNSET,
     severity_label: str | None = None,
     incident_commander: str | _Unset | None = UNSET,
+    escalation_policy: str | _Unset | None = UNSET,
 ) -> list[str]:
     """Change the given fields of `service`; return the names of the fields that changed."""
     problems = validate_definitions(session, severity_definitions or {})
@@ -207,5 +221,10 @@ def update(
     ):
         service.incident_commander = incident_commander or None
         changed.append("incident_commander")
+    if not isinstance(escalation_policy, _Unset):
+        policy_id = _policy_id(session, escalation_policy)
+        if service.escalation_policy_id != policy_id:
+            service.escalation_policy_id = policy_id
+            changed.append("escalation_policy")
     session.flush()
     return changed

@@ -1,0 +1,260 @@
+"""The outbox sender: claim due notifications, send them, record what happened.
+
+Rows go pending -> sending -> sent | failed. A claim carries a deadline (`claimed_until`): a
+sender that dies mid-send leaves its rows to be claimed again once the deadline passes, so a page
+is never lost; at most the in-flight ones are sent twice, with the same idempotency key. Claims
+use FOR UPDATE SKIP LOCKED on PostgreSQL, so senders on several nodes never take the same row.
+Everything due for one contact method of one user goes out as one message (a bundle).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tocsin.clock import Clock
+from tocsin.core.incident import EventKind
+from tocsin.errors import TocsinError
+from tocsin.notify import Adapter, Message, Outcome, SendResult
+from tocsin.notify.console import ConsoleAdapter
+from tocsin.notify.slack import SlackAdapter
+from tocsin.notify.smtp import SmtpAdapter
+from tocsin.notify.webhook import WebhookAdapter
+from tocsin.settings import Settings
+from tocsin.store.escalation import NotificationStatus as Status
+from tocsin.store.models import ContactMethod, Notification, TimelineEvent
+
+log = logging.getLogger("tocsin.outbox")
+
+AdapterFor = Callable[[ContactMethod], Adapter]
+
+
+def adapter_factory(settings: Settings) -> AdapterFor:
+    """Return a function that builds the adapter for a contact method, from the settings."""
+
+    def build(method: ContactMethod) -> Adapter:
+        if method.type == "email":
+            return SmtpAdapter(
+                settings.smtp_host,
+                settings.smtp_port,
+                sender=settings.smtp_sender,
+                recipient=method.target,
+                starttls=settings.smtp_starttls,
+                username=settings.smtp_username,
+                password=settings.smtp_password,
+            )
+        if method.type == "slack":
+            return SlackAdapter(method.target)
+        if method.type == "webhook":
+            return WebhookAdapter(method.target, method.secret or "")
+        return ConsoleAdapter()
+
+    return build
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claimed outbox row, detached from its session."""
+
+    id: int
+    key: str
+    incident_id: int | None
+    user_id: int
+    method_id: int | None
+    kind: str
+    attempts: int
+    message: dict[str, object]
+
+
+class Sender:
+    """Sends what is due; one `run_once` claims, sends and records."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        adapter_for: AdapterFor,
+        *,
+        node: str = "tocsin",
+        base_url: str = "",
+        claim_for: timedelta = timedelta(seconds=60),
+        max_attempts: int = 8,
+        backoff: timedelta = timedelta(seconds=5),
+        max_backoff: timedelta = timedelta(minutes=10),
+        batch: int = 100,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._adapter_for = adapter_for
+        self.node = node
+        self.base_url = base_url
+        self.claim_for = claim_for
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.batch = batch
+
+    def run_once(self) -> int:
+        """Send everything due now; return how many rows were handled."""
+        claimed, methods = self.claim()
+        if not claimed:
+            return 0
+        groups: dict[tuple[int, int | None], list[Claimed]] = {}
+        for row in claimed:
+            groups.setdefault((row.user_id, row.method_id), []).append(row)
+        outcomes: list[tuple[list[Claimed], SendResult, str]] = []
+        for (_user, method_id), rows in groups.items():
+            method = methods.get(method_id) if method_id is not None else None
+            if method is None:
+                result = SendResult(Outcome.PERMANENT, "the contact method was removed")
+                outcomes.append((rows, result, "?"))
+                continue
+            try:
+                adapter = self._adapter_for(method)
+            except TocsinError as exc:  # a misconfigured contact method
+                outcomes.append((rows, SendResult(Outcome.PERMANENT, exc.message), method.name))
+                continue
+            try:
+                result = adapter.send(self._message(rows))
+            finally:
+                close = getattr(adapter, "close", None)
+                if callable(close):
+                    close()
+            outcomes.append((rows, result, method.name))
+        self.record(outcomes)
+        return len(claimed)
+
+    def claim(self) -> tuple[list[Claimed], dict[int, ContactMethod]]:
+        """Mark due rows as being sent by this node, until a deadline; return them."""
+        now = self._clock.now()
+        with self._sessions() as session, session.begin():
+            rows = session.scalars(
+                select(Notification)
+                .where(
+                    or_(
+                        (Notification.status == Status.PENDING) & (Notification.due_at <= now),
+                        # a sender died holding these: their claim ran out
+                        (Notification.status == Status.SENDING)
+                        & (Notification.claimed_until <= now),
+                    )
+                )
+                .order_by(Notification.due_at, Notification.id)
+                .limit(self.batch)
+                .with_for_update(skip_locked=True)
+            ).all()
+            claimed = []
+            for row in rows:
+                row.status = Status.SENDING
+                row.claimed_until = now + self.claim_for
+                row.claimed_by = self.node
+                row.attempts += 1
+                claimed.append(
+                    Claimed(
+                        row.id,
+                        row.idempotency_key,
+                        row.incident_id,
+                        row.user_id,
+                        row.contact_method_id,
+                        row.kind,
+                        row.attempts,
+                        dict(row.message),
+                    )
+                )
+            ids = {row.contact_method_id for row in rows if row.contact_method_id is not None}
+            methods = (
+                {
+                    m.id: m
+                    for m in session.scalars(select(ContactMethod).where(ContactMethod.id.in_(ids)))
+                }
+                if ids
+                else {}
+            )
+            for method in methods.values():
+                session.expunge(method)
+        return claimed, methods
+
+    def _message(self, rows: list[Claimed]) -> Message:
+        first = rows[0].message
+        incident = str(first.get("incident") or "") or None
+        url = f"{self.base_url}/incidents/{incident}" if self.base_url and incident else None
+        if len(rows) == 1:
+            return Message(
+                idempotency_key=rows[0].key,
+                subject=str(first["subject"]),
+                text=str(first["text"]) + (f"\nOpen: {url}" if url else ""),
+                severity=str(first.get("severity") or ""),
+                incident=incident,
+                service=str(first.get("service") or "") or None,
+                url=url,
+            )
+        # One message listing everything due for this contact method, not one message each.
+        subject = f"{len(rows)} notifications: " + str(first["subject"])
+        return Message(
+            idempotency_key="bundle-" + "-".join(sorted(r.key[:8] for r in rows))[:240],
+            subject=subject[:200],
+            text="\n".join(str(r.message["subject"]) for r in rows),
+            severity=str(first.get("severity") or ""),
+            incident=incident,
+            url=url,
+            items=tuple(str(r.message["subject"]) for r in rows),
+        )
+
+    def record(self, outcomes: list[tuple[list[Claimed], SendResult, str]]) -> None:
+        """Store each outcome and put it on the incident's timeline."""
+        now = self._clock.now()
+        with self._sessions() as session, session.begin():
+            for rows, result, method in outcomes:
+                for claimed in rows:
+                    row = session.get(Notification, claimed.id)
+                    if row is None or row.claimed_by != self.node or row.status != Status.SENDING:
+                        continue  # reclaimed by another node after our deadline: theirs now
+                    user = str(claimed.message.get("user") or claimed.user_id)
+                    row.claimed_until = None
+                    row.claimed_by = None
+                    if result.outcome is Outcome.SENT:
+                        row.status, row.sent_at, row.last_error = Status.SENT, now, ""
+                        self._timeline(
+                            session,
+                            row,
+                            now,
+                            f"Notified {user} via {method}"
+                            + (" (resolved notice)" if row.kind == "resolved" else ""),
+                        )
+                        continue
+                    row.last_error = result.detail[:2000]
+                    if result.outcome is Outcome.TEMPORARY and row.attempts < self.max_attempts:
+                        row.status = Status.PENDING
+                        row.due_at = now + self._delay(row.attempts, result.retry_after)
+                        continue
+                    row.status = Status.FAILED
+                    self._timeline(
+                        session, row, now, f"Could not notify {user} via {method}: {result.detail}"
+                    )
+
+    def _delay(self, attempts: int, retry_after: float | None) -> timedelta:
+        delay: timedelta = min(self.backoff * 2 ** (attempts - 1), self.max_backoff)
+        if retry_after is not None:
+            delay = max(
+                delay, timedelta(seconds=min(retry_after, self.max_backoff.total_seconds()))
+            )
+        return delay
+
+    @staticmethod
+    def _timeline(session: Session, row: Notification, now: datetime, message: str) -> None:
+        if row.incident_id is None:
+            return
+        session.add(
+            TimelineEvent(
+                incident_id=row.incident_id,
+                at=now,
+                actor="tocsin",
+                kind=EventKind.NOTIFIED.value,
+                message=message,
+                data={"notification": row.id, "status": row.status},
+            )
+        )

@@ -1,0 +1,255 @@
+"""Escalation end to end on a controllable clock: pages reach a real HTTP receiver, level by level.
+
+No sleeps decide anything here: the clock is moved by hand and the engine is run once per step.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from tocsin import config
+from tocsin.clock import FixedClock
+from tocsin.engine.loop import Engine
+from tocsin.engine.outbox import Sender, adapter_factory
+from tocsin.notify import verify
+from tocsin.settings import Settings
+from tocsin.store import apply as applier
+from tocsin.store import incidents
+from tocsin.store.models import Notification
+
+T0 = datetime(2024, 6, 19, 10, 0, tzinfo=UTC)  # a Wednesday
+
+
+class Receiver:
+    """A webhook receiver that checks each page's signature, as a real one would."""
+
+    def __init__(self) -> None:
+        self.pages: list[dict[str, object]] = []
+        self.status = 200
+        received = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                user = self.path.strip("/")
+                assert verify(body, f"secret-{user}", self.headers["X-Tocsin-Signature"])
+                page = json.loads(body)
+                page["to"] = user
+                page["key_header"] = self.headers["Idempotency-Key"]
+                received.pages.append(page)
+                self.send_response(received.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+    def who(self) -> list[str]:
+        return [str(p["to"]) for p in self.pages]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+    yield found
+    found.close()
+
+
+def setup(sessions: sessionmaker[Session], receiver: Receiver, *, repeat: int = 0) -> None:
+    people = ["alice", "bob", "erin"]
+    users = "\n".join(
+        f"""  - handle: {p}
+    time_zone: America/New_York
+    contact_methods:
+      - {{name: hook, type: webhook, url: "{receiver.url}/{p}", secret: secret-{p}}}"""
+        for p in people
+    )
+    text = f"""
+users:
+{users}
+schedules:
+  - name: db-primary
+    time_zone: UTC
+    layers: [{{name: a, rotation: 1 week, start: 2024-01-01T00:00, participants: [alice]}}]
+  - name: db-secondary
+    time_zone: UTC
+    layers: [{{name: b, rotation: 1 week, start: 2024-01-01T00:00, participants: [bob]}}]
+escalation_policies:
+  - name: db-oncall
+    repeat: {repeat}
+    levels:
+      - {{targets: ["schedule:db-primary"], delay: 15m}}
+      - {{targets: ["schedule:db-secondary"], delay: 15m}}
+      - {{targets: ["user:erin"]}}
+services:
+  - {{slug: database, name: Database, escalation_policy: db-oncall}}
+"""
+    with sessions() as session, session.begin():
+        applier.apply(session, config.parse(text, "tocsin.yaml"), now=T0)
+
+
+def engine_for(sessions: sessionmaker[Session], clock: FixedClock) -> Engine:
+    sender = Sender(sessions, clock, adapter_factory(Settings()), base_url="https://tocsin.test")
+    return Engine(sessions, clock, sender=sender)
+
+
+def declare(sessions: sessionmaker[Session], clock: FixedClock, severity: str = "SEV-1") -> None:
+    with sessions() as session, session.begin():
+        incidents.declare(
+            session,
+            title="Primary down",
+            severity=severity,
+            services=["database"],
+            actor="alertmanager",
+            now=clock.now(),
+        )
+
+
+def test_the_seed_policy_pages_level_by_level_until_acknowledged(
+    sessions: sessionmaker[Session], receiver: Receiver
+) -> None:
+    setup(sessions, receiver)
+    clock = FixedClock(T0)
+    engine = engine_for(sessions, clock)
+    declare(sessions, clock)
+    assert engine.run_once() == T0 + timedelta(minutes=15)
+    assert receiver.who() == ["alice"]
+    page = receiver.pages[0]
+    assert page["subject"] == "[SEV-1] INC-1 database: Primary down"
+    assert page["url"] == "https://tocsin.test/incidents/INC-1"
+    assert "Acknowledge: tocsin incident ack INC-1" in str(page["text"])
+    assert page["key_header"] == page["idempotency_key"]
+
+    clock.advance(minutes=14, seconds=59)
+    engine.run_once()
+    assert receiver.who() == ["alice"]  # not yet
+    clock.advance(seconds=1)
+    engine.run_once()
+    assert receiver.who() == ["alice", "bob"]
+    with sessions() as session, session.begin():
+        incidents.acknowledge(session, "INC-1", actor="bob", now=clock.now())
+    clock.advance(hours=2)
+    assert engine.run_once() is None
+    assert receiver.who() == ["alice", "bob"]  # never paged after the ack
+
+    with sessions() as session, session.begin():
+        incidents.resolve(session, "INC-1", message="failed over", actor="bob", now=clock.now())
+    engine.run_once()
+    resolved = receiver.pages[2:]
+    assert sorted(p["to"] for p in resolved) == ["alice", "bob"]
+    assert all(str(p["subject"]).startswith("[RESOLVED] INC-1") for p in resolved)
+    with sessions() as session:
+        timeline = [e.message for e in incidents.get(session, "INC-1").events]
+    assert "Paging alice (db-oncall level 1: schedule:db-primary) via hook" in timeline
+    assert "Paging bob (db-oncall level 2: schedule:db-secondary) via hook" in timeline
+    assert timeline.count("Notified alice via hook") == 1
+    assert "Notified bob via hook (resolved notice)" in timeline
+
+
+def test_repeat_and_exhaustion(sessions: sessionmaker[Session], receiver: Receiver) -> None:
+    setup(sessions, receiver, repeat=1)
+    clock = FixedClock(T0)
+    engine = engine_for(sessions, clock)
+    declare(sessions, clock)
+    for _ in range(7):
+        engine.run_once()
+        clock.advance(minutes=15)
+    assert receiver.who() == ["alice", "bob", "erin", "alice", "bob", "erin"]
+    with sessions() as session:
+        timeline = [e.message for e in incidents.get(session, "INC-1").events]
+    assert (
+        timeline.count(
+            "db-oncall has run out after 2 passes: every level fired and nobody acknowledged"
+        )
+        == 1
+    )
+    assert "Paging alice (db-oncall level 1 (repeat 1 of 1): schedule:db-primary) via hook" in (
+        timeline
+    )
+
+
+def test_a_race_between_a_due_step_and_an_ack_pages_nobody(
+    sessions: sessionmaker[Session], receiver: Receiver
+) -> None:
+    setup(sessions, receiver)
+    clock = FixedClock(T0)
+    engine = engine_for(sessions, clock)
+    declare(sessions, clock)
+    # the level-1 page is written but not yet sent when alice acknowledges
+    with sessions() as session, session.begin():
+        incidents.acknowledge(session, "INC-1", actor="alice", now=clock.now())
+    clock.advance(minutes=30)
+    engine.run_once()
+    assert receiver.pages == []
+    with sessions() as session:
+        statuses = [n.status for n in session.query(Notification)]
+    assert statuses == ["cancelled"]
+
+
+def test_temporary_failures_retry_with_the_same_key(
+    sessions: sessionmaker[Session], receiver: Receiver
+) -> None:
+    setup(sessions, receiver)
+    clock = FixedClock(T0)
+    engine = engine_for(sessions, clock)
+    declare(sessions, clock)
+    receiver.status = 503
+    engine.run_once()
+    receiver.status = 200
+    assert len(receiver.pages) == 1  # tried once, refused
+    clock.advance(seconds=5)  # the first backoff
+    engine.run_once()
+    assert len(receiver.pages) == 2
+    assert receiver.pages[0]["idempotency_key"] == receiver.pages[1]["idempotency_key"]
+    with sessions() as session:
+        [row] = session.query(Notification).all()
+        assert (row.status, row.attempts) == ("sent", 2)
+
+
+def test_a_dead_senders_claim_runs_out_and_the_page_still_goes(
+    sessions: sessionmaker[Session], receiver: Receiver
+) -> None:
+    setup(sessions, receiver)
+    clock = FixedClock(T0)
+    declare(sessions, clock)
+    dead = Sender(sessions, clock, adapter_factory(Settings()), node="dead")
+    claimed, _ = dead.claim()  # claims, then "dies" before sending
+    assert len(claimed) == 1
+    alive = Sender(sessions, clock, adapter_factory(Settings()), node="alive")
+    assert alive.run_once() == 0  # the claim still holds
+    clock.advance(seconds=61)
+    assert alive.run_once() == 1
+    assert receiver.who() == ["alice"]
+
+
+def test_sev4_waits_for_the_next_business_morning(
+    sessions: sessionmaker[Session], receiver: Receiver
+) -> None:
+    setup(sessions, receiver)
+    friday_night = datetime(2024, 6, 21, 23, 0, tzinfo=UTC)  # 19:00 in New York
+    clock = FixedClock(friday_night)
+    engine = engine_for(sessions, clock)
+    declare(sessions, clock, severity="SEV-4")
+    engine.run_once()
+    assert receiver.pages == []
+    with sessions() as session:
+        [row] = session.query(Notification).all()
+        # Monday 09:00 in New York (EDT, UTC-4)
+        assert row.due_at == datetime(2024, 6, 24, 13, 0, tzinfo=UTC)
