@@ -23,6 +23,7 @@ class Settings:
     smtp_starttls: bool = False
     smtp_username: str | None = None
     smtp_password: str | None = None
+    claim_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -39,4 +40,5 @@ class Settings:
             smtp_starttls=(env.get("TOCSIN_SMTP_STARTTLS") or "").lower() in ("1", "true", "yes"),
             smtp_username=env.get("TOCSIN_SMTP_USERNAME") or None,
             smtp_password=env.get("TOCSIN_SMTP_PASSWORD") or None,
+            claim_seconds=float(env.get("TOCSIN_CLAIM_SECONDS") or 60),
         )

@@ -6,6 +6,7 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -65,6 +66,7 @@ def create_app(
         adapter_factory(settings),
         node=f"{socket.gethostname()}:{os.getpid()}",
         base_url=settings.base_url,
+        claim_for=timedelta(seconds=settings.claim_seconds),
     )
     app.state.worker = Engine(app.state.sessions, app.state.clock, sender=sender)
     app.state.wake_engine = app.state.worker.wake

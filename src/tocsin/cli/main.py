@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -211,6 +212,42 @@ def serve(
         # Each worker process builds its own app from the same TOCSIN_* environment.
         os.environ["TOCSIN_DATABASE_URL"] = st.settings.database_url
         uvicorn.run("tocsin.api.app:create_app", factory=True, workers=workers, **options)
+
+
+@app.command()
+def engine(ctx: typer.Context) -> None:
+    """Run only the engine (escalations, the outbox, heartbeats), for more nodes on PostgreSQL."""
+    import logging
+    import signal
+    import socket
+
+    from tocsin.engine.loop import Engine
+    from tocsin.engine.outbox import Sender, adapter_factory
+    from tocsin.store.db import make_sessionmaker, require_migrated
+
+    st = state(ctx)
+    require_migrated(st.engine())
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per page is the outbox's job
+    sessions = make_sessionmaker(st.engine())
+    node = f"{socket.gethostname()}:{os.getpid()}"
+    sender = Sender(
+        sessions,
+        st.clock,
+        adapter_factory(st.settings),
+        node=node,
+        base_url=st.settings.base_url,
+        claim_for=timedelta(seconds=st.settings.claim_seconds),
+    )
+    worker = Engine(sessions, st.clock, sender=sender)
+
+    def stop(_signum: int, _frame: object) -> None:
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    success(f"Tocsin engine {node} running on {st.engine().url.get_backend_name()}")
+    worker.run_forever()
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import logging
 import threading
 from datetime import datetime
 
+from sqlalchemy import Engine as SqlEngine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,6 +21,8 @@ from tocsin.engine.outbox import Sender
 from tocsin.store import alerts, escalation
 
 log = logging.getLogger("tocsin.engine")
+
+WORK_CHANNEL = "tocsin_work"
 
 
 class Engine:
@@ -66,16 +69,49 @@ class Engine:
         self._wake.set()
 
     def start(self) -> None:
-        """Start the loop in a daemon thread."""
+        """Start the loop in a daemon thread (and the PostgreSQL listener, if any)."""
+        self._listen()
         self._thread = threading.Thread(target=self._loop, name="tocsin-engine", daemon=True)
         self._thread.start()
+
+    def run_forever(self) -> None:
+        """Run the loop in this thread until `stop` is called (from a signal handler)."""
+        self._listen()
+        self._loop()
 
     def stop(self) -> None:
         """Stop the loop and wait for it."""
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        for thread in (self._thread, self._listener):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=10)
+
+    _listener: threading.Thread | None = None
+
+    def _listen(self) -> None:
+        bind = self._sessions.kw.get("bind")
+        if isinstance(bind, SqlEngine) and bind.dialect.name == "postgresql":
+            url = bind.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self._listener = threading.Thread(
+                target=self._listen_loop, args=(url,), name="tocsin-listen", daemon=True
+            )
+            self._listener.start()
+
+    def _listen_loop(self, url: str) -> None:
+        """Wake the loop whenever any node writes due work (NOTIFY tocsin_work)."""
+        import psycopg
+
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(url, autocommit=True) as connection:
+                    connection.execute(f"LISTEN {WORK_CHANNEL}")
+                    while not self._stop.is_set():
+                        for _ in connection.notifies(timeout=1.0, stop_after=1):
+                            self._wake.set()
+            except psycopg.Error as exc:  # the poll still runs; reconnect shortly
+                log.warning("LISTEN connection lost, retrying: %s", exc)
+                self._stop.wait(1.0)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -107,17 +107,16 @@ class Sender:
         groups: dict[tuple[int, int | None], list[Claimed]] = {}
         for row in claimed:
             groups.setdefault((row.user_id, row.method_id), []).append(row)
-        outcomes: list[tuple[list[Claimed], SendResult, str]] = []
         for (_user, method_id), rows in groups.items():
             method = methods.get(method_id) if method_id is not None else None
             if method is None:
                 result = SendResult(Outcome.PERMANENT, "the contact method was removed")
-                outcomes.append((rows, result, "?"))
+                self.record([(rows, result, "?")])
                 continue
             try:
                 adapter = self._adapter_for(method)
             except TocsinError as exc:  # a misconfigured contact method
-                outcomes.append((rows, SendResult(Outcome.PERMANENT, exc.message), method.name))
+                self.record([(rows, SendResult(Outcome.PERMANENT, exc.message), method.name)])
                 continue
             try:
                 result = adapter.send(self._message(rows))
@@ -125,8 +124,9 @@ class Sender:
                 close = getattr(adapter, "close", None)
                 if callable(close):
                     close()
-            outcomes.append((rows, result, method.name))
-        self.record(outcomes)
+            # Recorded at once, message by message: if this node dies now, only the message
+            # being sent can go out twice (with the same idempotency key), not the whole claim.
+            self.record([(rows, result, method.name)])
         return len(claimed)
 
     def claim(self) -> tuple[list[Claimed], dict[int, ContactMethod]]:

@@ -11,7 +11,7 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from tocsin.config import EscalationPolicySpec
@@ -394,6 +394,8 @@ def enqueue(
             )
         )
         names.append(method.name)
+    if names:
+        announce_work(session)
     return names
 
 
@@ -401,6 +403,13 @@ def _next_business_start(at: datetime, zone: str) -> datetime:
     from tocsin.core import paging
 
     return paging.next_business_start(at, zone)
+
+
+def announce_work(session: Session) -> None:
+    """Wake every node's engine when this transaction commits (PostgreSQL NOTIFY)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Delivered only on commit, and once per transaction however often it is called.
+        session.execute(text("SELECT pg_notify('tocsin_work', '')"))
 
 
 def _key(*parts: object) -> str:
