@@ -57,6 +57,7 @@ class NotificationRuleSpec(Spec):
 
 
 class UserConfigSpec(UserSpec):
+    stakeholder: bool = Field(False, description="Told about every SEV-1.")
     contact_methods: list[ContactMethodSpec] = Field(default_factory=list)
     notification_rules: list[NotificationRuleSpec] | None = None
 
@@ -94,6 +95,9 @@ class ServiceSpec(Spec):
     alert_rules: list[AlertRuleSpec] | None = None
     incident_commander: str | None = Field(None, description="user:HANDLE or schedule:NAME.")
     escalation_policy: str | None = None
+    ack_timeout: str | None = Field(
+        None, description="An acknowledged incident still open after this pages again: 30m."
+    )
     integrations: list[IntegrationSpec] = Field(default_factory=list)
 
 

@@ -22,7 +22,7 @@ from tocsin.notify import verify
 from tocsin.settings import Settings
 from tocsin.store import apply as applier
 from tocsin.store import incidents
-from tocsin.store.models import Notification
+from tocsin.store.models import Escalation, Notification
 
 T0 = datetime(2024, 6, 19, 10, 0, tzinfo=UTC)  # a Wednesday
 
@@ -129,7 +129,8 @@ def test_the_seed_policy_pages_level_by_level_until_acknowledged(
     clock = FixedClock(T0)
     engine = engine_for(sessions, clock)
     declare(sessions, clock)
-    assert engine.run_once() == T0 + timedelta(minutes=15)
+    # next: the SEV-1 reminder that nobody has taken command (5 min), then level 2 (15 min)
+    assert engine.run_once() == T0 + timedelta(minutes=5)
     assert receiver.who() == ["alice"]
     page = receiver.pages[0]
     assert page["subject"] == "[SEV-1] INC-1 database: Primary down"
@@ -146,8 +147,11 @@ def test_the_seed_policy_pages_level_by_level_until_acknowledged(
     with sessions() as session, session.begin():
         incidents.acknowledge(session, "INC-1", actor="bob", now=clock.now())
     clock.advance(hours=2)
-    assert engine.run_once() is None
+    engine.run_once()
     assert receiver.who() == ["alice", "bob"]  # never paged after the ack
+    with sessions() as session:
+        [row] = session.query(Escalation).all()
+        assert (row.acknowledged, row.next_at) == (True, None)
 
     with sessions() as session, session.begin():
         incidents.resolve(session, "INC-1", message="failed over", actor="bob", now=clock.now())
@@ -253,3 +257,84 @@ def test_sev4_waits_for_the_next_business_morning(
         [row] = session.query(Notification).all()
         # Monday 09:00 in New York (EDT, UTC-4)
         assert row.due_at == datetime(2024, 6, 24, 13, 0, tzinfo=UTC)
+
+
+def test_reminders_for_a_missing_commander_and_an_overdue_update(
+    sessions: sessionmaker[Session], receiver: Receiver
+) -> None:
+    setup(sessions, receiver)
+    with sessions() as session, session.begin():
+        from tocsin.store import services
+
+        services.update(
+            session, services.get_by_slug(session, "database"), incident_commander="user:erin"
+        )
+    clock = FixedClock(T0)
+    engine = engine_for(sessions, clock)
+    declare(sessions, clock)
+    engine.run_once()
+    clock.advance(minutes=5)
+    engine.run_once()
+    assert receiver.who() == ["alice", "erin"]
+    assert receiver.pages[1]["subject"] == "[SEV-1] INC-1 has no incident commander after 5 min"
+    with sessions() as session, session.begin():
+        incidents.assign(session, "INC-1", "bob", actor="bob", now=clock.now())
+    clock.advance(minutes=10)  # 15 min since declared: the first public update is overdue
+    engine.run_once()
+    assert receiver.who()[-1] == "bob"  # the IC hears it
+    assert receiver.pages[-1]["subject"] == "[SEV-1] INC-1: a public status update is due"
+    with sessions() as session, session.begin():
+        incidents.post_update(
+            session,
+            "INC-1",
+            "We are failing over",
+            visibility="public",
+            actor="bob",
+            now=clock.now(),
+        )
+    clock.advance(minutes=14)
+    engine.run_once()
+    assert len(receiver.pages) == 3  # the update reset the cadence
+    clock.advance(minutes=1)
+    engine.run_once()
+    assert len(receiver.pages) == 4
+    with sessions() as session:
+        timeline = [e.message for e in incidents.get(session, "INC-1").events]
+    assert "Reminder: no incident commander after 5 min; notified erin" in timeline
+    assert (
+        timeline.count(
+            "Reminder: public status update overdue (SEV-1: every 15 minutes); notified bob"
+        )
+        == 2
+    )
+
+
+def test_a_sev1_tells_the_stakeholders_once(
+    sessions: sessionmaker[Session], receiver: Receiver
+) -> None:
+    setup(sessions, receiver)
+    with sessions() as session, session.begin():
+        from tocsin.store import users
+
+        users.get_by_handle(session, "erin").stakeholder = True
+    clock = FixedClock(T0)
+    engine = engine_for(sessions, clock)
+    declare(sessions, clock, severity="SEV-2")
+    engine.run_once()
+    assert receiver.who() == ["alice"]
+    with sessions() as session, session.begin():
+        incidents.change_severity(
+            session, "INC-1", "SEV-1", reason="all regions", actor="alice", now=clock.now()
+        )
+    engine.run_once()
+    assert receiver.who() == ["alice", "erin"]
+    assert "INCIDENT NOTIFICATION" in str(receiver.pages[1]["text"])
+    with sessions() as session, session.begin():
+        incidents.change_severity(
+            session, "INC-1", "SEV-2", reason="EU only", actor="a", now=clock.now()
+        )
+        incidents.change_severity(
+            session, "INC-1", "SEV-1", reason="again", actor="a", now=clock.now()
+        )
+    engine.run_once()
+    assert receiver.who() == ["alice", "erin"]  # told once per incident

@@ -295,6 +295,14 @@ def ack(ctx: typer.Context, ref: Ref, as_json: bool = JsonOption) -> None:
 
 
 @app.command()
+def unack(ctx: typer.Context, ref: Ref, as_json: bool = JsonOption) -> None:
+    """Give the incident back to its escalation policy: level 1 is paged again now."""
+    st = state(ctx)
+    with st.session() as session:
+        _done(incidents.unacknowledge(session, ref, actor=st.who(), now=st.now()), as_json)
+
+
+@app.command()
 def status(
     ctx: typer.Context,
     ref: Ref,

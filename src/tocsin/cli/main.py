@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from tocsin.cli import alerts, directory, incident, schedule
+from tocsin.cli import alerts, directory, incident, paging, schedule
 from tocsin.cli.common import JsonOption, err, out, print_json, state, success
 from tocsin.errors import (
     Conflict,
@@ -90,6 +90,8 @@ app.command("oncall")(schedule.oncall)
 app.add_typer(alerts.integration_app, name="integration")
 app.add_typer(alerts.alert_app, name="alert")
 app.add_typer(alerts.maintenance_app, name="maintenance")
+app.add_typer(paging.policy_app, name="policy")
+incident.app.command("notifications")(paging.notifications)
 
 
 @app.callback()

@@ -73,6 +73,7 @@ class EventKind(StrEnum):
     ALERTS_RESOLVED = "alerts_resolved"
     NOTIFIED = "notified"
     ESCALATION = "escalation"
+    REMINDER = "reminder"
 
 
 class Visibility(StrEnum):

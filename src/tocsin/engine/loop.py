@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.clock import Clock
 from tocsin.engine.outbox import Sender
-from tocsin.store import alerts, escalation
+from tocsin.store import alerts, escalation, reminders
 
 log = logging.getLogger("tocsin.engine")
 
@@ -52,6 +52,7 @@ class Engine:
             for result in fired:
                 log.warning("heartbeat missed: alert %s (%s)", result.alert_id, result.outcome)
             escalation.due(session, now=now)
+            reminders.due(session, now=now)
         if self._sender is not None:
             # Sent outside any transaction: a slow receiver must not hold database locks.
             while self._sender.run_once():
@@ -59,7 +60,11 @@ class Engine:
         with self._sessions() as session:
             found = [
                 t
-                for t in (alerts.next_heartbeat_deadline(session), escalation.next_due(session))
+                for t in (
+                    alerts.next_heartbeat_deadline(session),
+                    escalation.next_due(session),
+                    reminders.next_due(session),
+                )
                 if t is not None
             ]
         return min(found) if found else None

@@ -115,6 +115,11 @@ def validate(session: Session, config: Config) -> list[str]:
                 problems.append(
                     config.problem(where, "a heartbeat needs an interval; other types have none")
                 )
+        if s.ack_timeout is not None:
+            try:
+                parse_duration(s.ack_timeout)
+            except TocsinError as exc:
+                problems.append(config.problem(f"services[{i}].ack_timeout", exc.message))
         if s.escalation_policy and s.escalation_policy not in known_policies:
             problems.append(
                 config.problem(
@@ -171,8 +176,11 @@ def apply(session: Session, config: Config, *, actor: str = "config", now: datet
             )
             if changed:
                 changes.append(f"update user {u.handle} ({', '.join(changed)})")
+        person = users.get_by_handle(session, u.handle)
+        if person.stakeholder != u.stakeholder:
+            person.stakeholder = u.stakeholder
+            changes.append(f"update user {u.handle} (stakeholder)")
         if "contact_methods" in u.model_fields_set or "notification_rules" in u.model_fields_set:
-            person = users.get_by_handle(session, u.handle)
             changes += contacts.put(
                 session, person, u.contact_methods, u.notification_rules, now=now
             )
@@ -224,6 +232,12 @@ def _apply_service(session: Session, s: ServiceSpec, *, now: datetime) -> list[s
         )
         if changed:
             changes.append(f"update service {s.slug} ({', '.join(changed)})")
+    service = services.get_by_slug(session, s.slug)
+    timeout = int(parse_duration(s.ack_timeout).total_seconds()) if s.ack_timeout else None
+    if service.ack_timeout_seconds != timeout:
+        service.ack_timeout_seconds = timeout
+        if not any(c == f"create service {s.slug}" for c in changes):
+            changes.append(f"update service {s.slug} (ack_timeout)")
     existing = {i.name for i in integrations.list_(session, service=s.slug)}
     for spec in s.integrations:
         name = spec.name or spec.type

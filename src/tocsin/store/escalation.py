@@ -21,6 +21,7 @@ from tocsin.core.incident import EventKind, incident_ref
 from tocsin.errors import InvalidInput, NotFound
 from tocsin.store import contacts, schedules, severities, users
 from tocsin.store.models import (
+    ContactMethod,
     Escalation,
     EscalationPolicy,
     Incident,
@@ -178,12 +179,37 @@ def _row(session: Session, incident: Incident) -> Escalation | None:
     return session.scalar(select(Escalation).where(Escalation.incident_id == incident.id))
 
 
-def acknowledged(session: Session, incident: Incident, *, now: datetime) -> None:
-    """Stop the incident's escalation and withdraw every page not yet sent."""
+def acknowledged(session: Session, incident: Incident, *, now: datetime) -> bool:
+    """Stop the incident's escalation and withdraw every page not yet sent.
+
+    Return True if this stopped a running escalation (False: none, or already acknowledged).
+    A service with an ack timeout gets its escalation back if the incident is still open when
+    the timeout runs out.
+    """
     row = _row(session, incident)
-    if row is not None:
-        _store(row, core.acknowledge(_state(row)), now)
     _cancel_pages(session, incident, now)
+    if row is None:
+        return False
+    if row.acknowledged:
+        return False
+    _store(row, core.acknowledge(_state(row)), now)
+    timeout = _ack_timeout(session, incident)
+    row.ack_expires_at = now + timeout if timeout else None
+    return True
+
+
+def _ack_timeout(session: Session, incident: Incident) -> timedelta | None:
+    for link in incident.services:
+        seconds = link.service.ack_timeout_seconds
+        if seconds:
+            return timedelta(seconds=seconds)
+    return None
+
+
+def is_acknowledged(session: Session, incident: Incident) -> bool | None:
+    """Return whether the escalation is acknowledged (None: the incident has no escalation)."""
+    row = _row(session, incident)
+    return None if row is None else row.acknowledged
 
 
 def unacknowledged(session: Session, incident: Incident, *, now: datetime) -> None:
@@ -195,6 +221,7 @@ def unacknowledged(session: Session, incident: Incident, *, now: datetime) -> No
     assert policy is not None
     state, actions = core.unacknowledge(to_core(policy), _state(row), now, on_call_lookup(session))
     _store(row, state, now)
+    row.ack_expires_at = None
     perform(session, incident, actions, now=now)
 
 
@@ -242,6 +269,30 @@ def due(session: Session, *, now: datetime, limit: int = 100) -> int:
         .with_for_update(skip_locked=True)
     ).all()
     lookup = on_call_lookup(session)
+    expired = session.scalars(
+        select(Escalation)
+        .where(
+            Escalation.ack_expires_at <= now,
+            Escalation.acknowledged.is_(True),
+            Escalation.resolved.is_(False),
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for row in expired:
+        incident = session.get(Incident, row.incident_id)
+        if incident is None:
+            row.ack_expires_at = None
+            continue
+        timeline(
+            session,
+            incident,
+            now,
+            EventKind.ESCALATION,
+            "Acknowledgement timed out; escalation restarts",
+            {},
+        )
+        unacknowledged(session, incident, now=now)
     for row in rows:
         incident = session.get(Incident, row.incident_id)
         policy = session.get(EscalationPolicy, row.policy_id) if row.policy_id else None
@@ -272,7 +323,10 @@ def next_due(session: Session) -> datetime | None:
             Notification.status == NotificationStatus.SENDING
         )
     )
-    found = [t for t in (step, message, claimed) if t is not None]
+    expiry = session.scalar(
+        select(func.min(Escalation.ack_expires_at)).where(Escalation.resolved.is_(False))
+    )
+    found = [t for t in (step, message, claimed, expiry) if t is not None]
     return min(found) if found else None
 
 
@@ -299,7 +353,7 @@ def perform(
                     step=f"{action.level}.{action.loop}",
                 )
                 how = ", ".join(queued) if queued else "no contact method"
-                _timeline(
+                timeline(
                     session,
                     incident,
                     now,
@@ -308,7 +362,7 @@ def perform(
                     {"user": handle, "level": action.level, "loop": action.loop},
                 )
         elif isinstance(action, core.Skip):
-            _timeline(
+            timeline(
                 session,
                 incident,
                 now,
@@ -317,11 +371,11 @@ def perform(
                 {"level": action.level, "loop": action.loop},
             )
         elif isinstance(action, core.Exhausted):
-            _timeline(session, incident, now, EventKind.ESCALATION, action.reason, {})
+            timeline(session, incident, now, EventKind.ESCALATION, action.reason, {})
         else:
             for handle in action.users:
                 enqueue(session, incident, handle, kind="resolved", now=now, step="resolved")
-            _timeline(
+            timeline(
                 session,
                 incident,
                 now,
@@ -331,7 +385,7 @@ def perform(
             )
 
 
-def _timeline(
+def timeline(
     session: Session,
     incident: Incident,
     at: datetime,
@@ -339,6 +393,7 @@ def _timeline(
     message: str,
     data: dict[str, Any],
 ) -> None:
+    """Add an engine entry to the incident's timeline."""
     session.add(
         TimelineEvent(
             incident_id=incident.id,
@@ -359,6 +414,8 @@ def enqueue(
     kind: str,
     now: datetime,
     step: str = "",
+    subject: str | None = None,
+    text: str | None = None,
 ) -> list[str]:
     """Write outbox rows for one user per their notification rules; return the method names.
 
@@ -369,8 +426,8 @@ def enqueue(
     if user is None:
         return []
     rules = contacts.rules_of(session, user)
-    if kind == "resolved":
-        rules = rules[:1]  # the resolve notice goes once, by the user's first method
+    if kind != "page":
+        rules = rules[:1]  # notices and reminders go once, by the user's first method
     level = severities.scale(session).get(incident.severity)
     low_urgency = level.business_hours and kind == "page"
     names = []
@@ -378,7 +435,18 @@ def enqueue(
         due_at = now + timedelta(seconds=after)
         if low_urgency:
             due_at = _next_business_start(due_at, user.time_zone)
-        key = _key(incident.id, user.id, method.id, kind, step)
+        # The nth message of this kind to this method for this incident: a restarted
+        # escalation pages level 1 again and must not reuse the first page's key.
+        earlier = session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(
+                Notification.incident_id == incident.id,
+                Notification.contact_method_id == method.id,
+                Notification.kind == kind,
+            )
+        )
+        key = _key(incident.id, user.id, method.id, kind, step, earlier)
         session.add(
             Notification(
                 idempotency_key=key,
@@ -389,7 +457,7 @@ def enqueue(
                 status=NotificationStatus.PENDING,
                 due_at=due_at,
                 attempts=0,
-                message=message_for(incident, user, kind),
+                message=message_for(incident, user, kind, subject=subject, text=text),
                 created_at=now,
             )
         )
@@ -418,7 +486,14 @@ def _key(*parts: object) -> str:
     return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:40]
 
 
-def message_for(incident: Incident, user: User, kind: str) -> dict[str, Any]:
+def message_for(
+    incident: Incident,
+    user: User,
+    kind: str,
+    *,
+    subject: str | None = None,
+    text: str | None = None,
+) -> dict[str, Any]:
     """Return what the notification says, from the incident as it is now.
 
     Links (the incident page, the signed ack link) are added by the sender, which knows the
@@ -426,7 +501,9 @@ def message_for(incident: Incident, user: User, kind: str) -> dict[str, Any]:
     """
     ref = incident_ref(incident.number)
     service = incident.service_slugs[0] if incident.services else None
-    if kind == "resolved":
+    if subject is not None and text is not None:
+        pass  # a reminder or a notice that says its own words
+    elif kind == "resolved":
         subject = f"[RESOLVED] {ref} {service or ''}: {incident.title}".replace("  ", " ")
         text = f"{ref} is resolved. {incident.resolution or ''}".strip()
     else:
@@ -452,3 +529,37 @@ def message_for(incident: Incident, user: User, kind: str) -> dict[str, Any]:
         "service": service,
         "user": user.handle,
     }
+
+
+def policy_json(policy: EscalationPolicy) -> dict[str, Any]:
+    """Return a policy in the config file's shape."""
+    return {"name": policy.name, "repeat": policy.repeat, "levels": list(policy.levels)}
+
+
+def notifications_json(session: Session, ref: str) -> list[dict[str, Any]]:
+    """Return an incident's outbox rows, oldest first: who, how, and how it went."""
+    from tocsin.store import incidents
+
+    incident = incidents.get(session, ref)
+    rows = session.execute(
+        select(Notification, User.handle, ContactMethod.name)
+        .join(User, User.id == Notification.user_id)
+        .outerjoin(ContactMethod, ContactMethod.id == Notification.contact_method_id)
+        .where(Notification.incident_id == incident.id)
+        .order_by(Notification.created_at, Notification.id)
+    )
+    return [
+        {
+            "id": n.id,
+            "incident": incident_ref(incident.number),
+            "user": handle,
+            "contact_method": method,
+            "kind": n.kind,
+            "status": n.status,
+            "due_at": n.due_at,
+            "attempts": n.attempts,
+            "sent_at": n.sent_at,
+            "last_error": n.last_error,
+        }
+        for n, handle, method in rows
+    ]

@@ -44,7 +44,7 @@ from tocsin.core.incident import (
     update_message,
 )
 from tocsin.errors import Conflict, InvalidInput, NotFound
-from tocsin.store import escalation, severities, users
+from tocsin.store import escalation, reminders, severities, users
 from tocsin.store import services as services_store
 from tocsin.store.models import (
     Incident,
@@ -217,7 +217,8 @@ def declare(
         # The service's escalation policy pages level 1 now, unless a commander was named right
         # away: someone already has it, and that is the acknowledgement.
         escalation.start(session, incident, now=now)
-        session.flush()
+    reminders.on_declared(session, incident, now=now)
+    session.flush()
     return outcome
 
 
@@ -460,6 +461,7 @@ def change_severity(
         message=severity_message(old, level.name, upgrade, why),
         data={"from": old, "to": level.name, "reason": why, "upgrade": upgrade},
     )
+    reminders.on_severity_changed(session, incident, now=now)
     session.flush()
     return Outcome(incident)
 
@@ -467,10 +469,15 @@ def change_severity(
 def acknowledge(
     session: Session, incident: Incident | str | int, *, actor: str, now: datetime
 ) -> Outcome:
-    """Acknowledge the incident: someone has it. A second acknowledgement changes nothing."""
+    """Acknowledge the incident: someone has it, escalation stops. A repeat changes nothing."""
     incident = _resolve(session, incident)
     _require_open_for_changes(incident)
-    if incident.acknowledged_at is not None:
+    # The first acknowledgement is the milestone (MTTA); after an unacknowledge the escalation
+    # can be acknowledged again, which stops it again without moving the milestone.
+    first = incident.acknowledged_at is None
+    stopped = escalation.acknowledged(session, incident, now=now)
+    if not first and not stopped:
+        assert incident.acknowledged_at is not None
         return Outcome(
             incident,
             [
@@ -478,8 +485,8 @@ def acknowledge(
                 f"{comms.format_utc(incident.acknowledged_at)}"
             ],
         )
-    incident.acknowledged_at = now
-    escalation.acknowledged(session, incident, now=now)
+    if first:
+        incident.acknowledged_at = now
     _event(
         incident,
         at=now,
@@ -487,6 +494,28 @@ def acknowledge(
         kind=EventKind.ACKNOWLEDGED,
         message=f"Acknowledged by {actor}",
     )
+    session.flush()
+    return Outcome(incident)
+
+
+def unacknowledge(
+    session: Session, incident: Incident | str | int, *, actor: str, now: datetime
+) -> Outcome:
+    """Give the incident back to the escalation policy: it restarts at level 1, paging now."""
+    incident = _resolve(session, incident)
+    _require_open_for_changes(incident)
+    if not IncidentStatus(incident.status).is_open:
+        raise Conflict(f"{incident_ref(incident.number)} is {incident.status}; nothing to page")
+    if escalation.is_acknowledged(session, incident) is not True:
+        raise Conflict(f"{incident_ref(incident.number)} has no acknowledged escalation to restart")
+    _event(
+        incident,
+        at=now,
+        actor=actor,
+        kind=EventKind.ACKNOWLEDGED,
+        message=f"Unacknowledged by {actor}: escalation restarts",
+    )
+    escalation.unacknowledged(session, incident, now=now)
     session.flush()
     return Outcome(incident)
 
@@ -531,6 +560,8 @@ def post_update(
         timeline_event_id=event.id,
     )
     incident.updates.append(update)
+    if vis is Visibility.PUBLIC:
+        reminders.on_public_update(session, incident, now=now)
     session.flush()
     return Outcome(incident), update
 

@@ -78,6 +78,7 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
     role: Mapped[str] = mapped_column(String(20), default="responder")
+    stakeholder: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     password_hash: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
 
@@ -134,6 +135,7 @@ class Service(Base):
     escalation_policy_id: Mapped[int | None] = mapped_column(
         ForeignKey("escalation_policies.id", ondelete="SET NULL")
     )
+    ack_timeout_seconds: Mapped[int | None]
     created_at: Mapped[datetime]
 
     owner: Mapped[User | None] = relationship(lazy="joined")
@@ -483,6 +485,7 @@ class Escalation(Base):
     next_at: Mapped[datetime | None] = mapped_column(index=True)
     acknowledged: Mapped[bool] = mapped_column(Boolean, default=False)
     resolved: Mapped[bool] = mapped_column(Boolean, default=False)
+    ack_expires_at: Mapped[datetime | None] = mapped_column(index=True)
     paged: Mapped[list[str]] = mapped_column(default=list)
     updated_at: Mapped[datetime]
 
@@ -517,3 +520,17 @@ class Notification(Base):
     message: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class Reminder(Base):
+    """A nudge due at `due_at`: `commander` (a SEV-1/2 with no IC) or `update` (cadence)."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (Index("ix_reminders_due", "done", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    due_at: Mapped[datetime]
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]

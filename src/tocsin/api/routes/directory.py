@@ -8,9 +8,10 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict
 
 from tocsin.api.deps import Admin, NowDep, Reader, SessionDep, Writer
-from tocsin.config import UserSpec
+from tocsin.config import EscalationPolicySpec, UserSpec
+from tocsin.errors import InvalidInput
 from tocsin.schemas import ServiceOut, TokenCreated, TokenOut, UserOut
-from tocsin.store import services, severities, tokens, users
+from tocsin.store import escalation, schedules, services, severities, tokens, users
 
 router = APIRouter()
 
@@ -148,3 +149,32 @@ def revoke_token(token_id: int, session: SessionDep, _caller: Admin, now: NowDep
     tokens.revoke(session, token_id, now=now)
     session.commit()
     return Response(status_code=204)
+
+
+@router.get("/escalation-policies", tags=["escalation"])
+def list_policies(session: SessionDep, _caller: Reader) -> list[dict[str, Any]]:
+    """List escalation policies in the config file's shape."""
+    return [escalation.policy_json(p) for p in escalation.list_policies(session)]
+
+
+@router.get("/escalation-policies/{name}", tags=["escalation"])
+def show_policy(name: str, session: SessionDep, _caller: Reader) -> dict[str, Any]:
+    """Show one escalation policy."""
+    return escalation.policy_json(escalation.get_policy(session, name))
+
+
+@router.post("/escalation-policies", status_code=201, tags=["escalation"])
+def put_policy(
+    body: EscalationPolicySpec, session: SessionDep, _caller: Writer, now: NowDep
+) -> dict[str, Any]:
+    """Create an escalation policy, or replace its levels."""
+    problems = escalation.policy_problems(
+        body,
+        known_users={u.handle for u in users.list_(session)},
+        known_schedules={s.name for s in schedules.list_(session)},
+    )
+    if problems:
+        raise InvalidInput.of(problems)
+    escalation.put_policy(session, body, now=now)
+    session.commit()
+    return escalation.policy_json(escalation.get_policy(session, body.name))

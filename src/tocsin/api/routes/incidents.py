@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tocsin.api.deps import NowDep, Reader, SessionDep, Writer
 from tocsin.schemas import IncidentOut, StatusUpdateOut, TimelineEventOut
-from tocsin.store import incidents
+from tocsin.store import escalation, incidents
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
@@ -198,6 +198,18 @@ def add_responder(
 def acknowledge(ref: str, session: SessionDep, caller: Writer, now: NowDep) -> IncidentOut:
     """Acknowledge the incident."""
     return _answer(session, incidents.acknowledge(session, ref, actor=caller.actor, now=now))
+
+
+@router.post("/{ref}/unacknowledge")
+def unacknowledge(ref: str, session: SessionDep, caller: Writer, now: NowDep) -> IncidentOut:
+    """Restart the escalation from level 1 (it pages now)."""
+    return _answer(session, incidents.unacknowledge(session, ref, actor=caller.actor, now=now))
+
+
+@router.get("/{ref}/notifications")
+def list_notifications(ref: str, session: SessionDep, _caller: Reader) -> list[dict[str, Any]]:
+    """Who was notified about the incident, how, and how it went."""
+    return escalation.notifications_json(session, ref)
 
 
 @router.post("/{ref}/updates", status_code=201)

@@ -1,0 +1,83 @@
+"""`tocsin policy ...` and the paging side of incidents: who was paged, and how it went."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tocsin.cli.common import JsonOption, out, print_json, state, table
+from tocsin.store import escalation
+
+policy_app = typer.Typer(help="Escalation policies.", no_args_is_help=True)
+
+
+@policy_app.command("list")
+def policy_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """List escalation policies."""
+    st = state(ctx)
+    with st.session() as session:
+        found = [escalation.policy_json(p) for p in escalation.list_policies(session)]
+    if as_json:
+        print_json(found)
+        return
+    table(
+        None,
+        ["Policy", "Levels", "Repeat"],
+        [[p["name"], len(p["levels"]), p["repeat"]] for p in found],
+    )
+
+
+@policy_app.command("show")
+def policy_show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The policy.")],
+    as_json: bool = JsonOption,
+) -> None:
+    """Show a policy level by level."""
+    st = state(ctx)
+    with st.session() as session:
+        policy = escalation.policy_json(escalation.get_policy(session, name))
+    if as_json:
+        print_json(policy)
+        return
+    out.print(f"{policy['name']} (repeat {policy['repeat']})", markup=False, style="bold")
+    table(
+        None,
+        ["Level", "Targets", "Then wait"],
+        [
+            [i + 1, level["targets"], level.get("delay", "-")]
+            for i, level in enumerate(policy["levels"])
+        ],
+    )
+
+
+def notifications(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="The incident, like INC-42.")],
+    as_json: bool = JsonOption,
+) -> None:
+    """List who was notified about an incident, how, and how it went."""
+    st = state(ctx)
+    with st.session() as session:
+        found = escalation.notifications_json(session, ref)
+    if as_json:
+        print_json(found)
+        return
+    table(
+        None,
+        ["User", "Via", "Kind", "Status", "Due", "Tries", "Sent", "Error"],
+        [
+            [
+                n["user"],
+                n["contact_method"],
+                n["kind"],
+                n["status"],
+                n["due_at"],
+                n["attempts"],
+                n["sent_at"],
+                n["last_error"],
+            ]
+            for n in found
+        ],
+    )
