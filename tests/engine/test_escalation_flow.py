@@ -338,3 +338,41 @@ def test_a_sev1_tells_the_stakeholders_once(
         )
     engine.run_once()
     assert receiver.who() == ["alice", "erin"]  # told once per incident
+
+
+def test_a_page_claimed_before_an_ack_is_withdrawn_not_sent(
+    sessions: sessionmaker[Session], receiver: Receiver
+) -> None:
+    setup(sessions, receiver)
+    clock = FixedClock(T0)
+    declare(sessions, clock)
+    slow = Sender(sessions, clock, adapter_factory(Settings()), node="slow")
+    assert len(slow.claim()[0]) == 1  # claimed: the ack below cannot cancel it as pending
+    with sessions() as session, session.begin():
+        incidents.acknowledge(session, "INC-1", actor="alice", now=clock.now())
+    clock.advance(seconds=61)
+    other = Sender(sessions, clock, adapter_factory(Settings()), node="other")
+    other.run_once()
+    assert receiver.pages == []
+    with sessions() as session:
+        [row] = session.query(Notification).all()
+        assert (row.status, row.last_error) == ("cancelled", "acknowledged before sending")
+
+
+def test_a_level_with_nobody_on_call_is_skipped_at_once(
+    sessions: sessionmaker[Session], receiver: Receiver
+) -> None:
+    setup(sessions, receiver)
+    with sessions() as session, session.begin():
+        from tocsin.store import schedules
+
+        primary = schedules.get_by_name(session, "db-primary")
+        primary.layers[0].start = "2030-01-01T00:00"  # nobody on call until 2030: a gap
+    clock = FixedClock(T0)
+    engine = engine_for(sessions, clock)
+    declare(sessions, clock)
+    engine.run_once()
+    assert receiver.who() == ["bob"]  # level 2 at once, not after 15 minutes
+    with sessions() as session:
+        timeline = [e.message for e in incidents.get(session, "INC-1").events]
+    assert "Skipped db-oncall level 1: nobody is on call on schedule:db-primary" in timeline

@@ -27,7 +27,7 @@ from tocsin.notify.smtp import SmtpAdapter
 from tocsin.notify.webhook import WebhookAdapter
 from tocsin.settings import Settings
 from tocsin.store.escalation import NotificationStatus as Status
-from tocsin.store.models import ContactMethod, Notification, TimelineEvent
+from tocsin.store.models import ContactMethod, Escalation, Notification, TimelineEvent
 
 log = logging.getLogger("tocsin.outbox")
 
@@ -107,7 +107,10 @@ class Sender:
         groups: dict[tuple[int, int | None], list[Claimed]] = {}
         for row in claimed:
             groups.setdefault((row.user_id, row.method_id), []).append(row)
-        for (_user, method_id), rows in groups.items():
+        for (_user, method_id), group in groups.items():
+            rows = self._withdraw_acknowledged(group)
+            if not rows:
+                continue
             method = methods.get(method_id) if method_id is not None else None
             if method is None:
                 result = SendResult(Outcome.PERMANENT, "the contact method was removed")
@@ -128,6 +131,28 @@ class Sender:
             # being sent can go out twice (with the same idempotency key), not the whole claim.
             self.record([(rows, result, method.name)])
         return len(claimed)
+
+    def _withdraw_acknowledged(self, rows: list[Claimed]) -> list[Claimed]:
+        """Drop pages whose incident was acknowledged since they were claimed."""
+        pages = {r.incident_id for r in rows if r.kind == "page" and r.incident_id is not None}
+        if not pages:
+            return rows
+        with self._sessions() as session, session.begin():
+            acked = set(
+                session.scalars(
+                    select(Escalation.incident_id).where(
+                        Escalation.incident_id.in_(pages), Escalation.acknowledged.is_(True)
+                    )
+                )
+            )
+            withdrawn = [r for r in rows if r.kind == "page" and r.incident_id in acked]
+            for claimed in withdrawn:
+                row = session.get(Notification, claimed.id)
+                if row is not None and row.claimed_by == self.node:
+                    row.status = Status.CANCELLED
+                    row.claimed_by = row.claimed_until = None
+                    row.last_error = "acknowledged before sending"
+        return [r for r in rows if r not in withdrawn]
 
     def claim(self) -> tuple[list[Claimed], dict[int, ContactMethod]]:
         """Mark due rows as being sent by this node, until a deadline; return them."""
