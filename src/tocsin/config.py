@@ -49,6 +49,9 @@ class ContactMethodSpec(Spec):
     address: str | None = Field(None, description="email: the address.")
     url: str | None = Field(None, description="slack: the incoming-webhook URL; webhook: the URL.")
     secret: str | None = Field(None, description="webhook: the HMAC-SHA256 signing secret.")
+    throttle: str | None = Field(
+        None, description="At most one message per this long; what waits goes out bundled: 1m."
+    )
 
 
 class NotificationRuleSpec(Spec):

@@ -24,6 +24,7 @@ class Settings:
     smtp_username: str | None = None
     smtp_password: str | None = None
     claim_seconds: float = 60.0
+    secret_key: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -41,4 +42,5 @@ class Settings:
             smtp_username=env.get("TOCSIN_SMTP_USERNAME") or None,
             smtp_password=env.get("TOCSIN_SMTP_PASSWORD") or None,
             claim_seconds=float(env.get("TOCSIN_CLAIM_SECONDS") or 60),
+            secret_key=env.get("TOCSIN_SECRET_KEY") or None,
         )

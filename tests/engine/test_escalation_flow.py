@@ -376,3 +376,93 @@ def test_a_level_with_nobody_on_call_is_skipped_at_once(
     with sessions() as session:
         timeline = [e.message for e in incidents.get(session, "INC-1").events]
     assert "Skipped db-oncall level 1: nobody is on call on schedule:db-primary" in timeline
+
+
+def test_the_one_click_ack_link_confirms_then_acknowledges(
+    sessions: sessionmaker[Session], receiver: Receiver, db_url: str
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from tocsin.api.app import create_app
+
+    setup(sessions, receiver)
+    clock = FixedClock(T0)
+    engine = engine_for(sessions, clock)
+    declare(sessions, clock)
+    engine.run_once()
+    ack_url = str(receiver.pages[0]["ack_url"])
+    assert ack_url.startswith("https://tocsin.test/ack/")
+    assert f"Acknowledge in one click: {ack_url}" in str(receiver.pages[0]["text"])
+    path = ack_url.removeprefix("https://tocsin.test")
+    app = create_app(Settings(database_url=db_url), clock=clock, run_engine=False)
+    with TestClient(app) as client:
+        shown = client.get(path)
+        assert shown.status_code == 200
+        assert "Acknowledge INC-1?" in shown.text and "@alice" in shown.text
+        with sessions() as session:
+            assert incidents.get(session, "INC-1").acknowledged_at is None  # a GET never acts
+        done = client.post(path)
+        assert done.status_code == 200 and "Acknowledged INC-1" in done.text
+        forged = client.post(path[:-3] + "AAA")
+        assert forged.status_code == 400 and "not valid" in forged.text
+        clock.advance(hours=25)
+        expired = client.get(path)
+        assert expired.status_code == 400 and "expired" in expired.text
+    app.state.engine.dispose()
+    with sessions() as session:
+        incident = incidents.get(session, "INC-1")
+        assert incident.acknowledged_at == T0
+        assert incident.events[-1].message == "Acknowledged by alice"
+
+
+def test_a_throttled_method_bundles_what_waits(
+    sessions: sessionmaker[Session], receiver: Receiver
+) -> None:
+    setup(sessions, receiver)
+    with sessions() as session, session.begin():
+        from tocsin.store import services, users
+        from tocsin.store.models import ContactMethod
+
+        method = (
+            session.query(ContactMethod)
+            .filter_by(user_id=users.get_by_handle(session, "alice").id)
+            .one()
+        )
+        method.throttle_seconds = 60
+        for slug in ("web", "api"):
+            services.create(session, slug=slug, now=T0)
+            services.update(
+                session, services.get_by_slug(session, slug), escalation_policy="db-oncall"
+            )
+    clock = FixedClock(T0)
+    engine = engine_for(sessions, clock)
+    declare(sessions, clock)
+    engine.run_once()
+    assert len(receiver.pages) == 1
+    clock.advance(seconds=10)
+    with sessions() as session, session.begin():
+        for slug in ("web", "api"):
+            incidents.declare(
+                session,
+                title=f"{slug} down",
+                severity="SEV-2",
+                services=[slug],
+                actor="t",
+                now=clock.now(),
+            )
+    engine.run_once()
+    assert len(receiver.pages) == 1  # held: alice heard from Tocsin 10 seconds ago
+    clock.advance(seconds=50)
+    engine.run_once()
+    assert len(receiver.pages) == 2
+    bundle = receiver.pages[1]
+    assert str(bundle["subject"]).startswith("2 notifications: ")
+    assert sorted(ref_of(i) for i in bundle["items"]) == ["INC-2", "INC-3"]  # type: ignore[attr-defined]
+
+
+def ref_of(text: str) -> str:
+    import re
+
+    found = re.search(r"INC-\d+", text)
+    assert found is not None
+    return found.group(0)

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 import tocsin
 from tocsin.api import errors
-from tocsin.api.routes import alerts, directory, incidents, ingest, schedules
+from tocsin.api.routes import ack, alerts, directory, incidents, ingest, schedules
 from tocsin.api.writer import Writer
 from tocsin.clock import Clock, SystemClock
 from tocsin.engine.loop import Engine
@@ -67,6 +67,7 @@ def create_app(
         node=f"{socket.gethostname()}:{os.getpid()}",
         base_url=settings.base_url,
         claim_for=timedelta(seconds=settings.claim_seconds),
+        secret_key=settings.secret_key,
     )
     app.state.worker = Engine(app.state.sessions, app.state.clock, sender=sender)
     app.state.wake_engine = app.state.worker.wake
@@ -90,6 +91,7 @@ def create_app(
         return {"status": "ok", "version": tocsin.__version__}
 
     app.include_router(ingest.router)
+    app.include_router(ack.router)
     api = "/api/v1"
     app.include_router(incidents.router, prefix=api)
     app.include_router(schedules.router, prefix=api)

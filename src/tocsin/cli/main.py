@@ -240,6 +240,7 @@ def engine(ctx: typer.Context) -> None:
         node=node,
         base_url=st.settings.base_url,
         claim_for=timedelta(seconds=st.settings.claim_seconds),
+        secret_key=st.settings.secret_key,
     )
     worker = Engine(sessions, st.clock, sender=sender)
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.clock import Clock
@@ -26,6 +26,7 @@ from tocsin.notify.slack import SlackAdapter
 from tocsin.notify.smtp import SmtpAdapter
 from tocsin.notify.webhook import WebhookAdapter
 from tocsin.settings import Settings
+from tocsin.store import acklinks
 from tocsin.store.escalation import NotificationStatus as Status
 from tocsin.store.models import ContactMethod, Escalation, Notification, TimelineEvent
 
@@ -69,6 +70,7 @@ class Claimed:
     kind: str
     attempts: int
     message: dict[str, object]
+    ack_token: str | None = None
 
 
 class Sender:
@@ -87,6 +89,7 @@ class Sender:
         backoff: timedelta = timedelta(seconds=5),
         max_backoff: timedelta = timedelta(minutes=10),
         batch: int = 100,
+        secret_key: str | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -98,6 +101,7 @@ class Sender:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.batch = batch
+        self.secret_key = secret_key
 
     def run_once(self) -> int:
         """Send everything due now; return how many rows were handled."""
@@ -116,6 +120,8 @@ class Sender:
                 result = SendResult(Outcome.PERMANENT, "the contact method was removed")
                 self.record([(rows, result, "?")])
                 continue
+            if method.throttle_seconds and self._hold(method, rows):
+                continue
             try:
                 adapter = self._adapter_for(method)
             except TocsinError as exc:  # a misconfigured contact method
@@ -131,6 +137,30 @@ class Sender:
             # being sent can go out twice (with the same idempotency key), not the whole claim.
             self.record([(rows, result, method.name)])
         return len(claimed)
+
+    def _hold(self, method: ContactMethod, rows: list[Claimed]) -> bool:
+        """Put rows back if this method's throttle forbids a message now; return True if held.
+
+        Held rows go out together, as one bundle, when the throttle allows the next message.
+        """
+        now = self._clock.now()
+        interval = timedelta(seconds=method.throttle_seconds or 0)
+        with self._sessions() as session, session.begin():
+            last = session.scalar(
+                select(func.max(Notification.sent_at)).where(
+                    Notification.contact_method_id == method.id
+                )
+            )
+            if last is None or now - last >= interval:
+                return False
+            for claimed in rows:
+                row = session.get(Notification, claimed.id)
+                if row is not None and row.claimed_by == self.node:
+                    row.status = Status.PENDING
+                    row.due_at = last + interval
+                    row.claimed_by = row.claimed_until = None
+                    row.attempts -= 1  # held, not tried
+        return True
 
     def _withdraw_acknowledged(self, rows: list[Claimed]) -> list[Claimed]:
         """Drop pages whose incident was acknowledged since they were claimed."""
@@ -173,11 +203,23 @@ class Sender:
                 .with_for_update(skip_locked=True)
             ).all()
             claimed = []
+            key = (
+                acklinks.secret_key(session, now=now, override=self.secret_key)
+                if any(row.kind == "page" for row in rows)
+                else b""
+            )
             for row in rows:
                 row.status = Status.SENDING
                 row.claimed_until = now + self.claim_for
                 row.claimed_by = self.node
                 row.attempts += 1
+                token = None
+                if row.kind == "page" and row.incident_id is not None:
+                    number = str(row.message.get("incident", "")).removeprefix("INC-")
+                    if number.isdigit():
+                        token = acklinks.make_token(
+                            key, incident=int(number), user=str(row.message["user"]), now=now
+                        )
                 claimed.append(
                     Claimed(
                         row.id,
@@ -188,6 +230,7 @@ class Sender:
                         row.kind,
                         row.attempts,
                         dict(row.message),
+                        token,
                     )
                 )
             ids = {row.contact_method_id for row in rows if row.contact_method_id is not None}
@@ -207,15 +250,20 @@ class Sender:
         first = rows[0].message
         incident = str(first.get("incident") or "") or None
         url = f"{self.base_url}/incidents/{incident}" if self.base_url and incident else None
+        token = rows[0].ack_token if len(rows) == 1 else None
+        ack_url = f"{self.base_url}/ack/{token}" if self.base_url and token else None
         if len(rows) == 1:
             return Message(
                 idempotency_key=rows[0].key,
                 subject=str(first["subject"]),
-                text=str(first["text"]) + (f"\nOpen: {url}" if url else ""),
+                text=str(first["text"])
+                + (f"\nOpen: {url}" if url else "")
+                + (f"\nAcknowledge in one click: {ack_url}" if ack_url else ""),
                 severity=str(first.get("severity") or ""),
                 incident=incident,
                 service=str(first.get("service") or "") or None,
                 url=url,
+                ack_url=ack_url,
             )
         # One message listing everything due for this contact method, not one message each.
         subject = f"{len(rows)} notifications: " + str(first["subject"])

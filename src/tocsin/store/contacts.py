@@ -44,6 +44,11 @@ def method_problems(spec: ContactMethodSpec) -> list[str]:
         problems.append(f"url: a {kind.value} method needs an http(s) URL (got {spec.url!r})")
     if spec.secret is not None and kind is not ContactType.WEBHOOK:
         problems.append("secret: only a webhook method signs its requests")
+    if spec.throttle is not None:
+        try:
+            parse_duration(spec.throttle)
+        except TocsinError as exc:
+            problems.append(f"throttle: {exc.message}")
     return problems
 
 
@@ -106,6 +111,7 @@ def put(
             changes.append(f"delete contact method {user.handle}/{name}")
     for spec in methods:
         target = spec.address if spec.type == ContactType.EMAIL else (spec.url or "")
+        throttle = int(parse_duration(spec.throttle).total_seconds()) if spec.throttle else None
         method: ContactMethod | None = existing.get(spec.name)
         if method is None:
             method = ContactMethod(
@@ -114,14 +120,18 @@ def put(
                 type=spec.type,
                 target=target or "",
                 secret=spec.secret or (secrets.token_hex(32) if spec.type == "webhook" else None),
+                throttle_seconds=throttle,
                 created_at=now,
             )
             session.add(method)
             changes.append(f"create contact method {user.handle}/{spec.name} ({spec.type})")
-        elif (method.type, method.target) != (spec.type, target or "") or (
-            spec.secret is not None and method.secret != spec.secret
-        ):
+        elif (method.type, method.target, method.throttle_seconds) != (
+            spec.type,
+            target or "",
+            throttle,
+        ) or (spec.secret is not None and method.secret != spec.secret):
             method.type, method.target = spec.type, target or ""
+            method.throttle_seconds = throttle
             if spec.secret is not None:
                 method.secret = spec.secret
             changes.append(f"update contact method {user.handle}/{spec.name}")

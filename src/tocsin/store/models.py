@@ -439,6 +439,7 @@ class ContactMethod(Base):
     type: Mapped[str] = mapped_column(String(20))
     target: Mapped[str] = mapped_column(Text, default="")
     secret: Mapped[str | None] = mapped_column(String(200))
+    throttle_seconds: Mapped[int | None]
     created_at: Mapped[datetime]
 
 
@@ -533,4 +534,14 @@ class Reminder(Base):
     kind: Mapped[str] = mapped_column(String(20))
     due_at: Mapped[datetime]
     done: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class InstanceSecret(Base):
+    """A secret of this Tocsin installation (like the key that signs one-click ack links)."""
+
+    __tablename__ = "instance_secrets"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
