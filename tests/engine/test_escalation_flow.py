@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -466,3 +467,27 @@ def ref_of(text: str) -> str:
     found = re.search(r"INC-\d+", text)
     assert found is not None
     return found.group(0)
+
+
+def test_pages_come_from_the_page_template_which_a_deployment_can_override(
+    sessions: sessionmaker[Session],
+    receiver: Receiver,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    setup(sessions, receiver)
+    clock = FixedClock(T0)
+    engine = engine_for(sessions, clock)
+    declare(sessions, clock)
+    engine.run_once()
+    assert str(receiver.pages[0]["text"]).startswith(
+        "Severity: SEV-1 (Complete outage, all users affected)\n"
+        "Service: database\n"
+        "Summary: Primary down\n"
+        "Incident: INC-1, in #incident-database\n"
+    )
+    (tmp_path / "page.txt.j2").write_text("{{ ref }} needs you: {{ summary }}\n")
+    monkeypatch.setenv("TOCSIN_TEMPLATE_DIR", str(tmp_path))
+    clock.advance(minutes=15)
+    engine.run_once()
+    assert str(receiver.pages[-1]["text"]).startswith("INC-1 needs you: Primary down\n")

@@ -457,7 +457,7 @@ def enqueue(
                 status=NotificationStatus.PENDING,
                 due_at=due_at,
                 attempts=0,
-                message=message_for(incident, user, kind, subject=subject, text=text),
+                message=message_for(session, incident, user, kind, subject=subject, text=text),
                 created_at=now,
             )
         )
@@ -487,6 +487,7 @@ def _key(*parts: object) -> str:
 
 
 def message_for(
+    session: Session,
     incident: Incident,
     user: User,
     kind: str,
@@ -510,17 +511,9 @@ def message_for(
         subject = f"[{incident.severity}] {ref} {service or ''}: {incident.title}".replace(
             "  ", " "
         )
-        text = "\n".join(
-            line
-            for line in (
-                f"Severity: {incident.severity}",
-                f"Service: {service or '-'}",
-                f"Summary: {incident.summary or incident.title}",
-                f"Incident: {ref}",
-                f"Acknowledge: tocsin incident ack {ref}",
-                f"Resolve: tocsin incident resolve {ref}",
-            )
-        )
+        from tocsin.store.incidents import render_message
+
+        text = render_message(session, incident, "page")
     return {
         "subject": subject,
         "text": text,

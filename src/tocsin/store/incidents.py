@@ -7,6 +7,7 @@ commits (so a failed step leaves nothing behind).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -670,7 +671,7 @@ def view(incident: Incident) -> IncidentView:
     )
 
 
-TEMPLATES = ("notification", "resolution")
+TEMPLATES = ("notification", "resolution", "page")
 
 
 def template_source(name: str, template_dir: Path | None = None) -> str:
@@ -678,6 +679,8 @@ def template_source(name: str, template_dir: Path | None = None) -> str:
     if name not in TEMPLATES:
         raise InvalidInput(f"unknown template {name!r}; valid templates: {', '.join(TEMPLATES)}")
     filename = f"{name}.txt.j2"
+    if template_dir is None and os.environ.get("TOCSIN_TEMPLATE_DIR"):
+        template_dir = Path(os.environ["TOCSIN_TEMPLATE_DIR"])
     if template_dir is not None and (template_dir / filename).is_file():
         return (template_dir / filename).read_text(encoding="utf-8")
     return (resources.files("tocsin") / "templates" / "comms" / filename).read_text(
@@ -696,7 +699,7 @@ def render_message(
     incident = _resolve(session, incident)
     source = template_source(kind, template_dir)
     snapshot = view(incident)
-    if kind == "notification":
+    if kind in ("notification", "page"):
         scale = severities.scale(session)
         context = comms.notification_context(snapshot, scale.get(incident.severity))
     else:
