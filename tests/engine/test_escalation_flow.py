@@ -491,3 +491,41 @@ def test_pages_come_from_the_page_template_which_a_deployment_can_override(
     clock.advance(minutes=15)
     engine.run_once()
     assert str(receiver.pages[-1]["text"]).startswith("INC-1 needs you: Primary down\n")
+
+
+def test_an_alert_pages_the_on_call_user_of_the_right_schedule(
+    sessions: sessionmaker[Session], receiver: Receiver
+) -> None:
+    from tocsin.core.alerts import AlertAction, AlertEvent
+    from tocsin.store import alerts, integrations, schedules
+
+    setup(sessions, receiver)
+    with sessions() as session, session.begin():
+        # bob takes over db-primary from Wednesday noon: the page must follow the schedule
+        schedules.add_override(
+            session,
+            "db-primary",
+            user="bob",
+            start=datetime(2024, 6, 19, 12, 0, tzinfo=UTC),
+            end=datetime(2024, 6, 20, 12, 0, tzinfo=UTC),
+            actor="bob",
+            now=T0,
+        )
+        integration, _ = integrations.create(
+            session, service="database", type="alertmanager", now=T0
+        )
+    clock = FixedClock(datetime(2024, 6, 19, 13, 0, tzinfo=UTC))
+    engine = engine_for(sessions, clock)
+    with sessions() as session, session.begin():
+        event = AlertEvent(
+            AlertAction.TRIGGER,
+            "fp1",
+            summary="DatabasePrimaryDown",
+            severity="critical",
+            raw_severity="critical",
+        )
+        [result] = alerts.ingest(session, session.merge(integration), [event], now=clock.now())
+    assert result.incident == "INC-1"
+    engine.run_once()
+    assert receiver.who() == ["bob"]  # the override's user, not alice
+    assert receiver.pages[0]["subject"] == "[SEV-1] INC-1 database: DatabasePrimaryDown"
