@@ -7,9 +7,8 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from sqlalchemy import text
 
 import tocsin
@@ -74,14 +73,6 @@ def create_app(
     app.state.ingest_gate = ingest.Gate(limit=ingest_limit)
     app.state.ingest_writer = Writer(app.state.sessions, app.state.clock)
     errors.install(app)
-
-    @app.middleware("http")
-    async def wake_after_writes(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        if request.method != "GET" and response.status_code < 300:
-            # A write may have made work due (a declared incident pages at once): look now.
-            app.state.wake_engine()
-        return response
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

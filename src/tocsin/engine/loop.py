@@ -10,17 +10,36 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from datetime import datetime
 
 from sqlalchemy import Engine as SqlEngine
+from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.clock import Clock
 from tocsin.engine.outbox import Sender
 from tocsin.store import alerts, escalation, reminders
+from tocsin.store.escalation import WORK_WRITTEN
 
 log = logging.getLogger("tocsin.engine")
+
+# Engines of this process, woken after any commit that wrote due work (see announce_work).
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_after_work(session: Session) -> None:
+    if session.info.pop(WORK_WRITTEN, False):
+        for engine in list(_ENGINES):
+            engine.wake()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_work(session: Session) -> None:
+    session.info.pop(WORK_WRITTEN, None)
+
 
 WORK_CHANNEL = "tocsin_work"
 
@@ -40,6 +59,7 @@ class Engine:
         self._clock = clock
         self._sender = sender
         self._max_sleep = max_sleep
+        _ENGINES.add(self)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

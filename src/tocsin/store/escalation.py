@@ -168,6 +168,7 @@ def start(session: Session, incident: Incident, *, now: datetime) -> bool:
         updated_at=now,
     )
     session.add(row)
+    announce_work(session)  # level 2 is now due at some time: the engines must know
     state, actions = core.start(to_core(policy), now, on_call_lookup(session))
     _store(row, state, now)
     perform(session, incident, actions, now=now)
@@ -473,8 +474,13 @@ def _next_business_start(at: datetime, zone: str) -> datetime:
     return paging.next_business_start(at, zone)
 
 
+WORK_WRITTEN = "tocsin_work"
+
+
 def announce_work(session: Session) -> None:
-    """Wake every node's engine when this transaction commits (PostgreSQL NOTIFY)."""
+    """Wake the engines when this transaction commits: this process's, and (PostgreSQL NOTIFY)
+    every other node's."""
+    session.info[WORK_WRITTEN] = True
     if session.get_bind().dialect.name == "postgresql":
         # Delivered only on commit, and once per transaction however often it is called.
         session.execute(text("SELECT pg_notify('tocsin_work', '')"))
