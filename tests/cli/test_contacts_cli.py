@@ -73,7 +73,7 @@ def test_bad_contact_methods_name_file_line_and_path(cli: Cli, tmp_path: Path) -
         f"error: {config}:6: users[0].contact_methods[1].address: an email method needs an email "
         "address (got 'alice')",
         f"error: {config}:9: users[0].notification_rules[1].contact_method: unknown contact "
-        "method 'sms' (this user has: hook, mail)",
+        "method 'sms'; valid: hook, mail",
         f"error: {config}:9: users[0].notification_rules[1].after: 'soon' is not a duration; "
         "write it like 30s, 15m, 1h, 1h30m or 2d",
     ]

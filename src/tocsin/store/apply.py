@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from tocsin.config import Config, ServiceSpec, build_schedule
+from tocsin.core import paging
 from tocsin.core.severity import SeverityScale
 from tocsin.core.timeutil import parse_duration
 from tocsin.errors import InvalidInput, TocsinError
@@ -50,12 +51,15 @@ def validate(session: Session, config: Config) -> list[str]:
             for problem in contacts.method_problems(method):
                 field, _, message = problem.partition(": ")
                 problems.append(config.problem(f"{where}.{field}", message))
-        for j, rule in enumerate(u.notification_rules or []):
-            for problem in contacts.rule_problems(rule, set(names)):
-                field, _, message = problem.partition(": ")
-                problems.append(
-                    config.problem(f"users[{i}].notification_rules[{j}].{field}", message)
+        if u.notification_rules is not None:
+            try:
+                paging.parse_rules(
+                    [r.model_dump(exclude_none=True) for r in u.notification_rules], set(names)
                 )
+            except TocsinError as exc:
+                for problem in exc.problems:
+                    field, _, message = problem.partition(": ")
+                    problems.append(config.problem(f"users[{i}].notification_{field}", message))
     known_users = {u.handle for u in spec.users} | {u.handle for u in users.list_(session)}
     known_schedules = {s.name for s in spec.schedules} | {s.name for s in schedules.list_(session)}
     known_policies = {p.name for p in spec.escalation_policies} | {

@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tocsin.config import ContactMethodSpec, NotificationRuleSpec
+from tocsin.core import paging
 from tocsin.core.timeutil import parse_duration
 from tocsin.errors import TocsinError
 from tocsin.store.models import ContactMethod, NotificationRule, User
@@ -49,22 +50,6 @@ def method_problems(spec: ContactMethodSpec) -> list[str]:
             parse_duration(spec.throttle)
         except TocsinError as exc:
             problems.append(f"throttle: {exc.message}")
-    return problems
-
-
-def rule_problems(spec: NotificationRuleSpec, methods: set[str]) -> list[str]:
-    """Return every problem with one notification rule (paths relative to it)."""
-    problems = []
-    if spec.contact_method not in methods:
-        known = ", ".join(sorted(methods)) or "none"
-        problems.append(
-            f"contact_method: unknown contact method {spec.contact_method!r} "
-            f"(this user has: {known})"
-        )
-    try:
-        parse_duration(spec.after)
-    except TocsinError as exc:
-        problems.append(f"after: {exc.message}")
     return problems
 
 
@@ -137,13 +122,14 @@ def put(
             changes.append(f"update contact method {user.handle}/{spec.name}")
     session.flush()
     by_name = {m.name: m for m in methods_of(session, user)}
+    specs = (
+        rules
+        if rules is not None
+        else [NotificationRuleSpec(contact_method=m.name, after="0m") for m in methods]
+    )
+    parsed = paging.parse_rules([r.model_dump() for r in specs], set(by_name))
     wanted_rules = sorted(
-        (by_name[r.contact_method].id, int(parse_duration(r.after).total_seconds()))
-        for r in (
-            rules
-            if rules is not None
-            else [NotificationRuleSpec(contact_method=m.name, after="0m") for m in methods]
-        )
+        (by_name[r.contact_method].id, int(r.after.total_seconds())) for r in parsed
     )
     current = sorted(
         (r.contact_method_id, r.after_seconds)
