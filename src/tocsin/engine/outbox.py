@@ -18,6 +18,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.clock import Clock
+from tocsin.core import paging
 from tocsin.core.incident import EventKind
 from tocsin.errors import TocsinError
 from tocsin.notify import Adapter, Message, Outcome, SendResult
@@ -141,23 +142,34 @@ class Sender:
     def _hold(self, method: ContactMethod, rows: list[Claimed]) -> bool:
         """Put rows back if this method's throttle forbids a message now; return True if held.
 
-        Held rows go out together, as one bundle, when the throttle allows the next message.
+        The core's `paging.bundle` decides; held rows go out together, as one bundle, when the
+        throttle allows the next message.
         """
         now = self._clock.now()
-        interval = timedelta(seconds=method.throttle_seconds or 0)
         with self._sessions() as session, session.begin():
             last = session.scalar(
                 select(func.max(Notification.sent_at)).where(
                     Notification.contact_method_id == method.id
                 )
             )
-            if last is None or now - last >= interval:
+            pair = (str(rows[0].user_id), str(method.id))
+            pending = [
+                paging.Pending(str(r.id), pair[0], pair[1], now, str(r.message.get("subject")))
+                for r in rows
+            ]
+            ready, later = paging.bundle(
+                pending,
+                now,
+                {pair: last} if last is not None else {},
+                timedelta(seconds=method.throttle_seconds or 0),
+            )
+            if ready:
                 return False
             for claimed in rows:
                 row = session.get(Notification, claimed.id)
                 if row is not None and row.claimed_by == self.node:
                     row.status = Status.PENDING
-                    row.due_at = last + interval
+                    row.due_at = later or now
                     row.claimed_by = row.claimed_until = None
                     row.attempts -= 1  # held, not tried
         return True
