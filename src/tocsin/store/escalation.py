@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.config import EscalationPolicySpec
 from tocsin.core import escalation as core
+from tocsin.core import paging
 from tocsin.core import schedule as sched
 from tocsin.core.incident import EventKind, incident_ref
 from tocsin.errors import InvalidInput, NotFound
@@ -431,11 +432,15 @@ def enqueue(
         rules = rules[:1]  # notices and reminders go once, by the user's first method
     level = severities.scale(session).get(incident.severity)
     low_urgency = level.business_hours and kind == "page"
+    by_name = {method.name: method for method, _after in rules}
+    timing = paging.schedule_notifications(
+        [paging.Rule(method.name, timedelta(seconds=after)) for method, after in rules], now
+    )
     names = []
-    for method, after in rules:
-        due_at = now + timedelta(seconds=after)
+    for name, due_at in timing:
+        method = by_name[name]
         if low_urgency:
-            due_at = _next_business_start(due_at, user.time_zone)
+            due_at = paging.low_urgency_due(due_at, user.time_zone)
         # The nth message of this kind to this method for this incident: a restarted
         # escalation pages level 1 again and must not reuse the first page's key.
         earlier = session.scalar(
@@ -466,12 +471,6 @@ def enqueue(
     if names:
         announce_work(session)
     return names
-
-
-def _next_business_start(at: datetime, zone: str) -> datetime:
-    from tocsin.core import paging
-
-    return paging.next_business_start(at, zone)
 
 
 WORK_WRITTEN = "tocsin_work"
