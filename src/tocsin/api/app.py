@@ -9,17 +9,20 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
 
 import tocsin
 from tocsin.api import errors
-from tocsin.api.routes import ack, alerts, directory, incidents, ingest, schedules
+from tocsin.api.routes import ack, alerts, directory, incidents, ingest, postmortems, schedules
 from tocsin.api.writer import Writer
 from tocsin.clock import Clock, SystemClock
 from tocsin.engine.loop import Engine
 from tocsin.engine.outbox import Sender, adapter_factory
 from tocsin.settings import Settings
 from tocsin.store.db import make_engine, make_sessionmaker
+from tocsin.store.reports import StateCollector
 
 
 def create_app(
@@ -83,9 +86,18 @@ def create_app(
 
     app.include_router(ingest.router)
     app.include_router(ack.router)
+    registry = CollectorRegistry()
+    registry.register(StateCollector(app.state.sessions))
+
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    def prometheus() -> PlainTextResponse:
+        """Prometheus metrics: open incidents, alert events, notifications, lag, MTTR."""
+        return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
     api = "/api/v1"
     app.include_router(incidents.router, prefix=api)
     app.include_router(schedules.router, prefix=api)
     app.include_router(alerts.router, prefix=api)
+    app.include_router(postmortems.router, prefix=api)
     app.include_router(directory.router, prefix=api)
     return app

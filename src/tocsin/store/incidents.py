@@ -45,7 +45,7 @@ from tocsin.core.incident import (
     update_message,
 )
 from tocsin.errors import Conflict, InvalidInput, NotFound
-from tocsin.store import escalation, reminders, severities, users
+from tocsin.store import actions, escalation, reminders, severities, users
 from tocsin.store import services as services_store
 from tocsin.store.models import (
     Incident,
@@ -393,6 +393,7 @@ def set_status(
                 escalation.acknowledged(session, incident, now=now)
     if IncidentStatus(incident.status).is_open and not target.is_open:
         escalation.resolved(session, incident, now=now)
+        actions.on_resolved(session, incident, now=now)
     previous = incident.status
     incident.status = target.value
     _event(
