@@ -98,6 +98,9 @@ class ServiceSpec(Spec):
     alert_rules: list[AlertRuleSpec] | None = None
     incident_commander: str | None = Field(None, description="user:HANDLE or schedule:NAME.")
     escalation_policy: str | None = None
+    runbook: str | None = Field(
+        None, description="Path to the service's Markdown runbook, relative to this file."
+    )
     ack_timeout: str | None = Field(
         None, description="An acknowledged incident still open after this pages again: 30m."
     )
@@ -282,6 +285,10 @@ class Config:
     spec: ConfigSpec
     path: str = "<config>"
     lines: dict[str, int] = field(default_factory=dict)
+
+    def resolve(self, relative: str) -> Path:
+        """Return a path the file names, relative to the file's own folder."""
+        return Path(self.path).parent / relative
 
     def where(self, path: str) -> str:
         """Return "file:line" for a path like services[2].owner (the nearest known line)."""

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from tocsin.cli import alerts, directory, incident, paging, postmortem, schedule
+from tocsin.cli import alerts, directory, incident, paging, postmortem, runbook, schedule
 from tocsin.cli.common import JsonOption, err, out, print_json, state, success
 from tocsin.errors import (
     Conflict,
@@ -94,6 +94,7 @@ app.add_typer(paging.policy_app, name="policy")
 app.add_typer(postmortem.postmortem_app, name="postmortem")
 app.add_typer(postmortem.action_app, name="action")
 app.command("report")(postmortem.report)
+app.add_typer(runbook.runbook_app, name="runbook")
 incident.app.command("notifications")(paging.notifications)
 
 

@@ -124,6 +124,10 @@ def validate(session: Session, config: Config) -> list[str]:
                 parse_duration(s.ack_timeout)
             except TocsinError as exc:
                 problems.append(config.problem(f"services[{i}].ack_timeout", exc.message))
+        if s.runbook is not None and not config.resolve(s.runbook).is_file():
+            problems.append(
+                config.problem(f"services[{i}].runbook", f"no runbook file at {s.runbook!r}")
+            )
         if s.escalation_policy and s.escalation_policy not in known_policies:
             problems.append(
                 config.problem(
@@ -197,12 +201,12 @@ def apply(session: Session, config: Config, *, actor: str = "config", now: datet
         if change:
             changes.append(change)
     for s in config.spec.services:
-        changes += _apply_service(session, s, now=now)
+        changes += _apply_service(session, s, now=now, config=config)
     session.flush()
     return changes
 
 
-def _apply_service(session: Session, s: ServiceSpec, *, now: datetime) -> list[str]:
+def _apply_service(session: Session, s: ServiceSpec, *, now: datetime, config: Config) -> list[str]:
     changes: list[str] = []
     rules = [r.model_dump() for r in s.alert_rules] if s.alert_rules is not None else None
     found = services.find(session, s.slug)
@@ -237,6 +241,11 @@ def _apply_service(session: Session, s: ServiceSpec, *, now: datetime) -> list[s
         if changed:
             changes.append(f"update service {s.slug} ({', '.join(changed)})")
     service = services.get_by_slug(session, s.slug)
+    text = config.resolve(s.runbook).read_text(encoding="utf-8") if s.runbook else None
+    if (service.runbook, service.runbook_path) != (text, s.runbook):
+        service.runbook, service.runbook_path = text, s.runbook
+        if not any(c == f"create service {s.slug}" for c in changes):
+            changes.append(f"update service {s.slug} (runbook)")
     timeout = int(parse_duration(s.ack_timeout).total_seconds()) if s.ack_timeout else None
     if service.ack_timeout_seconds != timeout:
         service.ack_timeout_seconds = timeout

@@ -136,6 +136,8 @@ class Service(Base):
         ForeignKey("escalation_policies.id", ondelete="SET NULL")
     )
     ack_timeout_seconds: Mapped[int | None]
+    runbook: Mapped[str | None] = mapped_column(Text)
+    runbook_path: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime]
 
     owner: Mapped[User | None] = relationship(lazy="joined")
