@@ -81,3 +81,42 @@ def test_stored_runbooks_and_scenarios(cli: Cli, tmp_path: Path) -> None:
     assert (
         result.stderr == f"error: {missing}:2: services[0].runbook: no runbook file at 'nope.md'\n"
     )
+
+
+def test_an_alert_names_a_scenario_and_the_incident_shows_its_steps(
+    cli: Cli, tmp_path: Path
+) -> None:
+    from sqlalchemy.orm import Session
+
+    from tocsin.core.alerts import AlertAction, AlertEvent
+    from tocsin.store import alerts, integrations
+    from tocsin.store.db import make_engine
+
+    config = write(tmp_path, GOOD)
+    config.write_text("services:\n  - {slug: api-gateway, runbook: runbooks/api-gateway.md}\n")
+    cli.ok("apply", "-f", str(config))
+    engine = make_engine(cli.db_url)
+    with Session(engine) as session, session.begin():
+        integration, _ = integrations.create(
+            session, service="api-gateway", type="alertmanager", now=cli.clock.now()
+        )
+        event = AlertEvent(
+            AlertAction.TRIGGER,
+            "fp",
+            summary="All requests returning 502",
+            severity="critical",
+            raw_severity="critical",
+            details={
+                "labels": {"alertname": "Gateway5xx"},
+                "annotations": {"runbook": "api-gateway#all-502-errors"},
+            },
+        )
+        alerts.ingest(session, integration, [event], now=cli.clock.now())
+    engine.dispose()
+    shown = cli.ok("incident", "show", "INC-1").stdout
+    assert shown.endswith(
+        "Runbook api-gateway#all-502-errors: Issue: All 502 errors\n"
+        " 1. Identify last deployment: `kubectl rollout history deployment/api-gateway`\n"
+        " 2. Rollback: `kubectl rollout undo deployment/api-gateway`\n"
+    )
+    assert cli.ok("alert", "list", "--json").json()[0]["summary"] == "All requests returning 502"

@@ -529,3 +529,30 @@ def test_an_alert_pages_the_on_call_user_of_the_right_schedule(
     engine.run_once()
     assert receiver.who() == ["bob"]  # the override's user, not alice
     assert receiver.pages[0]["subject"] == "[SEV-1] INC-1 database: DatabasePrimaryDown"
+
+
+def test_a_page_links_the_runbook_scenario_the_alert_names(
+    sessions: sessionmaker[Session], receiver: Receiver
+) -> None:
+    from tocsin.core.alerts import AlertAction, AlertEvent
+    from tocsin.store import alerts, integrations
+
+    setup(sessions, receiver)
+    with sessions() as session, session.begin():
+        integration, _ = integrations.create(session, service="database", type="generic", now=T0)
+        event = AlertEvent(
+            AlertAction.TRIGGER,
+            "k",
+            summary="Primary down",
+            severity="critical",
+            raw_severity="critical",
+            details={"runbook": "database#primary-down"},
+        )
+        alerts.ingest(session, integration, [event], now=T0)
+    clock = FixedClock(T0)
+    engine_for(sessions, clock).run_once()
+    page = receiver.pages[0]
+    assert page["runbook_url"] == (
+        "https://tocsin.test/api/v1/services/database/runbook#primary-down"
+    )
+    assert f"Runbook: {page['runbook_url']}" in str(page["text"])

@@ -21,7 +21,7 @@ from tocsin.cli.common import (
 from tocsin.core.incident import Visibility, incident_ref
 from tocsin.core.timeutil import parse_instant
 from tocsin.schemas import IncidentOut, StatusUpdateOut, TimelineEventOut
-from tocsin.store import incidents
+from tocsin.store import alerts, incidents
 from tocsin.store.models import Incident
 
 app = typer.Typer(help="Declare and run incidents.", no_args_is_help=True)
@@ -201,7 +201,14 @@ def show(ctx: typer.Context, ref: Ref, as_json: bool = JsonOption) -> None:
             ]
             print_json(data)
             return
-        typer.echo(summary_text(incident))
+        text = summary_text(incident)
+        for ref, scenario in alerts.runbook_scenarios(session, incident):
+            if scenario is None:
+                text += f"\nRunbook {ref}: not found in the service's runbook"
+                continue
+            text += f"\nRunbook {ref}: Issue: {scenario.name}"
+            text += "".join(f"\n {step.number}. {step.text}" for step in scenario.steps)
+        typer.echo(text)
 
 
 @app.command()

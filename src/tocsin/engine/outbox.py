@@ -29,7 +29,7 @@ from tocsin.notify.webhook import WebhookAdapter
 from tocsin.settings import Settings
 from tocsin.store import acklinks
 from tocsin.store.escalation import NotificationStatus as Status
-from tocsin.store.models import ContactMethod, Escalation, Notification, TimelineEvent
+from tocsin.store.models import Alert, ContactMethod, Escalation, Notification, TimelineEvent
 
 log = logging.getLogger("tocsin.outbox")
 
@@ -72,6 +72,7 @@ class Claimed:
     attempts: int
     message: dict[str, object]
     ack_token: str | None = None
+    runbook: str | None = None
 
 
 class Sender:
@@ -215,6 +216,18 @@ class Sender:
                 .with_for_update(skip_locked=True)
             ).all()
             claimed = []
+            # The runbook scenario the incident's alerts name, read now: the alert row may have
+            # been written after the page was queued, in the same transaction.
+            incident_ids = {row.incident_id for row in rows if row.incident_id is not None}
+            runbooks: dict[int, str] = {}
+            if incident_ids:
+                for incident_id, ref in session.execute(
+                    select(Alert.incident_id, Alert.runbook)
+                    .where(Alert.incident_id.in_(incident_ids), Alert.runbook.is_not(None))
+                    .order_by(Alert.id)
+                ):
+                    if incident_id is not None and ref:
+                        runbooks.setdefault(incident_id, ref)
             key = (
                 acklinks.secret_key(session, now=now, override=self.secret_key)
                 if any(row.kind == "page" for row in rows)
@@ -243,6 +256,7 @@ class Sender:
                         row.attempts,
                         dict(row.message),
                         token,
+                        runbooks.get(row.incident_id) if row.incident_id is not None else None,
                     )
                 )
             ids = {row.contact_method_id for row in rows if row.contact_method_id is not None}
@@ -264,18 +278,25 @@ class Sender:
         url = f"{self.base_url}/incidents/{incident}" if self.base_url and incident else None
         token = rows[0].ack_token if len(rows) == 1 else None
         ack_url = f"{self.base_url}/ack/{token}" if self.base_url and token else None
+        runbook = rows[0].runbook or ""
+        runbook_url = None
+        if self.base_url and "#" in runbook:
+            service, _, slug = runbook.partition("#")
+            runbook_url = f"{self.base_url}/api/v1/services/{service}/runbook#{slug}"
         if len(rows) == 1:
             return Message(
                 idempotency_key=rows[0].key,
                 subject=str(first["subject"]),
                 text=str(first["text"])
                 + (f"\nOpen: {url}" if url else "")
-                + (f"\nAcknowledge in one click: {ack_url}" if ack_url else ""),
+                + (f"\nAcknowledge in one click: {ack_url}" if ack_url else "")
+                + (f"\nRunbook: {runbook_url}" if runbook_url else ""),
                 severity=str(first.get("severity") or ""),
                 incident=incident,
                 service=str(first.get("service") or "") or None,
                 url=url,
                 ack_url=ack_url,
+                runbook_url=runbook_url,
             )
         # One message listing everything due for this contact method, not one message each.
         subject = f"{len(rows)} notifications: " + str(first["subject"])

@@ -246,3 +246,33 @@ def incident_numbers(session: Session, found: list[Alert]) -> dict[int, int]:
         return {}
     rows = session.execute(select(Incident.id, Incident.number).where(Incident.id.in_(ids)))
     return {row[0]: row[1] for row in rows}
+
+
+def runbook_scenarios(session: Session, incident: Incident) -> list[tuple[str, Any]]:
+    """Return (reference, scenario or None) for each runbook scenario the incident's alerts name."""
+    from tocsin.core import runbook
+    from tocsin.errors import TocsinError
+
+    refs = sorted(
+        {
+            r
+            for r in session.scalars(
+                select(Alert.runbook).where(
+                    Alert.incident_id == incident.id, Alert.runbook.is_not(None)
+                )
+            )
+            if r
+        }
+    )
+    found: list[tuple[str, Any]] = []
+    for ref in refs:
+        slug, _, scenario = ref.partition("#")
+        service = services.find(session, slug)
+        if service is None or service.runbook is None:
+            found.append((ref, None))
+            continue
+        try:
+            found.append((ref, runbook.scenario(runbook.parse(service.runbook), scenario)))
+        except TocsinError:
+            found.append((ref, None))
+    return found

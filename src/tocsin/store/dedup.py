@@ -21,6 +21,7 @@ from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from tocsin.core import runbook
 from tocsin.core import schedule as sched
 from tocsin.core.alerts import (
     DEFAULT_RULES,
@@ -34,6 +35,7 @@ from tocsin.core.alerts import (
 )
 from tocsin.core.incident import EventKind, IncidentStatus, incident_ref
 from tocsin.core.severity import SeverityScale
+from tocsin.errors import InvalidInput
 from tocsin.store import incidents, schedules, severities
 from tocsin.store.models import (
     Alert,
@@ -288,6 +290,7 @@ class Batch:
             "route": decision.action.value,
             "suppressed": state.in_maintenance,
             "source": event.source[:300],
+            "runbook": runbook_reference(event.details),
             "details": dict(event.details),
             "links": [{"href": link.href, "text": link.text} for link in event.links],
             "first_seen": self.now,
@@ -541,6 +544,21 @@ class Pending:
     outcome: Outcome
     dedup_key: str
     alert: _Alert | None
+
+
+def runbook_reference(details: Any) -> str | None:
+    """Return the `service#scenario` a sender put in a `runbook` label, annotation or detail."""
+    places = [details]
+    if isinstance(details, dict):
+        places += [details.get(key) for key in ("labels", "annotations", "custom_details")]
+    for place in places:
+        if isinstance(place, dict) and isinstance(place.get("runbook"), str):
+            try:
+                service, slug = runbook.parse_reference(place["runbook"])
+            except InvalidInput:
+                continue  # a runbook URL or free text: not ours to follow
+            return f"{service}#{slug}"
+    return None
 
 
 def _insert_skipping_open_duplicates(dialect: str) -> Any:

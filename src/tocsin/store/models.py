@@ -384,6 +384,7 @@ class Alert(Base):
     suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
     summary: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(300), default="")
+    runbook: Mapped[str | None] = mapped_column(String(300))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     links: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     count: Mapped[int] = mapped_column(default=1)

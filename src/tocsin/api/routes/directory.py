@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict
 
 from tocsin.api.deps import Admin, NowDep, Reader, SessionDep, Writer
 from tocsin.config import EscalationPolicySpec, UserSpec
-from tocsin.errors import InvalidInput
+from tocsin.errors import InvalidInput, NotFound
 from tocsin.schemas import ServiceOut, TokenCreated, TokenOut, UserOut
 from tocsin.store import escalation, schedules, services, severities, tokens, users
 
@@ -178,3 +179,12 @@ def put_policy(
     escalation.put_policy(session, body, now=now)
     session.commit()
     return escalation.policy_json(escalation.get_policy(session, body.name))
+
+
+@router.get("/services/{slug}/runbook", tags=["services"], response_class=PlainTextResponse)
+def service_runbook(slug: str, session: SessionDep, _caller: Reader) -> str:
+    """The service's runbook as Markdown (scenarios are its `### Issue:` headings)."""
+    text = services.get_by_slug(session, slug).runbook
+    if text is None:
+        raise NotFound(f"service {slug!r} has no runbook")
+    return text
