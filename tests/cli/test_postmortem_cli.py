@@ -106,3 +106,16 @@ def test_report(cli: Cli) -> None:
     assert data["overall"]["mtta_seconds"] == 60.0  # the IC took command at 10:31
     shown = cli.ok("report", "--since", "all").stdout
     assert "By severity" in shown and "SEV-1" in shown and "12.0 min" in shown
+
+
+def test_report_plots_png_and_svg(cli: Cli, tmp_path: Path) -> None:
+    resolved_incident(cli)
+    png, svg = tmp_path / "mttr.png", tmp_path / "mttr.svg"
+    cli.ok("report", "--since", "all", "--plot", str(png))
+    cli.ok("report", "--since", "all", "--plot", str(svg))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    drawing = svg.read_text()
+    assert drawing.startswith("<?xml") and "<svg" in drawing
+    bad = cli("report", "--plot", str(tmp_path / "chart.gif"))
+    assert bad.code == 2
+    assert bad.stderr == "error: the chart file must end in .png or .svg, not 'chart.gif'\n"

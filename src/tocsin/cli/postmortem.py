@@ -258,6 +258,12 @@ def report(
     ctx: typer.Context,
     since: Annotated[str, typer.Option(help="How far back: 90d, 12h; or 'all'.")] = "90d",
     service: Annotated[str | None, typer.Option(help="Only incidents affecting it.")] = None,
+    plot: Annotated[
+        str | None,
+        typer.Option(
+            help="Also draw MTTA and MTTR by month and severity into FILE.png or FILE.svg."
+        ),
+    ] = None,
     as_json: bool = JsonOption,
 ) -> None:
     """Response metrics: MTTA, MTTR (p50/p90) and the share acknowledged in time."""
@@ -269,6 +275,17 @@ def report(
     start = now - parse_duration(since) if since != "all" else None
     with st.session() as session:
         data = reports.report(session, now=now, start=start, service=service)
+        if plot is not None:
+            from tocsin import plots
+            from tocsin.store import severities
+
+            plots.mtta_mttr_by_month(
+                reports.incident_times(session, start=start, service=service),
+                severities.scale(session),
+                now=now,
+                path=Path(plot),
+            )
+            success(f"Wrote {plot}")
     if as_json:
         print_json(data)
         return
