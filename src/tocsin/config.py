@@ -88,6 +88,13 @@ class IntegrationSpec(Spec):
     interval: str | None = Field(None, description="Heartbeats only: like 5m.")
 
 
+class RunbookRuleSpec(Spec):
+    match: dict[str, str] = Field(
+        description="Alert fields to match: labels, annotations, details, summary, source."
+    )
+    scenario: str = Field(description="The runbook scenario's slug, like all-502-errors.")
+
+
 class ServiceSpec(Spec):
     slug: str
     name: str | None = None
@@ -101,6 +108,7 @@ class ServiceSpec(Spec):
     runbook: str | None = Field(
         None, description="Path to the service's Markdown runbook, relative to this file."
     )
+    runbook_rules: list[RunbookRuleSpec] = Field(default_factory=list)
     ack_timeout: str | None = Field(
         None, description="An acknowledged incident still open after this pages again: 30m."
     )

@@ -120,3 +120,62 @@ def test_an_alert_names_a_scenario_and_the_incident_shows_its_steps(
         " 2. Rollback: `kubectl rollout undo deployment/api-gateway`\n"
     )
     assert cli.ok("alert", "list", "--json").json()[0]["summary"] == "All requests returning 502"
+
+
+def test_a_service_rule_points_matching_alerts_at_a_scenario(cli: Cli, tmp_path: Path) -> None:
+    from sqlalchemy.orm import Session
+
+    from tocsin.core.alerts import AlertAction, AlertEvent
+    from tocsin.store import alerts, integrations
+    from tocsin.store.db import make_engine
+
+    config = write(tmp_path, GOOD)
+    config.write_text(
+        "services:\n"
+        "  - slug: api-gateway\n"
+        "    runbook: runbooks/api-gateway.md\n"
+        "    runbook_rules:\n"
+        "      - {match: {alertname: Gateway5xx}, scenario: all-502-errors}\n"
+    )
+    cli.ok("apply", "-f", str(config))
+    engine = make_engine(cli.db_url)
+    with Session(engine) as session, session.begin():
+        integration, _ = integrations.create(
+            session, service="api-gateway", type="alertmanager", now=cli.clock.now()
+        )
+        alerts.ingest(
+            session,
+            integration,
+            [
+                AlertEvent(
+                    AlertAction.TRIGGER,
+                    "a",
+                    summary="5xx",
+                    severity="critical",
+                    raw_severity="critical",
+                    details={"labels": {"alertname": "Gateway5xx"}},
+                ),
+                AlertEvent(
+                    AlertAction.TRIGGER,
+                    "b",
+                    summary="cpu",
+                    severity="info",
+                    raw_severity="info",
+                    details={"labels": {"alertname": "HighCPU"}},
+                ),
+            ],
+            now=cli.clock.now(),
+        )
+        found = {a.dedup_key: a.runbook for a in alerts.list_(session)}
+    engine.dispose()
+    assert found == {"a": "api-gateway#all-502-errors", "b": None}
+    assert (
+        "Runbook api-gateway#all-502-errors: Issue: All 502 errors"
+        in cli.ok("incident", "show", "INC-1").stdout
+    )
+    config.write_text(config.read_text().replace("scenario: all-502-errors", "scenario: dns"))
+    bad = cli("apply", "-f", str(config))
+    assert bad.stderr == (
+        f"error: {config}:5: services[0].runbook_rules[0].scenario: the runbook has no "
+        "scenario 'dns'; it has: all-502-errors\n"
+    )

@@ -128,6 +128,8 @@ def validate(session: Session, config: Config) -> list[str]:
             problems.append(
                 config.problem(f"services[{i}].runbook", f"no runbook file at {s.runbook!r}")
             )
+        elif s.runbook_rules:
+            problems += _runbook_rule_problems(config, i, s)
         if s.escalation_policy and s.escalation_policy not in known_policies:
             problems.append(
                 config.problem(
@@ -206,6 +208,24 @@ def apply(session: Session, config: Config, *, actor: str = "config", now: datet
     return changes
 
 
+def _runbook_rule_problems(config: Config, i: int, s: ServiceSpec) -> list[str]:
+    """Return the problems of a service's runbook rules: each must name a scenario it has."""
+    from tocsin.core import runbook
+
+    if s.runbook is None:
+        return [config.problem(f"services[{i}].runbook_rules", "rules need a runbook: to point at")]
+    book = runbook.parse(config.resolve(s.runbook).read_text(encoding="utf-8"))
+    known = {scenario.slug for scenario in book.scenarios}
+    return [
+        config.problem(
+            f"services[{i}].runbook_rules[{j}].scenario",
+            f"the runbook has no scenario {rule.scenario!r}; it has: {', '.join(sorted(known))}",
+        )
+        for j, rule in enumerate(s.runbook_rules)
+        if rule.scenario not in known
+    ]
+
+
 def _apply_service(session: Session, s: ServiceSpec, *, now: datetime, config: Config) -> list[str]:
     changes: list[str] = []
     rules = [r.model_dump() for r in s.alert_rules] if s.alert_rules is not None else None
@@ -242,8 +262,13 @@ def _apply_service(session: Session, s: ServiceSpec, *, now: datetime, config: C
             changes.append(f"update service {s.slug} ({', '.join(changed)})")
     service = services.get_by_slug(session, s.slug)
     text = config.resolve(s.runbook).read_text(encoding="utf-8") if s.runbook else None
-    if (service.runbook, service.runbook_path) != (text, s.runbook):
-        service.runbook, service.runbook_path = text, s.runbook
+    rules = [r.model_dump() for r in s.runbook_rules] or None
+    if (service.runbook, service.runbook_path, service.runbook_rules) != (
+        text,
+        s.runbook,
+        rules,
+    ):
+        service.runbook, service.runbook_path, service.runbook_rules = text, s.runbook, rules
         if not any(c == f"create service {s.slug}" for c in changes):
             changes.append(f"update service {s.slug} (runbook)")
     timeout = int(parse_duration(s.ack_timeout).total_seconds()) if s.ack_timeout else None

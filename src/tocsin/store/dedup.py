@@ -290,7 +290,7 @@ class Batch:
             "route": decision.action.value,
             "suppressed": state.in_maintenance,
             "source": event.source[:300],
-            "runbook": runbook_reference(event.details),
+            "runbook": runbook_reference(event.details) or matching_runbook_rule(service, event),
             "details": dict(event.details),
             "links": [{"href": link.href, "text": link.text} for link in event.links],
             "first_seen": self.now,
@@ -558,6 +558,27 @@ def runbook_reference(details: Any) -> str | None:
             except InvalidInput:
                 continue  # a runbook URL or free text: not ours to follow
             return f"{service}#{slug}"
+    return None
+
+
+def matching_runbook_rule(service: Service, event: AlertEvent) -> str | None:
+    """Return `service#scenario` of the first of the service's runbook rules the alert matches.
+
+    A rule matches when every field it names equals the alert's: a label, an annotation, a
+    detail, or the alert's `summary` or `source`.
+    """
+    if not service.runbook_rules:
+        return None
+    fields: dict[str, Any] = {"summary": event.summary, "source": event.source}
+    details = event.details
+    for nested in ("custom_details", "annotations", "labels"):
+        if isinstance(details.get(nested), dict):
+            fields.update(details[nested])
+    fields.update({k: v for k, v in details.items() if not isinstance(v, dict)})
+    for rule in service.runbook_rules:
+        wanted: dict[str, Any] = rule.get("match", {})
+        if wanted and all(str(fields.get(key)) == str(value) for key, value in wanted.items()):
+            return f"{service.slug}#{rule['scenario']}"
     return None
 
 

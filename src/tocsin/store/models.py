@@ -138,6 +138,7 @@ class Service(Base):
     ack_timeout_seconds: Mapped[int | None]
     runbook: Mapped[str | None] = mapped_column(Text)
     runbook_path: Mapped[str | None] = mapped_column(String(500))
+    runbook_rules: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
 
     owner: Mapped[User | None] = relationship(lazy="joined")
