@@ -23,7 +23,6 @@ import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import yaml
@@ -117,19 +116,14 @@ def _words(value: Any, key: str, problems: list[str]) -> tuple[str, ...]:
     return tuple(" ".join(word.split()) for word in value)
 
 
-@functools.cache
-def default_lexicon() -> Lexicon:
-    """Return the lexicon shipped in `tocsin/data/blameless.yaml`."""
-    source = resources.files("tocsin") / "data" / "blameless.yaml"
-    return parse_lexicon(source.read_text(encoding="utf-8"))
+def check(text: str, *, lexicon: Lexicon, people: Iterable[str] = ()) -> list[Finding]:
+    """Return the blaming wordings of `text`, one per (line, phrase), in reading order.
 
-
-def check(
-    text: str, *, people: Iterable[str] = (), lexicon: Lexicon | None = None
-) -> list[Finding]:
-    """Return the blaming wordings of `text`, one per (line, phrase), in reading order."""
+    The caller reads the lexicon (`parse_lexicon` of `tocsin/data/blameless.yaml`): the core
+    reads no files.
+    """
     names = tuple(sorted({n.strip().lstrip("@").lower() for n in people if n} - {""}))
-    matchers = _matchers(lexicon or default_lexicon(), names)
+    matchers = _matchers(lexicon, names)
     findings: list[Finding] = []
     seen: set[tuple[int, str]] = set()
     for line, sentence in _sentences(text):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from importlib import resources
 
@@ -9,7 +10,7 @@ from markdown_it import MarkdownIt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tocsin.core import comms
+from tocsin.core import blameless, comms
 from tocsin.core.incident import IncidentStatus, incident_ref
 from tocsin.core.postmortem import ActionLine, PostmortemStatus, draft_context, move
 from tocsin.errors import Conflict, InvalidInput, NotFound
@@ -106,15 +107,21 @@ def set_status(
     return postmortem, warnings
 
 
+@functools.cache
+def blameless_lexicon() -> blameless.Lexicon:
+    """Return the word lists shipped in `tocsin/data/blameless.yaml`."""
+    source = resources.files("tocsin") / "data" / "blameless.yaml"
+    return blameless.parse_lexicon(source.read_text(encoding="utf-8"))
+
+
 def blameless_warnings(session: Session, postmortem: Postmortem) -> list[str]:
     """Return "line N: ..." for every sentence that blames a person."""
-    from tocsin.core import blameless
     from tocsin.store import users
 
     people = [name for u in users.list_(session) for name in (u.handle, u.name)]
     return [
         f"line {f.line}: {f.text.strip()!r} puts the blame on people ({f.phrase}); {f.suggestion}"
-        for f in blameless.check(postmortem.body, people=people)
+        for f in blameless.check(postmortem.body, people=people, lexicon=blameless_lexicon())
     ]
 
 
