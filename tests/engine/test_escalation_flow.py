@@ -5,21 +5,18 @@ No sleeps decide anything here: the clock is moved by hand and the engine is run
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.receivers import PageReceiver
 from tocsin import config
 from tocsin.clock import FixedClock
 from tocsin.engine.loop import Engine
 from tocsin.engine.outbox import Sender, adapter_factory
-from tocsin.notify import verify
 from tocsin.settings import Settings
 from tocsin.store import apply as applier
 from tocsin.store import incidents
@@ -28,42 +25,7 @@ from tocsin.store.models import Escalation, Notification
 T0 = datetime(2024, 6, 19, 10, 0, tzinfo=UTC)  # a Wednesday
 
 
-class Receiver:
-    """A webhook receiver that checks each page's signature, as a real one would."""
-
-    def __init__(self) -> None:
-        self.pages: list[dict[str, object]] = []
-        self.status = 200
-        received = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                user = self.path.strip("/")
-                assert verify(body, f"secret-{user}", self.headers["X-Tocsin-Signature"])
-                page = json.loads(body)
-                page["to"] = user
-                page["key_header"] = self.headers["Idempotency-Key"]
-                received.pages.append(page)
-                self.send_response(received.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-
-    def who(self) -> list[str]:
-        return [str(p["to"]) for p in self.pages]
+Receiver = PageReceiver
 
 
 @pytest.fixture

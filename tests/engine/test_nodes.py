@@ -2,65 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import _reset_postgres
+from tests.receivers import PageReceiver
 from tocsin import config
 from tocsin.store import apply as applier
 from tocsin.store import incidents
 from tocsin.store.db import make_engine, make_sessionmaker
-
-REF = re.compile(r"INC-\d+")
-
-
-class Receiver:
-    """Records every message: its idempotency key and the incidents it names."""
-
-    def __init__(self, delay: float = 0.0) -> None:
-        self.lock = threading.Lock()
-        self.keys: list[str] = []
-        self.refs: list[str] = []
-        self.delay = delay
-        received = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                time.sleep(received.delay)
-                with received.lock:
-                    received.keys.append(self.headers["Idempotency-Key"])
-                    texts = body.get("items") or [body["subject"]]
-                    received.refs += [m for text in texts for m in REF.findall(text)]
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
 
 
 @pytest.fixture
@@ -71,7 +30,7 @@ def pg_url(postgres_url: str) -> str:
     return postgres_url
 
 
-def configure(url: str, receiver: Receiver, people: int) -> None:
+def configure(url: str, receiver: PageReceiver, people: int) -> None:
     users = "\n".join(
         f"  - {{handle: u{n}, contact_methods: [{{name: hook, type: webhook, "
         f'url: "{receiver.url}/u{n}", secret: s}}]}}'
@@ -140,7 +99,7 @@ def engines(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
 def test_three_engines_deliver_every_page_once(
     pg_url: str, tmp_path: Path, engines: list[subprocess.Popen[bytes]]
 ) -> None:
-    receiver = Receiver()
+    receiver = PageReceiver(secret_for=lambda _user: "s")
     try:
         configure(pg_url, receiver, people=30)
         for _ in range(3):
@@ -163,7 +122,8 @@ def test_a_killed_engine_loses_no_page(
     db_url: str, tmp_path: Path, engines: list[subprocess.Popen[bytes]]
 ) -> None:
     pg_url = db_url  # SQLite (the engine of `tocsin serve`) and PostgreSQL alike
-    receiver = Receiver(delay=0.25)  # slow enough to kill the engine mid-send
+    # slow enough to kill the engine mid-send
+    receiver = PageReceiver(secret_for=lambda _user: "s", delay=0.25)
     try:
         configure(pg_url, receiver, people=20)
         first = start_engine(pg_url, tmp_path / "engines.log")
