@@ -434,3 +434,12 @@ def load(path: Path | str) -> Config:
 def dump(data: dict[str, Any]) -> str:
     """Return `data` as YAML in the file's layout (keys in the order given)."""
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def json_schema() -> dict[str, Any]:
+    """Return the JSON Schema of `tocsin.yaml`, for editors that validate YAML as you type."""
+    schema = ConfigSpec.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "tocsin.yaml"
+    schema["description"] = "Tocsin configuration as code, applied with `tocsin apply -f`."
+    return schema

@@ -188,3 +188,11 @@ def service_runbook(slug: str, session: SessionDep, _caller: Reader) -> str:
     if text is None:
         raise NotFound(f"service {slug!r} has no runbook")
     return text
+
+
+@router.get("/config/schema.json", tags=["config"])
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of the config file (no token needed: it holds no data)."""
+    from tocsin.config import json_schema
+
+    return json_schema()
