@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.orm import Session
 
 from tocsin.core.incident import incident_ref
+from tocsin.store import alerts
 from tocsin.store.incidents import active_roles
 from tocsin.store.models import (
+    ActionItem,
     Alert,
     ApiToken,
     Incident,
     Integration,
     MaintenanceWindow,
+    Postmortem,
+    ScheduleOverride,
     Service,
     StatusUpdate,
     TimelineEvent,
@@ -300,3 +305,58 @@ class ServiceEventOut(Out):
     summary: str
     source: str
     details: dict[str, Any]
+
+
+def iso(at: datetime) -> str:
+    """Return an instant as UTC ISO-8601 with seconds and a Z."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def alert_views(session: Session, found: list[Alert]) -> list[AlertOut]:
+    """Return alerts with their incident references, looked up in one query."""
+    numbers = alerts.incident_numbers(session, found)
+    return [AlertOut.of(a, numbers.get(a.incident_id) if a.incident_id else None) for a in found]
+
+
+def override_json(override: ScheduleOverride) -> dict[str, Any]:
+    """Return a schedule override."""
+    return {
+        "id": override.id,
+        "user": override.user.handle,
+        "start": iso(override.start),
+        "end": iso(override.end),
+        "source": override.source,
+        "note": override.note,
+        "created_by": override.created_by,
+    }
+
+
+def postmortem_json(
+    ref: str, postmortem: Postmortem, warnings: list[str] | None = None
+) -> dict[str, Any]:
+    """Return a postmortem, with the blameless check's warnings when it was just published."""
+    return {
+        "incident": ref,
+        "status": postmortem.status,
+        "runbook_updated": postmortem.runbook_updated,
+        "body": postmortem.body,
+        "created_by": postmortem.created_by,
+        "created_at": postmortem.created_at,
+        "updated_at": postmortem.updated_at,
+        "published_at": postmortem.published_at,
+        "warnings": warnings or [],
+    }
+
+
+def action_json(item: ActionItem, number: int | None) -> dict[str, Any]:
+    """Return an action item; `number` is its incident's."""
+    return {
+        "id": item.id,
+        "incident": incident_ref(number) if number is not None else None,
+        "action": item.action,
+        "owner": item.owner.handle if item.owner else None,
+        "priority": item.priority,
+        "status": item.status,
+        "due": item.due_date.isoformat() if item.due_date else None,
+        "kind": item.kind,
+    }

@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from sqlalchemy.orm import Session
 
 from tocsin.cli.common import JsonOption, fmt_time, out, print_json, state, success, table
 from tocsin.core.timeutil import parse_duration, parse_instant
 from tocsin.errors import InvalidInput
-from tocsin.schemas import AlertOut, IntegrationCreated, IntegrationOut, MaintenanceOut
+from tocsin.schemas import IntegrationCreated, IntegrationOut, MaintenanceOut, alert_views
 from tocsin.store import alerts, integrations
-from tocsin.store.models import Alert
 
 integration_app = typer.Typer(
     help="Keys for Alertmanager, PagerDuty, Opsgenie senders.", no_args_is_help=True
@@ -108,11 +106,6 @@ def integration_remove(
     success(f"Removed integration {integration_id}")
 
 
-def _views(session: Session, found: list[Alert]) -> list[AlertOut]:
-    numbers = alerts.incident_numbers(session, found)
-    return [AlertOut.of(a, numbers.get(a.incident_id) if a.incident_id else None) for a in found]
-
-
 @alert_app.command("list")
 def alert_list(
     ctx: typer.Context,
@@ -127,7 +120,7 @@ def alert_list(
     """List alerts, most recently seen first."""
     st = state(ctx)
     with st.session() as session:
-        found = _views(
+        found = alert_views(
             session,
             alerts.list_(session, status=status, open_only=open_, service=service, limit=limit),
         )
@@ -163,7 +156,7 @@ def alert_show(
     st = state(ctx)
     with st.session() as session:
         alert = alerts.get(session, alert_id)
-        view = _views(session, [alert])[0]
+        view = alert_views(session, [alert])[0]
         details = dict(alert.details)
     if as_json:
         data = view.model_dump(mode="json")

@@ -8,34 +8,20 @@ import subprocess
 import tempfile
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from tocsin.cli.common import JsonOption, err, out, print_json, state, success, table, warn
 from tocsin.core.incident import incident_ref
 from tocsin.errors import InvalidInput
+from tocsin.schemas import action_json, postmortem_json
 from tocsin.store import actions, incidents, postmortems
-from tocsin.store.models import ActionItem, Postmortem
 
 postmortem_app = typer.Typer(help="Blameless postmortems.", no_args_is_help=True)
 action_app = typer.Typer(help="Action items from postmortems.", no_args_is_help=True)
 
 Ref = Annotated[str, typer.Argument(help="The incident, like INC-42.")]
-
-
-def postmortem_json(ref: str, postmortem: Postmortem) -> dict[str, Any]:
-    """Return a postmortem for `--json`."""
-    return {
-        "incident": ref,
-        "status": postmortem.status,
-        "runbook_updated": postmortem.runbook_updated,
-        "created_by": postmortem.created_by,
-        "created_at": postmortem.created_at,
-        "updated_at": postmortem.updated_at,
-        "published_at": postmortem.published_at,
-        "body": postmortem.body,
-    }
 
 
 @postmortem_app.command("draft")
@@ -149,20 +135,6 @@ def runbook_updated(ctx: typer.Context, ref: Ref) -> None:
     with st.session() as session:
         postmortems.runbook_updated(session, ref, now=st.now())
     success("Noted: the runbook is updated")
-
-
-def action_json(item: ActionItem, number: int | None) -> dict[str, Any]:
-    """Return an action item for `--json`."""
-    return {
-        "id": item.id,
-        "incident": incident_ref(number) if number is not None else None,
-        "action": item.action,
-        "owner": item.owner.handle if item.owner else None,
-        "priority": item.priority,
-        "status": item.status,
-        "due": item.due_date.isoformat() if item.due_date else None,
-        "kind": item.kind,
-    }
 
 
 @action_app.command("add")

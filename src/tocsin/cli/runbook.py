@@ -22,7 +22,8 @@ def _from_file(path: str) -> list[tuple[str, str | None, str]]:
     found: list[tuple[str, str | None, str]] = []
     for i, spec in enumerate(loaded.spec.services):
         if spec.runbook is None:
-            found.append((spec.slug, None, loaded.problem(f"services[{i}]", "")))
+            path = f"services[{i}]"
+            found.append((spec.slug, None, f"{loaded.where(path)}: {path}"))
             continue
         target = loaded.resolve(spec.runbook)
         text = target.read_text(encoding="utf-8") if target.is_file() else None
@@ -51,9 +52,8 @@ def check(
     problems: list[str] = []
     for slug, text, where in found:
         if text is None:
-            place = where.rstrip(": ") if where.endswith(": ") else where
             problems.append(
-                f"{place}: service {slug!r} has no runbook (every service must have a runbook)"
+                f"{where}: service {slug!r} has no runbook (every service must have a runbook)"
             )
             continue
         problems += core.check(core.parse(text), path=where, service=slug)

@@ -14,6 +14,7 @@ from tocsin import config as config_file
 from tocsin.cli.common import JsonOption, err, out, print_json, state, success, table
 from tocsin.core import schedule as sched
 from tocsin.errors import InvalidInput, NotFound
+from tocsin.schemas import iso, override_json
 from tocsin.store import schedules as store
 
 schedule_app = typer.Typer(help="Show and check on-call schedules.", no_args_is_help=True)
@@ -37,11 +38,6 @@ PALETTE = [
     "bright_blue",
     "orange3",
 ]
-
-
-def iso(at: datetime) -> str:
-    """Return an instant as UTC ISO-8601 with seconds and a Z."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def load(ctx: typer.Context, path: str | None) -> dict[str, sched.Schedule]:
@@ -319,7 +315,7 @@ def override_add(
             actor=st.who(),
             now=st.now(),
         )
-        data = _override_json(override)
+        data = override_json(override)
     if as_json:
         print_json(data)
     else:
@@ -327,18 +323,6 @@ def override_add(
             f"Override {data['id']}: @{user} on call on {schedule} from {data['start']} "
             f"to {data['end']}"
         )
-
-
-def _override_json(override: Any) -> dict[str, Any]:
-    return {
-        "id": override.id,
-        "user": override.user.handle,
-        "start": iso(override.start),
-        "end": iso(override.end),
-        "source": override.source,
-        "note": override.note,
-        "created_by": override.created_by,
-    }
 
 
 @override_app.command("list")
@@ -353,7 +337,7 @@ def override_list(
     with st.session() as session:
         zone = ZoneInfo(store.get_by_name(session, schedule).time_zone)
         found = store.list_overrides(session, schedule, since=None if all_ else st.now())
-        rows = [_override_json(o) for o in found]
+        rows = [override_json(o) for o in found]
         local = [
             [o.id, o.user.handle, _local(o.start, zone), _local(o.end, zone), o.source, o.note]
             for o in found

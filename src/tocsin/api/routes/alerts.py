@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
 
 from tocsin.api.deps import Admin, NowDep, Reader, SessionDep, Writer
 from tocsin.core.timeutil import parse_duration
@@ -17,9 +16,9 @@ from tocsin.schemas import (
     IntegrationOut,
     MaintenanceOut,
     ServiceEventOut,
+    alert_views,
 )
 from tocsin.store import alerts, integrations
-from tocsin.store.models import Alert
 
 router = APIRouter()
 
@@ -41,11 +40,6 @@ class MaintenanceIn(Body):
     reason: str = ""
 
 
-def _views(session: Session, found: list[Alert]) -> list[AlertOut]:
-    numbers = alerts.incident_numbers(session, found)
-    return [AlertOut.of(a, numbers.get(a.incident_id) if a.incident_id else None) for a in found]
-
-
 @router.get("/alerts", tags=["alerts"])
 def list_alerts(
     session: SessionDep,
@@ -57,13 +51,13 @@ def list_alerts(
 ) -> list[AlertOut]:
     """List alerts, most recently seen first."""
     found = alerts.list_(session, status=status, open_only=open, service=service, limit=limit)
-    return _views(session, found)
+    return alert_views(session, found)
 
 
 @router.get("/alerts/{alert_id}", tags=["alerts"])
 def show_alert(alert_id: int, session: SessionDep, _caller: Reader) -> AlertOut:
     """Show one alert."""
-    return _views(session, [alerts.get(session, alert_id)])[0]
+    return alert_views(session, [alerts.get(session, alert_id)])[0]
 
 
 @router.post("/alerts/{alert_id}/acknowledge", tags=["alerts"])
@@ -71,7 +65,7 @@ def acknowledge_alert(alert_id: int, session: SessionDep, caller: Writer, now: N
     """Acknowledge an alert."""
     alert = alerts.acknowledge(session, alert_id, actor=caller.actor, now=now)
     session.commit()
-    return _views(session, [alert])[0]
+    return alert_views(session, [alert])[0]
 
 
 @router.post("/alerts/{alert_id}/resolve", tags=["alerts"])
@@ -79,7 +73,7 @@ def resolve_alert(alert_id: int, session: SessionDep, caller: Writer, now: NowDe
     """Resolve an alert."""
     alert = alerts.resolve(session, alert_id, actor=caller.actor, now=now)
     session.commit()
-    return _views(session, [alert])[0]
+    return alert_views(session, [alert])[0]
 
 
 @router.get("/integrations", tags=["integrations"])

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict
 
 from tocsin.api.deps import NowDep, Reader, SessionDep, Writer
 from tocsin.core.incident import incident_ref
+from tocsin.schemas import action_json, postmortem_json
 from tocsin.store import actions, incidents, postmortems
-from tocsin.store.models import ActionItem, Postmortem
 
 router = APIRouter(tags=["postmortems"])
 
@@ -40,48 +40,19 @@ class ActionStatusIn(Body):
     status: str
 
 
-def _postmortem(
-    ref: str, postmortem: Postmortem, warnings: list[str] | None = None
-) -> dict[str, Any]:
-    return {
-        "incident": ref,
-        "status": postmortem.status,
-        "runbook_updated": postmortem.runbook_updated,
-        "body": postmortem.body,
-        "created_by": postmortem.created_by,
-        "created_at": postmortem.created_at,
-        "updated_at": postmortem.updated_at,
-        "published_at": postmortem.published_at,
-        "warnings": warnings or [],
-    }
-
-
-def _action(item: ActionItem, number: int | None) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "incident": incident_ref(number) if number is not None else None,
-        "action": item.action,
-        "owner": item.owner.handle if item.owner else None,
-        "priority": item.priority,
-        "status": item.status,
-        "due": item.due_date,
-        "kind": item.kind,
-    }
-
-
 @router.post("/incidents/{ref}/postmortem", status_code=201)
 def draft(ref: str, session: SessionDep, caller: Writer, now: NowDep) -> dict[str, Any]:
     """Draft the postmortem of a resolved incident."""
     postmortem = postmortems.draft(session, ref, actor=caller.actor, now=now)
     session.commit()
-    return _postmortem(incident_ref(incidents.get(session, ref).number), postmortem)
+    return postmortem_json(incident_ref(incidents.get(session, ref).number), postmortem)
 
 
 @router.get("/incidents/{ref}/postmortem")
 def show(ref: str, session: SessionDep, _caller: Reader) -> dict[str, Any]:
     """Show the postmortem."""
     incident, postmortem = postmortems.get(session, ref)
-    return _postmortem(incident_ref(incident.number), postmortem)
+    return postmortem_json(incident_ref(incident.number), postmortem)
 
 
 @router.get("/incidents/{ref}/postmortem.md", response_class=PlainTextResponse)
@@ -103,7 +74,7 @@ def edit(
     """Replace the postmortem's text."""
     postmortem = postmortems.edit(session, ref, body.body, now=now)
     session.commit()
-    return _postmortem(incident_ref(incidents.get(session, ref).number), postmortem)
+    return postmortem_json(incident_ref(incidents.get(session, ref).number), postmortem)
 
 
 @router.post("/incidents/{ref}/postmortem/status")
@@ -113,18 +84,18 @@ def set_status(
     """Move the postmortem on; publishing answers with the blameless check's warnings."""
     postmortem, warnings = postmortems.set_status(session, ref, body.status, now=now)
     session.commit()
-    return _postmortem(incident_ref(incidents.get(session, ref).number), postmortem, warnings)
+    return postmortem_json(incident_ref(incidents.get(session, ref).number), postmortem, warnings)
 
 
 @router.get("/incidents/{ref}/actions", tags=["actions"])
 def list_actions(ref: str, session: SessionDep, _caller: Reader) -> list[dict[str, Any]]:
     """An incident's action items."""
     incident = incidents.get(session, ref)
-    return [_action(i, incident.number) for i in actions.list_(session, incident=incident)]
+    return [action_json(i, incident.number) for i in actions.list_(session, incident=incident)]
 
 
 @router.post("/incidents/{ref}/actions", status_code=201, tags=["actions"])
-def add_action(
+def addaction_json(
     ref: str, body: ActionIn, session: SessionDep, caller: Writer, now: NowDep
 ) -> dict[str, Any]:
     """Add an action item."""
@@ -140,7 +111,7 @@ def add_action(
         now=now,
     )
     session.commit()
-    return _action(item, incident.number)
+    return action_json(item, incident.number)
 
 
 @router.get("/actions", tags=["actions"])
@@ -154,7 +125,7 @@ def all_actions(
     """Every action item (overdue=true: open P0/P1 items past their due date)."""
     found = actions.list_(session, status=status, overdue=overdue, today=now.date())
     numbers = actions.incident_numbers(session, found)
-    return [_action(i, numbers.get(i.incident_id or 0)) for i in found]
+    return [action_json(i, numbers.get(i.incident_id or 0)) for i in found]
 
 
 @router.post("/actions/{item_id}/status", tags=["actions"])
@@ -164,7 +135,7 @@ def action_status(
     """Mark an action item done, won't do, or open."""
     item = actions.set_status(session, item_id, body.status, now=now)
     session.commit()
-    return _action(item, actions.incident_numbers(session, [item]).get(item.incident_id or 0))
+    return action_json(item, actions.incident_numbers(session, [item]).get(item.incident_id or 0))
 
 
 @router.get("/report", tags=["metrics"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -14,19 +14,15 @@ from tocsin.api.deps import NowDep, Reader, SessionDep, Writer, bearer
 from tocsin.config import ScheduleSpec
 from tocsin.core import schedule as sched
 from tocsin.errors import InvalidInput
+from tocsin.schemas import iso, override_json
 from tocsin.store import schedules as store
 from tocsin.store import tokens, users
-from tocsin.store.models import Schedule, ScheduleOverride
+from tocsin.store.models import Schedule
 from tocsin.store.tokens import Scope
 
 router = APIRouter(tags=["schedules"])
 FEED_DAYS = 90
 MAX_RANGE = timedelta(days=3660)
-
-
-def iso(at: datetime) -> str:
-    """Return an instant as UTC ISO-8601 with seconds and a Z."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class OverrideIn(BaseModel):
@@ -36,18 +32,6 @@ class OverrideIn(BaseModel):
     start: str = Field(description="ISO-8601; without an offset local to the schedule's zone.")
     end: str
     note: str = ""
-
-
-def _override(o: ScheduleOverride) -> dict[str, Any]:
-    return {
-        "id": o.id,
-        "user": o.user.handle,
-        "start": iso(o.start),
-        "end": iso(o.end),
-        "source": o.source,
-        "note": o.note,
-        "created_by": o.created_by,
-    }
 
 
 def _schedule(s: Schedule, now: datetime) -> dict[str, Any]:
@@ -166,7 +150,9 @@ def list_overrides(
     name: str, session: SessionDep, _caller: Reader, now: NowDep, all: bool = False
 ) -> list[dict[str, Any]]:
     """List overrides (current and future ones unless all=true)."""
-    return [_override(o) for o in store.list_overrides(session, name, since=None if all else now)]
+    return [
+        override_json(o) for o in store.list_overrides(session, name, since=None if all else now)
+    ]
 
 
 @router.post("/schedules/{name}/overrides", status_code=201)
@@ -200,7 +186,7 @@ def add_override(
         now=now,
     )
     session.commit()
-    return _override(override)
+    return override_json(override)
 
 
 @router.delete("/schedules/{name}/overrides/{override_id}", status_code=204)
