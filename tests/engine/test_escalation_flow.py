@@ -25,17 +25,14 @@ from tocsin.store.models import Escalation, Notification
 T0 = datetime(2024, 6, 19, 10, 0, tzinfo=UTC)  # a Wednesday
 
 
-Receiver = PageReceiver
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    found = Receiver()
+def receiver() -> Iterator[PageReceiver]:
+    found = PageReceiver()
     yield found
     found.close()
 
 
-def setup(sessions: sessionmaker[Session], receiver: Receiver, *, repeat: int = 0) -> None:
+def setup(sessions: sessionmaker[Session], receiver: PageReceiver, *, repeat: int = 0) -> None:
     people = ["alice", "bob", "erin"]
     users = "\n".join(
         f"""  - handle: {p}
@@ -86,7 +83,7 @@ def declare(sessions: sessionmaker[Session], clock: FixedClock, severity: str = 
 
 
 def test_the_seed_policy_pages_level_by_level_until_acknowledged(
-    sessions: sessionmaker[Session], receiver: Receiver
+    sessions: sessionmaker[Session], receiver: PageReceiver
 ) -> None:
     setup(sessions, receiver)
     clock = FixedClock(T0)
@@ -130,7 +127,7 @@ def test_the_seed_policy_pages_level_by_level_until_acknowledged(
     assert "Notified bob via hook (resolved notice)" in timeline
 
 
-def test_repeat_and_exhaustion(sessions: sessionmaker[Session], receiver: Receiver) -> None:
+def test_repeat_and_exhaustion(sessions: sessionmaker[Session], receiver: PageReceiver) -> None:
     setup(sessions, receiver, repeat=1)
     clock = FixedClock(T0)
     engine = engine_for(sessions, clock)
@@ -153,7 +150,7 @@ def test_repeat_and_exhaustion(sessions: sessionmaker[Session], receiver: Receiv
 
 
 def test_a_race_between_a_due_step_and_an_ack_pages_nobody(
-    sessions: sessionmaker[Session], receiver: Receiver
+    sessions: sessionmaker[Session], receiver: PageReceiver
 ) -> None:
     setup(sessions, receiver)
     clock = FixedClock(T0)
@@ -171,7 +168,7 @@ def test_a_race_between_a_due_step_and_an_ack_pages_nobody(
 
 
 def test_temporary_failures_retry_with_the_same_key(
-    sessions: sessionmaker[Session], receiver: Receiver
+    sessions: sessionmaker[Session], receiver: PageReceiver
 ) -> None:
     setup(sessions, receiver)
     clock = FixedClock(T0)
@@ -191,7 +188,7 @@ def test_temporary_failures_retry_with_the_same_key(
 
 
 def test_a_dead_senders_claim_runs_out_and_the_page_still_goes(
-    sessions: sessionmaker[Session], receiver: Receiver
+    sessions: sessionmaker[Session], receiver: PageReceiver
 ) -> None:
     setup(sessions, receiver)
     clock = FixedClock(T0)
@@ -207,7 +204,7 @@ def test_a_dead_senders_claim_runs_out_and_the_page_still_goes(
 
 
 def test_sev4_waits_for_the_next_business_morning(
-    sessions: sessionmaker[Session], receiver: Receiver
+    sessions: sessionmaker[Session], receiver: PageReceiver
 ) -> None:
     setup(sessions, receiver)
     friday_night = datetime(2024, 6, 21, 23, 0, tzinfo=UTC)  # 19:00 in New York
@@ -223,7 +220,7 @@ def test_sev4_waits_for_the_next_business_morning(
 
 
 def test_reminders_for_a_missing_commander_and_an_overdue_update(
-    sessions: sessionmaker[Session], receiver: Receiver
+    sessions: sessionmaker[Session], receiver: PageReceiver
 ) -> None:
     setup(sessions, receiver)
     with sessions() as session, session.begin():
@@ -273,7 +270,7 @@ def test_reminders_for_a_missing_commander_and_an_overdue_update(
 
 
 def test_a_sev1_tells_the_stakeholders_once(
-    sessions: sessionmaker[Session], receiver: Receiver
+    sessions: sessionmaker[Session], receiver: PageReceiver
 ) -> None:
     setup(sessions, receiver)
     with sessions() as session, session.begin():
@@ -304,7 +301,7 @@ def test_a_sev1_tells_the_stakeholders_once(
 
 
 def test_a_page_claimed_before_an_ack_is_withdrawn_not_sent(
-    sessions: sessionmaker[Session], receiver: Receiver
+    sessions: sessionmaker[Session], receiver: PageReceiver
 ) -> None:
     setup(sessions, receiver)
     clock = FixedClock(T0)
@@ -323,7 +320,7 @@ def test_a_page_claimed_before_an_ack_is_withdrawn_not_sent(
 
 
 def test_a_level_with_nobody_on_call_is_skipped_at_once(
-    sessions: sessionmaker[Session], receiver: Receiver
+    sessions: sessionmaker[Session], receiver: PageReceiver
 ) -> None:
     setup(sessions, receiver)
     with sessions() as session, session.begin():
@@ -342,7 +339,7 @@ def test_a_level_with_nobody_on_call_is_skipped_at_once(
 
 
 def test_the_one_click_ack_link_confirms_then_acknowledges(
-    sessions: sessionmaker[Session], receiver: Receiver, db_url: str
+    sessions: sessionmaker[Session], receiver: PageReceiver, db_url: str
 ) -> None:
     from fastapi.testclient import TestClient
 
@@ -379,7 +376,7 @@ def test_the_one_click_ack_link_confirms_then_acknowledges(
 
 
 def test_a_throttled_method_bundles_what_waits(
-    sessions: sessionmaker[Session], receiver: Receiver
+    sessions: sessionmaker[Session], receiver: PageReceiver
 ) -> None:
     setup(sessions, receiver)
     with sessions() as session, session.begin():
@@ -433,7 +430,7 @@ def ref_of(text: str) -> str:
 
 def test_pages_come_from_the_page_template_which_a_deployment_can_override(
     sessions: sessionmaker[Session],
-    receiver: Receiver,
+    receiver: PageReceiver,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -456,7 +453,7 @@ def test_pages_come_from_the_page_template_which_a_deployment_can_override(
 
 
 def test_an_alert_pages_the_on_call_user_of_the_right_schedule(
-    sessions: sessionmaker[Session], receiver: Receiver
+    sessions: sessionmaker[Session], receiver: PageReceiver
 ) -> None:
     from tocsin.core.alerts import AlertAction, AlertEvent
     from tocsin.store import alerts, integrations, schedules
@@ -494,7 +491,7 @@ def test_an_alert_pages_the_on_call_user_of_the_right_schedule(
 
 
 def test_a_page_links_the_runbook_scenario_the_alert_names(
-    sessions: sessionmaker[Session], receiver: Receiver
+    sessions: sessionmaker[Session], receiver: PageReceiver
 ) -> None:
     from tocsin.core.alerts import AlertAction, AlertEvent
     from tocsin.store import alerts, integrations
