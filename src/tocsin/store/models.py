@@ -139,6 +139,10 @@ class Service(Base):
     runbook: Mapped[str | None] = mapped_column(Text)
     runbook_path: Mapped[str | None] = mapped_column(String(500))
     runbook_rules: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    component_id: Mapped[int | None] = mapped_column(
+        ForeignKey("status_components.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime]
 
     owner: Mapped[User | None] = relationship(lazy="joined")
@@ -590,3 +594,67 @@ class ActionItem(Base):
     closed_at: Mapped[datetime | None]
 
     owner: Mapped[User | None] = relationship(lazy="joined")
+
+
+class Team(Base):
+    """A group of people who own services together."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+    members: Mapped[list[TeamMember]] = relationship(
+        order_by="TeamMember.position", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class TeamMember(Base):
+    """A user in a team, in the order the config file lists them."""
+
+    __tablename__ = "team_members"
+
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(default=0)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class StatusComponent(Base):
+    """A part of the product as customers see it on the public status page.
+
+    Its state is derived, never stored: from the open incidents of the services that belong to
+    it and from their maintenance windows.
+    """
+
+    __tablename__ = "status_components"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+
+
+class WebSession(Base):
+    """A browser login: only the SHA-256 of the cookie's secret is kept."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+    user: Mapped[User] = relationship(lazy="joined")
