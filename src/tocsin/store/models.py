@@ -156,6 +156,7 @@ class Incident(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[int] = mapped_column(unique=True)
     title: Mapped[str] = mapped_column(String(300))
+    public_title: Mapped[str | None] = mapped_column(String(300))
     severity: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(20), index=True)
     summary: Mapped[str] = mapped_column(Text, default="")

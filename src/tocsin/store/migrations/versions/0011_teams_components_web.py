@@ -1,4 +1,4 @@
-"""teams, status-page components and browser sessions
+"""teams, status-page components, public incident titles and browser sessions
 
 Revision ID: 0011
 Revises: 0010
@@ -78,6 +78,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("web_sessions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_web_sessions_user_id"), ["user_id"], unique=False)
+    with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("public_title", sa.String(length=300), nullable=True))
     with op.batch_alter_table("services", schema=None) as batch_op:
         batch_op.add_column(sa.Column("team_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("component_id", sa.Integer(), nullable=True))
@@ -105,6 +107,8 @@ def downgrade() -> None:
         batch_op.drop_constraint(batch_op.f("fk_services_team_id_teams"), type_="foreignkey")
         batch_op.drop_column("component_id")
         batch_op.drop_column("team_id")
+    with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.drop_column("public_title")
     with op.batch_alter_table("web_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_web_sessions_user_id"))
     op.drop_table("web_sessions")
