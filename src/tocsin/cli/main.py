@@ -95,6 +95,7 @@ app.add_typer(postmortem.postmortem_app, name="postmortem")
 app.add_typer(postmortem.action_app, name="action")
 app.command("report")(postmortem.report)
 app.add_typer(runbook.runbook_app, name="runbook")
+app.command("drill")(__import__("tocsin.cli.drill", fromlist=["drill"]).drill)
 incident.app.command("notifications")(paging.notifications)
 
 
