@@ -111,6 +111,7 @@ class IncidentOut(Out):
     ref: str
     number: int
     title: str
+    public_title: str | None
     severity: str
     status: str
     services: list[str]
@@ -137,6 +138,7 @@ class IncidentOut(Out):
             ref=incident_ref(incident.number),
             number=incident.number,
             title=incident.title,
+            public_title=incident.public_title,
             severity=incident.severity,
             status=incident.status,
             services=incident.service_slugs,

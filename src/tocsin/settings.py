@@ -25,6 +25,7 @@ class Settings:
     smtp_password: str | None = None
     claim_seconds: float = 60.0
     secret_key: str | None = None
+    status_page_title: str = "Service status"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -43,4 +44,5 @@ class Settings:
             smtp_password=env.get("TOCSIN_SMTP_PASSWORD") or None,
             claim_seconds=float(env.get("TOCSIN_CLAIM_SECONDS") or 60),
             secret_key=env.get("TOCSIN_SECRET_KEY") or None,
+            status_page_title=env.get("TOCSIN_STATUS_TITLE") or "Service status",
         )

@@ -23,6 +23,7 @@ from tocsin.engine.outbox import Sender, adapter_factory
 from tocsin.settings import Settings
 from tocsin.store.db import make_engine, make_sessionmaker
 from tocsin.store.reports import StateCollector
+from tocsin.web import mount as web
 
 
 def create_app(
@@ -100,4 +101,5 @@ def create_app(
     app.include_router(alerts.router, prefix=api)
     app.include_router(postmortems.router, prefix=api)
     app.include_router(directory.router, prefix=api)
+    web.install(app)
     return app

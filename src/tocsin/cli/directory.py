@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
+import sys
 from typing import Annotated
 
 import typer
 
 from tocsin.cli.common import JsonOption, out, print_json, state, success, table
 from tocsin.core.incident import incident_ref
+from tocsin.errors import InvalidInput
 from tocsin.schemas import IncidentOut, ServiceOut, TokenCreated, TokenOut, UserOut
-from tocsin.store import incidents, services, severities, tokens, users
+from tocsin.store import incidents, services, severities, tokens, users, web_sessions
 
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 service_app = typer.Typer(help="Manage services.", no_args_is_help=True)
@@ -42,6 +45,38 @@ def user_add(
             print_json(UserOut.of(user))
         else:
             success(f"Added user @{user.handle} ({user.name})")
+
+
+@user_app.command("password")
+def user_password(
+    ctx: typer.Context,
+    handle: Annotated[str, typer.Argument(help="Whose web login to set.")],
+    generate: Annotated[
+        bool, typer.Option("--generate", help="Make up a strong password and print it once.")
+    ] = False,
+    stdin: Annotated[
+        bool, typer.Option("--stdin", help="Read the password from the first line of stdin.")
+    ] = False,
+) -> None:
+    """Set a user's password for the web interface (and log out their browsers)."""
+    st = state(ctx)
+    if generate and stdin:
+        raise InvalidInput("use either --generate or --stdin, not both")
+    if generate:
+        password = secrets.token_urlsafe(15)
+    elif stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    with st.session() as session:
+        user = users.get_by_handle(session, handle)
+        users.set_password(session, user, password)
+        web_sessions.revoke_all(session, user)
+    if generate:
+        success(f"Set the password of @{user.handle}; it is shown this once:")
+        out.print(password, markup=False)
+    else:
+        success(f"Set the password of @{user.handle}")
 
 
 @user_app.command("list")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from datetime import timedelta
 from typing import Annotated, Any
@@ -149,11 +150,22 @@ def init(
         token, secret = tokens.create(
             session, handle=user.handle, name="bootstrap", scopes=["admin"], now=st.now()
         )
+        password = secrets.token_urlsafe(15)
+        users.set_password(session, user, password)
         if as_json:
-            print_json({"user": user.handle, "token": secret, "scopes": token.scopes})
+            print_json(
+                {
+                    "user": user.handle,
+                    "token": secret,
+                    "scopes": token.scopes,
+                    "password": password,
+                }
+            )
             return
         success(f"Created admin @{user.handle}. Its API token is shown this once; keep it:")
         out.print(secret, markup=False)
+        success(f"Log in to the web interface as @{user.handle} with this password (shown once):")
+        out.print(password, markup=False)
 
 
 @app.command()

@@ -43,6 +43,11 @@ _NEXT: dict[PostmortemStatus, tuple[PostmortemStatus, ...]] = {
 }
 
 
+def next_statuses(status: str) -> tuple[PostmortemStatus, ...]:
+    """Return the statuses a postmortem in `status` may move to."""
+    return _NEXT[PostmortemStatus(status)]
+
+
 @dataclass(frozen=True, slots=True)
 class ActionLine:
     """An action item as the postmortem lists it."""

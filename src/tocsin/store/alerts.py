@@ -276,3 +276,12 @@ def runbook_scenarios(session: Session, incident: Incident) -> list[tuple[str, A
         except TocsinError:
             found.append((ref, None))
     return found
+
+
+def for_incident(session: Session, incident: Incident) -> list[Alert]:
+    """Return the alerts attached to `incident`, first seen first."""
+    return list(
+        session.scalars(
+            select(Alert).where(Alert.incident_id == incident.id).order_by(Alert.first_seen, Alert.id)
+        )
+    )

@@ -579,7 +579,15 @@ def add_note(
     return Outcome(incident)
 
 
-EDITABLE = ("title", "summary", "impact", "detection", "root_cause", "resolution")
+EDITABLE = (
+    "title",
+    "public_title",
+    "summary",
+    "impact",
+    "detection",
+    "root_cause",
+    "resolution",
+)
 
 
 def edit(

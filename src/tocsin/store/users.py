@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -132,3 +134,43 @@ def update(
             changed.append(field)
     session.flush()
     return changed
+
+
+MIN_PASSWORD = 10
+
+# argon2id with the library's defaults (RFC 9106's second recommended profile, 64 MiB).
+_hasher = PasswordHasher()
+# Checked against when the handle is unknown, so a wrong handle costs as long as a wrong password.
+_UNKNOWN = _hasher.hash("no user has this password")
+
+
+def password_problems(password: str) -> list[str]:
+    """Return what is wrong with `password` as a new login password."""
+    if len(password) < MIN_PASSWORD:
+        return [f"password: must be at least {MIN_PASSWORD} characters"]
+    return []
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    """Store an argon2id hash of `password` as the user's web login."""
+    problems = password_problems(password)
+    if problems:
+        raise InvalidInput.of(problems)
+    user.password_hash = _hasher.hash(password)
+    session.flush()
+
+
+def check_password(session: Session, handle: str, password: str) -> User | None:
+    """Return the user if `password` is theirs, else None (unknown handles take as long)."""
+    user = find(session, handle) if handle.strip() else None
+    stored = user.password_hash if user is not None else None
+    try:
+        _hasher.verify(stored or _UNKNOWN, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    if user is None or stored is None:
+        return None
+    if _hasher.check_needs_rehash(stored):
+        user.password_hash = _hasher.hash(password)
+        session.flush()
+    return user

@@ -33,6 +33,9 @@ class DeclareIn(Body):
 
 class EditIn(Body):
     title: str | None = None
+    public_title: str | None = Field(
+        None, description="The title the public status page shows (else the components)."
+    )
     summary: str | None = None
     impact: str | None = None
     detection: str | None = None

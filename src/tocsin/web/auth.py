@@ -1,0 +1,102 @@
+"""Logins for the browser: the session cookie, roles, CSRF checks on every form.
+
+The cookie holds a random secret (HttpOnly, SameSite=Lax, Secure behind https); the database
+keeps its SHA-256 only. Each session has its own CSRF token that every form posts back; the
+login form, which has no session yet, uses a double-submit cookie instead.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+
+from tocsin.api.deps import NowDep, SessionDep
+from tocsin.errors import PermissionDenied, TocsinError
+from tocsin.store import web_sessions
+from tocsin.store.models import User, WebSession
+from tocsin.store.users import UserRole
+
+COOKIE = "tocsin_session"
+LOGIN_CSRF_COOKIE = "tocsin_login_csrf"
+CSRF_FIELD = "csrf_token"
+
+# What each role may do, weakest first: a role includes everything before it.
+RANKS = {UserRole.VIEWER: 0, UserRole.RESPONDER: 1, UserRole.ADMIN: 2}
+
+
+class LoginRequired(TocsinError):
+    """No live session: the browser is sent to the login page."""
+
+
+class BadCsrf(PermissionDenied):
+    """A form came back without this session's CSRF token."""
+
+
+@dataclass(frozen=True)
+class Login:
+    """The person behind a browser request."""
+
+    user: User
+    session: WebSession
+
+    @property
+    def csrf(self) -> str:
+        """Return the CSRF token forms must post back."""
+        return self.session.csrf_token
+
+    @property
+    def actor(self) -> str:
+        """Return the name that goes on the timeline."""
+        return self.user.handle
+
+    def can(self, role: UserRole) -> bool:
+        """Return True if this user's role includes `role`."""
+        return RANKS.get(UserRole(self.user.role), 0) >= RANKS[role]
+
+    def need(self, role: UserRole, doing: str) -> None:
+        """Raise PermissionDenied unless the user may act as `role`."""
+        if not self.can(role):
+            raise PermissionDenied(
+                f"@{self.user.handle} is a {self.user.role} and cannot {doing}; "
+                f"that needs the {role} role"
+            )
+
+
+def current(request: Request, session: SessionDep, now: NowDep) -> Login:
+    """Return the login of this request, or raise LoginRequired."""
+    row = web_sessions.authenticate(session, request.cookies.get(COOKIE), now=now)
+    if row is None:
+        raise LoginRequired("please log in")
+    if session.dirty:
+        session.commit()
+    login = Login(row.user, row)
+    request.state.login = login
+    return login
+
+
+LoginDep = Annotated[Login, Depends(current)]
+
+
+async def form(request: Request, login: Login) -> dict[str, str]:
+    """Return the posted form after checking its CSRF token against the session's."""
+    data = await request.form()
+    token = data.get(CSRF_FIELD)
+    if not isinstance(token, str) or not secrets.compare_digest(token, login.csrf):
+        raise BadCsrf("the form is missing its security token; reload the page and try again")
+    return {k: v.strip() for k, v in data.items() if isinstance(v, str) and k != CSRF_FIELD}
+
+
+def set_cookie(request: Request, response: Response, secret: str) -> None:
+    """Set the session cookie on `response`."""
+    response.set_cookie(
+        COOKIE,
+        secret,
+        max_age=int(web_sessions.LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )

@@ -1,0 +1,64 @@
+// Tocsin's only script: keeps the live parts of a page fresh and copies texts.
+// Pages work without it; it adds what a responder would otherwise reload for.
+(function () {
+  "use strict";
+
+  function refresh(element) {
+    if (document.hidden) {
+      return;
+    }
+    // Do not replace a part while someone is typing or choosing inside it.
+    if (element.contains(document.activeElement) && document.activeElement !== document.body) {
+      return;
+    }
+    fetch(element.dataset.live, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (response) {
+        if (response.status === 401) {
+          window.location.reload();
+          return null;
+        }
+        return response.ok ? response.text() : null;
+      })
+      .then(function (html) {
+        if (html !== null && html !== undefined) {
+          element.innerHTML = html;
+          element.dataset.refreshed = String(Date.now());
+        }
+      })
+      .catch(function () {
+        element.classList.add("stale");
+      });
+  }
+
+  function start() {
+    document.querySelectorAll("[data-live]").forEach(function (element) {
+      var seconds = Number(element.dataset.every) || 5;
+      window.setInterval(function () { refresh(element); }, seconds * 1000);
+    });
+    document.querySelectorAll("[data-copy]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var source = document.querySelector(button.dataset.copy);
+        if (!source) {
+          return;
+        }
+        var done = function () {
+          button.textContent = "Copied";
+          window.setTimeout(function () { button.textContent = "Copy"; }, 2000);
+        };
+        if (navigator.clipboard && window.isSecureContext) {
+          navigator.clipboard.writeText(source.value).then(done);
+        } else {
+          source.select();
+          document.execCommand("copy");
+          done();
+        }
+      });
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();

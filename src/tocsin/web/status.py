@@ -1,0 +1,80 @@
+"""The public status page: no login, only what responders published.
+
+`/status` shows the components and their states, the incidents in progress with their public
+updates, and 90 days of history; `/status/feed.atom` carries every public update; each
+incident has its own page at `/status/incidents/N`. Everything here is built from
+`tocsin.core.statuspage`, which never receives internal updates, notes, people or alerts.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from tocsin.api.deps import NowDep, SessionDep
+from tocsin.core.incident import parse_incident_ref
+from tocsin.errors import InvalidInput, NotFound
+from tocsin.store import statuspage
+from tocsin.web.render import env, page
+from tocsin.web.routing import PageRoute
+
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
+
+# Browsers and proxies may keep the public page for a short while: it is read by many at once
+# during an outage, and 30 s is well inside any update cadence.
+PUBLIC_CACHE = "public, max-age=30"
+
+
+def _title(request: Request) -> str:
+    title: str = request.app.state.settings.status_page_title
+    return title
+
+
+@router.get("/status", response_class=HTMLResponse)
+def status_page(request: Request, session: SessionDep, now: NowDep) -> Response:
+    """The public status page."""
+    response = page(
+        request,
+        "status.html",
+        {"page": statuspage.page(session, now=now), "now": now, "title": _title(request)},
+    )
+    response.headers["Cache-Control"] = PUBLIC_CACHE
+    return response
+
+
+@router.get("/status/incidents/{ref}", response_class=HTMLResponse)
+def status_incident(ref: str, request: Request, session: SessionDep, now: NowDep) -> Response:
+    """One published incident with all its public updates."""
+    try:
+        number = parse_incident_ref(ref)
+    except InvalidInput:
+        raise NotFound(f"no public incident {ref!r}") from None
+    incident = statuspage.public_incident(session, number)
+    if incident is None:
+        # Unpublished and unknown incidents look the same, so numbers reveal nothing.
+        raise NotFound(f"no public incident {ref!r}")
+    response = page(
+        request,
+        "status_incident.html",
+        {"incident": incident, "now": now, "title": _title(request)},
+    )
+    response.headers["Cache-Control"] = PUBLIC_CACHE
+    return response
+
+
+@router.get("/status/feed.atom")
+def status_feed(request: Request, session: SessionDep, now: NowDep) -> Response:
+    """Every public update as an Atom 1.0 feed (RFC 4287), newest first."""
+    entries = statuspage.feed(session, now=now)
+    base = str(request.base_url).rstrip("/")
+    body = env.get_template("feed.atom.xml").render(
+        entries=entries,
+        base=base,
+        title=_title(request),
+        updated=entries[0][1].at if entries else now,
+    )
+    return Response(
+        body,
+        media_type="application/atom+xml; charset=utf-8",
+        headers={"Cache-Control": PUBLIC_CACHE},
+    )
