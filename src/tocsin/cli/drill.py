@@ -50,17 +50,17 @@ class PromptCommander:
                 style="bold yellow",
             )
         )
-        move = typer.prompt(
+        move = click.prompt(
             f"  {' / '.join(CHOICES)}", type=click.Choice(CHOICES), show_choices=False
         )
         who = message = None
         public = True
         if move == "assign":
             default = situation.acknowledged_by or situation.commander or ""
-            who = typer.prompt("  Who takes command (handle)?", default=default or None)
+            who = click.prompt("  Who takes command (handle)?", default=default or None)
         elif move == "update":
             public = (
-                typer.prompt(
+                click.prompt(
                     "  public or internal?",
                     type=click.Choice(["public", "internal"]),
                     default="public",
@@ -69,7 +69,7 @@ class PromptCommander:
             )
             hint = situation.hint
             suggestion = hint.message if hint is not None and hint.message else "Investigating."
-            message = typer.prompt("  Message", default=suggestion)
+            message = click.prompt("  Message", default=suggestion)
         thinking = timedelta(seconds=round((time.monotonic() - started) * self.speed))
         return Choice(move, thinking, who=who, message=message, public=public)
 
