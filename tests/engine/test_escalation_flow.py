@@ -515,3 +515,39 @@ def test_a_page_links_the_runbook_scenario_the_alert_names(
         "https://tocsin.test/api/v1/services/database/runbook#primary-down"
     )
     assert f"Runbook: {page['runbook_url']}" in str(page["text"])
+
+
+def test_an_alert_with_a_commander_by_policy_still_pages(
+    sessions: sessionmaker[Session], receiver: PageReceiver
+) -> None:
+    from tocsin.core.alerts import AlertAction, AlertEvent
+    from tocsin.store import alerts, integrations, services
+
+    setup(sessions, receiver)
+    with sessions() as session, session.begin():
+        services.update(
+            session,
+            services.get_by_slug(session, "database"),
+            incident_commander="schedule:db-primary",
+        )
+        hook, _ = integrations.create(session, service="database", type="generic", now=T0)
+        event = AlertEvent(AlertAction.TRIGGER, "db", summary="Primary down", severity="critical")
+        alerts.ingest(session, hook, [event], now=T0)
+    clock = FixedClock(T0)
+    engine = engine_for(sessions, clock)
+    engine.run_once()
+    with sessions() as session:
+        incident = incidents.get(session, "INC-1")
+        assert incidents.commander_of(incident).handle == "alice"  # type: ignore[union-attr]
+        assert incident.acknowledged_at is None
+    assert receiver.who() == ["alice"]  # the commander the rule picked is paged, not assumed
+    clock.advance(minutes=15)
+    engine.run_once()
+    page = "[SEV-1] INC-1 database: Primary down"
+    assert [(p["to"], p["subject"]) for p in receiver.pages[:2]] == [
+        ("alice", page),
+        ("bob", page),
+    ]
+    # The third message is the commander's reminder that a status update is due.
+    assert receiver.pages[2]["to"] == "alice"
+    assert str(receiver.pages[2]["subject"]).endswith("update is due")

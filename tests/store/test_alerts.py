@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import T0, People
 from tocsin.core.alerts import AlertAction, AlertEvent, Outcome
+from tocsin.core.incident import incident_ref
 from tocsin.errors import Conflict, InvalidInput, Unauthenticated
 from tocsin.store import alerts, incidents, integrations, services
 from tocsin.store.integrations import IntegrationType
@@ -166,6 +167,9 @@ def test_service_rules_and_ic_policy(session: Session, people: People) -> None:
     incident = incidents.get(session, result.incident or "")
     assert incident.severity == "SEV-4"
     assert incidents.commander_of(incident).handle == "carol"  # type: ignore[union-attr]
+    # A commander picked by the policy has not answered the page: nothing is acknowledged.
+    assert incident.acknowledged_at is None
+    assert "acknowledged" not in [kind for kind, _ in kinds(session, incident_ref(incident.number))]
     [other] = alerts.ingest(session, hook, [trigger("b", "critical")], now=T0)
     assert alerts.get(session, other.alert_id or 0).route == "alert"  # no rule for critical
     with pytest.raises(InvalidInput) as caught:

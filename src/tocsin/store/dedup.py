@@ -306,6 +306,7 @@ class Batch:
                 services=[service.slug],
                 detection=f"{integration.type} alert via {integration.name}: {summary}"[:2000],
                 commander=self._commander(service),
+                commander_answered=False,
                 actor=actor,
                 now=self.now,
             ).incident

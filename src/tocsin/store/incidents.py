@@ -133,11 +133,16 @@ def declare(
     detection: str = "",
     started_at: datetime | None = None,
     commander: str | None = None,
+    commander_answered: bool = True,
     is_drill: bool = False,
     actor: str,
     now: datetime,
 ) -> Outcome:
-    """Declare an incident. Declare early: the severity can always be changed later."""
+    """Declare an incident. Declare early: the severity can always be changed later.
+
+    A commander named by a person counts as the page being answered; one picked by a service's
+    IC policy (`commander_answered=False`) has not answered yet, so the escalation still runs.
+    """
     problems: list[str] = []
     if not title.strip():
         problems.append("title must not be empty")
@@ -211,7 +216,13 @@ def declare(
     outcome = Outcome(incident)
     if commander_user is not None:
         outcome.warnings += assign(
-            session, incident, commander_user.handle, role=Role.COMMANDER, actor=actor, now=now
+            session,
+            incident,
+            commander_user.handle,
+            role=Role.COMMANDER,
+            answered=commander_answered,
+            actor=actor,
+            now=now,
         ).warnings
     session.flush()
     if incident.acknowledged_at is None:
@@ -250,10 +261,15 @@ def assign(
     role: Role | str = Role.COMMANDER,
     speciality: str | None = None,
     handover: bool = False,
+    answered: bool = True,
     actor: str,
     now: datetime,
 ) -> Outcome:
-    """Give user `handle` a role; a second commander needs `handover=True`."""
+    """Give user `handle` a role; a second commander needs `handover=True`.
+
+    Taking command answers the page (acknowledges) unless `answered` is False: a commander
+    chosen by a rule has not seen the incident yet.
+    """
     incident = _resolve(session, incident)
     ref = incident_ref(incident.number)
     role = parse_role(role) if isinstance(role, str) else role
@@ -307,7 +323,7 @@ def assign(
         message=role_message(role, user.name, (speciality or "").strip() or None),
         data={"role": role.value, "user": user.handle, "speciality": speciality},
     )
-    if role is Role.COMMANDER and incident.acknowledged_at is None:
+    if role is Role.COMMANDER and answered and incident.acknowledged_at is None:
         # Someone took command: the page has been answered.
         incident.acknowledged_at = now
         escalation.acknowledged(session, incident, now=now)
