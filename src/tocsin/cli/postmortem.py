@@ -29,7 +29,9 @@ def draft(ctx: typer.Context, ref: Ref, as_json: bool = JsonOption) -> None:
     """Draft the postmortem of a resolved incident from what it recorded."""
     st = state(ctx)
     with st.session() as session:
-        postmortem = postmortems.draft(session, ref, actor=st.who(), now=st.now())
+        postmortem = postmortems.draft(
+            session, ref, actor=st.who(), now=st.now(), template_dir=st.settings.template_dir
+        )
         name = incident_ref(incidents.get(session, ref).number)
         data = postmortem_json(name, postmortem)
     if as_json:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import functools
+import os
 from datetime import datetime
 from importlib import resources
+from pathlib import Path
 
+import jinja2
 from markdown_it import MarkdownIt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,11 +20,22 @@ from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.store import actions, incidents
 from tocsin.store.models import Incident, Postmortem
 
+TEMPLATE = "postmortem.md.j2"
 
-def _template() -> str:
-    return (resources.files("tocsin") / "templates" / "postmortem.md.j2").read_text(
-        encoding="utf-8"
-    )
+
+def template_source(template_dir: Path | None = None) -> tuple[str, str]:
+    """Return (file, Jinja2 source) of the draft: the deployment's copy, else the shipped one.
+
+    The deployment's copy is `postmortem.md.j2` in `template_dir`, or in TOCSIN_TEMPLATE_DIR when
+    no folder is given, the same folder the notification templates are read from.
+    """
+    if template_dir is None and os.environ.get("TOCSIN_TEMPLATE_DIR"):
+        template_dir = Path(os.environ["TOCSIN_TEMPLATE_DIR"])
+    if template_dir is not None and (template_dir / TEMPLATE).is_file():
+        own = template_dir / TEMPLATE
+        return str(own), own.read_text(encoding="utf-8")
+    shipped = resources.files("tocsin") / "templates" / TEMPLATE
+    return TEMPLATE, shipped.read_text(encoding="utf-8")
 
 
 def find(session: Session, incident: Incident) -> Postmortem | None:
@@ -41,16 +55,32 @@ def get(session: Session, ref: str | int) -> tuple[Incident, Postmortem]:
     return incident, postmortem
 
 
-def render_draft(session: Session, incident: Incident) -> str:
-    """Return the seed's template filled in from the incident."""
+def render_draft(session: Session, incident: Incident, *, template_dir: Path | None = None) -> str:
+    """Return the postmortem template (the seed's unless overridden) filled in from the incident."""
     lines = [
         ActionLine(item.action, item.owner.handle if item.owner else "", item.priority)
         for item in actions.list_(session, incident=incident)
     ]
-    return comms.render(_template(), draft_context(incidents.view(incident), lines))
+    where, source = template_source(template_dir)
+    try:
+        return comms.render(source, draft_context(incidents.view(incident), lines))
+    except jinja2.TemplateError as exc:
+        # A deployment's own template is hand-written; say which file is wrong and why.
+        line = getattr(exc, "lineno", None)
+        raise InvalidInput(
+            f"{where}{f':{line}' if line else ''}: cannot render the postmortem template: "
+            f"{exc.message or exc}"
+        ) from exc
 
 
-def draft(session: Session, ref: str | int, *, actor: str, now: datetime) -> Postmortem:
+def draft(
+    session: Session,
+    ref: str | int,
+    *,
+    actor: str,
+    now: datetime,
+    template_dir: Path | None = None,
+) -> Postmortem:
     """Create the postmortem of a resolved incident, drafted from what it recorded."""
     incident = incidents.get(session, ref)
     name = incident_ref(incident.number)
@@ -61,7 +91,7 @@ def draft(session: Session, ref: str | int, *, actor: str, now: datetime) -> Pos
     postmortem = Postmortem(
         incident_id=incident.id,
         status=PostmortemStatus.DRAFT.value,
-        body=render_draft(session, incident),
+        body=render_draft(session, incident, template_dir=template_dir),
         runbook_updated=False,
         created_by=actor,
         created_at=now,

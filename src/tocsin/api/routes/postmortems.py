@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict
 
@@ -41,9 +41,17 @@ class ActionStatusIn(Body):
 
 
 @router.post("/incidents/{ref}/postmortem", status_code=201)
-def draft(ref: str, session: SessionDep, caller: Writer, now: NowDep) -> dict[str, Any]:
+def draft(
+    ref: str, request: Request, session: SessionDep, caller: Writer, now: NowDep
+) -> dict[str, Any]:
     """Draft the postmortem of a resolved incident."""
-    postmortem = postmortems.draft(session, ref, actor=caller.actor, now=now)
+    postmortem = postmortems.draft(
+        session,
+        ref,
+        actor=caller.actor,
+        now=now,
+        template_dir=request.app.state.settings.template_dir,
+    )
     session.commit()
     return postmortem_json(incident_ref(incidents.get(session, ref).number), postmortem)
 
