@@ -1,9 +1,10 @@
-# Tocsin: `make run` serves a fresh instance, `make test` runs lint, types and the whole suite.
+# Tocsin: `make run` serves the three-tier example; `make test` runs lint, types and all tests.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
+EXAMPLE ?= examples/three-tier
 
 .PHONY: run test lint types pytest bench clean
 
@@ -18,9 +19,12 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
+# The seed's three-tier example, its postmortem template for the server only (not for `make test`).
+run: export TOCSIN_TEMPLATE_DIR ?= $(CURDIR)/$(EXAMPLE)/templates
 run: $(VENV)/.installed
 	$(BIN)/tocsin db upgrade
 	$(BIN)/tocsin init
+	$(BIN)/tocsin apply -f $(EXAMPLE)/tocsin.yaml
 	$(BIN)/tocsin serve --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.installed-dev
