@@ -1,10 +1,15 @@
 """Config as code: `tocsin.yaml` read into validated models, every problem with file and line.
 
-    users:      [{handle, name, email, time_zone, role}]
-    services:   [{slug, name, owner, description, severity_definitions}]
+    users:      [{handle, name, email, time_zone, role, stakeholder, contact_methods,
+                  notification_rules}]
+    teams:      [{slug, name, members: [handle, ...]}]
+    components: [{slug, name, description}]   status-page components, in display order
+    services:   [{slug, name, owner, team, component, description, severity_definitions,
+                  alert_rules, escalation_policy, runbook, runbook_rules, integrations, ...}]
     severities: [{name, definition, response_time, example, update_cadence, notify_executives}]
     schedules:  [{name, time_zone, layers: [{name, rotation, start, participants, restrictions,
                   time_zone}], overrides: [{user, from, to}]}]
+    escalation_policies: [{name, repeat, levels: [{targets, delay}]}]
 
 Problems are reported all at once, as `tocsin.yaml:12: services[2].owner: unknown user "zed"`.
 """
@@ -95,10 +100,26 @@ class RunbookRuleSpec(Spec):
     scenario: str = Field(description="The runbook scenario's slug, like all-502-errors.")
 
 
+class TeamSpec(Spec):
+    slug: str
+    name: str | None = None
+    members: list[str] = Field(default_factory=list, description="User handles, in order.")
+
+
+class ComponentSpec(Spec):
+    slug: str
+    name: str | None = None
+    description: str = ""
+
+
 class ServiceSpec(Spec):
     slug: str
     name: str | None = None
     owner: str | None = None
+    team: str | None = Field(None, description="The slug of the team that owns the service.")
+    component: str | None = Field(
+        None, description="The slug of the status-page component the service belongs to."
+    )
     description: str = ""
     severity_definitions: dict[str, str | dict[str, str]] = Field(default_factory=dict)
     severity_label: str = "severity"
@@ -160,6 +181,10 @@ class ScheduleSpec(Spec):
 
 class ConfigSpec(Spec):
     users: list[UserConfigSpec] = Field(default_factory=list)
+    teams: list[TeamSpec] = Field(default_factory=list)
+    components: list[ComponentSpec] = Field(
+        default_factory=list, description="Status-page components, in display order."
+    )
     services: list[ServiceSpec] = Field(default_factory=list)
     severities: list[SeveritySpec] | None = None
     schedules: list[ScheduleSpec] = Field(default_factory=list)

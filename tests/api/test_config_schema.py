@@ -22,6 +22,8 @@ def test_the_schema_names_every_section_and_refuses_unknown_keys() -> None:
     schema = json_schema()
     assert set(schema["properties"]) == {
         "users",
+        "teams",
+        "components",
         "services",
         "severities",
         "schedules",

@@ -15,7 +15,7 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from tocsin.cli import alerts, directory, incident, paging, postmortem, runbook, schedule
-from tocsin.cli.common import JsonOption, err, out, print_json, state, success
+from tocsin.cli.common import JsonOption, err, out, print_json, state, success, warn
 from tocsin.errors import (
     Conflict,
     InvalidInput,
@@ -172,18 +172,91 @@ def init(
 def apply(
     ctx: typer.Context,
     file: Annotated[str, typer.Option("--file", "-f", help="The tocsin.yaml to apply.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the changes and make none.")
+    ] = False,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Also delete what the sections the file writes do not list. Users with "
+            "history are kept (with a warning); services that incidents name cannot go.",
+        ),
+    ] = False,
 ) -> None:
-    """Create or update what a config file describes (validated as a whole first)."""
+    """Create or update what a config file describes (validated as a whole first).
+
+    Prints one line per change: `create KIND NAME`, `update KIND NAME (fields)`, `delete KIND
+    NAME`. A new integration's key is printed once, by the apply that creates it.
+    """
     from tocsin import config
     from tocsin.store import apply as applier
 
     st = state(ctx)
     loaded = config.load(file)
     with st.session() as session:
-        changes = applier.apply(session, loaded, now=st.now())
-    for change in changes:
-        out.print(change, markup=False)
-    success(f"Applied {file}: {len(changes)} change(s)" if changes else f"{file}: no changes")
+        if dry_run:
+            plan = applier.dry_run(session, loaded, now=st.now(), prune=prune)
+        else:
+            plan = applier.apply(session, loaded, now=st.now(), prune=prune)
+    for change in plan.changes:
+        out.print(change.line(show_secret=not dry_run), markup=False)
+    warn(plan.warnings)
+    count = len(plan.changes)
+    if not count:
+        success(f"{file}: no changes")
+    elif dry_run:
+        success(f"Dry run of {file}: {count} change(s), none made")
+    else:
+        success(f"Applied {file}: {count} change(s)")
+
+
+@app.command("export")
+def export_config(
+    ctx: typer.Context,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+    ] = None,
+    include_secrets: Annotated[
+        bool,
+        typer.Option(
+            "--include-secrets",
+            help="Also write webhook signing secrets (needed to rebuild on a new database).",
+        ),
+    ] = False,
+) -> None:
+    """Write the configuration in the database as a tocsin.yaml that apply reads back.
+
+    Applying the export to the same database changes nothing. Integration keys are never
+    written (only their hashes are kept). Without --include-secrets, webhook signing secrets
+    are left out, and apply keeps the stored ones. Runbook paths are written as they were
+    applied, relative to the file that named them: write the export into that folder (or
+    copy the runbooks along) before applying it.
+    """
+    from pathlib import Path
+
+    from tocsin.store import export as exporter
+
+    st = state(ctx)
+    with st.session() as session:
+        data = exporter.export(session, include_secrets=include_secrets)
+    text = exporter.dump(data)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    target = Path(output)
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {target}: {exc.strerror}") from exc
+    missing = [
+        f"{target}: services[{i}].runbook: no {s['runbook']} beside this file; copy the "
+        "runbook there before applying it"
+        for i, s in enumerate(data.get("services", []))
+        if "runbook" in s and not (target.parent / s["runbook"]).is_file()
+    ]
+    warn(missing)
+    success(f"Wrote {target}")
 
 
 @app.command()

@@ -1,0 +1,70 @@
+"""Teams: groups of people who own services together, members in the config file's order."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tocsin.errors import NotFound
+from tocsin.store import users
+from tocsin.store.models import Team, TeamMember
+
+
+def find(session: Session, slug: str) -> Team | None:
+    """Return the team `slug`, or None."""
+    return session.scalar(select(Team).where(Team.slug == slug))
+
+
+def get_by_slug(session: Session, slug: str) -> Team:
+    """Return the team `slug`, or raise NotFound."""
+    team = find(session, slug)
+    if team is None:
+        raise NotFound(f"unknown team {slug!r}")
+    return team
+
+
+def list_(session: Session) -> list[Team]:
+    """Return every team, by slug."""
+    return list(session.scalars(select(Team).order_by(Team.slug)))
+
+
+def member_handles(team: Team) -> list[str]:
+    """Return the handles of the team's members, in order."""
+    return [member.user.handle for member in team.members]
+
+
+def create(
+    session: Session, *, slug: str, name: str | None = None, members: list[str], now: datetime
+) -> Team:
+    """Create a team of known users (handles, in order)."""
+    team = Team(slug=slug, name=(name or slug).strip(), created_at=now)
+    team.members = _members(session, members)
+    session.add(team)
+    session.flush()
+    return team
+
+
+def update(session: Session, team: Team, *, name: str, members: list[str]) -> list[str]:
+    """Make the team's name and members these; return the names of the fields that changed."""
+    changed = []
+    if team.name != name.strip():
+        team.name = name.strip()
+        changed.append("name")
+    if member_handles(team) != [m.lstrip("@") for m in members]:
+        # Replace the rows rather than renumber them: the primary key is (team, user), and
+        # clearing first lets a user move position without a duplicate key on the way.
+        team.members.clear()
+        session.flush()
+        team.members = _members(session, members)
+        changed.append("members")
+    session.flush()
+    return changed
+
+
+def _members(session: Session, handles: list[str]) -> list[TeamMember]:
+    return [
+        TeamMember(user=users.get_by_handle(session, handle), position=i)
+        for i, handle in enumerate(handles)
+    ]
