@@ -215,7 +215,7 @@ class LiveServer:
         return key
 
 
-def _serve(db_url: str, tmp_path: Path, *, tls: bool) -> Iterator[LiveServer]:
+def _serve(db_url: str, tmp_path: Path, *, tls: bool, seed: bool = True) -> Iterator[LiveServer]:
     import threading
     import time
 
@@ -224,10 +224,11 @@ def _serve(db_url: str, tmp_path: Path, *, tls: bool) -> Iterator[LiveServer]:
     from tocsin.api.app import create_app
     from tocsin.settings import Settings
 
-    engine = make_engine(db_url)
-    with make_sessionmaker(engine)() as session, session.begin():
-        seed_people(session)
-    engine.dispose()
+    if seed:
+        engine = make_engine(db_url)
+        with make_sessionmaker(engine)() as session, session.begin():
+            seed_people(session)
+        engine.dispose()
     app = create_app(Settings(database_url=db_url))
     port = free_port()
     options: dict[str, object] = {}

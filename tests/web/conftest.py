@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from argon2 import PasswordHasher, profiles
 from fastapi.testclient import TestClient
 from httpx import Response
 
@@ -62,6 +63,14 @@ class Browser:
         if response.status_code == 303:
             self.get("/")
         return response
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """Hash with argon2's cheapest parameters: the suite logs in hundreds of times."""
+    before = users.use_hasher(PasswordHasher.from_parameters(profiles.CHEAPEST))
+    yield
+    users.use_hasher(before)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ The template text is Jinja2 source handed in by the caller (the shipped defaults
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -106,6 +107,12 @@ def resolution_context(view: IncidentView) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled(source: str) -> jinja2.Template:
+    # Compiling is most of the cost of a render, and a deployment has a handful of templates.
+    return _ENV.from_string(source)
+
+
 def render(source: str, context: dict[str, Any]) -> str:
     """Render Jinja2 `source` with `context`; a missing variable is an error, not a blank."""
-    return _ENV.from_string(source).render(context)
+    return _compiled(source).render(context)

@@ -155,7 +155,9 @@ def public(incident: IncidentFacts, components: Sequence[Component]) -> PublicIn
     else:
         title = "Service incident"
     resolved_at = None
-    if status is PublicStatus.RESOLVED:
+    if updates[0].status is PublicStatus.RESOLVED:
+        resolved_at = updates[0].at  # what customers were told
+    elif status is PublicStatus.RESOLVED:
         resolved_at = incident.resolved_at or updates[0].at
     return PublicIncident(
         number=incident.number,

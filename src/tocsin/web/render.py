@@ -46,7 +46,8 @@ def label(value: str | None) -> str:
 def badge(value: str) -> Markup:
     """Return a severity or status as a coloured badge."""
     css = value.lower().replace(" ", "-").replace("_", "-")
-    return Markup('<span class="badge b-{}">{}</span>').format(css, value)
+    text = label(value) if value.islower() else value  # statuses read as words, SEV-1 stays
+    return Markup('<span class="badge b-{}">{}</span>').format(css, text)
 
 
 env.filters.update(when=when, iso=iso, label=label, badge=badge, urldecode=unquote)

@@ -1,0 +1,184 @@
+"""A whole incident run from a real browser (headless Chromium driven by Playwright).
+
+Needs Debian's `chromium`; the test skips where it is missing, except under CI=true, where
+`.ci/run` installs it. Screenshots of the main pages are saved under `build/screenshots/`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import LiveServer, need
+from tests.web.conftest import PASSWORD, set_passwords
+from tocsin.store import incidents
+from tocsin.store.db import make_engine, make_sessionmaker
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    executable = shutil.which("chromium") or (CHROMIUM if os.path.exists(CHROMIUM) else None)
+    if executable is None:
+        need("chromium is not installed (apt install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            headless=True,
+            args=["--no-sandbox", "--disable-dev-shm-usage"],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def site(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    from tests.conftest import _serve
+
+    set_passwords(db_url)
+    yield from _serve(db_url, tmp_path, tls=False, seed=False)
+
+
+def shot(page: Any, name: str, db_url: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    backend = db_url.split(":", 1)[0].split("+", 1)[0]
+    page.screenshot(path=str(SHOTS / f"{name}-{backend}.png"), full_page=True)
+
+
+def log_in(page: Any, url: str, handle: str) -> None:
+    page.goto(f"{url}/")
+    assert "/login" in page.url
+    page.fill("#handle", handle)
+    page.fill("#password", PASSWORD)
+    page.click("button:has-text('Log in')")
+    page.wait_for_url(f"{url}/")
+
+
+def test_a_whole_incident_from_the_browser(chromium: Any, site: LiveServer) -> None:
+    url = site.url
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    log_in(page, url, "alice")
+    cookie = next(c for c in context.cookies() if c["name"] == "tocsin_session")
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Lax"
+
+    page.click("text=Declare incident")
+    page.click("button:has-text('Declare')")  # empty: errors next to the fields
+    assert page.locator("text=Say in a line what is broken.").is_visible()
+    page.fill("#title", "All requests returning 502 <script>alert(1)</script>")
+    page.select_option("#severity", "SEV-1")
+    page.select_option("#service", "api-gateway")
+    page.fill("#impact", "Every customer sees errors")
+    page.click("button:has-text('Declare')")
+    page.wait_for_url(f"{url}/incidents/INC-1")
+    assert page.locator("h1").inner_text() == (
+        "INC-1 All requests returning 502 <script>alert(1)</script>"
+    )
+    assert page.locator(".badge.b-unacked").is_visible()
+
+    page.click("#ack")
+    page.wait_for_load_state()
+    assert page.locator(".badge.b-unacked").count() == 0
+    page.select_option("#commander-user", "alice")
+    page.click("button:has-text('Assign commander')")
+    page.wait_for_load_state()
+    assert page.locator("#commander").inner_text().startswith("@alice")
+
+    page.check("input[name=visibility][value=internal]")
+    page.fill("#update-message", "Failing over db-7; Carol is on the replica")
+    page.click("button:has-text('Post update')")
+    page.wait_for_load_state()
+    page.check("input[name=visibility][value=public]")
+    page.fill("#public-title", "Errors on the API")
+    page.fill("#update-message", "We are investigating elevated errors on the API.")
+    page.click("button:has-text('Post update')")
+    page.wait_for_load_state()
+    page.fill("#note", "Rollback started")
+    page.click("button:has-text('Add note')")
+    page.wait_for_load_state()
+    timeline = page.locator("#timeline").inner_text()
+    assert "Failing over db-7" in timeline
+    assert "We are investigating elevated errors on the API." in timeline
+    assert timeline.index("Rollback started") < timeline.index("Failing over db-7")  # newest first
+    notification = page.locator("#notification").input_value()
+    assert "INCIDENT NOTIFICATION" in notification
+    shot(page, "incident", site.db_url)
+
+    page.fill("#resolution", "Rolled back the nginx config")
+    page.click("button:has-text('Resolve incident')")
+    page.wait_for_load_state()
+    assert "Resolved" in page.locator(".tags").inner_text()
+
+    page.goto(f"{url}/")
+    shot(page, "dashboard", site.db_url)
+    page.goto(f"{url}/services/api-gateway")
+    shot(page, "service", site.db_url)
+    page.goto(f"{url}/reports")
+    shot(page, "metrics", site.db_url)
+
+    public = chromium.new_context().new_page()  # a customer: no login
+    public.goto(f"{url}/status")
+    text = public.locator("main").inner_text()
+    assert "We are investigating elevated errors on the API." in text
+    assert "Errors on the API" in text
+    for secret in ("Failing over", "db-7", "Carol", "Rollback started", "alice", "502"):
+        assert secret not in text, secret
+    shot(public, "status", site.db_url)
+    assert errors == []
+
+
+def test_a_viewer_cannot_press_the_buttons(chromium: Any, site: LiveServer) -> None:
+    engine = make_engine(site.db_url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        from tests.conftest import T0
+
+        incidents.declare(session, title="Disk full", severity="SEV-3", actor="alice", now=T0)
+    engine.dispose()
+    page = chromium.new_page()
+    log_in(page, site.url, "vera")
+    page.goto(f"{site.url}/incidents/INC-1")
+    assert page.locator("#read-only").is_visible()
+    for button in ("#ack", "button:has-text('Assign commander')", "button:has-text('Add note')"):
+        assert page.locator(button).is_disabled(), button
+    shot(page, "incident-viewer", site.db_url)
+    # Sending the form by hand, with the real CSRF token, is refused by the server too.
+    token = page.locator("input[name=csrf_token]").first.input_value()
+    response = page.request.post(
+        f"{site.url}/incidents/INC-1/notes", form={"csrf_token": token, "message": "sneaky"}
+    )
+    assert response.status == 403
+    page.goto(f"{site.url}/incidents/INC-1")
+    assert "sneaky" not in page.locator("#timeline").inner_text()
+
+
+def test_the_live_dashboard_updates_without_a_reload(chromium: Any, site: LiveServer) -> None:
+    page = chromium.new_page()
+    log_in(page, site.url, "alice")
+    assert "No open incidents." in page.locator("#dashboard").inner_text()
+    engine = make_engine(site.db_url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        from datetime import UTC, datetime
+
+        incidents.declare(
+            session, title="Checkout is down", severity="SEV-1", actor="bob", now=datetime.now(UTC)
+        )
+    engine.dispose()
+    page.wait_for_function(
+        "document.querySelector('#dashboard').innerText.includes('Checkout is down')",
+        timeout=15000,
+    )
+    assert page.url == f"{site.url}/"  # no navigation happened
