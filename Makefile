@@ -19,8 +19,10 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
-# The seed's three-tier example, its postmortem template for the server only (not for `make test`).
+# The seed's three-tier example. Its postmortem template is for this server only (`make test`
+# keeps the shipped one); links in pages point at the port actually served.
 run: export TOCSIN_TEMPLATE_DIR ?= $(CURDIR)/$(EXAMPLE)/templates
+run: export TOCSIN_BASE_URL ?= http://$(HOST):$(PORT)
 run: $(VENV)/.installed
 	$(BIN)/tocsin db upgrade
 	$(BIN)/tocsin init

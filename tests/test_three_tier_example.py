@@ -372,7 +372,8 @@ def test_make_run_migrates_applies_the_example_and_serves(tmp_path: Path) -> Non
     fake = venv / "bin" / "tocsin"
     fake.write_text(
         "#!/bin/sh\n"
-        f'echo "TOCSIN_TEMPLATE_DIR=$TOCSIN_TEMPLATE_DIR tocsin $*" >> {shlex.quote(str(log))}\n'
+        'echo "TOCSIN_TEMPLATE_DIR=$TOCSIN_TEMPLATE_DIR TOCSIN_BASE_URL=$TOCSIN_BASE_URL'
+        f' tocsin $*" >> {shlex.quote(str(log))}\n'
         '[ "$1" = serve ] && exit 0\n'
         f'exec {shlex.quote(str(real))} "$@"\n'
     )
@@ -381,21 +382,26 @@ def test_make_run_migrates_applies_the_example_and_serves(tmp_path: Path) -> Non
     db = tmp_path / "tocsin.db"
     env = {**os.environ, "TOCSIN_DATABASE_URL": f"sqlite:///{db}", "COLUMNS": "132"}
     env.pop("TOCSIN_TEMPLATE_DIR", None)
+    env.pop("TOCSIN_BASE_URL", None)
 
-    def make_run() -> str:
+    def make_run() -> tuple[str, str]:
         done = subprocess.run(
             ["make", "-s", "run", f"VENV={venv}", "PORT=8099"],
             cwd=ROOT,
             env=env,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=600,
         )
         assert done.returncode == 0, done.stderr
-        return done.stdout
+        return done.stdout, done.stderr
 
-    first = make_run()
-    templates = f"TOCSIN_TEMPLATE_DIR={ROOT}/examples/three-tier/templates"
+    first, said = make_run()
+    assert "Applied examples/three-tier/tocsin.yaml: " in said
+    templates = (
+        f"TOCSIN_TEMPLATE_DIR={ROOT}/examples/three-tier/templates"
+        " TOCSIN_BASE_URL=http://127.0.0.1:8099"
+    )
     assert log.read_text().splitlines() == [
         f"{templates} tocsin db upgrade",
         f"{templates} tocsin init",
@@ -407,7 +413,9 @@ def test_make_run_migrates_applies_the_example_and_serves(tmp_path: Path) -> Non
     with sqlite3.connect(db) as connection:
         assert connection.execute("SELECT count(*) FROM services").fetchone() == (3,)
 
-    second = make_run()
+    second, said = make_run()
+    assert "Tocsin already has users; nothing to do." in said
+    assert "examples/three-tier/tocsin.yaml: no changes" in said
     assert KEY_LINE.findall(second) == []
     assert "tsn_" not in second
     assert len(log.read_text().splitlines()) == 8
