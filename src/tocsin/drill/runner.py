@@ -404,12 +404,19 @@ class Runner:
         actor = self._commander_handle(session, incident) or ACTOR
         if step.kind is Kind.ASSIGN:
             handle = self._who(step.who)
+            current = incidents.commander_of(incident)
+            if step.role == "commander" and current is not None and current.handle == handle:
+                # The service's IC policy already made them commander when the alert came in.
+                self.say(f"@{handle} is already the incident commander")
+                return
             incidents.assign(
                 session,
                 incident,
                 handle,
                 role=step.role,
                 speciality=step.speciality,
+                # Someone taking command from the commander the IC policy picked is a handover.
+                handover=step.role == "commander" and current is not None,
                 actor=actor if actor != ACTOR else handle,
                 now=now,
             )
