@@ -243,3 +243,148 @@ def test_prune_leaves_sections_the_file_does_not_write(cli: Cli, tmp_path: Path)
         "update user alice (time_zone, role)",
         "update user bob (name)",
     ]
+
+
+FOLLOW_THE_SUN_EXPORT = """\
+# Written by `tocsin export`; apply it with `tocsin apply -f`.
+users:
+  - {handle: ana, name: Ana Souza, time_zone: America/New_York}
+  - {handle: ben, name: Ben Carter, time_zone: America/New_York}
+  - {handle: clara, name: Clara Weber, time_zone: Europe/Berlin}
+  - {handle: dirk, name: Dirk Jansen, time_zone: Europe/Berlin}
+  - {handle: emi, name: Emi Tanaka, time_zone: Asia/Tokyo}
+  - {handle: kenji, name: Kenji Mori, time_zone: Asia/Tokyo}
+
+severities:
+  - name: SEV-1
+    definition: Complete outage, all users affected
+    response_time: 5m
+    example: Database primary down
+    update_cadence: 15m
+    notify_executives: true
+  - name: SEV-2
+    definition: Major feature degraded, partial outage
+    response_time: 15m
+    example: API latency > 5s
+    update_cadence: 30m
+  - name: SEV-3
+    definition: Minor issue, workaround available
+    response_time: 1h
+    example: UI display bug
+    update_cadence: 2h
+  - name: SEV-4
+    definition: Cosmetic, no user impact
+    response_time: next business day
+    example: Documentation error
+
+schedules:
+  - name: follow-the-sun
+    time_zone: UTC
+    description: US, EU and APAC each cover their own business day.
+    layers:
+      - name: apac
+        time_zone: Asia/Tokyo
+        rotation: 1 week
+        start: 2021-01-04T09:00
+        participants: [emi, kenji]
+        restrictions:
+          - {from: "09:00", to: "17:00"}
+      - name: eu
+        time_zone: Europe/Berlin
+        rotation: 1 week
+        start: 2021-01-04T09:00
+        participants: [clara, dirk]
+        restrictions:
+          - {from: "09:00", to: "17:00"}
+      - name: us
+        time_zone: America/New_York
+        rotation: 1 week
+        start: 2021-01-04T09:00
+        participants: [ana, ben]
+        restrictions:
+          - {from: "09:00", to: "17:00"}
+"""
+
+
+def test_export_of_follow_the_sun_applies_back_with_no_changes(cli: Cli, tmp_path: Path) -> None:
+    cli.ok("apply", "-f", str(FOLLOW_THE_SUN))
+    exported = cli.ok("export")
+    assert (exported.stdout, exported.stderr) == (FOLLOW_THE_SUN_EXPORT, "")
+    again = tmp_path / "tocsin.yaml"
+    again.write_text(exported.stdout)
+    result = cli.ok("apply", "-f", str(again))
+    assert (result.stdout, result.stderr) == ("", f"{again}: no changes\n")
+    assert cli.ok("export").stdout == FOLLOW_THE_SUN_EXPORT
+
+
+def test_export_round_trips_every_section_and_keeps_secrets_out_unless_asked(
+    cli: Cli, tmp_path: Path
+) -> None:
+    config = rich_copy(tmp_path)
+    cli.ok("apply", "-f", str(config))
+    exported = config.with_name("exported.yaml")  # beside the runbooks it names
+    written = cli.ok("export", "-o", str(exported))
+    assert written.stdout == ""
+    assert written.stderr == f"Wrote {exported}\n"
+    text = exported.read_text()
+    assert text.startswith(
+        "# Written by `tocsin export`; apply it with `tocsin apply -f`.\n"
+        "# Runbook paths are as they were applied: relative to the folder of the file that "
+        "named them.\n"
+        "# This file contains secrets (webhook signing secrets, Slack URLs): keep it out of "
+        "public places.\n"
+        "users:\n"
+    )
+    assert "s3cret-alice" not in text  # apply keeps the stored secret when the file has none
+    assert "url: https://hooks.slack.com/services/T0/B0/bob\n" in text
+    assert (
+        "    runbook: runbooks/web.md\n"
+        "    runbook_rules:\n"
+        "      - match: {alertname: Http502}\n"
+        "        scenario: all-502-errors\n"
+        "    integrations:\n"
+        "      - {type: alertmanager}\n"
+        "      - {type: heartbeat, name: nightly-backup, interval: 26h}\n"
+    ) in text
+    assert "    team: platform\n    component: website\n" in text
+    result = cli.ok("apply", "-f", str(exported))
+    assert (result.stdout, result.stderr) == ("", f"{exported}: no changes\n")
+    assert cli.ok("export").stdout == text
+    assert "      - {name: hook, type: webhook, url: 'https://hooks.example.com/alice'}\n" in text
+    secret = cli.ok("export", "--include-secrets").stdout
+    assert (
+        "      - name: hook\n"
+        "        type: webhook\n"
+        "        url: https://hooks.example.com/alice\n"
+        "        secret: s3cret-alice\n"
+    ) in secret
+
+
+def test_an_export_with_its_secrets_rebuilds_a_fresh_database(cli: Cli, tmp_path: Path) -> None:
+    config = rich_copy(tmp_path)
+    cli.ok("apply", "-f", str(config))
+    exported = config.with_name("exported.yaml")
+    cli.ok("export", "--include-secrets", "-o", str(exported))
+    fresh = fresh_cli(tmp_path, "fresh.db")
+    rebuilt = fresh.ok("apply", "-f", str(exported)).stdout.splitlines()
+    assert len([line for line in rebuilt if " key=" in line]) == 3  # new keys for a new home
+    assert fresh.ok("export", "--include-secrets").stdout == exported.read_text()
+
+
+def test_export_elsewhere_warns_that_the_runbook_is_not_beside_it(cli: Cli, tmp_path: Path) -> None:
+    cli.ok("apply", "-f", str(rich_copy(tmp_path)))
+    elsewhere = tmp_path / "elsewhere.yaml"
+    result = cli.ok("export", "-o", str(elsewhere))
+    assert result.stderr == (
+        f"warning: {elsewhere}: services[1].runbook: no runbooks/web.md beside this file; "
+        "copy the runbook there before applying it\n"
+        f"Wrote {elsewhere}\n"
+    )
+    refused = cli("apply", "-f", str(elsewhere))
+    assert refused.code == 2
+    assert refused.stderr.endswith("services[1].runbook: no runbook file at 'runbooks/web.md'\n")
+    missing_dir = cli("export", "-o", str(tmp_path / "nope" / "x.yaml"))
+    assert (missing_dir.code, missing_dir.stderr) == (
+        2,
+        f"error: cannot write {tmp_path / 'nope' / 'x.yaml'}: No such file or directory\n",
+    )

@@ -98,7 +98,6 @@ def dump(data: dict[str, Any]) -> str:
             Dumper=_Dumper,
             sort_keys=False,
             allow_unicode=True,
-            default_flow_style=None,
             width=100,
         )
         for key, value in data.items()
@@ -107,10 +106,15 @@ def dump(data: dict[str, Any]) -> str:
 
 
 class _Dumper(yaml.SafeDumper):
-    """YAML with multi-line text as literal blocks, so runbook-like prose stays readable."""
+    """YAML as people write the file: lists indented under their key, short plain mappings and
+    lists on one line, multi-line text as literal blocks."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
 
 
 _CLOCK = re.compile(r"^\d{1,2}:\d{2}$")
+_ONE_LINE = 80
 
 
 def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -119,7 +123,24 @@ def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
+def _plain(values: list[Any]) -> bool:
+    return all(not isinstance(v, dict | list) and "\n" not in str(v) for v in values)
+
+
+def _mapping(dumper: yaml.SafeDumper, value: dict[str, Any]) -> yaml.MappingNode:
+    short = len(", ".join(f"{k}: {v}" for k, v in value.items())) <= _ONE_LINE
+    flow = _plain(list(value.values())) and short
+    return dumper.represent_mapping("tag:yaml.org,2002:map", value, flow_style=flow)
+
+
+def _sequence(dumper: yaml.SafeDumper, value: list[Any]) -> yaml.SequenceNode:
+    flow = _plain(value) and len(", ".join(map(str, value))) <= _ONE_LINE
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flow)
+
+
 _Dumper.add_representer(str, _text)
+_Dumper.add_representer(dict, _mapping)
+_Dumper.add_representer(list, _sequence)
 
 
 def duration(seconds: int) -> str:
