@@ -42,11 +42,23 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "three-tier" / "tocsin.yaml"
+
+
 @pytest.fixture
 def site(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """The three-tier example served for real, with passwords for alice, root and vera."""
+    from datetime import UTC, datetime
+
     from tests.conftest import _serve
+    from tocsin import config
+    from tocsin.store import apply as applier
 
     set_passwords(db_url)
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        applier.apply(session, config.load(EXAMPLE), now=datetime.now(UTC))
+    engine.dispose()
     yield from _serve(db_url, tmp_path, tls=False, seed=False)
 
 
@@ -54,6 +66,12 @@ def shot(page: Any, name: str, db_url: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     backend = db_url.split(":", 1)[0].split("+", 1)[0]
     page.screenshot(path=str(SHOTS / f"{name}-{backend}.png"), full_page=True)
+
+
+def submit(page: Any, selector: str) -> None:
+    """Press a form's button and wait for the page it leads to."""
+    with page.expect_navigation():
+        page.click(selector)
 
 
 def log_in(page: Any, url: str, handle: str) -> None:
@@ -81,7 +99,7 @@ def test_a_whole_incident_from_the_browser(chromium: Any, site: LiveServer) -> N
     assert page.locator("text=Say in a line what is broken.").is_visible()
     page.fill("#title", "All requests returning 502 <script>alert(1)</script>")
     page.select_option("#severity", "SEV-1")
-    page.select_option("#service", "api-gateway")
+    page.select_option("#service", "api")
     page.fill("#impact", "Every customer sees errors")
     page.click("button:has-text('Declare')")
     page.wait_for_url(f"{url}/incidents/INC-1")
@@ -90,26 +108,21 @@ def test_a_whole_incident_from_the_browser(chromium: Any, site: LiveServer) -> N
     )
     assert page.locator(".badge.b-unacked").is_visible()
 
-    page.click("#ack")
-    page.wait_for_load_state()
+    submit(page, "#ack")
     assert page.locator(".badge.b-unacked").count() == 0
     page.select_option("#commander-user", "alice")
-    page.click("button:has-text('Assign commander')")
-    page.wait_for_load_state()
+    submit(page, "button:has-text('Assign commander')")
     assert page.locator("#commander").inner_text().startswith("@alice")
 
     page.check("input[name=visibility][value=internal]")
     page.fill("#update-message", "Failing over db-7; Carol is on the replica")
-    page.click("button:has-text('Post update')")
-    page.wait_for_load_state()
+    submit(page, "button:has-text('Post update')")
     page.check("input[name=visibility][value=public]")
     page.fill("#public-title", "Errors on the API")
     page.fill("#update-message", "We are investigating elevated errors on the API.")
-    page.click("button:has-text('Post update')")
-    page.wait_for_load_state()
+    submit(page, "button:has-text('Post update')")
     page.fill("#note", "Rollback started")
-    page.click("button:has-text('Add note')")
-    page.wait_for_load_state()
+    submit(page, "button:has-text('Add note')")
     timeline = page.locator("#timeline").inner_text()
     assert "Failing over db-7" in timeline
     assert "We are investigating elevated errors on the API." in timeline
@@ -118,26 +131,36 @@ def test_a_whole_incident_from_the_browser(chromium: Any, site: LiveServer) -> N
     assert "INCIDENT NOTIFICATION" in notification
     shot(page, "incident", site.db_url)
 
-    page.fill("#resolution", "Rolled back the nginx config")
-    page.click("button:has-text('Resolve incident')")
-    page.wait_for_load_state()
-    assert "Resolved" in page.locator(".tags").inner_text()
-
-    page.goto(f"{url}/")
-    shot(page, "dashboard", site.db_url)
-    page.goto(f"{url}/services/api-gateway")
-    shot(page, "service", site.db_url)
-    page.goto(f"{url}/reports")
-    shot(page, "metrics", site.db_url)
-
     public = chromium.new_context().new_page()  # a customer: no login
     public.goto(f"{url}/status")
     text = public.locator("main").inner_text()
     assert "We are investigating elevated errors on the API." in text
     assert "Errors on the API" in text
+    assert "Major outage" in public.locator("#component-api").inner_text()
+    assert "Operational" in public.locator("#component-website").inner_text()
     for secret in ("Failing over", "db-7", "Carol", "Rollback started", "alice", "502"):
         assert secret not in text, secret
     shot(public, "status", site.db_url)
+
+    page.fill("#resolution", "Rolled back the nginx config")
+    submit(page, "button:has-text('Resolve incident')")
+    assert "Resolved" in page.locator(".tags").inner_text()
+    public.reload()
+    assert public.locator("#banner").inner_text() == "All systems operational"
+    assert "Operational" in public.locator("#component-api").inner_text()
+    assert "This incident has been resolved." in public.locator("#history").inner_text()
+
+    page.goto(f"{url}/")
+    shot(page, "dashboard", site.db_url)
+    page.goto(f"{url}/services/database")
+    assert page.locator(".toc a").count() == 3  # the runbook's three scenarios
+    shot(page, "service", site.db_url)
+    page.goto(f"{url}/schedules/primary")
+    assert page.locator("svg.schedule text.label").all_text_contents()[-1] == "Final schedule"
+    shot(page, "schedule", site.db_url)
+    page.goto(f"{url}/reports")
+    shot(page, "metrics", site.db_url)
+
     assert errors == []
 
 
