@@ -7,7 +7,6 @@ final row are drawn in the warning colour.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -33,10 +32,13 @@ PALETTE = (
 )
 
 
-def colour(user: str) -> str:
-    """Return the same colour for a user on every page."""
-    digest = hashlib.sha256(user.encode()).digest()
-    return PALETTE[digest[0] % len(PALETTE)]
+def colours(schedule: sched.Schedule) -> dict[str, str]:
+    """Give each person of the schedule their own colour, in the order the layers list them."""
+    people: list[str] = []
+    for layer in schedule.layers:
+        people += [p for p in layer.participants if p not in people]
+    people += [o.user for o in schedule.overrides if o.user not in people]
+    return {person: PALETTE[n % len(PALETTE)] for n, person in enumerate(people)}
 
 
 def _x(at: datetime, start: datetime, end: datetime) -> float:
@@ -44,11 +46,13 @@ def _x(at: datetime, start: datetime, end: datetime) -> float:
     return LABEL + (WIDTH - LABEL) * (at - start).total_seconds() / span
 
 
-def _bar(shift: sched.Shift, y: float, start: datetime, end: datetime) -> str:
+def _bar(
+    shift: sched.Shift, y: float, start: datetime, end: datetime, palette: dict[str, str]
+) -> str:
     x0 = _x(max(shift.start, start), start, end)
     x1 = _x(min(shift.end, end), start, end)
     who = ", ".join(shift.users) if shift.users else "nobody on call"
-    fill = colour(shift.users[0]) if shift.users else GAP_COLOUR
+    fill = palette.get(shift.users[0], PALETTE[-1]) if shift.users else GAP_COLOUR
     title = f"{who}: {shift.start.strftime('%a %H:%M')} - {shift.end.strftime('%a %H:%M')} UTC"
     text = ""
     if x1 - x0 > 46:
@@ -81,6 +85,7 @@ def schedule_svg(
         rows.append(("Overrides", overrides, False))
     rows.append(("Final schedule", sched.final_shifts(schedule, start, end), True))
     height = 34 + ROW * len(rows) + 8
+    palette = colours(schedule)
     zone = ZoneInfo(schedule.time_zone)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="schedule" role="img" '
@@ -106,7 +111,7 @@ def schedule_svg(
         parts.append(f'<text x="4" y="{y + ROW / 2 + 4:.1f}" class="{css}">{escape(name)}</text>')
         for shift in shifts:
             if final or shift.users:
-                parts.append(_bar(shift, y, start, end))
+                parts.append(_bar(shift, y, start, end, palette))
     if start <= now < end:
         x = _x(now, start, end)
         parts.append(f'<line x1="{x:.1f}" y1="18" x2="{x:.1f}" y2="{height - 4}" class="now"/>')
