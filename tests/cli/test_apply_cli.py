@@ -108,8 +108,8 @@ def test_dry_run_of_an_edit_names_the_fields_and_keeps_the_database(
     assert cli.ok("export").stdout == before
     assert cli.ok("apply", "-f", str(config)).stdout.splitlines() == plan
     after = cli.ok("export").stdout
-    assert "components:\n- {slug: api, name: Public API}\n- {slug: website," in after
-    assert "- slug: platform\n  name: Platform\n  members: [bob, alice]\n" in after
+    assert "components:\n  - {slug: api, name: Public API}\n  - {slug: website," in after
+    assert "  - slug: platform\n    name: Platform\n    members: [bob, alice]\n" in after
     assert cli.ok("apply", "-f", str(config)).stdout == ""
 
 
