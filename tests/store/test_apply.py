@@ -179,3 +179,23 @@ def test_under_prune_the_file_must_name_what_it_refers_to(session: Session) -> N
     with pytest.raises(InvalidInput) as caught:
         applier.apply(session, partial, now=T0, prune=True)
     assert caught.value.problems == ["tocsin.yaml:4: teams[0].members[1]: unknown user 'bob'"]
+
+
+def test_prune_will_not_leave_what_the_file_does_not_describe_dangling(session: Session) -> None:
+    applier.apply(session, load(BASE), now=T0)
+    only = load(
+        "teams: []\n"
+        "components:\n  - {slug: api}\n"
+        "escalation_policies:\n  - {name: secondary, levels: [{targets: ['user:bob']}]}\n"
+    )
+    with pytest.raises(InvalidInput) as caught:
+        applier.apply(session, only, now=T0, prune=True)
+    assert caught.value.problems == [
+        "tocsin.yaml:4: escalation_policies: --prune cannot delete escalation policy 'primary': "
+        "service web, which the file does not describe, still names it",
+        "tocsin.yaml:1: teams: --prune cannot delete team 'platform': "
+        "service web, which the file does not describe, still names it",
+        "tocsin.yaml:2: components: --prune cannot delete component 'website': "
+        "service web, which the file does not describe, still names it",
+    ]
+    assert lines(applier.apply(session, only, now=T0)) == ["update component api (position)"]

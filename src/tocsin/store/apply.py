@@ -8,10 +8,11 @@ commits, and only that apply shows it).
 With `prune`, what the file does not list is deleted, but only in the sections (and the lists of
 a service or a schedule) the file writes: a file without `teams:` leaves every team alone, a
 service without `integrations:` keeps its integrations, a schedule without `overrides:` keeps
-the overrides people added by hand. Two things are never pruned silently:
+the overrides people added by hand. Some things are never pruned silently:
 
 - a service that incidents name (the incident history points at it, and the foreign key says
-  RESTRICT), and an escalation policy still escalating an open incident: both are problems, and
+  RESTRICT), an escalation policy still escalating an open incident, and anything that
+  configuration in a section the file does not write still names: these are problems, and
   nothing is applied;
 - a user with history (incident roles, notifications, action items, API tokens, a password),
   or one that configuration outside the file still names: the row is kept, since history,
@@ -381,7 +382,75 @@ def _prune_problems(session: Session, config: Config) -> list[str]:
                     "keep it in the file until they are resolved",
                 )
             )
+    return problems + _dangling_problems(session, config)
+
+
+def _dangling_problems(session: Session, config: Config) -> list[str]:
+    """Return the deletions that would leave configuration the file does not write dangling.
+
+    A file that writes `escalation_policies:` but not `services:` must not take a policy away
+    from a service it does not describe (the foreign key would quietly set it to none).
+    """
+    spec = config.spec
+    written = spec.model_fields_set
+    policy_names = {p.id: p.name for p in escalation.list_policies(session)}
+    team_slugs = {t.id: t.slug for t in teams.list_(session)}
+    component_slugs = {c.id: c.slug for c in components.list_(session)}
+    listed = {
+        "schedules": {s.name for s in spec.schedules},
+        "escalation_policies": {p.name for p in spec.escalation_policies},
+        "teams": {t.slug for t in spec.teams},
+        "components": {c.slug for c in spec.components},
+    }
+    stored = {
+        "schedules": {s.name for s in schedules.list_(session)},
+        "escalation_policies": set(policy_names.values()),
+        "teams": set(team_slugs.values()),
+        "components": set(component_slugs.values()),
+    }
+    gone = {
+        section: stored[section] - names if section in written else set()
+        for section, names in listed.items()
+    }
+    problems = []
+
+    def dangling(section: str, kind: str, name: str, holder: str) -> None:
+        problems.append(
+            config.problem(
+                section,
+                f"--prune cannot delete {kind} {name!r}: {holder}, which the file does not "
+                "describe, still names it",
+            )
+        )
+
+    if "services" not in written:
+        for service in services.list_(session):
+            holder = f"service {service.slug}"
+            for section, kind, name in (
+                (
+                    "escalation_policies",
+                    "escalation policy",
+                    policy_names.get(service.escalation_policy_id or 0),
+                ),
+                ("teams", "team", team_slugs.get(service.team_id or 0)),
+                ("components", "component", component_slugs.get(service.component_id or 0)),
+                ("schedules", "schedule", _schedule_target(service.incident_commander)),
+            ):
+                if name is not None and name in gone[section]:
+                    dangling(section, kind, name, holder)
+    if "escalation_policies" not in written:
+        for policy in escalation.list_policies(session):
+            for level in policy.levels:
+                for target in level.get("targets", []):
+                    name = _schedule_target(str(target))
+                    if name is not None and name in gone["schedules"]:
+                        dangling("schedules", "schedule", name, f"escalation policy {policy.name}")
     return problems
+
+
+def _schedule_target(target: str | None) -> str | None:
+    kind, _, name = (target or "").partition(":")
+    return name if kind == "schedule" else None
 
 
 def apply(
