@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -80,6 +81,28 @@ def test_the_example_applies_once_and_then_changes_nothing(cli: Cli) -> None:
     second = cli.ok("apply", "-f", CONFIG)
     assert second.stdout == ""
     assert second.stderr == f"{CONFIG}: no changes\n"
+
+
+def test_the_example_round_trips_through_export(cli: Cli, tmp_path: Path) -> None:
+    secrets = keys(cli.ok("apply", "-f", CONFIG).stdout).values()
+    # The team's own copy of the folder: export over its tocsin.yaml, beside the runbooks.
+    folder = tmp_path / "three-tier"
+    shutil.copytree(EXAMPLE, folder)
+    exported = folder / "tocsin.yaml"
+    cli.ok("export", "-o", str(exported))
+    text = exported.read_text(encoding="utf-8")
+    for name in ("web", "api", "database", "primary", "secondary", "follow-the-sun", "website"):
+        assert f": {name}" in text, name
+    assert len(secrets) == 4
+    assert not [key for key in secrets if key in text]  # integration keys are never written
+    dry = cli.ok("apply", "-f", str(exported), "--dry-run")
+    assert dry.stdout == ""
+    again = cli.ok("apply", "-f", str(exported))
+    assert again.stdout == ""
+    assert again.stderr == f"{exported}: no changes\n"
+    second = tmp_path / "second.yaml"
+    cli.ok("export", "-o", str(second))
+    assert second.read_text(encoding="utf-8") == text
 
 
 def test_the_escalation_policy_is_the_seeds(cli: Cli) -> None:
