@@ -282,6 +282,8 @@ def for_incident(session: Session, incident: Incident) -> list[Alert]:
     """Return the alerts attached to `incident`, first seen first."""
     return list(
         session.scalars(
-            select(Alert).where(Alert.incident_id == incident.id).order_by(Alert.first_seen, Alert.id)
+            select(Alert)
+            .where(Alert.incident_id == incident.id)
+            .order_by(Alert.first_seen, Alert.id)
         )
     )
