@@ -68,6 +68,18 @@ def shot(page: Any, name: str, db_url: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}-{backend}.png"), full_page=True)
 
 
+# Generous waits: a loaded 2-core CI machine can take seconds to serve a page; a real failure
+# still fails, just later.
+WAIT_MS = 90_000
+
+
+def open_page(chromium: Any, **options: Any) -> Any:
+    """Return a new page in its own browser context (its own cookies)."""
+    context = chromium.new_context(**options)
+    context.set_default_timeout(WAIT_MS)
+    return context.new_page()
+
+
 def submit(page: Any, selector: str) -> None:
     """Press a form's button and wait for the page it leads to."""
     with page.expect_navigation():
@@ -85,8 +97,8 @@ def log_in(page: Any, url: str, handle: str) -> None:
 
 def test_a_whole_incident_from_the_browser(chromium: Any, site: LiveServer) -> None:
     url = site.url
-    context = chromium.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
+    page = open_page(chromium, viewport={"width": 1400, "height": 900})
+    context = page.context
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     log_in(page, url, "alice")
@@ -131,7 +143,7 @@ def test_a_whole_incident_from_the_browser(chromium: Any, site: LiveServer) -> N
     assert "INCIDENT NOTIFICATION" in notification
     shot(page, "incident", site.db_url)
 
-    public = chromium.new_context().new_page()  # a customer: no login
+    public = open_page(chromium)  # a customer: no login
     public.goto(f"{url}/status")
     text = public.locator("main").inner_text()
     assert "We are investigating elevated errors on the API." in text
@@ -171,7 +183,7 @@ def test_a_viewer_cannot_press_the_buttons(chromium: Any, site: LiveServer) -> N
 
         incidents.declare(session, title="Disk full", severity="SEV-3", actor="alice", now=T0)
     engine.dispose()
-    page = chromium.new_page()
+    page = open_page(chromium)
     log_in(page, site.url, "vera")
     page.goto(f"{site.url}/incidents/INC-1")
     assert page.locator("#read-only").is_visible()
@@ -189,7 +201,7 @@ def test_a_viewer_cannot_press_the_buttons(chromium: Any, site: LiveServer) -> N
 
 
 def test_the_live_dashboard_updates_without_a_reload(chromium: Any, site: LiveServer) -> None:
-    page = chromium.new_page()
+    page = open_page(chromium)
     log_in(page, site.url, "alice")
     assert "No open incidents." in page.locator("#dashboard").inner_text()
     engine = make_engine(site.db_url)
@@ -202,6 +214,6 @@ def test_the_live_dashboard_updates_without_a_reload(chromium: Any, site: LiveSe
     engine.dispose()
     page.wait_for_function(
         "document.querySelector('#dashboard').innerText.includes('Checkout is down')",
-        timeout=15000,
+        timeout=WAIT_MS,
     )
     assert page.url == f"{site.url}/"  # no navigation happened
