@@ -65,8 +65,8 @@ def declare(url: str, count: int, people: int) -> None:
     engine.dispose()
 
 
-def start_engine(url: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TOCSIN_DATABASE_URL": url, "TOCSIN_CLAIM_SECONDS": "3"}
+def start_engine(url: str, log: Path, *, claim_seconds: int = 3) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TOCSIN_DATABASE_URL": url, "TOCSIN_CLAIM_SECONDS": str(claim_seconds)}
     with log.open("ab") as stderr:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
             [sys.executable, "-m", "tocsin", "engine"],
@@ -77,6 +77,8 @@ def start_engine(url: str, log: Path) -> subprocess.Popen[bytes]:
 
 
 def wait_for(check: object, timeout: float) -> bool:
+    """Poll `check` until it holds. The timeouts are waits, not speed bounds: each engine is a
+    new Python process, and on a loaded 2-core CI machine importing Tocsin alone took 17 s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():  # type: ignore[operator]
@@ -103,9 +105,11 @@ def test_three_engines_deliver_every_page_once(
     try:
         configure(pg_url, receiver, people=30)
         for _ in range(3):
-            engines.append(start_engine(pg_url, tmp_path / "engines.log"))
+            # Nobody dies here, so a claim must never run out mid-send: a 3 s claim did on a
+            # loaded machine, and an expired claim is re-sent by design (same key, at least once).
+            engines.append(start_engine(pg_url, tmp_path / "engines.log", claim_seconds=60))
         declare(pg_url, 300, people=30)
-        delivered = wait_for(lambda: len(set(receiver.refs)) == 300, timeout=90)
+        delivered = wait_for(lambda: len(set(receiver.refs)) == 300, timeout=300)
         time.sleep(1.0)  # a duplicate, if any, would arrive now
         assert delivered, f"{len(set(receiver.refs))} of 300 incidents paged"
         assert sorted(set(receiver.refs), key=lambda r: int(r[4:])) == [
@@ -129,12 +133,12 @@ def test_a_killed_engine_loses_no_page(
         first = start_engine(pg_url, tmp_path / "engines.log")
         engines.append(first)
         declare(pg_url, 20, people=20)
-        assert wait_for(lambda: len(receiver.keys) >= 3, timeout=30)
+        assert wait_for(lambda: len(receiver.keys) >= 3, timeout=120)
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
         before = len(receiver.keys)
         engines.append(start_engine(pg_url, tmp_path / "engines.log"))
-        assert wait_for(lambda: len(set(receiver.refs)) == 20, timeout=60), (
+        assert wait_for(lambda: len(set(receiver.refs)) == 20, timeout=240), (
             f"{len(set(receiver.refs))} of 20 incidents paged"
         )
         time.sleep(1.0)
