@@ -325,12 +325,7 @@ class Config:
 
     def where(self, path: str) -> str:
         """Return "file:line" for a path like services[2].owner (the nearest known line)."""
-        probe = path
-        while probe:
-            if probe in self.lines:
-                return f"{self.path}:{self.lines[probe]}"
-            probe = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
-        return self.path
+        return locate(self.lines, self.path, path)
 
     def problem(self, path: str, message: str) -> str:
         """Return a problem line that names the file, the line and the path."""
@@ -363,8 +358,27 @@ def _response_time(text: str) -> timedelta | None:
     return None if _is_business_day(text) else parse_duration(text)
 
 
+def locate(lines: dict[str, int], source: str, path: str) -> str:
+    """Return "file:line" of `path`, or of its nearest enclosing path with a known line."""
+    probe = path
+    while probe:
+        if probe in lines:
+            return f"{source}:{lines[probe]}"
+        probe = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
+    return source
+
+
+def line_map(root: yaml.Node | None) -> dict[str, int]:
+    """Return the line of every path ("services[2].slug") of a composed YAML document."""
+    lines: dict[str, int] = {}
+    if root is not None:
+        _line_map(root, "", lines)
+    return lines
+
+
 def _line_map(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
+    if path:
+        lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             child = f"{path}.{key.value}" if path else str(key.value)
@@ -414,9 +428,7 @@ def parse(text: str, path: str = "<config>") -> Config:
         where = f"{path}:{mark.line + 1}" if mark is not None else path
         reason = getattr(exc, "problem", None) or str(exc)
         raise InvalidInput(f"{where}: not valid YAML: {reason}") from exc
-    lines: dict[str, int] = {}
-    if root is not None:
-        _line_map(root, "", lines)
+    lines = line_map(root)
     if data is None:
         data = {}
     if not isinstance(data, dict):

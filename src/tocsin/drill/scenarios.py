@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from importlib import resources
 from pathlib import Path
 
 import yaml
 
+from tocsin.config import line_map, locate
 from tocsin.core.drill import Scenario, parse_scenario
 from tocsin.errors import InvalidInput
 
@@ -53,9 +53,7 @@ def parse(text: str, source: str, *, fallback_name: str = "") -> Scenario:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         raise InvalidInput(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
-    lines: dict[str, int] = {}
-    if root is not None:
-        _line_map(root, "", lines)
+    lines = line_map(root)
     try:
         return parse_scenario(data, fallback_name=fallback_name)
     except InvalidInput as exc:
@@ -65,22 +63,4 @@ def parse(text: str, source: str, *, fallback_name: str = "") -> Scenario:
 
 def _locate(problem: str, source: str, lines: dict[str, int]) -> str:
     path, sep, _rest = problem.partition(": ")
-    probe = path if sep else ""
-    while probe:
-        if probe in lines:
-            return f"{source}:{lines[probe]}: {problem}"
-        probe = re.sub(r"(\.[^.\[]+|\[\d+\])$", "", probe)
-    return f"{source}: {problem}"
-
-
-def _line_map(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
-    if path:
-        lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            child = f"{path}.{key.value}" if path else str(key.value)
-            lines[child] = key.start_mark.line + 1
-            _line_map(value, child, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _line_map(item, f"{path}[{i}]", lines)
+    return f"{locate(lines, source, path if sep else '')}: {problem}"
