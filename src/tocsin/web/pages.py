@@ -34,7 +34,7 @@ from tocsin.core.incident import (
     Role,
     incident_ref,
 )
-from tocsin.errors import InvalidInput, NotFound, TocsinError
+from tocsin.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TocsinError
 from tocsin.store import (
     actions,
     alerts,
@@ -221,25 +221,25 @@ def dashboard_live(request: Request, session: SessionDep, now: NowDep, login: Lo
 # Incidents
 
 
+def _timeline_events(incident: Incident, kind: str | None) -> list[Any]:
+    events = list(reversed(incident.events))
+    wanted = TIMELINE_KINDS.get(kind or "")
+    return events if wanted is None else [e for e in events if e.kind in wanted]
+
+
 def _incident_context(
     session: Session, request: Request, incident: Incident, kind: str | None, now: datetime
 ) -> dict[str, Any]:
-    events = list(reversed(incident.events))
-    wanted = TIMELINE_KINDS.get(kind or "")
-    if wanted is not None:
-        events = [e for e in events if e.kind in wanted]
     scale = severities.scale(session)
     roles = incidents.active_roles(incident)
     settings = request.app.state.settings
     notification = incidents.render_message(
         session, incident, "notification", template_dir=settings.template_dir
     )
-    postmortem = postmortems.find(session, incident)
-    linked = alerts.for_incident(session, incident)
     return {
         "incident": incident,
         "ref": incident_ref(incident.number),
-        "events": events,
+        "events": _timeline_events(incident, kind),
         "kind": kind or "",
         "kinds": list(TIMELINE_KINDS),
         "roles": roles,
@@ -250,10 +250,10 @@ def _incident_context(
         "role_names": [r.value for r in Role if r is not Role.COMMANDER],
         "people": users.list_(session),
         "notification": notification,
-        "postmortem": postmortem,
+        "postmortem": postmortems.find(session, incident),
         "is_open": IncidentStatus(incident.status).is_open,
         "acknowledged": incident.acknowledged_at is not None,
-        "alerts": linked,
+        "alerts": alerts.for_incident(session, incident),
         "now": now,
         "live": LIVE_SECONDS,
         "errors": {},
@@ -335,6 +335,13 @@ async def declare(request: Request, session: SessionDep, now: NowDep, login: Log
     )
 
 
+def _form_status(exc: TocsinError) -> int:
+    """Return the status of a refused form: a name in it that matches nothing is bad input."""
+    if isinstance(exc, Conflict | PermissionDenied):
+        return 409 if isinstance(exc, Conflict) else 403
+    return 400
+
+
 def _field_errors(exc: TocsinError, fields: tuple[str, ...]) -> dict[str, str]:
     """Put each problem next to the field it names, the rest at the top of the form."""
     found: dict[str, str] = {}
@@ -361,16 +368,11 @@ def incident_page(
 
 @router.get("/live/incidents/{ref}", response_class=HTMLResponse)
 def incident_live(
-    ref: str,
-    request: Request,
-    session: SessionDep,
-    now: NowDep,
-    login: LoginDep,
-    kind: str | None = None,
+    ref: str, request: Request, session: SessionDep, login: LoginDep, kind: str | None = None
 ) -> Response:
-    """The live timeline of an incident."""
+    """The live timeline of an incident: only the events, polled every few seconds."""
     incident = incidents.load_for_view(session, ref)
-    return page(request, "timeline.html", _incident_context(session, request, incident, kind, now))
+    return page(request, "timeline.html", {"events": _timeline_events(incident, kind)})
 
 
 Action = Callable[[Session, Incident, dict[str, str], str, datetime], list[str]]
@@ -517,8 +519,7 @@ async def incident_action(
         context = _incident_context(session, request, incident, None, now)
         context["errors"] = {action: exc.problems or [exc.message]}
         context["values"] = {action: data}
-        status = 409 if exc.__class__.__name__ == "Conflict" else 400
-        return page(request, "incident.html", context, status=status)
+        return page(request, "incident.html", context, status=_form_status(exc))
     session.commit()
     return _done(request, f"/incidents/{incident_ref(incident.number)}", "; ".join(warnings))
 
@@ -796,7 +797,7 @@ async def postmortem_action(
             raise
         context = _postmortem_context(session, ref, {action: exc.problems or [exc.message]}, data)
         context["editing"] = action == "edit"
-        return page(request, "postmortem.html", context, status=400)
+        return page(request, "postmortem.html", context, status=_form_status(exc))
     session.commit()
     return _done(request, f"/postmortems/{ref}", flash)
 
