@@ -445,7 +445,9 @@ def test_overrides_from_the_form(browser: Browser) -> None:
     assert response.status_code == 303
     page = browser.get("/schedules/primary").text
     assert "On call now: <strong>@carol</strong>" in page
-    assert "Layer: weekdays" in page and "Overrides" in page
+    svg = page[page.index("<svg") : page.index("</svg>")]
+    assert 'class="label">Overrides</text>' in svg  # the picture gained an overrides row
+    assert "carol: Thu 10:00 - Thu 13:00 UTC" in svg  # 05:00-08:00 in Chicago
     override_id = re.search(r"/overrides/(\d+)/delete", page)
     assert override_id is not None
     assert (
@@ -562,7 +564,7 @@ def test_the_dashboard_shows_incidents_alerts_and_on_call(browser: Browser) -> N
     assert "INC-1" in live and "All requests returning 502" in live
     assert "unacknowledged" in live
     assert re.search(r"primary</a></td>\s*<td>@alice</td>", live)
-    assert "none" in live  # no commander yet
+    assert '<span class="warn">none</span>' in live  # no commander yet
 
 
 def test_unknown_things_are_404_pages(browser: Browser) -> None:
