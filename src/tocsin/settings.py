@@ -26,6 +26,11 @@ class Settings:
     claim_seconds: float = 60.0
     secret_key: str | None = None
     status_page_title: str = "Service status"
+    # Request bodies: ingestion senders may batch (Alertmanager groups), the API takes forms.
+    ingest_max_body: int = 1024 * 1024
+    api_max_body: int = 256 * 1024
+    # Networks (CIDR) that may scrape /metrics without a token, for Prometheus on the host.
+    metrics_allow: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -45,4 +50,11 @@ class Settings:
             claim_seconds=float(env.get("TOCSIN_CLAIM_SECONDS") or 60),
             secret_key=env.get("TOCSIN_SECRET_KEY") or None,
             status_page_title=env.get("TOCSIN_STATUS_TITLE") or "Service status",
+            ingest_max_body=int(env.get("TOCSIN_INGEST_MAX_BODY") or 1024 * 1024),
+            api_max_body=int(env.get("TOCSIN_API_MAX_BODY") or 256 * 1024),
+            metrics_allow=tuple(
+                part.strip()
+                for part in (env.get("TOCSIN_METRICS_ALLOW") or "").split(",")
+                if part.strip()
+            ),
         )
