@@ -5,16 +5,27 @@ sender that dies mid-send leaves its rows to be claimed again once the deadline 
 is never lost; at most the in-flight ones are sent twice, with the same idempotency key. Claims
 use FOR UPDATE SKIP LOCKED on PostgreSQL, so senders on several nodes never take the same row.
 Everything due for one contact method of one user goes out as one message (a bundle).
+
+A claim is short (`LEASE`, 10 s) and renewed by a background thread while this node works through
+it, so a dead node's pages go out again within seconds, while a live node's slow send keeps its
+claim. Renewal stops once a send has taken `claim_for` (a hung send: another node may try).
+A page waits for the unfinished pages of earlier escalation steps of its incident (see
+`escalation.waits_for_earlier_page`), so level 2 never arrives before a level-1 page that a dead
+node was holding. When a claimed row is finally sent, the sender looks again: a page of an
+incident acknowledged or resolved since is withdrawn, and so is a resolve notice to a user no
+page reached.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.clock import Clock
@@ -29,11 +40,17 @@ from tocsin.notify.webhook import WebhookAdapter
 from tocsin.settings import Settings
 from tocsin.store import acklinks
 from tocsin.store.escalation import NotificationStatus as Status
+from tocsin.store.escalation import paged_users, waits_for_earlier_page
 from tocsin.store.models import Alert, ContactMethod, Escalation, Notification, TimelineEvent
 
 log = logging.getLogger("tocsin.outbox")
 
 AdapterFor = Callable[[ContactMethod], Adapter]
+
+# How long a claim holds without renewal: what a dead node's pages wait before another node
+# sends them. Renewed every quarter of it, so a renewal may be late three times over (a busy
+# database, a starved thread) before a live node loses its claim.
+LEASE = timedelta(seconds=10)
 
 
 def adapter_factory(settings: Settings) -> AdapterFor:
@@ -75,8 +92,80 @@ class Claimed:
     runbook: str | None = None
 
 
+class _Renewal:
+    """Keep one claim's rows claimed while this node is alive and working through them.
+
+    Each row is renewed until its deadline: `claim_for` after the claim, or after its send
+    started once it has. Rows this node no longer holds (sent, held back, withdrawn, or taken
+    over after a late renewal) are left alone by the renewal's WHERE clause.
+    """
+
+    def __init__(self, sender: Sender, rows: list[Claimed], claimed_at: datetime) -> None:
+        self._sender = sender
+        self._lease = sender.lease
+        self._deadlines = {row.id: claimed_at + sender.claim_for for row in rows}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tocsin-claims", daemon=True)
+
+    def __enter__(self) -> _Renewal:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def sending(self, rows: list[Claimed]) -> None:
+        """Note that `rows` are being sent from now: the send may take `claim_for`."""
+        deadline = self._sender._clock.now() + self._sender.claim_for
+        with self._lock:
+            for row in rows:
+                self._deadlines[row.id] = max(self._deadlines.get(row.id, deadline), deadline)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._lease.total_seconds() / 4):
+            try:
+                self.renew()
+            except SQLAlchemyError as exc:  # the next renewal may get through; say so
+                log.warning("could not renew the claim of %s: %s", self._sender.node, exc)
+
+    def renew(self) -> None:
+        """Extend the claim of every row still being worked on by one lease."""
+        now = self._sender._clock.now()
+        with self._lock:
+            self._deadlines = {i: d for i, d in self._deadlines.items() if d > now}
+            until: dict[datetime, list[int]] = {}
+            for row_id, deadline in self._deadlines.items():
+                until.setdefault(min(now + self._lease, deadline), []).append(row_id)
+        if not until:
+            return
+        ours = (Notification.claimed_by == self._sender.node) & (
+            Notification.status == Status.SENDING
+        )
+        with self._sender._sessions() as session, session.begin():
+            # Row locks in id order, the order in which `record` updates them: no deadlock.
+            session.execute(
+                select(Notification.id)
+                .where(Notification.id.in_([i for ids in until.values() for i in ids]), ours)
+                .order_by(Notification.id)
+                .with_for_update()
+            )
+            for claimed_until, ids in until.items():
+                session.execute(
+                    update(Notification)
+                    .where(Notification.id.in_(ids), ours)
+                    .values(claimed_until=claimed_until)
+                    .execution_options(synchronize_session=False)
+                )
+
+
 class Sender:
-    """Sends what is due; one `run_once` claims, sends and records."""
+    """Sends what is due; one `run_once` claims, sends and records.
+
+    `claim_for` is the longest one send may hold its rows; `lease` how long a claim lasts
+    unless renewed (never more than `claim_for`).
+    """
 
     def __init__(
         self,
@@ -87,6 +176,7 @@ class Sender:
         node: str = "tocsin",
         base_url: str = "",
         claim_for: timedelta = timedelta(seconds=60),
+        lease: timedelta = LEASE,
         max_attempts: int = 8,
         backoff: timedelta = timedelta(seconds=5),
         max_backoff: timedelta = timedelta(minutes=10),
@@ -99,6 +189,7 @@ class Sender:
         self.node = node
         self.base_url = base_url
         self.claim_for = claim_for
+        self.lease = min(lease, claim_for)
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -107,14 +198,22 @@ class Sender:
 
     def run_once(self) -> int:
         """Send everything due now; return how many rows were handled."""
+        claimed_at = self._clock.now()
         claimed, methods = self.claim()
         if not claimed:
             return 0
+        with _Renewal(self, claimed, claimed_at) as renewal:
+            self._send(claimed, methods, renewal)
+        return len(claimed)
+
+    def _send(
+        self, claimed: list[Claimed], methods: dict[int, ContactMethod], renewal: _Renewal
+    ) -> None:
         groups: dict[tuple[int, int | None], list[Claimed]] = {}
         for row in claimed:
             groups.setdefault((row.user_id, row.method_id), []).append(row)
         for (_user, method_id), group in groups.items():
-            rows = self._withdraw_acknowledged(group)
+            rows = self._withdraw_stale(group)
             if not rows:
                 continue
             method = methods.get(method_id) if method_id is not None else None
@@ -129,6 +228,7 @@ class Sender:
             except TocsinError as exc:  # a misconfigured contact method
                 self.record([(rows, SendResult(Outcome.PERMANENT, exc.message), method.name)])
                 continue
+            renewal.sending(rows)
             try:
                 result = adapter.send(self._message(rows))
             finally:
@@ -138,7 +238,6 @@ class Sender:
             # Recorded at once, message by message: if this node dies now, only the message
             # being sent can go out twice (with the same idempotency key), not the whole claim.
             self.record([(rows, result, method.name)])
-        return len(claimed)
 
     def _hold(self, method: ContactMethod, rows: list[Claimed]) -> bool:
         """Put rows back if this method's throttle forbids a message now; return True if held.
@@ -175,27 +274,65 @@ class Sender:
                     row.attempts -= 1  # held, not tried
         return True
 
-    def _withdraw_acknowledged(self, rows: list[Claimed]) -> list[Claimed]:
-        """Drop pages whose incident was acknowledged since they were claimed."""
-        pages = {r.incident_id for r in rows if r.kind == "page" and r.incident_id is not None}
-        if not pages:
-            return rows
+    def _withdraw_stale(self, rows: list[Claimed]) -> list[Claimed]:
+        """Return the rows still to send now, withdrawing those that must not go out.
+
+        Dropped: rows another node took over (this node's claim ran out: theirs now). Withdrawn:
+        pages of an incident acknowledged or resolved since they were claimed, and resolve
+        notices to a user no page of the incident reached (whose page was withdrawn, or failed).
+        """
         with self._sessions() as session, session.begin():
-            acked = set(
-                session.scalars(
-                    select(Escalation.incident_id).where(
-                        Escalation.incident_id.in_(pages), Escalation.acknowledged.is_(True)
-                    )
+            stored = {
+                row.id: row
+                for row in session.scalars(
+                    select(Notification).where(Notification.id.in_([r.id for r in rows]))
                 )
-            )
-            withdrawn = [r for r in rows if r.kind == "page" and r.incident_id in acked]
-            for claimed in withdrawn:
-                row = session.get(Notification, claimed.id)
-                if row is not None and row.claimed_by == self.node:
-                    row.status = Status.CANCELLED
-                    row.claimed_by = row.claimed_until = None
-                    row.last_error = "acknowledged before sending"
-        return [r for r in rows if r not in withdrawn]
+            }
+            rows = [
+                r
+                for r in rows
+                if (row := stored.get(r.id)) is not None
+                and row.claimed_by == self.node
+                and row.status == Status.SENDING
+            ]
+            incidents = {r.incident_id for r in rows if r.incident_id is not None}
+            stopped: dict[int, str] = {}
+            if any(r.kind == "page" for r in rows):
+                for incident_id, resolved in session.execute(
+                    select(Escalation.incident_id, Escalation.resolved).where(
+                        Escalation.incident_id.in_(incidents),
+                        Escalation.acknowledged.is_(True) | Escalation.resolved.is_(True),
+                    )
+                ):
+                    stopped[incident_id] = "resolved" if resolved else "acknowledged"
+            reached = {
+                incident_id: paged_users(session, incident_id)
+                for incident_id in {r.incident_id for r in rows if r.kind == "resolved"}
+                if incident_id is not None
+            }
+            keep = []
+            for claimed in rows:
+                user = str(claimed.message.get("user") or claimed.user_id)
+                why = None
+                if claimed.kind == "page" and claimed.incident_id in stopped:
+                    why = f"{stopped[claimed.incident_id]} before sending"
+                    note = f"Withdrew the page to {user}: {why}"
+                elif (
+                    claimed.kind == "resolved"
+                    and claimed.incident_id is not None
+                    and user not in reached[claimed.incident_id]
+                ):
+                    why = "no page of this incident reached this user"
+                    note = f"Did not tell {user} the incident is resolved: no page reached them"
+                if why is None:
+                    keep.append(claimed)
+                    continue
+                row = stored[claimed.id]
+                row.status = Status.CANCELLED
+                row.claimed_by = row.claimed_until = None
+                row.last_error = why
+                self._timeline(session, row, self._clock.now(), note)
+        return keep
 
     def claim(self) -> tuple[list[Claimed], dict[int, ContactMethod]]:
         """Mark due rows as being sent by this node, until a deadline; return them."""
@@ -209,7 +346,8 @@ class Sender:
                         # a sender died holding these: their claim ran out
                         (Notification.status == Status.SENDING)
                         & (Notification.claimed_until <= now),
-                    )
+                    ),
+                    ~waits_for_earlier_page(),
                 )
                 .order_by(Notification.due_at, Notification.id)
                 .limit(self.batch)
@@ -235,7 +373,7 @@ class Sender:
             )
             for row in rows:
                 row.status = Status.SENDING
-                row.claimed_until = now + self.claim_for
+                row.claimed_until = now + self.lease
                 row.claimed_by = self.node
                 row.attempts += 1
                 token = None

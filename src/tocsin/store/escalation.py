@@ -11,8 +11,8 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, exists, func, or_, select, text, update
+from sqlalchemy.orm import Session, aliased
 
 from tocsin.config import EscalationPolicySpec
 from tocsin.core import escalation as core
@@ -235,7 +235,65 @@ def resolved(session: Session, incident: Incident, *, now: datetime) -> None:
         return
     state, actions = core.resolve(_state(row))
     _store(row, state, now)
-    perform(session, incident, list(actions), now=now)
+    # The core's "paged" means the escalation chose to page them; someone whose pages were all
+    # withdrawn or failed never heard of the incident and must not hear that it is resolved.
+    # A page being sent right now may still reach its user: the notice waits for it, and the
+    # sender drops the notice if the page is withdrawn after all (see paged_users).
+    reached = paged_users(session, incident.id, in_flight=True)
+    told: list[core.Action] = []
+    for action in actions:
+        users = tuple(user for user in action.users if user in reached)
+        if users:
+            told.append(core.NotifyResolved(users))
+    perform(session, incident, told, now=now)
+
+
+def paged_users(session: Session, incident_id: int, *, in_flight: bool = False) -> set[str]:
+    """Return the handles of users a page of this incident reached (or, with `in_flight`, may
+    still reach: it is being sent)."""
+    statuses = [NotificationStatus.SENT]
+    if in_flight:
+        statuses.append(NotificationStatus.SENDING)
+    return set(
+        session.scalars(
+            select(User.handle)
+            .join(Notification, Notification.user_id == User.id)
+            .where(
+                Notification.incident_id == incident_id,
+                Notification.kind == "page",
+                Notification.status.in_(statuses),
+            )
+        )
+    )
+
+
+# Kinds that must follow the pages queued before them: a later level's page, and the resolve
+# notice (which is only for users a page reached).
+ORDERED_KINDS = ("page", "resolved")
+
+
+def waits_for_earlier_page() -> ColumnElement[bool]:
+    """Return a condition on `Notification`: true while an earlier step's page of its incident
+    is unfinished, so this row must not be sent yet.
+
+    Unfinished is "being sent" (perhaps by a node that died: its claim runs out soon and the
+    page is sent or withdrawn then) or "pending and due no later than this row". A page retried
+    later after a temporary failure, or due later by its user's notification rules, does not
+    hold the next level back: escalation must not wait for one person's broken pager. Pages of
+    one step (same `created_at`) never wait for each other.
+    """
+    earlier = aliased(Notification)
+    return Notification.kind.in_(ORDERED_KINDS) & exists().where(
+        earlier.incident_id == Notification.incident_id,
+        earlier.kind == "page",
+        earlier.id < Notification.id,
+        earlier.created_at < Notification.created_at,
+        or_(
+            earlier.status == NotificationStatus.SENDING,
+            (earlier.status == NotificationStatus.PENDING)
+            & (earlier.due_at <= Notification.due_at),
+        ),
+    )
 
 
 def _cancel_pages(session: Session, incident: Incident, now: datetime) -> None:
@@ -317,7 +375,10 @@ def next_due(session: Session) -> datetime | None:
     )
     message = session.scalar(
         select(func.min(Notification.due_at)).where(
-            Notification.status == NotificationStatus.PENDING
+            Notification.status == NotificationStatus.PENDING,
+            # a row waiting for an earlier page is due when that page is done (the loop polls)
+            # or its claim runs out (`claimed` below), not at once: no busy loop meanwhile
+            ~waits_for_earlier_page(),
         )
     )
     claimed = session.scalar(
