@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -12,12 +13,36 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from tocsin.core.comms import format_duration, format_utc
+from tocsin.core.printable import printable
+
+# Markdown tables align columns with style attributes, which the Content-Security-Policy
+# (style-src 'self', see tocsin.web.headers) does not apply; the stylesheet has these classes.
+# Only the renderer can write this attribute: quotes in user text arrive escaped as &quot;.
+_ALIGN_STYLE = re.compile(r'style="text-align:(left|right|center)"')
+
+
+def shown(value: Any) -> Any:
+    """Return an expression's value as it may appear in a page or feed.
+
+    Installed as the environment's `finalize`, it sees the value of every `{{ ... }}` before
+    autoescaping, so no template can forget it: text loses its control characters (see
+    `tocsin.core.printable`), and already-safe HTML (rendered Markdown, the schedule SVG) also
+    trades inline alignment styles for classes.
+    """
+    if hasattr(value, "__html__"):
+        html = printable(str(value.__html__()))
+        return Markup(_ALIGN_STYLE.sub(r'class="align-\1"', html))
+    text = str(value)  # what Jinja would print; objects' own str() may carry user text too
+    cleaned = printable(text)
+    return value if len(cleaned) == len(text) else cleaned
+
 
 env = Environment(
     loader=PackageLoader("tocsin", "web/templates"),
     autoescape=select_autoescape(["html", "xml"], default=True),
     trim_blocks=True,
     lstrip_blocks=True,
+    finalize=shown,
 )
 
 
