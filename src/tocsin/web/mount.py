@@ -6,10 +6,18 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from tocsin.web import pages, status
+from tocsin.web.headers import SecurityHeaders
 
 
 def install(app: FastAPI) -> None:
-    """Add the browser interface to `app`."""
+    """Add the browser interface to `app`, and the security headers to all its answers."""
+    settings = app.state.settings
+    docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
+    app.add_middleware(
+        SecurityHeaders,
+        https=settings.base_url.startswith("https://"),
+        docs_paths=[path for path in docs if path],
+    )
     app.mount("/static", StaticFiles(packages=[("tocsin", "web/static")]), name="static")
     app.include_router(status.router)
     app.include_router(pages.router)

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from tocsin.api.deps import NowDep, SessionDep
 from tocsin.core.incident import parse_incident_ref
+from tocsin.core.printable import printable
 from tocsin.errors import InvalidInput, NotFound
 from tocsin.store import statuspage
 from tocsin.web.render import env, page
@@ -66,13 +67,18 @@ def status_incident(ref: str, request: Request, session: SessionDep, now: NowDep
 def status_feed(request: Request, session: SessionDep, now: NowDep) -> Response:
     """Every public update as an Atom 1.0 feed (RFC 4287), newest first."""
     entries = statuspage.feed(session, now=now)
-    base = str(request.base_url).rstrip("/")
+    # Absolute links come from the configured address, never from the request's Host header:
+    # anyone can send `Host: evil.example`, and this answer is cached for everyone.
+    base: str = request.app.state.settings.base_url
     body = env.get_template("feed.atom.xml").render(
         entries=entries,
-        base=base,
+        base=base.rstrip("/"),
         title=_title(request),
         updated=entries[0][1].at if entries else now,
     )
+    # Every expression was already cleaned on output; this pass holds for the template's own
+    # text too, so the feed stays well-formed XML whatever is added to it.
+    body = printable(body)
     return Response(
         body,
         media_type="application/atom+xml; charset=utf-8",
