@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from tocsin.core.alerts import AlertAction
+from tocsin.core.alerts import (
+    MAX_DEDUP_KEY,
+    MAX_RAW_SEVERITY,
+    MAX_SEVERITY,
+    MAX_SOURCE,
+    AlertAction,
+)
 from tocsin.errors import InvalidInput
-from tocsin.ingest import alertmanager, generic, opsgenie, pagerduty
+from tocsin.ingest import alertmanager, decode, generic, opsgenie, pagerduty
+from tocsin.store.models import Alert
 
 CAPTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alertmanager-0.25"
 
@@ -218,3 +226,221 @@ def test_generic_schema() -> None:
         "severity: must be one of critical, error, warning, info (got 'loud')",
         "dedup_key: required for resolve",
     ]
+
+
+# --- values the database cannot store: refused at parse time, naming the field ---------------
+
+NUL = "contains a NUL character (\\u0000), which cannot be stored"
+SURROGATE = "contains a lone surrogate (\\ud800)"
+
+
+def wire(text: str) -> object:
+    """Return `text` decoded as the server decodes a body (escapes like \\u0000 included)."""
+    return json.loads(text)
+
+
+def _alertmanager(alert: str) -> object:
+    return wire(f'{{"version": "4", "status": "firing", "alerts": [{alert}]}}')
+
+
+def _problems(parse: object, body: object) -> list[str]:
+    with pytest.raises(InvalidInput) as caught:
+        parse(body)  # type: ignore[operator]
+    return caught.value.problems
+
+
+FIRING = '"status": "firing", "fingerprint": "f1"'
+
+
+@pytest.mark.parametrize(
+    ("parse", "body", "problem"),
+    [
+        pytest.param(
+            generic.parse,
+            {"summary": "s", "dedup_key": "k" * 513},
+            "dedup_key: at most 512 characters (got 513)",
+            id="generic-dedup-key-too-long",
+        ),
+        pytest.param(
+            generic.parse,
+            wire('{"summary": "disk\\u0000full"}'),
+            f"summary: {NUL}",
+            id="generic-nul-in-summary",
+        ),
+        pytest.param(
+            generic.parse,
+            wire('{"summary": "s", "dedup_key": "\\ud800"}'),
+            f"dedup_key: {SURROGATE}",
+            id="generic-surrogate-in-dedup-key",
+        ),
+        pytest.param(
+            generic.parse,
+            wire('{"summary": "s", "details": {"hosts": ["a", "b\\u0000"]}}'),
+            f"details.hosts[1]: {NUL}",
+            id="generic-nul-deep-in-details",
+        ),
+        pytest.param(
+            generic.parse,
+            wire('{"summary": "s", "details": {"bad\\udfffkey": 1}}'),
+            'details["bad\\udfffkey"]: the key contains a lone surrogate (\\udfff)',
+            id="generic-surrogate-in-a-key",
+        ),
+        pytest.param(
+            generic.parse,
+            wire('{"summary": "s", "details": {"ratio": NaN}}'),
+            "details.ratio: nan is not a finite number (JSON has no NaN)",
+            id="generic-nan",
+        ),
+        pytest.param(
+            generic.parse,
+            wire('{"summary": "s", "details": ' + "[" * 70 + "]" * 70 + "}"),
+            "details" + "[0]" * 63 + ": nested deeper than 64 levels",
+            id="generic-too-deep",
+        ),
+        pytest.param(
+            alertmanager.parse,
+            _alertmanager(f'{{"status": "firing", "fingerprint": "{"f" * 513}"}}'),
+            "alerts[0].fingerprint: at most 512 characters (got 513)",
+            id="alertmanager-fingerprint-too-long",
+        ),
+        pytest.param(
+            alertmanager.parse,
+            _alertmanager(f'{{{FIRING}, "labels": {{"job": "api\\u0000"}}}}'),
+            f"alerts[0].labels.job: {NUL}",
+            id="alertmanager-nul-in-a-label",
+        ),
+        pytest.param(
+            alertmanager.parse,
+            _alertmanager(f'{{{FIRING}, "annotations": {{"summary": "\\ud800"}}}}'),
+            f"alerts[0].annotations.summary: {SURROGATE}",
+            id="alertmanager-surrogate-in-an-annotation",
+        ),
+        pytest.param(
+            alertmanager.parse,
+            _alertmanager(f'{{{FIRING}, "generatorURL": "http://x/\\u0000"}}'),
+            f"alerts[0].generatorURL: {NUL}",
+            id="alertmanager-nul-in-the-generator-url",
+        ),
+        pytest.param(
+            alertmanager.parse,
+            _alertmanager(f'{{{FIRING}, "labels": {{"severity": "{"x" * 41}"}}}}'),
+            "alerts[0].labels.severity: a severity of at most 40 characters (got 41)",
+            id="alertmanager-severity-too-long",
+        ),
+        pytest.param(
+            pagerduty.parse_event,
+            wire(
+                '{"routing_key": "k", "event_action": "trigger", "payload": {"summary": '
+                '"s\\u0000", "source": "h", "severity": "info"}}'
+            ),
+            f"'payload.summary' {NUL}",
+            id="pagerduty-nul-in-summary",
+        ),
+        pytest.param(
+            pagerduty.parse_event,
+            wire(
+                '{"routing_key": "k", "event_action": "trigger", "payload": {"summary": "s", '
+                '"source": "h", "severity": "info", "custom_details": {"x": ["\\ud800"]}}}'
+            ),
+            f"'payload.custom_details.x[0]' {SURROGATE}",
+            id="pagerduty-surrogate-in-custom-details",
+        ),
+        pytest.param(
+            pagerduty.parse_event,
+            wire('{"routing_key": "k\\u0000", "event_action": "resolve", "dedup_key": "d"}'),
+            f"'routing_key' {NUL}",
+            id="pagerduty-nul-in-routing-key",
+        ),
+        pytest.param(
+            pagerduty.parse_change,
+            wire('{"routing_key": "k", "payload": {"summary": "deployed \\ud800"}}'),
+            f"'payload.summary' {SURROGATE}",
+            id="pagerduty-change-surrogate",
+        ),
+        pytest.param(
+            opsgenie.parse_create,
+            wire('{"message": "CPU\\u0000"}'),
+            f"message: {NUL}",
+            id="opsgenie-nul-in-message",
+        ),
+        pytest.param(
+            opsgenie.parse_create,
+            wire('{"message": "CPU", "details": {"host": "\\ud800"}}'),
+            f"details.host: {SURROGATE}",
+            id="opsgenie-surrogate-in-details",
+        ),
+        pytest.param(
+            opsgenie.parse_create,
+            {"message": "CPU", "alias": "a" * 513},
+            "alias: at most 512 characters",
+            id="opsgenie-alias-too-long",
+        ),
+    ],
+)
+def test_values_the_database_cannot_store_are_refused(
+    parse: object, body: object, problem: str
+) -> None:
+    problems = _problems(parse, body)
+    assert any(p.startswith(problem) for p in problems), problems
+
+
+def test_every_unstorable_value_is_listed_at_once() -> None:
+    body = wire(
+        '{"summary": "a\\u0000", "source": "\\ud800", "dedup_key": "'
+        + "k" * 600
+        + '", "details": {"n\\u0000": "v"}}'
+    )
+    assert _problems(generic.parse, body) == [
+        f"summary: {NUL}",
+        f"source: {SURROGATE}, which is not a Unicode character; encode text as UTF-8 or use a "
+        "surrogate pair",
+        f'details["n\\u0000"]: the key {NUL}',
+        "dedup_key: at most 512 characters (got 600)",
+    ]
+
+
+def test_a_surrogate_pair_is_one_character_and_is_kept() -> None:
+    event = generic.parse(wire('{"summary": "fire \\ud83d\\udd25", "dedup_key": "k"}'))
+    assert event.summary == "fire \N{FIRE}"
+
+
+def test_another_severity_label_too_long_for_the_column() -> None:
+    [event] = alertmanager.parse(_alertmanager(f'{{{FIRING}, "labels": {{"priority": "p1"}}}}'))
+    assert alertmanager.with_severity_label([event], "priority")[0].severity == "critical"
+    long = replace(event, details={"labels": {"priority": "p" * 101}})
+    with pytest.raises(InvalidInput) as caught:
+        alertmanager.with_severity_label([long], "priority")
+    assert caught.value.problems == [
+        "alerts[0].labels.priority: a severity of at most 40 characters (got 101)"
+    ]
+
+
+def test_opsgenie_identifiers_the_database_cannot_store() -> None:
+    assert opsgenie.close_or_ack(AlertAction.RESOLVE, "a" * 512).dedup_key == "a" * 512
+    with pytest.raises(InvalidInput, match=r"identifier: at most 512 characters \(got 513\)"):
+        opsgenie.close_or_ack(AlertAction.RESOLVE, "a" * 513)
+    with pytest.raises(InvalidInput, match="identifier: contains a NUL character"):
+        opsgenie.close_or_ack(AlertAction.ACKNOWLEDGE, "a\x00b")
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        pytest.param(b"[" * 10_000 + b"]" * 10_000, "nested deeper than 64 levels", id="deep"),
+        pytest.param(b'{"n": ' + b"9" * 5000 + b"}", "malformed JSON body", id="huge-integer"),
+        pytest.param(b'{"a": 1', "malformed JSON body", id="truncated"),
+        pytest.param(b"\xff\xfe", "malformed JSON body", id="not-utf-8"),
+    ],
+)
+def test_bodies_that_cannot_be_decoded(raw: bytes, problem: str) -> None:
+    with pytest.raises(InvalidInput, match=problem):
+        decode(raw)
+
+
+def test_limits_are_the_alerts_table_columns() -> None:
+    columns = Alert.__table__.c  # type: ignore[attr-defined]
+    assert columns.dedup_key.type.length == MAX_DEDUP_KEY
+    assert columns.severity.type.length == MAX_SEVERITY
+    assert columns.raw_severity.type.length == MAX_RAW_SEVERITY
+    assert columns.source.type.length == MAX_SOURCE
+    assert opsgenie.MAX_ALIAS <= MAX_DEDUP_KEY

@@ -47,6 +47,13 @@ SEVERITIES = ("critical", "error", "warning", "info")
 # Opsgenie priorities in PagerDuty's words.
 PRIORITY_SEVERITY = {"P1": "critical", "P2": "error", "P3": "warning", "P4": "info", "P5": "info"}
 
+# The sizes of the alerts table's text columns (`store.models.Alert`): an event with a longer
+# value cannot be stored, so parsers refuse it (or shorten a text that is only shown).
+MAX_DEDUP_KEY = 512
+MAX_SEVERITY = 40
+MAX_RAW_SEVERITY = 100
+MAX_SOURCE = 300
+
 
 @dataclass(frozen=True, slots=True)
 class Link:

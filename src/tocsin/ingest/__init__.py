@@ -6,11 +6,94 @@ every problem in the body (nothing is stored for a body with any problem).
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from typing import Any
 
 from tocsin.core.alerts import Link
+from tocsin.errors import InvalidInput
 
-MAX_BODY = 512 * 1024  # PagerDuty's limit on an event; the other formats get the same
+# Deeper JSON than any sender's format needs; it also keeps json.loads and json.dumps, which
+# recurse once per level, far from Python's recursion limit.
+MAX_DEPTH = 64
+
+# PostgreSQL refuses NUL in text ("text fields cannot contain NUL (0x00) bytes"), and neither
+# database can encode a lone UTF-16 surrogate, which json.loads lets through from "\ud800".
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def decode(raw: bytes) -> Any:
+    """Return the JSON document in `raw`, or raise InvalidInput saying why it cannot be read."""
+    try:
+        return json.loads(raw)
+    except RecursionError as exc:
+        raise InvalidInput(f"malformed JSON body: nested deeper than {MAX_DEPTH} levels") from exc
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too many digits
+        raise InvalidInput(f"malformed JSON body: {exc}") from exc
+
+
+def unstorable(body: Any, where: str = "") -> list[tuple[str, str]]:
+    """Return (where, problem) for every value in `body` that cannot be stored.
+
+    That is a text (or an object's key) with a NUL character or a lone surrogate, a number
+    that is not finite (JSON has no NaN), and nesting deeper than `MAX_DEPTH`. `where` is
+    the value's path below `where`, like `alerts[0].labels.job`.
+    """
+    found: list[tuple[str, str]] = []
+    stack: list[tuple[Any, str, int]] = [(body, where, 1)]
+    while stack:
+        value, where, depth = stack.pop()
+        if isinstance(value, str):
+            problem = _text_problem(value)
+            if problem:
+                found.append((where, problem))
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                found.append((where, f"{value} is not a finite number (JSON has no NaN)"))
+        elif isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                found.append((where, f"nested deeper than {MAX_DEPTH} levels"))
+                continue
+            if isinstance(value, list):
+                items = [(f"{where}[{i}]", item) for i, item in enumerate(value)]
+            else:
+                items = []
+                for key, item in value.items():
+                    path = where + _segment(key)
+                    problem = _text_problem(key)
+                    if problem:
+                        found.append((path, f"the key {problem}"))
+                    items.append((path, item))
+            stack.extend((item, path, depth + 1) for path, item in reversed(items))
+    return found
+
+
+def storage_problems(body: Any, where: str = "", *, quoted: bool = False) -> list[str]:
+    """Return `unstorable(body, where)` as texts: `where: problem`, or `'where' problem`."""
+    found = []
+    for path, problem in unstorable(body, where):
+        name = path.removeprefix(".") or "body"
+        found.append(f"'{name}' {problem}" if quoted else f"{name}: {problem}")
+    return found
+
+
+def _text_problem(value: str) -> str | None:
+    bad = _UNSTORABLE.search(value)
+    if bad is None:
+        return None
+    if bad.group() == "\x00":
+        return "contains a NUL character (\\u0000), which cannot be stored"
+    return (
+        f"contains a lone surrogate (\\u{ord(bad.group()):04x}), which is not a Unicode "
+        "character; encode text as UTF-8 or use a surrogate pair"
+    )
+
+
+def _segment(key: str) -> str:
+    if key.isidentifier():
+        return f".{key}"
+    return f"[{json.dumps(key)}]"
 
 
 def text(value: Any) -> str:

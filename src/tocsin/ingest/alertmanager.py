@@ -6,9 +6,18 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from tocsin.core.alerts import AlertAction, AlertEvent, Link, normalize_severity
+from tocsin.core.alerts import (
+    MAX_DEDUP_KEY,
+    MAX_RAW_SEVERITY,
+    MAX_SEVERITY,
+    MAX_SOURCE,
+    AlertAction,
+    AlertEvent,
+    Link,
+    normalize_severity,
+)
 from tocsin.errors import InvalidInput
-from tocsin.ingest import text
+from tocsin.ingest import storage_problems, text
 
 # Firing alerts carry Go's zero time as their end.
 _ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -32,12 +41,17 @@ def parse(body: Any, *, severity_label: str = "severity") -> list[AlertEvent]:
         if not isinstance(alert, dict):
             problems.append(f"{where}: must be an object")
             continue
+        problems += storage_problems(alert, where)
         status = alert.get("status")
         if status not in ("firing", "resolved"):
             problems.append(f"{where}.status: expected firing or resolved, got {status!r}")
         fingerprint = alert.get("fingerprint")
         if not isinstance(fingerprint, str) or not fingerprint:
             problems.append(f"{where}.fingerprint: required, a non-empty text")
+        elif len(fingerprint) > MAX_DEDUP_KEY:
+            problems.append(
+                f"{where}.fingerprint: at most {MAX_DEDUP_KEY} characters (got {len(fingerprint)})"
+            )
         labels = alert.get("labels", {})
         annotations = alert.get("annotations", {})
         if not isinstance(labels, dict):
@@ -48,9 +62,10 @@ def parse(body: Any, *, severity_label: str = "severity") -> list[AlertEvent]:
         if not isinstance(annotations, dict):
             problems.append(f"{where}.annotations: must be an object")
             annotations = {}
+        raw = text(labels.get(severity_label))
+        problems += severity_problems(raw, f"{where}.labels.{severity_label}")
         if problems:
             continue
-        raw = text(labels.get(severity_label))
         name = text(labels.get("alertname")) or "alert"
         summary = text(annotations.get("summary")) or text(annotations.get("description"))
         if not summary:
@@ -67,7 +82,9 @@ def parse(body: Any, *, severity_label: str = "severity") -> list[AlertEvent]:
                 summary=summary[:1024],
                 severity=normalize_severity(raw or None),
                 raw_severity=raw,
-                source=text(labels.get("instance")) or text(labels.get("job")) or "alertmanager",
+                source=(text(labels.get("instance")) or text(labels.get("job")) or "alertmanager")[
+                    :MAX_SOURCE
+                ],
                 details={"labels": labels, "annotations": annotations},
                 links=(Link(generator, "Source"),) if generator else (),
                 occurred_at=started,
@@ -87,14 +104,28 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
+def severity_problems(raw: str, where: str) -> list[str]:
+    """Return why a severity label's value cannot be stored, if it cannot."""
+    if len(raw) > MAX_RAW_SEVERITY or len(normalize_severity(raw or None)) > MAX_SEVERITY:
+        return [f"{where}: a severity of at most {MAX_SEVERITY} characters (got {len(raw)})"]
+    return []
+
+
 def with_severity_label(events: list[AlertEvent], label: str) -> list[AlertEvent]:
-    """Return `events` with their severity read from label `label` instead of `severity`."""
+    """Return `events` with their severity read from label `label` instead of `severity`.
+
+    Raises InvalidInput listing every value of that label that cannot be stored.
+    """
     if label == "severity":
         return events
     relabelled = []
-    for event in events:
+    problems: list[str] = []
+    for i, event in enumerate(events):
         raw = text(event.details.get("labels", {}).get(label))
+        problems += severity_problems(raw, f"alerts[{i}].labels.{label}")
         relabelled.append(
             replace(event, severity=normalize_severity(raw or None), raw_severity=raw)
         )
+    if problems:
+        raise InvalidInput.of(problems)
     return relabelled

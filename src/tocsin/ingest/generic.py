@@ -16,9 +16,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tocsin.core.alerts import SEVERITIES, AlertAction, AlertEvent
+from tocsin.core.alerts import MAX_DEDUP_KEY, MAX_SOURCE, SEVERITIES, AlertAction, AlertEvent
 from tocsin.errors import InvalidInput
-from tocsin.ingest import links_from, text
+from tocsin.ingest import links_from, storage_problems, text
 
 FIELDS = {"summary", "severity", "action", "dedup_key", "source", "details", "links"}
 
@@ -28,6 +28,7 @@ def parse(body: Any) -> AlertEvent:
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object")
     problems = [f"{name}: unknown field" for name in sorted(set(body) - FIELDS)]
+    problems += storage_problems(body)
     action_text = body.get("action", "trigger")
     try:
         action = AlertAction(str(action_text))
@@ -45,6 +46,8 @@ def parse(body: Any) -> AlertEvent:
     dedup_key = body.get("dedup_key")
     if dedup_key is not None and (not isinstance(dedup_key, str) or not dedup_key):
         problems.append("dedup_key: must be a non-empty text")
+    elif dedup_key is not None and len(dedup_key) > MAX_DEDUP_KEY:
+        problems.append(f"dedup_key: at most {MAX_DEDUP_KEY} characters (got {len(dedup_key)})")
     if action is not AlertAction.TRIGGER and not dedup_key:
         problems.append(f"dedup_key: required for {action.value}")
     details = body.get("details", {})
@@ -59,7 +62,7 @@ def parse(body: Any) -> AlertEvent:
         summary=summary,
         severity=severity,
         raw_severity=severity,
-        source=text(body.get("source")) or "generic",
+        source=text(body.get("source"))[:MAX_SOURCE] or "generic",
         details=details,
         links=links,
     )

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from tocsin.core.alerts import PRIORITY_SEVERITY, AlertAction, AlertEvent
+from tocsin.core.alerts import MAX_SOURCE, PRIORITY_SEVERITY, AlertAction, AlertEvent
 from tocsin.errors import InvalidInput
-from tocsin.ingest import text
+from tocsin.ingest import storage_problems, text
 
 MAX_MESSAGE = 130  # Opsgenie's limits
-MAX_ALIAS = 512
+MAX_ALIAS = 512  # the alias is the dedup key: also the column's size
 MAX_DESCRIPTION = 15000
 
 
@@ -18,7 +18,7 @@ def parse_create(body: Any) -> AlertEvent:
     """Return the trigger in a create-alert body, or raise listing every problem."""
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object")
-    problems: list[str] = []
+    problems = storage_problems(body)
     message = text(body.get("message"))
     if not message.strip():
         problems.append("message: required, the alert's text")
@@ -58,7 +58,7 @@ def parse_create(body: Any) -> AlertEvent:
         summary=message,
         severity=PRIORITY_SEVERITY[priority],
         raw_severity=priority,
-        source=text(body.get("source")) or text(body.get("entity")) or "opsgenie",
+        source=(text(body.get("source")) or text(body.get("entity")) or "opsgenie")[:MAX_SOURCE],
         details=extra,
     )
 
@@ -72,5 +72,10 @@ def parse_identifier_type(value: str | None) -> str:
 
 
 def close_or_ack(action: AlertAction, identifier: str) -> AlertEvent:
-    """Return the event for closing or acknowledging `identifier`."""
+    """Return the event for closing or acknowledging `identifier`, or raise if it cannot be one."""
+    problems = storage_problems(identifier, "identifier")
+    if len(identifier) > MAX_ALIAS:
+        problems.append(f"identifier: at most {MAX_ALIAS} characters (got {len(identifier)})")
+    if problems:
+        raise InvalidInput.of(problems)
     return AlertEvent(action=action, dedup_key=identifier)

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tocsin.core.alerts import SEVERITIES, AlertAction, AlertEvent
+from tocsin.core.alerts import MAX_SOURCE, SEVERITIES, AlertAction, AlertEvent
 from tocsin.errors import InvalidInput
-from tocsin.ingest import links_from, text
+from tocsin.ingest import links_from, storage_problems, text
 
 MAX_SUMMARY = 1024
 MAX_DEDUP_KEY = 255
@@ -70,7 +70,7 @@ def _summary(payload: dict[str, Any], problems: list[str]) -> str:
 def parse_event(body: Any) -> Envelope:
     """Return the event in an Events API v2 body, or raise listing every problem."""
     body = _object(body)
-    problems: list[str] = []
+    problems = storage_problems(body, quoted=True)
     routing_key = _routing_key(body, problems)
     action_text = body.get("event_action")
     try:
@@ -97,7 +97,7 @@ def parse_event(body: Any) -> Envelope:
             problems.append("'payload' is missing or not an object")
             payload = {}
         summary = _summary(payload, problems)
-        source = text(payload.get("source"))
+        source = text(payload.get("source"))[:MAX_SOURCE]
         if not source.strip():
             problems.append("'payload.source' is missing or blank")
         severity = text(payload.get("severity"))
@@ -134,7 +134,7 @@ def parse_event(body: Any) -> Envelope:
 def parse_change(body: Any) -> ChangeEvent:
     """Return the change in a Change Events API body, or raise listing every problem."""
     body = _object(body)
-    problems: list[str] = []
+    problems = storage_problems(body, quoted=True)
     routing_key = _routing_key(body, problems)
     payload = body.get("payload")
     if not isinstance(payload, dict):
@@ -149,7 +149,7 @@ def parse_change(body: Any) -> ChangeEvent:
     return ChangeEvent(
         routing_key=routing_key,
         summary=summary,
-        source=text(payload.get("source")),
+        source=text(payload.get("source"))[:MAX_SOURCE],
         timestamp=timestamp,
         details=details if isinstance(details, dict) else {},
     )

@@ -30,7 +30,9 @@ class IntegrationType(StrEnum):
 
 def hash_key(key: str) -> str:
     """Return the stored form of an integration key."""
-    return hashlib.sha256(key.strip().encode()).hexdigest()
+    # A lone surrogate (from a JSON "\ud800") cannot be UTF-8: hash its code point as is, so
+    # such a key matches nothing instead of failing.
+    return hashlib.sha256(key.strip().encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def create(
@@ -94,12 +96,14 @@ def authenticate(
     return integration
 
 
-def check_type(integration: Integration, expect: IntegrationType | None) -> None:
-    """Raise InvalidInput if a key of another sender type was used on this sender's route."""
-    if expect is not None and integration.type != expect.value:
-        raise InvalidInput(
-            f"this key belongs to a {integration.type} integration, not {expect.value}"
-        )
+def check_type(integration: Integration | str, expect: IntegrationType | None) -> None:
+    """Raise InvalidInput if a key of another sender type was used on this sender's route.
+
+    `integration` is the key's integration, or its type.
+    """
+    kind = integration if isinstance(integration, str) else integration.type
+    if expect is not None and kind != expect.value:
+        raise InvalidInput(f"this key belongs to a {kind} integration, not {expect.value}")
 
 
 def list_(session: Session, *, service: str | None = None) -> list[Integration]:
