@@ -21,9 +21,10 @@ from tocsin.clock import Clock, SystemClock
 from tocsin.engine.loop import Engine
 from tocsin.engine.outbox import Sender, adapter_factory
 from tocsin.settings import Settings
-from tocsin.store.db import make_engine, make_sessionmaker
+from tocsin.store.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from tocsin.store.reports import StateCollector
 from tocsin.web import mount as web
+from tocsin.web.throttle import LoginThrottle
 
 
 def create_app(
@@ -62,6 +63,8 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
+    app.state.read_sessions = make_read_sessionmaker(engine)
+    app.state.login_throttle = LoginThrottle()
     app.state.clock = clock or SystemClock()
     sender = Sender(
         app.state.sessions,
@@ -88,7 +91,7 @@ def create_app(
     app.include_router(ingest.router)
     app.include_router(ack.router)
     registry = CollectorRegistry()
-    registry.register(StateCollector(app.state.sessions))
+    registry.register(StateCollector(app.state.read_sessions))
 
     @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
     def prometheus() -> PlainTextResponse:

@@ -10,16 +10,25 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, text, tuple_
 from sqlalchemy.orm import Session
 
+from tocsin.core import pagination
 from tocsin.core.alerts import AlertAction, AlertEvent, AlertStatus
+from tocsin.core.pagination import Page
 from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.store import services
 from tocsin.store.dedup import Result, ingest
-from tocsin.store.models import Alert, Incident, Integration, MaintenanceWindow, ServiceEvent
+from tocsin.store.models import (
+    Alert,
+    Incident,
+    Integration,
+    MaintenanceWindow,
+    ServiceEvent,
+    UTCDateTime,
+)
 
-__all__ = ["Result", "ingest"]
+__all__ = ["Page", "Result", "ingest"]
 
 HEARTBEAT_KEY = "heartbeat-missed"
 
@@ -35,6 +44,10 @@ def get(session: Session, alert_id: int) -> Alert:
     return found
 
 
+# Written out, not bound, so both databases match it to the partial index of open alerts.
+_OPEN = text("alerts.status != 'resolved'")
+
+
 def list_(
     session: Session,
     *,
@@ -43,10 +56,30 @@ def list_(
     service: str | None = None,
     limit: int = 100,
 ) -> list[Alert]:
-    """Return alerts, most recently seen first."""
-    query = select(Alert).order_by(Alert.last_seen.desc(), Alert.id.desc()).limit(limit)
+    """Return the first `limit` alerts, most recently seen first."""
+    return page(session, status=status, open_only=open_only, service=service, limit=limit).items
+
+
+def page(
+    session: Session,
+    *,
+    status: list[str] | None = None,
+    open_only: bool = False,
+    service: str | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> Page[Alert]:
+    """Return a page of alerts, most recently seen first, and the cursor of the next page.
+
+    Keyset pagination on (last_seen, id): an alert seen again while someone pages moves to the
+    front of the list, so a later page neither repeats it nor shows it again.
+    """
+    query = select(Alert).order_by(Alert.last_seen.desc(), Alert.id.desc()).limit(limit + 1)
+    if cursor:
+        at, after_id = pagination.decode(_RECENT, cursor)
+        query = query.where(tuple_(Alert.last_seen, Alert.id) < tuple_(_at(at), after_id))
     if open_only:
-        query = query.where(Alert.status != AlertStatus.RESOLVED.value)
+        query = query.where(_OPEN)
     if status:
         wanted = []
         for s in status:
@@ -59,7 +92,31 @@ def list_(
         query = query.where(Alert.status.in_(wanted))
     if service:
         query = query.where(Alert.service_id == services.get_by_slug(session, service).id)
-    return list(session.scalars(query))
+    found = list(session.scalars(query))
+    if len(found) <= limit:
+        return Page(found)
+    last = found[limit - 1]
+    return Page(found[:limit], pagination.encode(_RECENT, last.last_seen, last.id))
+
+
+def firing_state(session: Session, *, limit: int) -> list[tuple[Any, ...]]:
+    """Return what the first `limit` open alerts show, cheaply: id, status, count, last seen."""
+    rows = session.execute(
+        select(Alert.id, Alert.status, Alert.count, Alert.last_seen, Alert.incident_id)
+        .where(_OPEN)
+        .order_by(Alert.last_seen.desc(), Alert.id.desc())
+        .limit(limit)
+    )
+    return [tuple(row) for row in rows]
+
+
+_RECENT = "alerts"
+_OF_INCIDENT = "incident-alerts"
+
+
+def _at(value: datetime) -> Any:
+    """Return an instant as a bound value of the alert times' column type."""
+    return literal(value, UTCDateTime())
 
 
 def acknowledge(session: Session, alert_id: int, *, actor: str, now: datetime) -> Alert:
@@ -278,12 +335,26 @@ def runbook_scenarios(session: Session, incident: Incident) -> list[tuple[str, A
     return found
 
 
-def for_incident(session: Session, incident: Incident) -> list[Alert]:
-    """Return the alerts attached to `incident`, first seen first."""
-    return list(
-        session.scalars(
-            select(Alert)
-            .where(Alert.incident_id == incident.id)
-            .order_by(Alert.first_seen, Alert.id)
-        )
+def for_incident(
+    session: Session, incident: Incident, *, limit: int = 100, cursor: str | None = None
+) -> Page[Alert]:
+    """Return a page of the alerts attached to `incident`, first seen first, and their total."""
+    query = (
+        select(Alert)
+        .where(Alert.incident_id == incident.id)
+        .order_by(Alert.first_seen, Alert.id)
+        .limit(limit + 1)
+    )
+    if cursor:
+        at, after_id = pagination.decode(_OF_INCIDENT, cursor, parameter="alerts")
+        query = query.where(tuple_(Alert.first_seen, Alert.id) > tuple_(_at(at), after_id))
+    found = list(session.scalars(query))
+    total = session.scalar(
+        select(func.count()).select_from(Alert).where(Alert.incident_id == incident.id)
+    )
+    if len(found) <= limit:
+        return Page(found, total=total)
+    last = found[limit - 1]
+    return Page(
+        found[:limit], pagination.encode(_OF_INCIDENT, last.first_seen, last.id), total=total
     )

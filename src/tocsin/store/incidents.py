@@ -661,7 +661,7 @@ def timeline(session: Session, incident: Incident | str | int) -> list[TimelineE
     return list(incident.events)
 
 
-def view(incident: Incident) -> IncidentView:
+def view(incident: Incident, *, with_timeline: bool = True) -> IncidentView:
     """Return the incident as plain values, for templates and summaries."""
     participants = tuple(
         Participant(
@@ -689,9 +689,10 @@ def view(incident: Incident) -> IncidentView:
         closed_at=incident.closed_at,
         skipped=tuple(incident.skipped),
         participants=participants,
+        # An incident with thousands of alerts has as many entries: load them only if asked.
         timeline=tuple(
             TimelineEntry(at=e.at, kind=e.kind, actor=e.actor, message=e.message)
-            for e in incident.events
+            for e in (incident.events if with_timeline else ())
         ),
     )
 
@@ -723,7 +724,7 @@ def render_message(
     """Return the INCIDENT NOTIFICATION or RESOLUTION summary of the incident."""
     incident = _resolve(session, incident)
     source = template_source(kind, template_dir)
-    snapshot = view(incident)
+    snapshot = view(incident, with_timeline=False)  # no message template shows the timeline
     if kind in ("notification", "page"):
         scale = severities.scale(session)
         context = comms.notification_context(snapshot, scale.get(incident.severity))

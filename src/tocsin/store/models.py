@@ -237,7 +237,8 @@ class TimelineEvent(Base):
     """One entry of an incident's append-only timeline."""
 
     __tablename__ = "timeline_events"
-    __table_args__ = (Index("ix_timeline_events_incident_at", "incident_id", "at"),)
+    # Newest first, with the id as tie-breaker: the live timeline's page and its version.
+    __table_args__ = (Index("ix_timeline_events_incident_at_id", "incident_id", "at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
@@ -371,16 +372,24 @@ class Alert(Base):
             sqlite_where=text("status != 'resolved'"),
             postgresql_where=text("status != 'resolved'"),
         ),
-        Index("ix_alerts_service_status", "service_id", "status"),
-        Index("ix_alerts_last_seen", "last_seen"),
+        # Each list reads its first rows straight off an index in its own order, with the id as
+        # tie-breaker for cursors, instead of sorting every alert of a service or an incident.
+        Index("ix_alerts_service_last_seen", "service_id", "last_seen", "id"),
+        Index("ix_alerts_last_seen_id", "last_seen", "id"),
+        Index(
+            "ix_alerts_open_last_seen",
+            "last_seen",
+            "id",
+            sqlite_where=text("status != 'resolved'"),
+            postgresql_where=text("status != 'resolved'"),
+        ),
+        Index("ix_alerts_incident_first_seen", "incident_id", "first_seen", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     integration_id: Mapped[int] = mapped_column(ForeignKey("integrations.id", ondelete="CASCADE"))
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
-    incident_id: Mapped[int | None] = mapped_column(
-        ForeignKey("incidents.id", ondelete="SET NULL"), index=True
-    )
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"))
     dedup_key: Mapped[str] = mapped_column(String(512))
     status: Mapped[str] = mapped_column(String(20))
     severity: Mapped[str] = mapped_column(String(40))

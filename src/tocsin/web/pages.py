@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from tocsin.api.deps import NowDep, SessionDep
 from tocsin.core import postmortem as postmortem_core
@@ -34,6 +36,7 @@ from tocsin.core.incident import (
     Role,
     incident_ref,
 )
+from tocsin.core.login_throttle import retry_after
 from tocsin.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TocsinError
 from tocsin.store import (
     actions,
@@ -49,13 +52,15 @@ from tocsin.store import (
     users,
     web_sessions,
 )
-from tocsin.store.models import Incident, Postmortem
+from tocsin.store.db import transaction
+from tocsin.store.models import Incident, Postmortem, User
 from tocsin.store.users import UserRole
 from tocsin.web import auth
 from tocsin.web.auth import LoginDep
 from tocsin.web.render import FLASH_COOKIE, page
 from tocsin.web.routing import PageRoute
 from tocsin.web.svg import schedule_svg
+from tocsin.web.throttle import LoginThrottle
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -116,9 +121,54 @@ def login_form(request: Request, next: str = "/") -> Response:
     return response
 
 
+# Password checks running at once: argon2 costs a core and ~19 MiB each, and a flood of logins
+# must leave the worker threads free for ingestion and the API.
+LOGIN_THREADS = 2
+
+
+async def _in_thread(request: Request, work: Callable[[Session], Response]) -> Response:
+    """Return `work`'s answer, run on a worker thread with a session it opens and closes there.
+
+    Sessions take the database's write lock (SQLite), and argon2 takes a core: neither may run
+    on the event loop, which would then stop serving everyone while it waits. The session is
+    closed on that thread too, so the lock never waits for the loop to give it back.
+    """
+
+    def run() -> Response:
+        with request.app.state.sessions() as session:
+            return work(session)
+
+    return await run_in_threadpool(run)
+
+
+def _start_session(state: Any, handle: str, password: str, now: datetime) -> str | None:
+    """Return a new session's cookie secret if `password` is `handle`'s, else None."""
+    with state.read_sessions() as reading:
+        user = users.find(reading, handle)
+        user_id, stored = (user.id, user.password_hash) if user is not None else (None, None)
+    if not users.verify_password(stored, password) or user_id is None or stored is None:
+        return None
+    new_hash = users.rehash(stored, password)
+    with transaction(state.sessions) as writing:
+        user = writing.get(User, user_id)
+        if user is None or user.password_hash != stored:  # changed while we checked
+            return None
+        if new_hash is not None:
+            user.password_hash = new_hash
+        _row, secret = web_sessions.create(writing, user, now=now)
+    return secret
+
+
+def _login_limiter(request: Request) -> anyio.CapacityLimiter:
+    limiter = getattr(request.app.state, "login_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.login_limiter = anyio.CapacityLimiter(LOGIN_THREADS)
+    return limiter
+
+
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request, session: SessionDep, now: NowDep) -> Response:
-    """Check the password and start a session."""
+async def login(request: Request, now: NowDep) -> Response:
+    """Check the password and start a session (throttled after failures)."""
     data = await request.form()
     values = {k: v for k, v in data.items() if isinstance(v, str)}
     expected = request.cookies.get(auth.LOGIN_CSRF_COOKIE, "")
@@ -142,18 +192,29 @@ async def login(request: Request, session: SessionDep, now: NowDep) -> Response:
         errors["handle"] = "Enter your handle."
     if not password:
         errors["password"] = "Enter your password."
-    user = users.check_password(session, handle, password) if not errors else None
-    if user is None:
-        if not errors:
-            errors["form"] = "Unknown handle or wrong password."
-        return page(
-            request,
-            "login.html",
-            {"next": target, "login_csrf": expected, "errors": errors, "handle": handle},
-            status=401 if "form" in errors else 400,
+    context = {"next": target, "login_csrf": expected, "errors": errors, "handle": handle}
+    if errors:
+        return page(request, "login.html", context, status=400)
+    throttle: LoginThrottle = request.app.state.login_throttle
+    client = request.client.host if request.client else ""
+    wait = throttle.admit(handle, client, now)
+    if wait is not None:
+        # Refused before the password is checked: a throttled guess learns nothing.
+        seconds = retry_after(wait, now)
+        errors["form"] = (
+            f"Too many failed logins. Wait {seconds} second{'s' if seconds != 1 else ''} "
+            "before trying again."
         )
-    _row, secret = web_sessions.create(session, user, now=now)
-    session.commit()
+        refused = page(request, "login.html", context, status=429)
+        refused.headers["Retry-After"] = str(seconds)
+        return refused
+    secret = await anyio.to_thread.run_sync(
+        _start_session, request.app.state, handle, password, now, limiter=_login_limiter(request)
+    )
+    if secret is None:
+        errors["form"] = "Unknown handle or wrong password."
+        return page(request, "login.html", context, status=401)
+    throttle.succeeded(handle, client)
     response = RedirectResponse(target, status_code=303)
     auth.set_cookie(request, response, secret)
     response.delete_cookie(auth.LOGIN_CSRF_COOKIE, path="/login")
@@ -161,14 +222,18 @@ async def login(request: Request, session: SessionDep, now: NowDep) -> Response:
 
 
 @router.post("/logout")
-async def logout(request: Request, session: SessionDep, login: LoginDep) -> Response:
+async def logout(request: Request, login: LoginDep) -> Response:
     """End this session."""
     await auth.form(request, login)
-    web_sessions.revoke(session, request.cookies.get(auth.COOKIE))
-    session.commit()
-    response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(auth.COOKIE, path="/")
-    return response
+
+    def work(session: Session) -> Response:
+        web_sessions.revoke(session, request.cookies.get(auth.COOKIE))
+        session.commit()
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(auth.COOKIE, path="/")
+        return response
+
+    return await _in_thread(request, work)
 
 
 # --------------------------------------------------------------------------------------------
@@ -298,10 +363,16 @@ def _declare_context(
 
 
 @router.post("/incidents", response_class=HTMLResponse)
-async def declare(request: Request, session: SessionDep, now: NowDep, login: LoginDep) -> Response:
+async def declare(request: Request, now: NowDep, login: LoginDep) -> Response:
     """Declare an incident from the form."""
     data = await auth.form(request, login)
     login.need(UserRole.RESPONDER, "declare incidents")
+    return await _in_thread(request, lambda session: _declare(request, session, now, login, data))
+
+
+def _declare(
+    request: Request, session: Session, now: datetime, login: auth.Login, data: dict[str, str]
+) -> Response:
     errors: dict[str, str] = {}
     if not data.get("title"):
         errors["title"] = "Say in a line what is broken."
@@ -500,7 +571,6 @@ async def incident_action(
     ref: str,
     action: str,
     request: Request,
-    session: SessionDep,
     now: NowDep,
     login: LoginDep,
 ) -> Response:
@@ -508,8 +578,23 @@ async def incident_action(
     if action not in ACTIONS:
         raise NotFound(f"no such incident action {action!r}")
     data = await auth.form(request, login)
-    run, doing = ACTIONS[action]
+    _run, doing = ACTIONS[action]
     login.need(UserRole.RESPONDER, doing)
+    return await _in_thread(
+        request, lambda session: _incident_action(request, session, now, login, ref, action, data)
+    )
+
+
+def _incident_action(
+    request: Request,
+    session: Session,
+    now: datetime,
+    login: auth.Login,
+    ref: str,
+    action: str,
+    data: dict[str, str],
+) -> Response:
+    run, _doing = ACTIONS[action]
     incident = incidents.load_for_view(session, ref)
     try:
         warnings = run(session, incident, data, login.actor, now)
@@ -630,12 +715,23 @@ def schedule_page(
 
 
 @router.post("/schedules/{name}/overrides", response_class=HTMLResponse)
-async def add_override(
-    name: str, request: Request, session: SessionDep, now: NowDep, login: LoginDep
-) -> Response:
+async def add_override(name: str, request: Request, now: NowDep, login: LoginDep) -> Response:
     """Put someone on call for a while, above every layer."""
     data = await auth.form(request, login)
     login.need(UserRole.RESPONDER, "add overrides")
+    return await _in_thread(
+        request, lambda session: _add_override(request, session, now, login, name, data)
+    )
+
+
+def _add_override(
+    request: Request,
+    session: Session,
+    now: datetime,
+    login: auth.Login,
+    name: str,
+    data: dict[str, str],
+) -> Response:
     errors: dict[str, str] = {}
     for field, what in (
         ("user", "Choose who is on call."),
@@ -675,16 +771,19 @@ async def remove_override(
     name: str,
     override_id: int,
     request: Request,
-    session: SessionDep,
     now: NowDep,
     login: LoginDep,
 ) -> Response:
     """Remove an override."""
     await auth.form(request, login)
     login.need(UserRole.RESPONDER, "remove overrides")
-    schedules.remove_override(session, name, override_id, now=now)
-    session.commit()
-    return _done(request, f"/schedules/{quote(name)}", "Override removed.")
+
+    def work(session: Session) -> Response:
+        schedules.remove_override(session, name, override_id, now=now)
+        session.commit()
+        return _done(request, f"/schedules/{quote(name)}", "Override removed.")
+
+    return await _in_thread(request, work)
 
 
 # --------------------------------------------------------------------------------------------
@@ -749,11 +848,25 @@ def postmortem_page(
 
 @router.post("/postmortems/{ref}/{action}", response_class=HTMLResponse)
 async def postmortem_action(
-    ref: str, action: str, request: Request, session: SessionDep, now: NowDep, login: LoginDep
+    ref: str, action: str, request: Request, now: NowDep, login: LoginDep
 ) -> Response:
     """Draft, edit, publish a postmortem or add and close its action items."""
     data = await auth.form(request, login)
     login.need(UserRole.RESPONDER, "change postmortems")
+    return await _in_thread(
+        request, lambda session: _postmortem_action(request, session, now, login, ref, action, data)
+    )
+
+
+def _postmortem_action(
+    request: Request,
+    session: Session,
+    now: datetime,
+    login: auth.Login,
+    ref: str,
+    action: str,
+    data: dict[str, str],
+) -> Response:
     flash = ""
     try:
         if action == "draft":
