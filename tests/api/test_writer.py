@@ -103,3 +103,108 @@ def test_concurrent_senders_over_http_count_exactly(live_server: LiveServer) -> 
         assert len(found) == 20  # one open alert per key, however the requests interleaved
         assert sum(a.count for a in found) == 200  # every 2xx is in the database
     engine.dispose()
+
+
+@pytest.fixture
+def idle_writer(db_url: str):  # type: ignore[no-untyped-def]
+    """A writer not yet started, so that every request submitted first lands in one batch."""
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    with sessions() as session, session.begin():
+        seed_people(session)
+        _, generic = integrations.create(session, service="api-gateway", type="generic", now=T0)
+    writer = Writer(sessions, FixedClock(T0))
+    yield writer, sessions, generic
+    writer.stop()
+    engine.dispose()
+
+
+def _in_one_batch(writer: Writer, calls: list[object]) -> list[object]:
+    async def burst() -> list[object]:
+        tasks = [asyncio.ensure_future(call) for call in calls]  # type: ignore[call-overload]
+        await asyncio.sleep(0.01)  # every request is queued...
+        writer.start()  # ...before the writer takes the first batch
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    return asyncio.run(burst())
+
+
+# Values only a parser stands between the database and: here the writer meets them itself.
+POISON = [
+    pytest.param(
+        AlertEvent(AlertAction.TRIGGER, "p", summary="lone \ud800"),
+        {"sqlite", "postgresql"},
+        id="surrogate",
+    ),
+    pytest.param(
+        AlertEvent(AlertAction.TRIGGER, "p" * 600, summary="x"), {"postgresql"}, id="key-too-long"
+    ),
+    pytest.param(AlertEvent(AlertAction.TRIGGER, "p", summary="\x00"), {"postgresql"}, id="nul"),
+]
+
+
+@pytest.mark.parametrize(("poison", "refused_by"), POISON)
+def test_one_refused_request_fails_alone(  # type: ignore[no-untyped-def]
+    idle_writer, db_url: str, poison: AlertEvent, refused_by: set[str]
+) -> None:
+    writer, sessions, generic = idle_writer
+    if db_url.split(":")[0].split("+")[0] not in refused_by:
+        pytest.skip("this database stores that value")
+    good = [[_event(f"good-{n}")] for n in range(9)]
+    calls = [writer.submit(generic, IntegrationType.GENERIC, events) for events in good[:4]]
+    calls.append(writer.submit(generic, IntegrationType.GENERIC, [poison]))
+    calls += [writer.submit(generic, IntegrationType.GENERIC, events) for events in good[4:]]
+    answers = _in_one_batch(writer, calls)
+    refused = answers.pop(4)
+    assert isinstance(refused, InvalidInput), refused  # a 4xx: the sender must not retry
+    assert "the database cannot store this request's data" in refused.message
+    assert all(isinstance(a, list) and a[0].outcome is Outcome.OPENED for a in answers), answers
+    with sessions() as session:  # every answered request is committed, the refused one is not
+        stored = sorted(a.dedup_key for a in alerts.list_(session))
+    assert stored == sorted(f"good-{n}" for n in range(9))
+
+
+def test_a_batch_that_lost_a_deadlock_is_tried_again(
+    writer_setup,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    writer, sessions, generic, _pd = writer_setup
+    finish = dedup.Batch.finish
+    losses = iter(["40P01", "40001", "55P03"])
+
+    class LostRace(Exception):
+        def __init__(self, sqlstate: str) -> None:
+            super().__init__(f"SQLSTATE {sqlstate}")
+            self.sqlstate = sqlstate
+
+    def lose_then_win(self: dedup.Batch) -> None:
+        state = next(losses, None)
+        if state is not None:
+            raise OperationalError("UPDATE", {}, LostRace(state))
+        finish(self)
+
+    monkeypatch.setattr(dedup.Batch, "finish", lose_then_win)
+    monkeypatch.setattr("tocsin.api.writer.LOCK_TIMEOUT_ATTEMPTS", 5, raising=False)
+    answers = asyncio.run(writer.submit(generic, IntegrationType.GENERIC, [_event("r")]))
+    assert [a.outcome for a in answers] == [Outcome.OPENED]
+    with sessions() as session:
+        assert [a.dedup_key for a in alerts.list_(session)] == ["r"]
+
+
+def test_a_batch_that_keeps_losing_asks_for_a_retry(
+    writer_setup,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    writer, sessions, generic, _pd = writer_setup
+
+    class Deadlock(Exception):
+        sqlstate = "40P01"
+
+    def lose(self: dedup.Batch) -> None:
+        raise OperationalError("UPDATE", {}, Deadlock())
+
+    monkeypatch.setattr(dedup.Batch, "finish", lose)
+    with pytest.raises(Overloaded):
+        asyncio.run(writer.submit(generic, IntegrationType.GENERIC, [_event("r")]))
+    with sessions() as session:
+        assert alerts.list_(session) == []

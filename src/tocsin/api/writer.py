@@ -5,6 +5,13 @@ and awaits the answer. The writer takes everything queued, authenticates each di
 applies all events in one `dedup.Batch` and commits once; only then are the requests answered
 (2xx means committed). One writer per process also means SQLite never sees two of our writers
 fight over its lock. A full queue is overload: the request gets 503 and Retry-After at once.
+
+One request's failure is only that request's answer. A batch that lost a lock race with another
+node (deadlock, serialization failure, lock timeout) is tried again. A batch the database
+refused for any other reason is split in halves and each half tried on its own, down to the one
+request at fault: the others are committed and answered 2xx, that one gets 4xx when the database
+refused its data, 503 otherwise. Only a database that is away (a lost connection, a locked
+SQLite file) answers 503 to everyone, without splitting.
 """
 
 from __future__ import annotations
@@ -12,16 +19,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import exc as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.clock import Clock
 from tocsin.core.alerts import AlertEvent
-from tocsin.errors import TocsinError
+from tocsin.errors import InvalidInput, TocsinError, Unauthenticated
 from tocsin.store import dedup, integrations
 from tocsin.store.integrations import IntegrationType
 from tocsin.store.models import Integration
@@ -34,6 +44,39 @@ class Overloaded(Exception):
 
 
 Adjust = Callable[[Integration, Sequence[AlertEvent]], Sequence[AlertEvent]]
+Answer = list[dedup.Result] | BaseException
+
+# PostgreSQL's answers to a transaction that lost a lock race: deadlock_detected,
+# serialization_failure, lock_not_available (lock_timeout ran out). Trying again succeeds.
+LOCK_RACES = {"40P01", "40001", "55P03"}
+ATTEMPTS = 5  # per batch that keeps losing lock races, before its senders hear 503
+LOCK_TIMEOUT_ATTEMPTS = 2  # each waits lock_timeout: a stuck node must not stall us for long
+
+
+class KeyCache:
+    """Integration keys seen valid lately (by hash), so routes can refuse bad keys cheaply.
+
+    Only a hint to answer 401 before reading a body: the writer authenticates every key again
+    in its transaction, so a key removed within `ttl` is still refused there.
+    """
+
+    def __init__(self, *, ttl: float = 30.0, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._types: dict[str, tuple[str, float]] = {}
+
+    def type_of(self, key_hash: str) -> str | None:
+        """Return the integration type of a key seen valid within `ttl`, else None."""
+        found = self._types.get(key_hash)
+        if found is None or found[1] < time.monotonic():
+            return None
+        return found[0]
+
+    def add(self, key_hash: str, type: str) -> None:
+        """Remember that the key with this hash is valid, for an integration of `type`."""
+        if len(self._types) >= self.size:
+            self._types.clear()  # rare: as many live keys as that; starting over is cheap
+        self._types[key_hash] = (type, time.monotonic() + self.ttl)
 
 
 @dataclass
@@ -70,6 +113,7 @@ class Writer:
         self._pending = 0
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self.keys = KeyCache()
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -81,6 +125,27 @@ class Writer:
         self._queue.put(None)
         if self._thread is not None:
             self._thread.join(timeout=30)
+
+    def check_key(self, key: str | None, expect: IntegrationType | None) -> bool:
+        """Return True if `key` was seen valid lately; raise if it is not for this route.
+
+        False means unknown here: `authenticate` (in a thread) decides.
+        """
+        if not key or not key.strip():
+            raise Unauthenticated("missing integration key")
+        kind = self.keys.type_of(integrations.hash_key(key))
+        if kind is None:
+            return False
+        integrations.check_type(kind, expect)
+        return True
+
+    def authenticate(
+        self, session: Session, key: str | None, expect: IntegrationType | None
+    ) -> None:
+        """Raise Unauthenticated or InvalidInput unless `key` may send on this route."""
+        integration = integrations.authenticate(session, key)
+        self.keys.add(integration.key_hash, integration.type)
+        integrations.check_type(integration, expect)
 
     async def submit(
         self,
@@ -124,56 +189,120 @@ class Writer:
                 return
 
     def _write(self, jobs: list[Job]) -> None:
-        answers: list[tuple[Job, list[dedup.Result] | BaseException]] = []
-        try:
-            with self._sessions() as session, session.begin():
-                now: datetime = self._clock.now()
-                batch = dedup.Batch(session, now=now)
-                ready: list[tuple[Job, Integration, Sequence[AlertEvent]]] = []
-                known: dict[str | None, Integration | TocsinError] = {}
-                for job in jobs:
-                    if job.key not in known:
-                        try:
-                            known[job.key] = integrations.authenticate(session, job.key)
-                        except TocsinError as exc:
-                            known[job.key] = exc
-                    found = known[job.key]
-                    try:
-                        if isinstance(found, TocsinError):
-                            raise found
-                        integrations.check_type(found, job.expect)
-                    except TocsinError as exc:
-                        answers.append((job, exc))
-                        continue
-                    events = job.adjust(found, job.events) if job.adjust else job.events
-                    ready.append((job, found, events))
-                # One look-up per integration for the whole batch, not one per request.
-                keys: dict[int, list[str]] = {}
-                for _job, integration, events in ready:
-                    keys.setdefault(integration.id, []).extend(e.dedup_key for e in events)
-                for integration_id, wanted in keys.items():
-                    batch.prefetch(integration_id, wanted)
-                pending = [batch.apply(integration, events) for _j, integration, events in ready]
-                batch.finish()
-                results = batch.results(*pending)
-                answers += [
-                    (job, result) for (job, _i, _e), result in zip(ready, results, strict=True)
-                ]
-            # committed: only now may the senders hear 2xx
-        except Exception as exc:
-            log.warning(
-                "ingest batch of %d requests failed, asking senders to retry: %s", len(jobs), exc
-            )
-            answers = [(job, Overloaded()) for job in jobs]
+        answers = self._answers(jobs)
         with self._lock:
             self._pending -= len(jobs)
         for job, answer in answers:
             job.loop.call_soon_threadsafe(_settle, job.future, answer)
 
+    def _answers(self, jobs: list[Job]) -> list[tuple[Job, Answer]]:
+        """Commit what `jobs` can commit; return each request's answer (see the docstring)."""
+        failure: Exception | None = None
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return self._commit(jobs)
+            except Exception as exc:
+                failure = exc
+                race = _lock_race(exc)
+                limit = LOCK_TIMEOUT_ATTEMPTS if race == "55P03" else ATTEMPTS
+                if race is None or attempt >= limit:
+                    break
+                # An expected outcome between nodes, not an error: try again after a pause
+                # that keeps the two from meeting in the same order again.
+                log.info("ingest batch lost a lock race (%s), attempt %d", race, attempt)
+                time.sleep(random.uniform(0.005, 0.03) * attempt)
+        assert failure is not None
+        if _lock_race(failure) or _unavailable(failure):
+            log.warning(
+                "ingest batch of %d requests failed, asking senders to retry: %s",
+                len(jobs),
+                _first_line(failure),
+            )
+            return [(job, Overloaded()) for job in jobs]
+        if len(jobs) > 1:
+            middle = len(jobs) // 2
+            return self._answers(jobs[:middle]) + self._answers(jobs[middle:])
+        refused = _refused_data(failure)
+        if refused is not None:
+            log.warning("the database refused an ingest request's data: %s", refused)
+            return [(jobs[0], refused)]
+        log.error("an ingest request failed, asking its sender to retry", exc_info=failure)
+        return [(jobs[0], Overloaded())]
 
-def _settle(
-    future: asyncio.Future[list[dedup.Result]], answer: list[dedup.Result] | BaseException
-) -> None:
+    def _commit(self, jobs: list[Job]) -> list[tuple[Job, Answer]]:
+        """Apply every job in one transaction and commit; raise whatever the database raised."""
+        answers: list[tuple[Job, Answer]] = []
+        with self._sessions() as session, session.begin():
+            now: datetime = self._clock.now()
+            batch = dedup.Batch(session, now=now)
+            ready: list[tuple[Job, Integration, Sequence[AlertEvent]]] = []
+            known: dict[str | None, Integration | TocsinError] = {}
+            for job in jobs:
+                if job.key not in known:
+                    try:
+                        found = integrations.authenticate(session, job.key)
+                        self.keys.add(found.key_hash, found.type)
+                        known[job.key] = found
+                    except TocsinError as exc:
+                        known[job.key] = exc
+                integration = known[job.key]
+                try:
+                    if isinstance(integration, TocsinError):
+                        raise integration
+                    integrations.check_type(integration, job.expect)
+                    events = job.adjust(integration, job.events) if job.adjust else job.events
+                except TocsinError as exc:
+                    answers.append((job, exc))
+                    continue
+                ready.append((job, integration, events))
+            # One look-up per integration for the whole batch, not one per request.
+            keys: dict[int, list[str]] = {}
+            for _job, integration, events in ready:
+                keys.setdefault(integration.id, []).extend(e.dedup_key for e in events)
+            for integration_id, wanted in keys.items():
+                batch.prefetch(integration_id, wanted)
+            batch.lock_services((integration, events) for _j, integration, events in ready)
+            pending = [batch.apply(integration, events) for _j, integration, events in ready]
+            batch.finish()
+            results = batch.results(*pending)
+            answers += [(job, result) for (job, _i, _e), result in zip(ready, results, strict=True)]
+        # committed: only now may the senders hear 2xx
+        return answers
+
+
+def _lock_race(exc: BaseException) -> str | None:
+    """Return the SQLSTATE if `exc` is a lost lock race worth trying again, else None."""
+    if isinstance(exc, sa.DBAPIError):
+        state = getattr(exc.orig, "sqlstate", None)
+        if state in LOCK_RACES:
+            return str(state)
+    return None
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """Return True if the database, not the data, failed: every request would fail now."""
+    return isinstance(
+        exc, sa.OperationalError | sa.InterfaceError | sa.TimeoutError | sa.DisconnectionError
+    ) or (isinstance(exc, sa.DBAPIError) and exc.connection_invalidated)
+
+
+def _refused_data(exc: BaseException) -> InvalidInput | None:
+    """Return the 4xx for a request whose data the database refused, else None."""
+    cause: BaseException = exc
+    if isinstance(exc, sa.StatementError) and exc.orig is not None:
+        cause = exc.orig
+    if isinstance(exc, InvalidInput):
+        return exc
+    if isinstance(exc, sa.DataError) or isinstance(cause, UnicodeError | ValueError):
+        return InvalidInput(f"the database cannot store this request's data: {_first_line(cause)}")
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+
+
+def _settle(future: asyncio.Future[list[dedup.Result]], answer: Answer) -> None:
     if future.done():  # the request went away
         return
     if isinstance(answer, BaseException):

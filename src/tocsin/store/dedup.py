@@ -25,6 +25,7 @@ from tocsin.core import runbook
 from tocsin.core import schedule as sched
 from tocsin.core.alerts import (
     DEFAULT_RULES,
+    AlertAction,
     AlertEvent,
     AlertStatus,
     Outcome,
@@ -36,7 +37,7 @@ from tocsin.core.alerts import (
 from tocsin.core.incident import EventKind, IncidentStatus, incident_ref
 from tocsin.core.severity import SeverityScale
 from tocsin.errors import InvalidInput
-from tocsin.store import incidents, schedules, severities
+from tocsin.store import incidents, schedules, severities, users
 from tocsin.store.models import (
     Alert,
     Incident,
@@ -51,6 +52,8 @@ OPEN_INCIDENT = [s.value for s in IncidentStatus if s.is_open]
 _ALERTS: Table = Alert.__table__  # type: ignore[assignment]
 _TIMELINE: Table = TimelineEvent.__table__  # type: ignore[assignment]
 _CHUNK = 500  # keys per IN (...) list, well under SQLite's variable limit
+_ACTOR = TimelineEvent.__table__.c.actor.type.length  # type: ignore[attr-defined]
+_RUNBOOK = _ALERTS.c.runbook.type.length  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,7 @@ class Batch:
         self._looked: set[tuple[int, str]] = set()
         self.upgrades: list[tuple[int, str, str, str]] = []
         self._scale: SeverityScale | None = None
+        self._locked: set[int] = set()
 
     # --- what the batch knows --------------------------------------------------------------
 
@@ -186,15 +190,63 @@ class Batch:
             self.services[service.id] = state
         return state
 
+    def lock_services(self, work: Iterable[tuple[Integration, Sequence[AlertEvent]]]) -> None:
+        """Lock, in id order, the services whose open incident these events may look up.
+
+        Two senders often notify about one outage at once (Alertmanager's webhook and its
+        pagerduty_configs do): the service row lock makes one declare, the other attach. Locked
+        in arrival order, two nodes' batches can wait for each other and PostgreSQL aborts one
+        (SQLSTATE 40P01); locked in one order up front, they only queue. Call it after
+        `prefetch`, which tells which triggers may open an alert.
+        """
+        work = list(work)
+        resolving = {
+            (integration.id, e.dedup_key)
+            for integration, events in work
+            for e in events
+            if e.action is AlertAction.RESOLVE
+        }
+        wanted: set[int] = set()
+        for integration, events in work:
+            service = integration.service
+            if service.id in wanted or service.id in self._locked:
+                continue
+            for e in events:
+                key = (integration.id, e.dedup_key)
+                if e.action is not AlertAction.TRIGGER or (
+                    key in self.alerts and key not in resolving
+                ):
+                    continue  # a repeat, an acknowledgement or a resolve: no incident look-up
+                state = self.service(service)
+                decision = route(e.severity, e.raw_severity, state.rules)
+                if not state.in_maintenance and decision.action is not RouteAction.ALERT:
+                    wanted.add(service.id)
+                    break
+        self._lock(Service, wanted)
+        self._locked |= wanted
+
+    def _lock(self, model: type[Service] | type[Incident], ids: Iterable[int]) -> None:
+        # FOR NO KEY UPDATE: it excludes other batches like FOR UPDATE does, but not the key
+        # share locks that foreign key checks take (inserting an alert or a timeline entry),
+        # which FOR UPDATE would make wait and so deadlock. On SQLite, BEGIN IMMEDIATE already
+        # serializes writers and there is no row lock.
+        wanted = sorted(set(ids))
+        for start in range(0, len(wanted), _CHUNK):
+            self.session.execute(
+                select(model.id)
+                .where(model.id.in_(wanted[start : start + _CHUNK]))
+                .order_by(model.id)
+                .with_for_update(key_share=True)
+            ).all()
+
     def open_incident(self, service: Service) -> _OpenIncident | None:
         state = self.service(service)
         if not state.incident_known:
-            # Two senders often notify about one outage at once (Alertmanager's webhook and its
-            # pagerduty_configs do): lock the service row so one declares, the other attaches.
-            # On SQLite, BEGIN IMMEDIATE already serializes writers.
-            self.session.execute(
-                select(Service.id).where(Service.id == service.id).with_for_update()
-            )
+            if service.id not in self._locked:
+                # A service `lock_services` did not foresee: lock it now (a deadlock with
+                # another node is then possible, and the writer retries the batch).
+                self._lock(Service, [service.id])
+                self._locked.add(service.id)
             row = self.session.execute(
                 select(Incident.id, Incident.severity)
                 .join(IncidentService, IncidentService.incident_id == Incident.id)
@@ -215,7 +267,7 @@ class Batch:
         self, integration: Integration, events: Sequence[AlertEvent], *, actor: str | None = None
     ) -> list[Pending]:
         """Apply `events` in order; return their results, complete once `finish` has run."""
-        who = actor or f"{integration.type}:{integration.name}"
+        who = (actor or f"{integration.type}:{integration.name}")[:_ACTOR]
         self.prefetch(integration.id, (e.dedup_key for e in events))
         return [self._apply_one(integration, event, who) for event in events]
 
@@ -338,7 +390,8 @@ class Batch:
             return None
         kind, _, name = policy.partition(":")
         if kind == "user":
-            return name
+            # A policy naming a since-deleted user must not keep the alert from its incident.
+            return name if users.find(self.session, name) is not None else None
         schedule = schedules.find(self.session, name)
         if schedule is None:
             return None
@@ -350,6 +403,16 @@ class Batch:
     def finish(self) -> None:
         """Write every change of the batch; results know their alert ids afterwards."""
         self.session.flush()  # incidents declared on the way need their rows first
+        # Every incident row this batch will write, locked up front in id order (see
+        # lock_services): writing them one by one in arrival order deadlocks between nodes.
+        self._lock(
+            Incident,
+            [
+                *(e.incident_id for e in self.entries),
+                *(u[0] for u in self.upgrades),
+                *self.touched,
+            ],
+        )
         self._insert_new()
         self._update_changed()
         self._insert_entries()
@@ -370,7 +433,10 @@ class Batch:
         return [*self.alerts.values(), *self._resolved]
 
     def _insert_new(self) -> None:
-        new = [a for a in self._all() if a.new]
+        # In one order on every node: two inserts of one open key wait for each other.
+        new = sorted(
+            (a for a in self._all() if a.new), key=lambda a: (a.integration_id, a.dedup_key)
+        )
         if not new:
             return
         rows = [
@@ -416,7 +482,9 @@ class Batch:
         alert.last_seen = self.now
 
     def _update_changed(self) -> None:
-        changed = [a for a in self._all() if a.changed and a.id is not None]
+        changed = sorted(
+            (a for a in self._all() if a.changed and a.id is not None), key=lambda a: a.id or 0
+        )
         if not changed:
             return
         self.session.execute(
@@ -465,7 +533,7 @@ class Batch:
                 for e in self.entries
             ],
         )
-        for incident_id in {e.incident_id for e in self.entries}:
+        for incident_id in sorted({e.incident_id for e in self.entries}):
             self.session.execute(
                 update(Incident).where(Incident.id == incident_id).values(updated_at=self.now),
                 execution_options={"synchronize_session": False},
@@ -477,7 +545,9 @@ class Batch:
             # incident row lock makes the last of them see the others' commits, so "all alerts
             # resolved" is said exactly once.
             status = self.session.scalar(
-                select(Incident.status).where(Incident.id == incident_id).with_for_update()
+                select(Incident.status)
+                .where(Incident.id == incident_id)
+                .with_for_update(key_share=True)
             )
             if status is None or not IncidentStatus(status).is_open:
                 continue
@@ -558,6 +628,8 @@ def runbook_reference(details: Any) -> str | None:
                 service, slug = runbook.parse_reference(place["runbook"])
             except InvalidInput:
                 continue  # a runbook URL or free text: not ours to follow
+            if len(service) + 1 + len(slug) > _RUNBOOK:
+                continue  # longer than any service's scenario can be
             return f"{service}#{slug}"
     return None
 
