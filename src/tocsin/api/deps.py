@@ -18,8 +18,37 @@ from tocsin.store.tokens import Scope
 bearer = HTTPBearer(auto_error=False, description="An API token from `tocsin token create`.")
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """Yield a session; routes commit before they answer, anything else is rolled back."""
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def get_read_session(request: Request) -> Iterator[Session]:
+    """Yield a session that only reads (on SQLite: a WAL snapshot, no write lock)."""
+    with request.app.state.read_sessions() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
+
+
+def get_write_session(request: Request) -> Iterator[Session]:
+    """Yield a session that may write; routes commit before they answer, else it rolls back."""
+    with request.app.state.sessions() as session:
+        yield session
+
+
+WriteSessionDep = Annotated[Session, Depends(get_write_session)]
+
+
+def get_session(request: Request, reader: ReadSessionDep) -> Iterator[Session]:
+    """Yield the request's session: a read session for GET and HEAD, else one that writes.
+
+    A GET that must write (rare: see web.auth.current) opens its own short write transaction;
+    a write through the read session raises instead of taking the write lock. Sessions connect
+    lazily, so the read session a POST never uses costs nothing.
+    """
+    if request.method in READ_METHODS:
+        yield reader
+        return
     with request.app.state.sessions() as session:
         yield session
 

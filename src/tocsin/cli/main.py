@@ -259,6 +259,9 @@ def export_config(
     success(f"Wrote {target}")
 
 
+SHUTDOWN_SECONDS = 5
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
@@ -297,6 +300,9 @@ def serve(
         "access_log": access_log,
         "ssl_certfile": tls_cert,
         "ssl_keyfile": tls_key,
+        # On SIGTERM, give requests in flight a few seconds, then stop anyway: a client that
+        # keeps its connection busy must not keep the server up.
+        "timeout_graceful_shutdown": SHUTDOWN_SECONDS,
     }
     if workers == 1:
         uvicorn.run(create_app(st.settings), **options)

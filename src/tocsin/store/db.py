@@ -22,6 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.errors import InvalidInput, TocsinError
 
+# The execution option that marks an engine's connections as read-only (make_read_sessionmaker).
+READ_ONLY = "tocsin_read_only"
+
 
 class NotMigrated(TocsinError):
     """The database schema is missing or older than this version of Tocsin."""
@@ -40,15 +43,14 @@ def make_engine(url: str) -> Engine:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        queue = None
         if database and database != ":memory:":
             queue = _WriteQueue(
                 Path(database).expanduser().with_name(Path(database).name + ".lock")
             )
-            event.listen(engine, "begin", queue.begin)
             event.listen(engine, "commit", queue.release)
             event.listen(engine, "rollback", queue.release)
-        else:
-            event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", functools.partial(_sqlite_begin, queue))
         return engine
     if parsed.get_backend_name() == "postgresql":
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -72,11 +74,35 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_begin(queue: _WriteQueue | None, connection: Any) -> None:
+    if connection.get_execution_options().get(READ_ONLY):
+        # A read runs on a WAL snapshot: a deferred BEGIN takes no write lock, so a slow read
+        # never holds up a writer and a writer never holds up a read. query_only makes a write
+        # in such a transaction fail at once (SQLITE_READONLY) instead of queueing for a lock
+        # that a deferred transaction could never safely upgrade to.
+        _sqlite_query_only(connection, True)
+        connection.exec_driver_sql("BEGIN")
+        return
+    _sqlite_query_only(connection, False)
+    if queue is not None:
+        queue.begin(connection)
+    else:
+        _sqlite_begin_immediate(connection)
+
+
+def _sqlite_query_only(connection: Any, on: bool) -> None:
+    # Pooled connections serve reads and writes alike; switch only when the kind changes.
+    info = connection.connection.info
+    if info.get("tocsin_query_only", False) != on:
+        connection.exec_driver_sql(f"PRAGMA query_only={int(on)}")
+        info["tocsin_query_only"] = on
+
+
 def _sqlite_begin_immediate(connection: Any) -> None:
     # A deferred transaction that reads and then writes fails with SQLITE_BUSY_SNAPSHOT when
     # another writer committed in between, and busy_timeout cannot help it. Taking the write
-    # lock at BEGIN makes transactions queue up instead (reads too: they are short, and one
-    # SQLite file has one writer at a time anyway).
+    # lock at BEGIN makes writing transactions queue up instead; reads go through the read
+    # sessions, which never write (make_read_sessionmaker).
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -112,8 +138,40 @@ class _WriteQueue:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """Return the session factory every caller uses."""
+    """Return the session factory for work that writes (on SQLite: one writer at a time)."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+class ReadOnlySession(RuntimeError):
+    """Code tried to write through a read session: a bug, reported loudly instead of waiting."""
+
+
+def make_read_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Return the session factory for work that only reads.
+
+    On SQLite its transactions read a WAL snapshot without the write lock (a deferred BEGIN,
+    `PRAGMA query_only`); on PostgreSQL they are READ ONLY transactions. Flushing a change
+    raises ReadOnlySession, and a write in SQL the database refuses: reads never queue
+    behind writers, and a write slipped into a read fails at once instead of deadlocking.
+    """
+    reader = engine.execution_options(**{READ_ONLY: True})
+    if engine.dialect.name == "postgresql":
+        event.listen(reader, "begin", _postgres_read_only)
+    factory = sessionmaker(reader, expire_on_commit=False)
+    event.listen(factory, "before_flush", _refuse_flush)
+    return factory
+
+
+def _postgres_read_only(connection: Any) -> None:
+    connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+
+def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
+    changed = [*session.new, *session.dirty, *session.deleted]
+    raise ReadOnlySession(
+        f"a read session tried to write {', '.join(sorted({type(o).__name__ for o in changed}))}; "
+        "writes need a session from make_sessionmaker"
+    )
 
 
 @contextmanager

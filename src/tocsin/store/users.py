@@ -170,17 +170,32 @@ def set_password(session: Session, user: User, password: str) -> None:
     session.flush()
 
 
+def verify_password(stored: str | None, password: str) -> bool:
+    """Return True if `password` matches the `stored` hash; no hash takes as long and fails.
+
+    This is the slow part of a login (argon2, by design): call it outside any transaction, and
+    never on the event loop.
+    """
+    try:
+        _hasher.verify(stored or _UNKNOWN, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+    return stored is not None
+
+
+def rehash(stored: str, password: str) -> str | None:
+    """Return a new hash of `password` if `stored` uses older parameters, else None."""
+    return _hasher.hash(password) if _hasher.check_needs_rehash(stored) else None
+
+
 def check_password(session: Session, handle: str, password: str) -> User | None:
     """Return the user if `password` is theirs, else None (unknown handles take as long)."""
     user = find(session, handle) if handle.strip() else None
     stored = user.password_hash if user is not None else None
-    try:
-        _hasher.verify(stored or _UNKNOWN, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
+    if not verify_password(stored, password) or user is None or stored is None:
         return None
-    if user is None or stored is None:
-        return None
-    if _hasher.check_needs_rehash(stored):
-        user.password_hash = _hasher.hash(password)
+    new_hash = rehash(stored, password)
+    if new_hash is not None:
+        user.password_hash = new_hash
         session.flush()
     return user

@@ -44,17 +44,27 @@ def create(session: Session, user: User, *, now: datetime) -> tuple[WebSession, 
 
 
 def authenticate(session: Session, secret: str | None, *, now: datetime) -> WebSession | None:
-    """Return the live session for a cookie secret, sliding its idle deadline; else None."""
+    """Return the live session for a cookie secret, else None (reads only; see `touch`)."""
     if not secret:
         return None
     row = session.scalar(select(WebSession).where(WebSession.secret_hash == _digest(secret)))
     if row is None or row.expires_at <= now:
         return None
-    if now - row.last_seen_at >= TOUCH_EVERY:
+    return row
+
+
+def touch_due(row: WebSession, *, now: datetime) -> bool:
+    """Return True if `row`'s idle deadline should slide forward at `now`."""
+    return now - row.last_seen_at >= TOUCH_EVERY
+
+
+def touch(session: Session, session_id: int, *, now: datetime) -> None:
+    """Slide the idle deadline of web session `session_id` (in a writing session)."""
+    row = session.get(WebSession, session_id)
+    if row is not None and row.expires_at > now:
         row.last_seen_at = now
         row.expires_at = min(now + IDLE, row.created_at + LIFETIME)
         session.flush()
-    return row
 
 
 def revoke(session: Session, secret: str | None) -> None:

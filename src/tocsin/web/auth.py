@@ -13,9 +13,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
-from tocsin.api.deps import NowDep, SessionDep
+from tocsin.api.deps import NowDep, ReadSessionDep
 from tocsin.errors import PermissionDenied, TocsinError
 from tocsin.store import web_sessions
+from tocsin.store.db import transaction
 from tocsin.store.models import User, WebSession
 from tocsin.store.users import UserRole
 
@@ -65,13 +66,20 @@ class Login:
             )
 
 
-def current(request: Request, session: SessionDep, now: NowDep) -> Login:
-    """Return the login of this request, or raise LoginRequired."""
+def current(request: Request, session: ReadSessionDep, now: NowDep) -> Login:
+    """Return the login of this request, or raise LoginRequired.
+
+    It reads in the read session and ends that transaction, so a POST does not hold a snapshot
+    (or, on PostgreSQL, an open transaction) while its form arrives; the rare write, sliding
+    the idle deadline, is a short transaction of its own.
+    """
     row = web_sessions.authenticate(session, request.cookies.get(COOKIE), now=now)
+    session.commit()
     if row is None:
         raise LoginRequired("please log in")
-    if session.dirty:
-        session.commit()
+    if web_sessions.touch_due(row, now=now):
+        with transaction(request.app.state.sessions) as writing:
+            web_sessions.touch(writing, row.id, now=now)
     login = Login(row.user, row)
     request.state.login = login
     return login
