@@ -13,11 +13,11 @@ import tempfile
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from tocsin.api.deps import NowDep, SessionDep
+from tocsin.core import pagination
 from tocsin.core import postmortem as postmortem_core
 from tocsin.core import runbook as runbook_core
 from tocsin.core import schedule as sched
@@ -44,11 +45,13 @@ from tocsin.store import (
     escalation,
     incidents,
     integrations,
+    live,
     postmortems,
     reports,
     schedules,
     services,
     severities,
+    timeline,
     users,
     web_sessions,
 )
@@ -249,7 +252,7 @@ def _dashboard(session: Session, now: datetime) -> dict[str, Any]:
         (level.name, [i for i in open_incidents if i.severity == level.name])
         for level in scale.levels
     ]
-    firing = alerts.list_(session, open_only=True, limit=50)
+    firing = alerts.list_(session, open_only=True, limit=live.FIRING)
     numbers = alerts.incident_numbers(session, firing)
     on_call = []
     for schedule, people in schedules.on_call_now(session, now):
@@ -273,27 +276,68 @@ def _dashboard(session: Session, now: datetime) -> dict[str, Any]:
 @router.get("/", response_class=HTMLResponse)
 def dashboard(request: Request, session: SessionDep, now: NowDep, login: LoginDep) -> Response:
     """Open incidents by severity, alerts firing and who is on call, refreshed live."""
-    return page(request, "dashboard.html", _dashboard(session, now) | {"live": LIVE_SECONDS})
+    etag = live.dashboard(session, now=now)
+    context = _dashboard(session, now) | {"live": LIVE_SECONDS, "live_etag": etag}
+    return page(request, "dashboard.html", context)
 
 
 @router.get("/live/dashboard", response_class=HTMLResponse)
 def dashboard_live(request: Request, session: SessionDep, now: NowDep, login: LoginDep) -> Response:
-    """The live part of the dashboard, for the page's script to swap in."""
-    return page(request, "dashboard_live.html", _dashboard(session, now))
+    """The live part of the dashboard, for the page's script to swap in (304 if unchanged)."""
+    etag = live.dashboard(session, now=now)
+    if pagination.not_modified(request.headers.get("if-none-match"), etag):
+        return _not_modified(etag)
+    return _tagged(page(request, "dashboard_live.html", _dashboard(session, now)), etag)
+
+
+def _not_modified(etag: str) -> Response:
+    """Return the answer to a poll that already has the current version: no body at all."""
+    return Response(status_code=304, headers={"ETag": etag, "Cache-Control": "no-store"})
+
+
+def _tagged(response: Response, etag: str) -> Response:
+    response.headers["ETag"] = etag
+    return response
 
 
 # --------------------------------------------------------------------------------------------
 # Incidents
 
 
-def _timeline_events(incident: Incident, kind: str | None) -> list[Any]:
-    events = list(reversed(incident.events))
+TIMELINE_PAGE = 100
+ALERTS_PAGE = 100
+
+
+def _timeline(
+    session: Session, incident: Incident, kind: str | None, before: str | None = None
+) -> dict[str, Any]:
+    """Return the newest page of the timeline (older than `before`), for timeline.html."""
     wanted = TIMELINE_KINDS.get(kind or "")
-    return events if wanted is None else [e for e in events if e.kind in wanted]
+    found = timeline.page(
+        session,
+        incident.id,
+        kinds=None if wanted is None else {k.value for k in wanted},
+        limit=TIMELINE_PAGE,
+        cursor=before,
+    )
+    return {
+        "events": found.items,
+        "older": found.next_cursor,
+        "before": before or "",
+        "ref": incident_ref(incident.number),
+        "kind": kind or "",
+    }
 
 
 def _incident_context(
-    session: Session, request: Request, incident: Incident, kind: str | None, now: datetime
+    session: Session,
+    request: Request,
+    incident: Incident,
+    kind: str | None,
+    now: datetime,
+    *,
+    alerts_after: str | None = None,
+    before: str | None = None,
 ) -> dict[str, Any]:
     scale = severities.scale(session)
     roles = incidents.active_roles(incident)
@@ -301,11 +345,10 @@ def _incident_context(
     notification = incidents.render_message(
         session, incident, "notification", template_dir=settings.template_dir
     )
-    return {
+    attached = alerts.for_incident(session, incident, limit=ALERTS_PAGE, cursor=alerts_after)
+    return _timeline(session, incident, kind, before) | {
         "incident": incident,
         "ref": incident_ref(incident.number),
-        "events": _timeline_events(incident, kind),
-        "kind": kind or "",
         "kinds": list(TIMELINE_KINDS),
         "roles": roles,
         "commander": incidents.commander_of(incident),
@@ -318,9 +361,13 @@ def _incident_context(
         "postmortem": postmortems.find(session, incident),
         "is_open": IncidentStatus(incident.status).is_open,
         "acknowledged": incident.acknowledged_at is not None,
-        "alerts": alerts.for_incident(session, incident),
+        "alerts": attached.items,
+        "alerts_total": attached.total,
+        "alerts_next": attached.next_cursor,
+        "alerts_after": alerts_after or "",
         "now": now,
         "live": LIVE_SECONDS,
+        "live_etag": live.incident_timeline(session, incident.id, kind),
         "errors": {},
         "values": {},
     }
@@ -431,19 +478,32 @@ def incident_page(
     now: NowDep,
     login: LoginDep,
     kind: str | None = None,
+    alerts_after: Annotated[str | None, Query(alias="alerts")] = None,
+    before: str | None = None,
 ) -> Response:
-    """One incident: summary, roles, actions, the notification text and the timeline."""
-    incident = incidents.load_for_view(session, ref)
-    return page(request, "incident.html", _incident_context(session, request, incident, kind, now))
+    """One incident: summary, roles, actions, the notification text, alerts and timeline."""
+    # Both lists come a page at a time: alerts after the `alerts` cursor, first seen first;
+    # timeline entries older than the `before` cursor, newest first.
+    incident = incidents.get(session, ref)
+    context = _incident_context(
+        session, request, incident, kind, now, alerts_after=alerts_after, before=before
+    )
+    return page(request, "incident.html", context)
 
 
 @router.get("/live/incidents/{ref}", response_class=HTMLResponse)
 def incident_live(
     ref: str, request: Request, session: SessionDep, login: LoginDep, kind: str | None = None
 ) -> Response:
-    """The live timeline of an incident: only the events, polled every few seconds."""
-    incident = incidents.load_for_view(session, ref)
-    return page(request, "timeline.html", {"events": _timeline_events(incident, kind)})
+    """The live timeline of an incident: its newest entries, polled every few seconds.
+
+    Its ETag changes with the timeline only; a poll that brings it gets 304 and no body.
+    """
+    incident = incidents.get(session, ref)
+    etag = live.incident_timeline(session, incident.id, kind)
+    if pagination.not_modified(request.headers.get("if-none-match"), etag):
+        return _not_modified(etag)
+    return _tagged(page(request, "timeline.html", _timeline(session, incident, kind)), etag)
 
 
 Action = Callable[[Session, Incident, dict[str, str], str, datetime], list[str]]

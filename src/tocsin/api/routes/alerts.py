@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from tocsin.api.deps import Admin, NowDep, Reader, SessionDep, Writer
@@ -40,18 +41,54 @@ class MaintenanceIn(Body):
     reason: str = ""
 
 
-@router.get("/alerts", tags=["alerts"])
+NEXT_PAGE_HEADERS = {
+    "Link": {
+        "description": 'Only when more alerts follow: `<URL of the next page>; rel="next"`, '
+        "a reference relative to this request.",
+        "schema": {"type": "string"},
+    },
+    "X-Next-Cursor": {
+        "description": "Only when more alerts follow: the `cursor` of the next page.",
+        "schema": {"type": "string"},
+    },
+}
+
+
+@router.get(
+    "/alerts",
+    tags=["alerts"],
+    responses={200: {"headers": NEXT_PAGE_HEADERS}},
+)
 def list_alerts(
+    request: Request,
+    response: Response,
     session: SessionDep,
     _caller: Reader,
     status: Annotated[list[str] | None, Query()] = None,
     open: bool = False,
     service: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[
+        str | None, Query(description="From the previous page's X-Next-Cursor or Link.")
+    ] = None,
 ) -> list[AlertOut]:
-    """List alerts, most recently seen first."""
-    found = alerts.list_(session, status=status, open_only=open, service=service, limit=limit)
-    return alert_views(session, found)
+    """List alerts, most recently seen first, a page at a time.
+
+    The body is a list of at most `limit` alerts (100 unless asked, at most 1000). When more
+    follow, the answer carries `Link: </api/v1/alerts?...&cursor=...>; rel="next"` and the same
+    cursor in `X-Next-Cursor`: ask again with it (and the same filters) for the next page; the
+    last page has neither. A cursor is opaque; one that this list did not give out is refused
+    with 400. An alert seen again while you page moves to the front and is not repeated.
+    """
+    found = alerts.page(
+        session, status=status, open_only=open, service=service, limit=limit, cursor=cursor
+    )
+    if found.next_cursor is not None:
+        query = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+        target = f"{request.url.path}?{urlencode([*query, ('cursor', found.next_cursor)])}"
+        response.headers["Link"] = f'<{target}>; rel="next"'
+        response.headers["X-Next-Cursor"] = found.next_cursor
+    return alert_views(session, found.items)
 
 
 @router.get("/alerts/{alert_id}", tags=["alerts"])
