@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.api.conftest import Api
 from tests.conftest import T0
+from tocsin.api.app import create_app
+from tocsin.settings import Settings
 from tocsin.store import integrations
 from tocsin.store.db import make_engine, make_sessionmaker
 
@@ -121,20 +125,19 @@ def test_pagerduty_invalid_event_lists_every_problem(api: Api, keys: dict[str, s
     assert alerts_json(api) == []
 
 
-def test_pagerduty_body_over_512_kb(api: Api, keys: dict[str, str]) -> None:
+def test_pagerduty_body_over_the_ingest_limit(api: Api, keys: dict[str, str]) -> None:
     payload = {
         "summary": "x",
         "source": "y",
         "severity": "info",
-        "custom_details": {"blob": "z" * (600 * 1024)},
+        "custom_details": {"blob": "z" * (1100 * 1024)},
     }
     answer = api.client.post(
         "/v2/enqueue",
         json={"routing_key": keys["pagerduty"], "event_action": "trigger", "payload": payload},
     )
-    assert answer.status_code == 400
-    assert answer.json()["errors"][0].startswith("body is ")
-    assert "at most 524288 bytes (512 KB)" in answer.json()["errors"][0]
+    assert answer.status_code == 413  # TOCSIN_INGEST_MAX_BODY, 1 MiB by default
+    assert "at most 1048576 bytes are accepted" in answer.json()["errors"][0]
     assert alerts_json(api) == []
 
 
@@ -324,3 +327,124 @@ def test_alerts_api_and_integrations_api(api: Api, keys: dict[str, str]) -> None
         f"/hooks/generic/{keys['generic']}", json={"summary": "y", "severity": "critical"}
     )
     assert during.json()["incident"] is None
+
+
+def _routes(keys: dict[str, str]) -> list[tuple[str, dict[str, str], int]]:
+    """Return (url, headers, status for a bad body) of every route that reads a JSON body."""
+    return [
+        (f"/hooks/generic/{keys['generic']}", JSON, 400),
+        (f"/hooks/alertmanager/{keys['alertmanager']}", JSON, 400),
+        ("/v2/enqueue", JSON, 400),
+        ("/v2/change/enqueue", JSON, 400),
+        ("/v2/alerts", {**JSON, "Authorization": f"GenieKey {keys['opsgenie']}"}, 422),
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"[" * 10_000 + b"]" * 10_000, id="nested-arrays"),
+        pytest.param(b'{"details": ' + b'{"a": ' * 10_000 + b"1" + b"}" * 10_001, id="in-details"),
+        pytest.param(b'{"payload": ' + b"[" * 100 + b"]" * 100 + b"}", id="past-the-cap"),
+    ],
+)
+def test_deeply_nested_json_is_refused_on_every_route(
+    api: Api, keys: dict[str, str], body: bytes
+) -> None:
+    for url, headers, status in _routes(keys):
+        answer = api.client.post(url, content=body, headers=headers)
+        assert answer.status_code == status, (url, answer.text)
+        assert "nested deeper than 64 levels" in answer.text, (url, answer.text)
+    assert alerts_json(api) == []
+
+
+def test_values_the_database_cannot_store_get_each_senders_4xx(
+    api: Api, keys: dict[str, str]
+) -> None:
+    nul = "contains a NUL character (\\u0000), which cannot be stored"
+    generic = api.client.post(
+        f"/hooks/generic/{keys['generic']}",
+        content=b'{"summary": "disk\\u0000full", "dedup_key": "' + b"k" * 513 + b'"}',
+        headers=JSON,
+    )
+    assert (generic.status_code, generic.json()["errors"]) == (
+        400,
+        [f"summary: {nul}", "dedup_key: at most 512 characters (got 513)"],
+    )
+    group = json.loads(body_of("req01"))
+    group["alerts"][1]["fingerprint"] = "f" * 600
+    group["alerts"][0]["labels"]["job"] = "\ud800"
+    manager = api.client.post(
+        f"/hooks/alertmanager/{keys['alertmanager']}",
+        content=json.dumps(group).encode(),  # ASCII, with the \ud800 escape as sent
+        headers=JSON,
+    )
+    assert manager.status_code == 400
+    assert manager.json()["errors"] == [
+        "alerts[0].labels.job: contains a lone surrogate (\\ud800), which is not a Unicode "
+        "character; encode text as UTF-8 or use a surrogate pair",
+        "alerts[1].fingerprint: at most 512 characters (got 600)",
+    ]
+    pd = api.client.post(
+        "/v2/enqueue",
+        content=(
+            b'{"routing_key": "' + keys["pagerduty"].encode() + b'", "event_action": "trigger",'
+            b' "payload": {"summary": "s", "source": "h", "severity": "info",'
+            b' "custom_details": {"note": "a\\u0000b"}}}'
+        ),
+        headers=JSON,
+    )
+    assert pd.status_code == 400
+    assert pd.json() == {
+        "status": "invalid event",
+        "message": "Event object is invalid",
+        "errors": [f"'payload.custom_details.note' {nul}"],
+    }
+    genie = api.client.post(
+        "/v2/alerts",
+        content=b'{"message": "CPU\\u0000"}',
+        headers={**JSON, "Authorization": f"GenieKey {keys['opsgenie']}"},
+    )
+    assert (genie.status_code, genie.json()["errors"]) == (422, [f"message: {nul}"])
+    closed = api.client.post(
+        "/v2/alerts/a%00b/close?identifierType=alias",
+        json={},
+        headers={"Authorization": f"GenieKey {keys['opsgenie']}"},
+    )
+    assert (closed.status_code, closed.json()["errors"]) == (422, [f"identifier: {nul}"])
+    assert alerts_json(api) == []
+
+
+def test_opsgenie_ids_past_32_bits_name_no_alert(api: Api, keys: dict[str, str]) -> None:
+    genie = {"Authorization": f"GenieKey {keys['opsgenie']}"}
+    for identifier in ("2147483648", "9" * 30, "\N{ARABIC-INDIC DIGIT ONE}"):
+        answer = api.client.post(f"/v2/alerts/{identifier}/close", json={}, headers=genie)
+        assert answer.status_code == 202, answer.text  # accepted and ignored, as unknown ids are
+
+
+def test_routes_bound_bodies_on_their_own(db_url: str, keys: dict[str, str]) -> None:
+    """Without any body-limit middleware in front, each route still refuses in its shape."""
+    app = create_app(Settings(database_url=db_url, ingest_max_body=1000), run_engine=False)
+    app.user_middleware = [m for m in app.user_middleware if "BodyLimit" not in repr(m.cls)]
+
+    def chunked() -> Iterator[bytes]:
+        yield from [b"x" * 400] * 5
+
+    genie = {**JSON, "Authorization": f"GenieKey {keys['opsgenie']}"}
+    with TestClient(app) as client:
+        declared = client.post(
+            f"/hooks/generic/{keys['generic']}", content=b"x" * 1001, headers=JSON
+        )
+        assert (declared.status_code, declared.json()["errors"]) == (
+            413,
+            ["the body is 1001 bytes; at most 1000 bytes are accepted"],
+        )
+        streamed = client.post(f"/hooks/generic/{keys['generic']}", content=chunked(), headers=JSON)
+        assert (streamed.status_code, streamed.headers["connection"]) == (413, "close")
+        pd = client.post("/v2/enqueue", content=chunked(), headers=JSON)
+        assert (pd.status_code, pd.json()["status"]) == (413, "invalid event")
+        og = client.post("/v2/alerts", content=chunked(), headers=genie)
+        assert og.status_code == 413 and "requestId" in og.json()
+        ok = client.post(f"/hooks/generic/{keys['generic']}", json={"summary": "fits"})
+        assert ok.status_code == 202
+    app.state.engine.dispose()

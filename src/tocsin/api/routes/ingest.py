@@ -3,11 +3,15 @@
 Every route answers 2xx only after the event is committed. A body with any problem stores
 nothing and gets 4xx naming every problem (Alertmanager does not retry 4xx); overload gets
 503 with Retry-After (it does retry 5xx).
+
+Bodies are read last and bounded: a key in the URL or a header is checked first (401 without
+reading the body), a declared Content-Length over `Settings.ingest_max_body` gets 413 at once,
+and a chunked body is read only up to that limit (413 past it). Each answer keeps its sender's
+shape.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable
@@ -16,14 +20,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from tocsin.api.writer import Overloaded, Writer
 from tocsin.core.alerts import AlertAction
 from tocsin.errors import InvalidInput, NotFound, TocsinError, Unauthenticated
-from tocsin.ingest import MAX_BODY, alertmanager, generic, opsgenie, pagerduty
+from tocsin.ingest import alertmanager, decode, generic, opsgenie, pagerduty
 from tocsin.store import alerts, integrations
 from tocsin.store.integrations import IntegrationType
 from tocsin.store.models import Alert, Integration
@@ -56,21 +60,71 @@ def overloaded(retry_after: int = 1) -> JSONResponse:
     )
 
 
+class TooLarge(Exception):
+    """The body is over the ingestion limit: answered 413, the rest of it left unread."""
+
+    def __init__(self, limit: int, size: int | None = None) -> None:
+        self.limit = limit
+        said = f"the body is {size} bytes" if size is not None else "the body is longer"
+        super().__init__(f"{said}; at most {limit} bytes are accepted")
+
+
+# Answers given before the body was read in full close the connection: the rest of the body
+# is never read, so the connection cannot carry another request.
+CLOSE = {"Connection": "close"}
+
+
+def _limit(request: Request) -> int:
+    limit: int = request.app.state.settings.ingest_max_body
+    return limit
+
+
+def _refuse_declared_size(request: Request) -> None:
+    """Raise TooLarge if the declared Content-Length is over the limit; nothing is read."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > _limit(request):
+        raise TooLarge(_limit(request), int(declared))
+
+
+async def _read(request: Request) -> bytes:
+    """Return the body, reading no more than the limit: raise TooLarge past it."""
+    _refuse_declared_size(request)
+    limit = _limit(request)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _body(request: Request) -> tuple[Any, list[str]]:
-    """Return the decoded JSON body, or the problems that keep it from being read."""
+    """Return the decoded JSON body, or the problems that keep it from being read.
+
+    Raises TooLarge for a body over the limit.
+    """
     content_type = request.headers.get("content-type", "")
-    raw = await request.body()
+    raw = await _read(request)
     problems = []
-    if len(raw) > MAX_BODY:
-        problems.append(f"body is {len(raw)} bytes; at most {MAX_BODY} bytes (512 KB) are accepted")
-        return None, problems
     if "json" not in content_type.lower():
         problems.append(f"Content-Type must be application/json (got {content_type or 'none'!r})")
     try:
-        return json.loads(raw), problems
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        problems.append(f"malformed JSON body: {exc}")
-        return None, problems
+        return decode(raw), problems
+    except InvalidInput as exc:
+        return None, problems + exc.problems
+
+
+async def _check_key(request: Request, key: str | None, expect: IntegrationType) -> None:
+    """Raise Unauthenticated or InvalidInput for a key that cannot send here, before the body.
+
+    Keys the writer saw valid lately are known without the database (the writer checks them
+    again in its transaction anyway).
+    """
+    writer = _writer(request)
+    if not writer.check_key(key, expect):
+        await _run(request, lambda session: writer.authenticate(session, key, expect))
 
 
 Work = Callable[[Session], Any]
@@ -93,6 +147,9 @@ async def _run(request: Request, work: Work) -> Any:
         except OperationalError as exc:
             # "database is locked" and lost connections are passing states: ask for a retry.
             raise Overloaded from exc
+        except (DataError, UnicodeError) as exc:
+            # The parsers refuse what the database cannot store; this is the net below them.
+            raise InvalidInput(f"the database cannot store this request's data: {exc}") from exc
     finally:
         gate.leave()
 
@@ -105,8 +162,9 @@ def _now(request: Request) -> Any:
 
 
 async def _alertmanager(request: Request, key: str | None) -> JSONResponse:
-    body, problems = await _body(request)
     try:
+        await _check_key(request, key, IntegrationType.ALERTMANAGER)
+        body, problems = await _body(request)
         if problems:
             raise InvalidInput.of(problems)
         events = alertmanager.parse(body)
@@ -118,6 +176,8 @@ async def _alertmanager(request: Request, key: str | None) -> JSONResponse:
                 list(found), integration.service.severity_label
             ),
         )
+    except TooLarge as exc:
+        return _plain_too_large(exc)
     except Overloaded:
         return overloaded()
     except TocsinError as exc:
@@ -155,7 +215,15 @@ async def alertmanager_with_bearer(request: Request) -> JSONResponse:
 
 def _plain_error(exc: TocsinError) -> JSONResponse:
     status = 401 if isinstance(exc, Unauthenticated) else 404 if isinstance(exc, NotFound) else 400
-    return JSONResponse({"detail": exc.message, "errors": exc.problems}, status_code=status)
+    return JSONResponse(
+        {"detail": exc.message, "errors": exc.problems},
+        status_code=status,
+        headers=CLOSE if status == 401 else None,
+    )
+
+
+def _plain_too_large(exc: TooLarge) -> JSONResponse:
+    return JSONResponse({"detail": str(exc), "errors": [str(exc)]}, status_code=413, headers=CLOSE)
 
 
 # --- PagerDuty Events API v2 ---------------------------------------------------------------------
@@ -171,7 +239,10 @@ def _pd_invalid(problems: list[str]) -> JSONResponse:
 @router.post("/v2/enqueue", status_code=202)
 async def pagerduty_enqueue(request: Request) -> JSONResponse:
     """PagerDuty Events API v2: `routing_key` is a Tocsin integration key."""
-    body, problems = await _body(request)
+    try:
+        body, problems = await _body(request)
+    except TooLarge as exc:
+        return _pd_too_large(exc)
     envelope = None
     try:
         envelope = pagerduty.parse_event(body) if not problems else None
@@ -200,6 +271,14 @@ async def pagerduty_enqueue(request: Request) -> JSONResponse:
     )
 
 
+def _pd_too_large(exc: TooLarge) -> JSONResponse:
+    return JSONResponse(
+        {"status": "invalid event", "message": "Request body is too large", "errors": [str(exc)]},
+        status_code=413,
+        headers=CLOSE,
+    )
+
+
 def _key_exists(request: Request, key: str) -> bool:
     with request.app.state.sessions() as session:
         try:
@@ -212,7 +291,10 @@ def _key_exists(request: Request, key: str) -> bool:
 @router.post("/v2/change/enqueue", status_code=202)
 async def pagerduty_change(request: Request) -> JSONResponse:
     """PagerDuty Change Events: deploys and config changes go on the service's timeline."""
-    body, problems = await _body(request)
+    try:
+        body, problems = await _body(request)
+    except TooLarge as exc:
+        return _pd_too_large(exc)
 
     def work(session: Session) -> None:
         now = _now(request)  # read inside the transaction, after any lock wait
@@ -272,16 +354,23 @@ def _og_answer(
     )
 
 
-def _og_error(exc: TocsinError, started: float) -> JSONResponse:
-    status = 401 if isinstance(exc, Unauthenticated) else 404 if isinstance(exc, NotFound) else 422
+def _og_error(exc: TocsinError | TooLarge, started: float) -> JSONResponse:
+    if isinstance(exc, TooLarge):
+        status, message, problems = 413, str(exc), [str(exc)]
+    else:
+        status = (
+            401 if isinstance(exc, Unauthenticated) else 404 if isinstance(exc, NotFound) else 422
+        )
+        message, problems = exc.message, exc.problems
     return JSONResponse(
         {
-            "message": exc.message,
-            "errors": exc.problems,
+            "message": message,
+            "errors": problems,
             "took": round(time.monotonic() - started, 3),
             "requestId": str(uuid.uuid4()),
         },
         status_code=status,
+        headers=CLOSE if status in (401, 413) else None,
     )
 
 
@@ -289,15 +378,17 @@ def _og_error(exc: TocsinError, started: float) -> JSONResponse:
 async def opsgenie_create(request: Request) -> JSONResponse:
     """Opsgenie: create an alert (`alias` is the dedup key), `Authorization: GenieKey <key>`."""
     started = time.monotonic()
-    body, problems = await _body(request)
+    key = _genie_key(request)
     try:
+        await _check_key(request, key, IntegrationType.OPSGENIE)
+        body, problems = await _body(request)
         if problems:
             raise InvalidInput.of(problems)
         event = opsgenie.parse_create(body)
-        await _writer(request).submit(_genie_key(request), IntegrationType.OPSGENIE, [event])
+        await _writer(request).submit(key, IntegrationType.OPSGENIE, [event])
     except Overloaded:
         return overloaded()
-    except TocsinError as exc:
+    except (TocsinError, TooLarge) as exc:
         return _og_error(exc, started)
     return _og_answer(started)
 
@@ -305,10 +396,9 @@ async def opsgenie_create(request: Request) -> JSONResponse:
 async def _opsgenie_action(request: Request, identifier: str, action: AlertAction) -> JSONResponse:
     started = time.monotonic()
     key = _genie_key(request)
-    raw = await request.body()
     try:
-        if len(raw) > MAX_BODY:
-            raise InvalidInput(f"body is larger than {MAX_BODY} bytes")
+        await _check_key(request, key, IntegrationType.OPSGENIE)
+        await _read(request)  # the note and user it may carry are not kept
         kind = opsgenie.parse_identifier_type(request.query_params.get("identifierType"))
         dedup_key: str | None = identifier
         if kind == "id":
@@ -326,13 +416,14 @@ async def _opsgenie_action(request: Request, identifier: str, action: AlertActio
             await _writer(request).submit(key, IntegrationType.OPSGENIE, [event])
     except Overloaded:
         return overloaded()
-    except TocsinError as exc:
+    except (TocsinError, TooLarge) as exc:
         return _og_error(exc, started)
     return _og_answer(started)
 
 
 def _alert_by_id(session: Session, integration: Integration, identifier: str) -> Alert | None:
-    if not identifier.isdigit():
+    # Ids are 32-bit on PostgreSQL: a larger number names no alert (and must not be queried).
+    if not (identifier.isascii() and identifier.isdigit()) or int(identifier) >= 2**31:
         return None
     alert = session.get(Alert, int(identifier))
     return alert if alert is not None and alert.integration_id == integration.id else None
@@ -356,6 +447,10 @@ async def opsgenie_heartbeat(name: str, request: Request) -> JSONResponse:
     """Opsgenie heartbeat ping: the GenieKey is the heartbeat integration's key."""
     started = time.monotonic()
     key = _genie_key(request)
+    try:
+        _refuse_declared_size(request)  # a ping's body is never read
+    except TooLarge as exc:
+        return _og_error(exc, started)
 
     def work(session: Session) -> None:
         now = _now(request)  # read inside the transaction, after any lock wait
@@ -380,12 +475,15 @@ async def opsgenie_heartbeat(name: str, request: Request) -> JSONResponse:
 @router.post("/hooks/generic/{key}", status_code=202)
 async def generic_webhook(key: str, request: Request) -> JSONResponse:
     """Tocsin's generic JSON webhook (see `tocsin.ingest.generic` for the schema)."""
-    body, problems = await _body(request)
     try:
+        await _check_key(request, key, IntegrationType.GENERIC)
+        body, problems = await _body(request)
         if problems:
             raise InvalidInput.of(problems)
         event = generic.parse(body)
         [result] = await _writer(request).submit(key, IntegrationType.GENERIC, [event])
+    except TooLarge as exc:
+        return _plain_too_large(exc)
     except Overloaded:
         return overloaded()
     except TocsinError as exc:
@@ -406,6 +504,10 @@ async def generic_webhook(key: str, request: Request) -> JSONResponse:
 @router.post("/hooks/heartbeat/{key}")
 async def heartbeat_ping(key: str, request: Request) -> JSONResponse:
     """A heartbeat ping: anything that can fetch a URL (cron, curl) keeps the alert away."""
+    try:
+        _refuse_declared_size(request)  # a ping's body is never read
+    except TooLarge as exc:
+        return _plain_too_large(exc)
 
     def work(session: Session) -> dict[str, Any]:
         now = _now(request)  # read inside the transaction, after any lock wait

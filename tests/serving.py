@@ -1,0 +1,76 @@
+"""`tocsin serve` as a real process for tests whose fault needs one, and keys to send with."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import T0, free_port
+from tocsin.store import integrations, services
+from tocsin.store.db import make_engine, make_sessionmaker
+
+
+@dataclass
+class Served:
+    """A running `tocsin serve`: its base URL and its port."""
+
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def serve(db_url: str, log: Path, **env: str) -> Iterator[Served]:
+    """Run `tocsin serve` on `db_url` until the block ends; its output goes to `log`."""
+    port = free_port()
+    environment = {**os.environ, "TOCSIN_DATABASE_URL": db_url, **env}
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tocsin", "serve", "--port", str(port)],
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60  # a loaded machine may take long to import and bind
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=10).is_success:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"tocsin serve did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.1)
+        yield Served(url, port, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def create_keys(db_url: str, kinds: list[str], *, service: str = "api-gateway") -> dict[str, str]:
+    """Create one integration of each kind on `service` (made if missing); return their keys."""
+    engine = make_engine(db_url)
+    try:
+        with make_sessionmaker(engine)() as session, session.begin():
+            if services.find(session, service) is None:
+                services.create(session, slug=service, name=service, now=T0)
+            return {
+                kind: integrations.create(session, service=service, type=kind, now=T0)[1]
+                for kind in kinds
+            }
+    finally:
+        engine.dispose()
