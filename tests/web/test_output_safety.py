@@ -13,8 +13,6 @@ from xml.etree import ElementTree
 
 import pytest
 from fastapi.testclient import TestClient
-from starlette.datastructures import Headers
-from starlette.types import Receive, Scope, Send
 
 from tests.conftest import T0
 from tests.web.conftest import Browser, set_passwords
@@ -24,7 +22,6 @@ from tocsin.core.alerts import AlertAction, AlertEvent
 from tocsin.settings import Settings
 from tocsin.store import dedup, incidents, integrations
 from tocsin.store.db import make_engine, make_sessionmaker
-from tocsin.web.headers import SecurityHeaders
 
 BASE = "https://status.example.com"
 ATOM = {"a": "http://www.w3.org/2005/Atom"}
@@ -134,11 +131,11 @@ def test_links_come_from_the_base_url_not_the_host_header(site: Browser) -> None
     answers = [
         site.client.get(path, headers=evil, follow_redirects=False)
         for path in (
-            "/status",
+            "/status/feed.atom",
             "/status/",  # a trailing-slash redirect
+            "/status",
             "/static",
             "/status/incidents/1",
-            "/status/feed.atom",
             "/incidents/INC-1",  # to the login form
             "/nothing-here",
             "/healthz",
@@ -152,28 +149,9 @@ def test_links_come_from_the_base_url_not_the_host_header(site: Browser) -> None
     assert redirect.is_redirect
     assert redirect.headers["location"] == "/status"
 
-    feed = ElementTree.fromstring(answers[4].content)
+    feed = ElementTree.fromstring(answers[0].content)
     assert feed.findtext("a:id", namespaces=ATOM) == f"{BASE}/status"
     links = [link.get("href") for link in feed.iter(f"{{{ATOM['a']}}}link")]
     ids = [element.text for element in feed.iter(f"{{{ATOM['a']}}}id")]
     assert links and all(str(href).startswith(f"{BASE}/status") for href in links)
     assert len(ids) == 2 and all(str(i).startswith(f"{BASE}/status") for i in ids)
-
-
-def test_a_location_built_from_the_host_header_stays_on_this_site() -> None:
-    async def redirect(scope: Scope, receive: Receive, send: Send) -> None:
-        host = Headers(scope=scope)["host"]
-        location = f"http://{host}//other.example/x?y=1"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 307,
-                "headers": [(b"location", location.encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": b""})
-
-    client = TestClient(SecurityHeaders(redirect, https=False))
-    answer = client.get("/", headers={"Host": "evil.example"}, follow_redirects=False)
-    # Relative, and with one slash: "//other.example/x" would lead to another site.
-    assert answer.headers["location"] == "/other.example/x?y=1"
