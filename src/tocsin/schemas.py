@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from tocsin.core.incident import incident_ref
@@ -31,6 +31,31 @@ class Out(BaseModel):
     """Base of every output shape."""
 
     model_config = ConfigDict(from_attributes=True)
+
+
+class ErrorOut(BaseModel):
+    """The body of every error answer of the API."""
+
+    detail: str = Field(description="What went wrong, in one line.")
+    errors: list[str] = Field(
+        description="Every problem found, so a client can fix its request in one go."
+    )
+
+
+class HealthOut(BaseModel):
+    """The answer of /healthz while every dependency answers."""
+
+    status: str = Field(description="ok")
+    version: str
+    checks: dict[str, str] = Field(description='Each dependency: "ok".')
+
+
+class HealthDown(ErrorOut):
+    """The answer of /healthz (503) while a dependency is down."""
+
+    status: str = Field(description="unavailable")
+    version: str
+    checks: dict[str, str] = Field(description='Each dependency: "ok" or "down: <why>".')
 
 
 class UserOut(Out):

@@ -41,7 +41,7 @@ def test_report_computes_mtta_and_mttr_from_milestones(api: Api) -> None:
 def test_prometheus_metrics(api: Api) -> None:
     _run_incident(api, "SEV-2", ack_after=1, resolve_after=20)
     api.client.post(f"{V1}/incidents", json={"title": "y", "severity": "SEV-1"}, headers=api.writer)
-    answer = api.client.get("/metrics")
+    answer = api.client.get("/metrics", headers=api.admin)
     assert answer.status_code == 200
     families = {f.name: f for f in text_string_to_metric_families(answer.text)}
     open_ = {s.labels["severity"]: s.value for s in families["tocsin_open_incidents"].samples}

@@ -9,18 +9,27 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from sqlalchemy import text
+from prometheus_client import CollectorRegistry
 
 import tocsin
 from tocsin.api import errors
-from tocsin.api.routes import ack, alerts, directory, incidents, ingest, postmortems, schedules
+from tocsin.api.limits import BodyLimit, Limits
+from tocsin.api.routes import (
+    ack,
+    alerts,
+    directory,
+    health,
+    incidents,
+    ingest,
+    postmortems,
+    schedules,
+)
 from tocsin.api.writer import Writer
 from tocsin.clock import Clock, SystemClock
 from tocsin.engine.loop import Engine
 from tocsin.engine.outbox import Sender, adapter_factory
 from tocsin.settings import Settings
+from tocsin.store import tokens
 from tocsin.store.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from tocsin.store.reports import StateCollector
 from tocsin.web import mount as web
@@ -81,28 +90,30 @@ def create_app(
     app.state.ingest_writer = Writer(app.state.sessions, app.state.clock)
     errors.install(app)
 
-    @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        """Answer 200 when the process is up and the database answers."""
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return {"status": "ok", "version": tocsin.__version__}
+    def check_token(secret: str | None) -> None:
+        with app.state.read_sessions() as session:
+            tokens.authenticate(session, secret)
 
+    app.add_middleware(
+        BodyLimit,
+        limits=Limits(api=settings.api_max_body, ingest=settings.ingest_max_body),
+        check_token=check_token,
+    )
+    app.state.metrics_networks = health.parse_networks(settings.metrics_allow)
+    app.include_router(health.router)
     app.include_router(ingest.router)
     app.include_router(ack.router)
     registry = CollectorRegistry()
     registry.register(StateCollector(app.state.read_sessions))
+    app.state.metrics_registry = registry
 
-    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
-    def prometheus() -> PlainTextResponse:
-        """Prometheus metrics: open incidents, alert events, notifications, lag, MTTR."""
-        return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-    api = "/api/v1"
-    app.include_router(incidents.router, prefix=api)
-    app.include_router(schedules.router, prefix=api)
-    app.include_router(alerts.router, prefix=api)
-    app.include_router(postmortems.router, prefix=api)
-    app.include_router(directory.router, prefix=api)
+    for router in (
+        incidents.router,
+        schedules.router,
+        alerts.router,
+        postmortems.router,
+        directory.router,
+    ):
+        app.include_router(router, prefix="/api/v1", responses=errors.API_RESPONSES)
     web.install(app)
     return app

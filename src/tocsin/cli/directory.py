@@ -171,7 +171,11 @@ def token_create(
     user: Annotated[str, typer.Option(help="Handle of the user the token acts as.")],
     name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
     scope: Annotated[
-        list[str] | None, typer.Option(help="read, write or admin (repeat). Default: read, write.")
+        list[str] | None,
+        typer.Option(
+            help="calendar, read, write, admin or metrics (repeat); at most what the "
+            "user's role allows. Default: read, and write if the role allows."
+        ),
     ] = None,
     as_json: bool = JsonOption,
 ) -> None:
@@ -179,7 +183,7 @@ def token_create(
     st = state(ctx)
     with st.session() as session:
         token, secret = tokens.create(
-            session, handle=user, name=name, scopes=scope or ["read", "write"], now=st.now()
+            session, handle=user, name=name, scopes=scope or None, now=st.now()
         )
         if as_json:
             print_json(TokenCreated(**TokenOut.of(token).model_dump(), token=secret))

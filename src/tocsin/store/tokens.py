@@ -18,25 +18,58 @@ from sqlalchemy.orm import Session
 from tocsin.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from tocsin.store import users
 from tocsin.store.models import ApiToken, User
+from tocsin.store.users import UserRole
 
 PREFIX = "tsn_"
 
 
 class Scope(StrEnum):
-    """What a token may do; each scope includes the ones before it.
+    """What a token may do; `calendar` < `read` < `write` < `admin`, each including the ones before.
 
     `calendar` reads only the iCalendar feeds (so a calendar app's subscription URL grants
     nothing else), `read` reads everything, `write` runs incidents, `admin` manages users and
-    tokens.
+    tokens. `metrics` stands apart: it only scrapes /metrics (which `admin` may do too), so a
+    Prometheus server's token reads nothing else.
     """
 
     CALENDAR = "calendar"
     READ = "read"
     WRITE = "write"
     ADMIN = "admin"
+    METRICS = "metrics"
 
 
-_RANK = {scope: rank for rank, scope in enumerate(Scope)}
+_RANK = {Scope.CALENDAR: 0, Scope.READ: 1, Scope.WRITE: 2, Scope.ADMIN: 3}
+
+# The most a token may do is what its user's role allows, whatever scopes it was given: a
+# viewer reads, a responder also runs incidents, only an admin administers.
+ROLE_SCOPES: dict[str, frozenset[Scope]] = {
+    UserRole.VIEWER: frozenset({Scope.CALENDAR, Scope.READ, Scope.METRICS}),
+    UserRole.RESPONDER: frozenset({Scope.CALENDAR, Scope.READ, Scope.WRITE, Scope.METRICS}),
+    UserRole.ADMIN: frozenset(Scope),
+}
+
+
+def allowed_scopes(role: str) -> frozenset[Scope]:
+    """Return the scopes a token of a user with `role` may use (none for an unknown role)."""
+    return ROLE_SCOPES.get(role, frozenset())
+
+
+def effective_scopes(scopes: list[str], role: str) -> list[str]:
+    """Return what a token with `scopes` may do for a user with `role`.
+
+    A ranked scope above the role is lowered to the role's highest (a responder's old `admin`
+    token writes), a scope the role never has is dropped.
+    """
+    allowed = allowed_scopes(role)
+    top = max((_RANK[s] for s in allowed if s in _RANK), default=-1)
+    kept: set[str] = set()
+    for name in scopes:
+        if name in allowed:
+            kept.add(name)
+        elif name in _RANK and top >= 0:
+            kept.add(next(s.value for s, r in _RANK.items() if r == min(top, _RANK[Scope(name)])))
+    return sorted(kept)
 
 
 def hash_secret(secret: str) -> str:
@@ -55,14 +88,38 @@ def parse_scopes(values: list[str] | str) -> list[str]:
     return scopes
 
 
+def default_scopes(role: str) -> list[str]:
+    """Return the scopes of a token created without any: read, and write if the role allows."""
+    return [s.value for s in (Scope.READ, Scope.WRITE) if s in allowed_scopes(role)]
+
+
 def create(
-    session: Session, *, handle: str, name: str, scopes: list[str] | str, now: datetime
+    session: Session,
+    *,
+    handle: str,
+    name: str,
+    scopes: list[str] | str | None = None,
+    now: datetime,
 ) -> tuple[ApiToken, str]:
-    """Create a token for user `handle`; return it and its secret, which is shown only now."""
+    """Create a token for user `handle`; return it and its secret, which is shown only now.
+
+    Without `scopes` the token reads, and writes if the user's role allows; scopes beyond the
+    role are refused rather than quietly dropped.
+    """
     user = users.get_by_handle(session, handle)
-    parsed = parse_scopes(scopes)
+    parsed = parse_scopes(default_scopes(user.role) if scopes is None else scopes)
+    problems = []
+    beyond = [s for s in parsed if s not in allowed_scopes(user.role)]
+    if beyond:
+        most = ", ".join(s.value for s in Scope if s in allowed_scopes(user.role)) or "none"
+        problems.append(
+            f"scope {', '.join(beyond)} is beyond what @{user.handle}'s role {user.role!r} "
+            f"allows (at most: {most})"
+        )
     if not name.strip():
-        raise InvalidInput("token name must not be empty")
+        problems.append("token name must not be empty")
+    if problems:
+        raise InvalidInput.of(problems)
     secret = PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         user=user,
@@ -78,7 +135,11 @@ def create(
 
 
 def authenticate(session: Session, secret: str | None) -> tuple[User, list[str]]:
-    """Return the user and scopes of bearer `secret`, or raise Unauthenticated."""
+    """Return the user and scopes of bearer `secret`, or raise Unauthenticated.
+
+    The scopes are capped by the user's role now, so a demoted user's tokens lose at once what
+    the new role does not allow.
+    """
     if not secret:
         raise Unauthenticated("missing API token; send `Authorization: Bearer <token>`")
     digest = hash_secret(secret.strip())
@@ -87,16 +148,22 @@ def authenticate(session: Session, secret: str | None) -> tuple[User, list[str]]
         raise Unauthenticated("unknown API token")
     if token.revoked_at is not None:
         raise Unauthenticated(f"API token {token.name!r} was revoked")
-    return token.user, list(token.scopes)
+    return token.user, effective_scopes(list(token.scopes), token.user.role)
+
+
+def grants(scopes: list[str], needed: Scope) -> bool:
+    """Return whether `scopes` allow `needed` (ranked scopes include lower ones)."""
+    if needed is Scope.METRICS:
+        return Scope.METRICS in scopes or Scope.ADMIN in scopes
+    best = max((_RANK[Scope(s)] for s in scopes if s in _RANK), default=-1)
+    return best >= _RANK[needed]
 
 
 def require_scope(scopes: list[str], needed: Scope) -> None:
-    """Raise PermissionDenied unless `scopes` grant `needed` (each scope includes lower ones)."""
-    best = max((_RANK[Scope(s)] for s in scopes if s in set(Scope)), default=-1)
-    if best < _RANK[needed]:
-        raise PermissionDenied(
-            f"this API token lacks the {needed.value!r} scope (it has: {', '.join(scopes)})"
-        )
+    """Raise PermissionDenied unless `scopes` grant `needed`."""
+    if not grants(scopes, needed):
+        has = ", ".join(scopes) or "no scope its user's role allows"
+        raise PermissionDenied(f"this API token lacks the {needed.value!r} scope (it has: {has})")
 
 
 def list_(session: Session) -> list[ApiToken]:

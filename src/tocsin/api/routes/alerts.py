@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from tocsin.api.deps import Admin, NowDep, Reader, SessionDep, Writer
+from tocsin.api.params import RowId
 from tocsin.core.timeutil import parse_duration
 from tocsin.schemas import (
     AlertOut,
@@ -92,13 +93,15 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", tags=["alerts"])
-def show_alert(alert_id: int, session: SessionDep, _caller: Reader) -> AlertOut:
+def show_alert(alert_id: RowId, session: SessionDep, _caller: Reader) -> AlertOut:
     """Show one alert."""
     return alert_views(session, [alerts.get(session, alert_id)])[0]
 
 
 @router.post("/alerts/{alert_id}/acknowledge", tags=["alerts"])
-def acknowledge_alert(alert_id: int, session: SessionDep, caller: Writer, now: NowDep) -> AlertOut:
+def acknowledge_alert(
+    alert_id: RowId, session: SessionDep, caller: Writer, now: NowDep
+) -> AlertOut:
     """Acknowledge an alert."""
     alert = alerts.acknowledge(session, alert_id, actor=caller.actor, now=now)
     session.commit()
@@ -106,7 +109,7 @@ def acknowledge_alert(alert_id: int, session: SessionDep, caller: Writer, now: N
 
 
 @router.post("/alerts/{alert_id}/resolve", tags=["alerts"])
-def resolve_alert(alert_id: int, session: SessionDep, caller: Writer, now: NowDep) -> AlertOut:
+def resolve_alert(alert_id: RowId, session: SessionDep, caller: Writer, now: NowDep) -> AlertOut:
     """Resolve an alert."""
     alert = alerts.resolve(session, alert_id, actor=caller.actor, now=now)
     session.commit()
@@ -141,7 +144,7 @@ def create_integration(
 
 
 @router.delete("/integrations/{integration_id}", status_code=204, tags=["integrations"])
-def remove_integration(integration_id: int, session: SessionDep, _caller: Admin) -> Response:
+def remove_integration(integration_id: RowId, session: SessionDep, _caller: Admin) -> Response:
     """Delete an integration; its key stops working at once."""
     integrations.remove(session, integration_id)
     session.commit()
@@ -176,7 +179,9 @@ def add_maintenance(
 
 
 @router.delete("/maintenance/{window_id}", status_code=204, tags=["services"])
-def end_maintenance(window_id: int, session: SessionDep, _caller: Writer, now: NowDep) -> Response:
+def end_maintenance(
+    window_id: RowId, session: SessionDep, _caller: Writer, now: NowDep
+) -> Response:
     """End a maintenance window now."""
     alerts.end_maintenance(session, window_id, now=now)
     session.commit()

@@ -6,9 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from tocsin.api.deps import Admin, NowDep, Reader, SessionDep, Writer
+from tocsin.api.params import RowId
 from tocsin.config import EscalationPolicySpec, UserSpec
 from tocsin.errors import InvalidInput, NotFound
 from tocsin.schemas import ServiceOut, TokenCreated, TokenOut, UserOut
@@ -46,7 +47,11 @@ class ServiceEdit(Body):
 class TokenIn(Body):
     user: str
     name: str
-    scopes: list[str] = ["read", "write"]
+    scopes: list[str] | None = Field(
+        None,
+        description="calendar, read, write, admin or metrics; at most what the user's role "
+        "allows. Default: read, and write if the role allows.",
+    )
 
 
 @router.get("/users", tags=["users"])
@@ -145,7 +150,7 @@ def create_token(body: TokenIn, session: SessionDep, _caller: Admin, now: NowDep
 
 
 @router.delete("/tokens/{token_id}", status_code=204, tags=["tokens"])
-def revoke_token(token_id: int, session: SessionDep, _caller: Admin, now: NowDep) -> Response:
+def revoke_token(token_id: RowId, session: SessionDep, _caller: Admin, now: NowDep) -> Response:
     """Revoke an API token."""
     tokens.revoke(session, token_id, now=now)
     session.commit()

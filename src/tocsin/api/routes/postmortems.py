@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict
 
 from tocsin.api.deps import NowDep, Reader, SessionDep, Writer
+from tocsin.api.params import RowId
 from tocsin.core.incident import incident_ref
 from tocsin.schemas import action_json, postmortem_json
 from tocsin.store import actions, incidents, postmortems
@@ -138,7 +139,7 @@ def all_actions(
 
 @router.post("/actions/{item_id}/status", tags=["actions"])
 def action_status(
-    item_id: int, body: ActionStatusIn, session: SessionDep, _caller: Writer, now: NowDep
+    item_id: RowId, body: ActionStatusIn, session: SessionDep, _caller: Writer, now: NowDep
 ) -> dict[str, Any]:
     """Mark an action item done, won't do, or open."""
     item = actions.set_status(session, item_id, body.status, now=now)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tocsin import ical
 from tocsin.api.deps import NowDep, Reader, SessionDep, Writer, bearer
+from tocsin.api.params import RowId
 from tocsin.config import ScheduleSpec
 from tocsin.core import schedule as sched
 from tocsin.errors import InvalidInput
@@ -191,7 +192,7 @@ def add_override(
 
 @router.delete("/schedules/{name}/overrides/{override_id}", status_code=204)
 def remove_override(
-    name: str, override_id: int, session: SessionDep, _caller: Writer, now: NowDep
+    name: str, override_id: RowId, session: SessionDep, _caller: Writer, now: NowDep
 ) -> Response:
     """Remove an override."""
     store.remove_override(session, name, override_id, now=now)
