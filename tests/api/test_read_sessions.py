@@ -1,0 +1,44 @@
+"""GET requests read a snapshot: a writer holding SQLite's write lock does not stop them."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from tests.api.conftest import Api
+from tests.conftest import T0
+from tocsin.store import users
+from tocsin.store.db import make_engine, make_sessionmaker
+
+# Only a hang reaches this: the request would wait for as long as the writer holds the lock.
+HANG = 30.0
+
+
+def _get(api: Api, path: str) -> Any:
+    out: dict[str, Any] = {}
+    thread = threading.Thread(
+        target=lambda: out.update(answer=api.client.get(path, headers=api.reader)), daemon=True
+    )
+    thread.start()
+    thread.join(HANG)
+    if thread.is_alive():
+        pytest.fail(f"GET {path} waited for the writer holding the lock")
+    return out["answer"]
+
+
+def test_reads_answer_while_a_writer_holds_the_lock(api: Api, db_url: str) -> None:
+    engine: Engine = make_engine(db_url)
+    try:
+        with make_sessionmaker(engine)() as writer, writer.begin():
+            users.create(writer, handle="dave", now=T0)  # not committed yet
+            listed = _get(api, "/api/v1/users")
+            assert listed.status_code == 200
+            handles = [u["handle"] for u in listed.json()]
+            assert "alice" in handles and "dave" not in handles
+            assert _get(api, "/api/v1/incidents").status_code == 200
+        assert "dave" in [u["handle"] for u in _get(api, "/api/v1/users").json()]
+    finally:
+        engine.dispose()
