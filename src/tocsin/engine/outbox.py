@@ -101,8 +101,11 @@ class _Renewal:
     """
 
     def __init__(self, sender: Sender, rows: list[Claimed], claimed_at: datetime) -> None:
-        self._sender = sender
+        self._sessions = sender._sessions
+        self._clock = sender._clock
+        self._node = sender.node
         self._lease = sender.lease
+        self._claim_for = sender.claim_for
         self._deadlines = {row.id: claimed_at + sender.claim_for for row in rows}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -118,7 +121,7 @@ class _Renewal:
 
     def sending(self, rows: list[Claimed]) -> None:
         """Note that `rows` are being sent from now: the send may take `claim_for`."""
-        deadline = self._sender._clock.now() + self._sender.claim_for
+        deadline = self._clock.now() + self._claim_for
         with self._lock:
             for row in rows:
                 self._deadlines[row.id] = max(self._deadlines.get(row.id, deadline), deadline)
@@ -128,11 +131,11 @@ class _Renewal:
             try:
                 self.renew()
             except SQLAlchemyError as exc:  # the next renewal may get through; say so
-                log.warning("could not renew the claim of %s: %s", self._sender.node, exc)
+                log.warning("could not renew the claim of %s: %s", self._node, exc)
 
     def renew(self) -> None:
         """Extend the claim of every row still being worked on by one lease."""
-        now = self._sender._clock.now()
+        now = self._clock.now()
         with self._lock:
             self._deadlines = {i: d for i, d in self._deadlines.items() if d > now}
             until: dict[datetime, list[int]] = {}
@@ -140,10 +143,8 @@ class _Renewal:
                 until.setdefault(min(now + self._lease, deadline), []).append(row_id)
         if not until:
             return
-        ours = (Notification.claimed_by == self._sender.node) & (
-            Notification.status == Status.SENDING
-        )
-        with self._sender._sessions() as session, session.begin():
+        ours = (Notification.claimed_by == self._node) & (Notification.status == Status.SENDING)
+        with self._sessions() as session, session.begin():
             # Row locks in id order, the order in which `record` updates them: no deadlock.
             session.execute(
                 select(Notification.id)
