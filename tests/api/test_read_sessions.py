@@ -42,3 +42,10 @@ def test_reads_answer_while_a_writer_holds_the_lock(api: Api, db_url: str) -> No
         assert "dave" in [u["handle"] for u in _get(api, "/api/v1/users").json()]
     finally:
         engine.dispose()
+
+
+def test_the_first_ack_link_opened_may_still_create_the_signing_key(api: Api) -> None:
+    # A GET that must write (the installation's key, made on first use) gets a writing session.
+    opened = api.client.get("/ack/not.valid")
+    assert opened.status_code == 400
+    assert "this acknowledge link is not valid" in opened.text

@@ -7,7 +7,7 @@ from html import escape
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from tocsin.api.deps import NowDep, SessionDep
+from tocsin.api.deps import NowDep, SessionDep, WriteSessionDep
 from tocsin.errors import TocsinError
 from tocsin.store import acklinks, incidents
 
@@ -31,8 +31,10 @@ def _key(request: Request, session: SessionDep, now: NowDep) -> bytes:
 
 
 @router.get("/ack/{token}")
-def confirm(token: str, request: Request, session: SessionDep, now: NowDep) -> HTMLResponse:
+def confirm(token: str, request: Request, session: WriteSessionDep, now: NowDep) -> HTMLResponse:
     """Show what the link acknowledges, with a button (a GET never acts)."""
+    # A writing session although this is a GET: the first link ever opened creates the
+    # installation's signing key (acklinks.secret_key).
     try:
         number, user = acklinks.read_token(_key(request, session, now), token, now=now)
         incident = incidents.get(session, number)

@@ -62,8 +62,9 @@ def allowed_address(host: str | None, networks: tuple[Network, ...]) -> bool:
 def healthz(request: Request) -> HealthOut | JSONResponse:
     """Answer 200 when the process is up and the database answers, else 503 naming what is down."""
     try:
-        with request.app.state.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        # A read session: the check must not queue behind writers for SQLite's write lock.
+        with request.app.state.read_sessions() as session:
+            session.execute(text("SELECT 1"))
     except (DBAPIError, PoolTimeout) as exc:
         if not errors.database_down(exc):
             raise
