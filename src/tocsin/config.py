@@ -306,7 +306,7 @@ def _wall_clock(text: str) -> datetime:
 def _zone_known(name: str) -> bool:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a directory
         return False
     return True
 

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 import tocsin
-from tocsin.api import errors
+from tocsin.api import errors, openapi
 from tocsin.api.limits import BodyLimit, Limits
 from tocsin.api.routes import (
     ack,
@@ -116,4 +116,5 @@ def create_app(
     ):
         app.include_router(router, prefix="/api/v1", responses=errors.API_RESPONSES)
     web.install(app)
+    openapi.install(app)
     return app

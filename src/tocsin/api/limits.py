@@ -118,10 +118,11 @@ class BodyLimit:
         state = _Reading(limit, receive)
 
         async def send_or_refuse(message: Message) -> None:
-            # A route that caught the overflow as some other error still answers 413.
+            # Whatever the route made of the overflow, the answer is this 413, which closes
+            # the connection: the rest of the body is never read.
             if message["type"] == "http.response.start":
                 state.started = True
-                if state.exceeded and message["status"] != 413:
+                if state.exceeded:
                     state.replaced = True
                     await _refusal(413, BodyTooLarge(limit).detail)(scope, receive, send)
                     return

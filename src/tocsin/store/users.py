@@ -31,7 +31,7 @@ def check_time_zone(name: str, where: str = "time zone") -> list[str]:
     """Return a problem if `name` is not an IANA time zone."""
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a directory
         return [f"{where}: unknown time zone {name!r} (use an IANA name like Europe/Berlin)"]
     return []
 
