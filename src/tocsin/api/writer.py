@@ -50,7 +50,7 @@ Answer = list[dedup.Result] | BaseException
 # serialization_failure, lock_not_available (lock_timeout ran out). Trying again succeeds.
 LOCK_RACES = {"40P01", "40001", "55P03"}
 ATTEMPTS = 5  # per batch that keeps losing lock races, before its senders hear 503
-LOCK_TIMEOUT_ATTEMPTS = 2  # each waits lock_timeout: a stuck node must not stall us for long
+LOCK_TIMEOUT_ATTEMPTS = 4  # 4 x lock_timeout outlasts a stuck session (see store.db)
 
 
 class KeyCache:
@@ -281,9 +281,14 @@ def _lock_race(exc: BaseException) -> str | None:
 
 def _unavailable(exc: BaseException) -> bool:
     """Return True if the database, not the data, failed: every request would fail now."""
-    return isinstance(
+    if isinstance(
         exc, sa.OperationalError | sa.InterfaceError | sa.TimeoutError | sa.DisconnectionError
-    ) or (isinstance(exc, sa.DBAPIError) and exc.connection_invalidated)
+    ):
+        return True
+    # 25P03: our own session sat idle too long inside a transaction and the server ended it.
+    return isinstance(exc, sa.DBAPIError) and (
+        exc.connection_invalidated or getattr(exc.orig, "sqlstate", None) == "25P03"
+    )
 
 
 def _refused_data(exc: BaseException) -> InvalidInput | None:

@@ -54,10 +54,31 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql":
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
-        return create_engine(url, **kwargs)
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _postgres_timeouts)
+        return engine
     raise InvalidInput(
         f"unsupported database {parsed.get_backend_name()!r}; use sqlite:/// or postgresql+psycopg://"
     )
+
+
+# A node that stops while holding row locks (SIGSTOP, a frozen VM) would hold every other node's
+# writes that need those rows for as long as it is stopped. idle_in_transaction_session_timeout
+# ends its session, and so its locks, after 10 s; lock_timeout makes a waiter give up after
+# 3 s (SQLSTATE 55P03), which the ingest writer retries like a deadlock. Our transactions
+# never wait on anything but the database (notifications are sent outside them) and take
+# milliseconds, so neither limit touches normal work.
+POSTGRES_LOCK_TIMEOUT = "3s"
+POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT = "10s"
+
+
+def _postgres_timeouts(dbapi_connection: Any, _record: Any) -> None:
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute(f"SET lock_timeout = '{POSTGRES_LOCK_TIMEOUT}'")
+        cursor.execute(
+            f"SET idle_in_transaction_session_timeout = '{POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT}'"
+        )
+    dbapi_connection.commit()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
