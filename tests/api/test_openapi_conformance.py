@@ -31,7 +31,7 @@ from tests.conftest import T0, seed_people
 from tocsin.api.app import create_app
 from tocsin.clock import FixedClock
 from tocsin.settings import Settings
-from tocsin.store import tokens, users
+from tocsin.store import incidents, tokens, users
 from tocsin.store.db import make_engine, make_sessionmaker
 
 CHECKS = [
@@ -56,17 +56,19 @@ def _database(tmp_path: Path, template: Path) -> tuple[str, str]:
         seed_people(session)
         users.create(session, handle="root", name="Root", role="admin", now=T0)
         _, secret = tokens.create(session, handle="root", name="fuzz", scopes="admin", now=T0)
+        # INC-1, the documented example of every incident route, exists.
+        incidents.declare(session, title="Checkout slow", severity="SEV-2", actor="alice", now=T0)
         session.flush()
         session.execute(text("UPDATE api_tokens SET id = :big"), {"big": TOKEN_ID})
     engine.dispose()
     return url, secret
 
 
-def _run(operation: Any, mode: GenerationMode, headers: dict[str, str]) -> list[str]:
-    """Run generated requests against one operation; return its failures, one line each."""
+def _run(operation: Any, strategy: Any, mode: str, headers: dict[str, str]) -> list[str]:
+    """Run requests from `strategy` against one operation; return its failures, one line each."""
     failures: list[str] = []
 
-    @given(case=operation.as_strategy(generation_mode=mode))
+    @given(case=strategy)
     @settings(
         max_examples=EXAMPLES,
         derandomize=True,
@@ -82,15 +84,15 @@ def _run(operation: Any, mode: GenerationMode, headers: dict[str, str]) -> list[
             case.call_and_validate(checks=CHECKS)
         except FailureGroup as found:
             for failure in found.exceptions:
-                failures.append(f"{operation.label} ({mode.value}): {failure.title}: {failure}")
+                failures.append(f"{operation.label} ({mode}): {failure.title}: {failure}")
         except Exception as exc:  # the app raised instead of answering: a 500 to a client
-            failures.append(f"{operation.label} ({mode.value}): raised {exc!r}")
+            failures.append(f"{operation.label} ({mode}): raised {exc!r}")
 
     try:
         requests()
     except Unsatisfiable:
         # Nothing can be made invalid in an operation without parameters or body.
-        assert mode is GenerationMode.NEGATIVE, operation.label
+        assert mode == "negative", operation.label
     return failures
 
 
@@ -105,8 +107,12 @@ def test_every_answer_is_documented(tmp_path: Path, sqlite_template: Path) -> No
         for result in schema.get_all_operations():
             operation = result.ok()
             operations += 1
+            # The documented examples first (INC-1 exists), then generated requests.
+            for example in schema.get_strategies_from_examples(operation):
+                failures += _run(operation, example, "example", headers)
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-                failures += _run(operation, mode, headers)
+                strategy = operation.as_strategy(generation_mode=mode)
+                failures += _run(operation, strategy, mode.value, headers)
     finally:
         asgi.shutdown_lifespans()
         app.state.engine.dispose()

@@ -168,8 +168,9 @@ def _errors_are_json(document: dict[str, Any]) -> None:
             for status, answer in operation.get("responses", {}).items():
                 if not status.startswith(("4", "5")):
                     continue
-                content = answer.get("content", {})
-                schema = next(iter(content.values()), {}).get("schema", ERROR)
+                content: dict[str, dict[str, Any]] = answer.get("content", {})
+                media: dict[str, Any] = next(iter(content.values()), {})
+                schema = media.get("schema", ERROR)
                 if "HTTPValidationError" in str(schema):
                     schema = ERROR
                 answer["content"] = {JSON: {"schema": schema}}

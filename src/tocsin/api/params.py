@@ -11,3 +11,10 @@ from fastapi import Path
 MAX_ID = 2**31 - 1
 
 RowId = Annotated[int, Path(ge=1, le=MAX_ID, description=f"A row id, 1 to {MAX_ID}.")]
+
+IncidentRef = Annotated[
+    str, Path(description="The incident: INC-42, or just 42.", examples=["INC-1"])
+]
+
+ServiceSlug = Annotated[str, Path(description="A service's slug.", examples=["api-gateway"])]
+Handle = Annotated[str, Path(description="A user's handle.", examples=["alice"])]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from tocsin.api.deps import Admin, NowDep, Reader, SessionDep, Writer
-from tocsin.api.params import RowId
+from tocsin.api.params import RowId, ServiceSlug
 from tocsin.core.timeutil import parse_duration
 from tocsin.schemas import (
     AlertOut,
@@ -153,7 +153,7 @@ def remove_integration(integration_id: RowId, session: SessionDep, _caller: Admi
 
 @router.get("/services/{slug}/maintenance", tags=["services"])
 def list_maintenance(
-    slug: str, session: SessionDep, _caller: Reader, now: NowDep, all: bool = False
+    slug: ServiceSlug, session: SessionDep, _caller: Reader, now: NowDep, all: bool = False
 ) -> list[MaintenanceOut]:
     """List maintenance windows (current and future unless all=true)."""
     found = alerts.list_maintenance(session, service=slug, since=None if all else now)
@@ -162,7 +162,7 @@ def list_maintenance(
 
 @router.post("/services/{slug}/maintenance", status_code=201, tags=["services"])
 def add_maintenance(
-    slug: str, body: MaintenanceIn, session: SessionDep, caller: Writer, now: NowDep
+    slug: ServiceSlug, body: MaintenanceIn, session: SessionDep, caller: Writer, now: NowDep
 ) -> MaintenanceOut:
     """Start or schedule a maintenance window: alerts are recorded, nothing pages."""
     window = alerts.add_maintenance(
@@ -189,6 +189,8 @@ def end_maintenance(
 
 
 @router.get("/services/{slug}/timeline", tags=["services"])
-def service_timeline(slug: str, session: SessionDep, _caller: Reader) -> list[ServiceEventOut]:
+def service_timeline(
+    slug: ServiceSlug, session: SessionDep, _caller: Reader
+) -> list[ServiceEventOut]:
     """The service's own timeline: change events, maintenance."""
     return [ServiceEventOut.model_validate(e) for e in alerts.service_timeline(session, slug)]

@@ -9,7 +9,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from tocsin.api.deps import Admin, NowDep, Reader, SessionDep, Writer
-from tocsin.api.params import RowId
+from tocsin.api.params import Handle, RowId, ServiceSlug
 from tocsin.config import EscalationPolicySpec, UserSpec
 from tocsin.errors import InvalidInput, NotFound
 from tocsin.schemas import ServiceOut, TokenCreated, TokenOut, UserOut
@@ -30,7 +30,7 @@ class UserEdit(Body):
 
 
 class ServiceIn(Body):
-    slug: str
+    slug: ServiceSlug
     name: str | None = None
     owner: str | None = None
     description: str = ""
@@ -69,13 +69,13 @@ def create_user(body: UserSpec, session: SessionDep, _caller: Admin, now: NowDep
 
 
 @router.get("/users/{handle}", tags=["users"])
-def show_user(handle: str, session: SessionDep, _caller: Reader) -> UserOut:
+def show_user(handle: Handle, session: SessionDep, _caller: Reader) -> UserOut:
     """Show one user."""
     return UserOut.of(users.get_by_handle(session, handle))
 
 
 @router.patch("/users/{handle}", tags=["users"])
-def edit_user(handle: str, body: UserEdit, session: SessionDep, _caller: Admin) -> UserOut:
+def edit_user(handle: Handle, body: UserEdit, session: SessionDep, _caller: Admin) -> UserOut:
     """Change a user's name, email, time zone or role."""
     user = users.get_by_handle(session, handle)
     users.update(session, user, **body.model_dump(exclude_unset=True))
@@ -100,13 +100,15 @@ def create_service(
 
 
 @router.get("/services/{slug}", tags=["services"])
-def show_service(slug: str, session: SessionDep, _caller: Reader) -> ServiceOut:
+def show_service(slug: ServiceSlug, session: SessionDep, _caller: Reader) -> ServiceOut:
     """Show one service."""
     return ServiceOut.of(services.get_by_slug(session, slug))
 
 
 @router.patch("/services/{slug}", tags=["services"])
-def edit_service(slug: str, body: ServiceEdit, session: SessionDep, _caller: Writer) -> ServiceOut:
+def edit_service(
+    slug: ServiceSlug, body: ServiceEdit, session: SessionDep, _caller: Writer
+) -> ServiceOut:
     """Change a service."""
     service = services.get_by_slug(session, slug)
     services.update(session, service, **body.model_dump(exclude_unset=True))
@@ -187,7 +189,7 @@ def put_policy(
 
 
 @router.get("/services/{slug}/runbook", tags=["services"], response_class=PlainTextResponse)
-def service_runbook(slug: str, session: SessionDep, _caller: Reader) -> str:
+def service_runbook(slug: ServiceSlug, session: SessionDep, _caller: Reader) -> str:
     """The service's runbook as Markdown (scenarios are its `### Issue:` headings)."""
     text = services.get_by_slug(session, slug).runbook
     if text is None:

@@ -10,6 +10,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from tocsin.api.deps import NowDep, Reader, SessionDep, Writer
+from tocsin.api.params import IncidentRef
 from tocsin.schemas import IncidentOut, StatusUpdateOut, TimelineEventOut
 from tocsin.store import escalation, incidents
 
@@ -21,6 +22,19 @@ class Body(BaseModel):
 
 
 class DeclareIn(Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "All requests returning 502",
+                    "severity": "SEV-1",
+                    "services": ["api-gateway"],
+                }
+            ]
+        },
+    )
+
     title: str = Field(description="What is broken, in a line: 'All requests returning 502'.")
     severity: str = Field(description="SEV-1 (highest) .. SEV-4. Declare early; downgrade later.")
     services: list[str] = []
@@ -45,16 +59,34 @@ class EditIn(Body):
 
 
 class StatusIn(Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"status": "mitigating", "message": "Rolling back last deployment"}]
+        },
+    )
+
     status: str
     message: str | None = None
 
 
 class SeverityIn(Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"severity": "SEV-2", "reason": "Only one region is affected"}]
+        },
+    )
+
     severity: str
     reason: str
 
 
 class RoleIn(Body):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"user": "alice", "role": "commander"}]}
+    )
+
     user: str
     role: str = "commander"
     speciality: str | None = None
@@ -62,11 +94,25 @@ class RoleIn(Body):
 
 
 class ResponderIn(Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"user": "bob", "speciality": "Networking"}]},
+    )
+
     user: str
     speciality: str | None = None
 
 
 class UpdateIn(Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"message": "Rolling back", "visibility": "public", "public_status": "identified"}
+            ]
+        },
+    )
+
     message: str
     visibility: Literal["internal", "public"] = "internal"
     public_status: str | None = Field(
@@ -75,10 +121,23 @@ class UpdateIn(Body):
 
 
 class NoteIn(Body):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"message": "Error rate back under 1%"}]}
+    )
+
     message: str
 
 
 class ResolveIn(Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"message": "Rollback complete, traffic restored", "resolution": "Rolled back"}
+            ]
+        },
+    )
+
     message: str | None = None
     resolution: str | None = None
     root_cause: str | None = None
@@ -120,13 +179,15 @@ def declare(body: DeclareIn, session: SessionDep, caller: Writer, now: NowDep) -
 
 
 @router.get("/{ref}")
-def show(ref: str, session: SessionDep, _caller: Reader) -> IncidentOut:
+def show(ref: IncidentRef, session: SessionDep, _caller: Reader) -> IncidentOut:
     """Show one incident."""
     return IncidentOut.of(incidents.get(session, ref))
 
 
 @router.patch("/{ref}")
-def edit(ref: str, body: EditIn, session: SessionDep, caller: Writer, now: NowDep) -> IncidentOut:
+def edit(
+    ref: IncidentRef, body: EditIn, session: SessionDep, caller: Writer, now: NowDep
+) -> IncidentOut:
     """Change the title, summary, impact, detection, root cause, resolution or start."""
     changes = body.model_dump(exclude_unset=True)
     outcome = incidents.edit(session, ref, changes=changes, actor=caller.actor, now=now)
@@ -135,7 +196,7 @@ def edit(ref: str, body: EditIn, session: SessionDep, caller: Writer, now: NowDe
 
 @router.post("/{ref}/status")
 def set_status(
-    ref: str, body: StatusIn, session: SessionDep, caller: Writer, now: NowDep
+    ref: IncidentRef, body: StatusIn, session: SessionDep, caller: Writer, now: NowDep
 ) -> IncidentOut:
     """Move the incident to another status."""
     outcome = incidents.set_status(
@@ -146,7 +207,7 @@ def set_status(
 
 @router.post("/{ref}/severity")
 def change_severity(
-    ref: str, body: SeverityIn, session: SessionDep, caller: Writer, now: NowDep
+    ref: IncidentRef, body: SeverityIn, session: SessionDep, caller: Writer, now: NowDep
 ) -> IncidentOut:
     """Upgrade or downgrade the severity, with a reason."""
     outcome = incidents.change_severity(
@@ -156,7 +217,9 @@ def change_severity(
 
 
 @router.post("/{ref}/roles")
-def assign(ref: str, body: RoleIn, session: SessionDep, caller: Writer, now: NowDep) -> IncidentOut:
+def assign(
+    ref: IncidentRef, body: RoleIn, session: SessionDep, caller: Writer, now: NowDep
+) -> IncidentOut:
     """Give a user a role (commander by default)."""
     outcome = incidents.assign(
         session,
@@ -173,7 +236,7 @@ def assign(ref: str, body: RoleIn, session: SessionDep, caller: Writer, now: Now
 
 @router.delete("/{ref}/roles/{role}/{user}")
 def unassign(
-    ref: str, role: str, user: str, session: SessionDep, caller: Writer, now: NowDep
+    ref: IncidentRef, role: str, user: str, session: SessionDep, caller: Writer, now: NowDep
 ) -> IncidentOut:
     """End a user's role."""
     outcome = incidents.unassign(session, ref, user, role=role, actor=caller.actor, now=now)
@@ -182,7 +245,7 @@ def unassign(
 
 @router.post("/{ref}/responders")
 def add_responder(
-    ref: str, body: ResponderIn, session: SessionDep, caller: Writer, now: NowDep
+    ref: IncidentRef, body: ResponderIn, session: SessionDep, caller: Writer, now: NowDep
 ) -> IncidentOut:
     """Add a responder with a speciality."""
     outcome = incidents.assign(
@@ -198,26 +261,30 @@ def add_responder(
 
 
 @router.post("/{ref}/acknowledge")
-def acknowledge(ref: str, session: SessionDep, caller: Writer, now: NowDep) -> IncidentOut:
+def acknowledge(ref: IncidentRef, session: SessionDep, caller: Writer, now: NowDep) -> IncidentOut:
     """Acknowledge the incident."""
     return _answer(session, incidents.acknowledge(session, ref, actor=caller.actor, now=now))
 
 
 @router.post("/{ref}/unacknowledge")
-def unacknowledge(ref: str, session: SessionDep, caller: Writer, now: NowDep) -> IncidentOut:
+def unacknowledge(
+    ref: IncidentRef, session: SessionDep, caller: Writer, now: NowDep
+) -> IncidentOut:
     """Restart the escalation from level 1 (it pages now)."""
     return _answer(session, incidents.unacknowledge(session, ref, actor=caller.actor, now=now))
 
 
 @router.get("/{ref}/notifications")
-def list_notifications(ref: str, session: SessionDep, _caller: Reader) -> list[dict[str, Any]]:
+def list_notifications(
+    ref: IncidentRef, session: SessionDep, _caller: Reader
+) -> list[dict[str, Any]]:
     """Who was notified about the incident, how, and how it went."""
     return escalation.notifications_json(session, ref)
 
 
 @router.post("/{ref}/updates", status_code=201)
 def post_update(
-    ref: str, body: UpdateIn, session: SessionDep, caller: Writer, now: NowDep
+    ref: IncidentRef, body: UpdateIn, session: SessionDep, caller: Writer, now: NowDep
 ) -> StatusUpdateOut:
     """Post an internal or public status update."""
     _outcome, update = incidents.post_update(
@@ -235,7 +302,7 @@ def post_update(
 
 @router.get("/{ref}/updates")
 def list_updates(
-    ref: str,
+    ref: IncidentRef,
     session: SessionDep,
     _caller: Reader,
     visibility: Literal["internal", "public"] | None = None,
@@ -251,7 +318,7 @@ def list_updates(
 
 @router.post("/{ref}/notes", status_code=201)
 def add_note(
-    ref: str, body: NoteIn, session: SessionDep, caller: Writer, now: NowDep
+    ref: IncidentRef, body: NoteIn, session: SessionDep, caller: Writer, now: NowDep
 ) -> IncidentOut:
     """Add a note to the timeline."""
     return _answer(
@@ -261,7 +328,7 @@ def add_note(
 
 @router.post("/{ref}/resolve")
 def resolve(
-    ref: str, body: ResolveIn, session: SessionDep, caller: Writer, now: NowDep
+    ref: IncidentRef, body: ResolveIn, session: SessionDep, caller: Writer, now: NowDep
 ) -> IncidentOut:
     """Resolve the incident."""
     outcome = incidents.resolve(session, ref, **body.model_dump(), actor=caller.actor, now=now)
@@ -270,7 +337,7 @@ def resolve(
 
 @router.get("/{ref}/timeline")
 def timeline(
-    ref: str, session: SessionDep, _caller: Reader, kind: str | None = None
+    ref: IncidentRef, session: SessionDep, _caller: Reader, kind: str | None = None
 ) -> list[TimelineEventOut]:
     """Return the timeline, oldest first."""
     events = incidents.timeline(session, ref)
@@ -279,7 +346,7 @@ def timeline(
 
 @router.get("/{ref}/notification", response_class=PlainTextResponse)
 def notification(
-    ref: str,
+    ref: IncidentRef,
     request: Request,
     session: SessionDep,
     _caller: Reader,

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict
 
 from tocsin.api.deps import NowDep, Reader, SessionDep, Writer
-from tocsin.api.params import RowId
+from tocsin.api.params import IncidentRef, RowId
 from tocsin.core.incident import incident_ref
 from tocsin.schemas import action_json, postmortem_json
 from tocsin.store import actions, incidents, postmortems
@@ -43,7 +43,7 @@ class ActionStatusIn(Body):
 
 @router.post("/incidents/{ref}/postmortem", status_code=201)
 def draft(
-    ref: str, request: Request, session: SessionDep, caller: Writer, now: NowDep
+    ref: IncidentRef, request: Request, session: SessionDep, caller: Writer, now: NowDep
 ) -> dict[str, Any]:
     """Draft the postmortem of a resolved incident."""
     postmortem = postmortems.draft(
@@ -58,27 +58,27 @@ def draft(
 
 
 @router.get("/incidents/{ref}/postmortem")
-def show(ref: str, session: SessionDep, _caller: Reader) -> dict[str, Any]:
+def show(ref: IncidentRef, session: SessionDep, _caller: Reader) -> dict[str, Any]:
     """Show the postmortem."""
     incident, postmortem = postmortems.get(session, ref)
     return postmortem_json(incident_ref(incident.number), postmortem)
 
 
 @router.get("/incidents/{ref}/postmortem.md", response_class=PlainTextResponse)
-def markdown(ref: str, session: SessionDep, _caller: Reader) -> str:
+def markdown(ref: IncidentRef, session: SessionDep, _caller: Reader) -> str:
     """The postmortem as Markdown."""
     return postmortems.get(session, ref)[1].body
 
 
 @router.get("/incidents/{ref}/postmortem.html", response_class=HTMLResponse)
-def html(ref: str, session: SessionDep, _caller: Reader) -> str:
+def html(ref: IncidentRef, session: SessionDep, _caller: Reader) -> str:
     """The postmortem as an HTML fragment."""
     return postmortems.to_html(postmortems.get(session, ref)[1].body)
 
 
 @router.put("/incidents/{ref}/postmortem")
 def edit(
-    ref: str, body: PostmortemEdit, session: SessionDep, _caller: Writer, now: NowDep
+    ref: IncidentRef, body: PostmortemEdit, session: SessionDep, _caller: Writer, now: NowDep
 ) -> dict[str, Any]:
     """Replace the postmortem's text."""
     postmortem = postmortems.edit(session, ref, body.body, now=now)
@@ -88,7 +88,7 @@ def edit(
 
 @router.post("/incidents/{ref}/postmortem/status")
 def set_status(
-    ref: str, body: StatusIn, session: SessionDep, _caller: Writer, now: NowDep
+    ref: IncidentRef, body: StatusIn, session: SessionDep, _caller: Writer, now: NowDep
 ) -> dict[str, Any]:
     """Move the postmortem on; publishing answers with the blameless check's warnings."""
     postmortem, warnings = postmortems.set_status(session, ref, body.status, now=now)
@@ -97,7 +97,7 @@ def set_status(
 
 
 @router.get("/incidents/{ref}/actions", tags=["actions"])
-def list_actions(ref: str, session: SessionDep, _caller: Reader) -> list[dict[str, Any]]:
+def list_actions(ref: IncidentRef, session: SessionDep, _caller: Reader) -> list[dict[str, Any]]:
     """An incident's action items."""
     incident = incidents.get(session, ref)
     return [action_json(i, incident.number) for i in actions.list_(session, incident=incident)]
@@ -105,7 +105,7 @@ def list_actions(ref: str, session: SessionDep, _caller: Reader) -> list[dict[st
 
 @router.post("/incidents/{ref}/actions", status_code=201, tags=["actions"])
 def addaction_json(
-    ref: str, body: ActionIn, session: SessionDep, caller: Writer, now: NowDep
+    ref: IncidentRef, body: ActionIn, session: SessionDep, caller: Writer, now: NowDep
 ) -> dict[str, Any]:
     """Add an action item."""
     incident = incidents.get(session, ref)
