@@ -208,3 +208,17 @@ def test_a_batch_that_keeps_losing_asks_for_a_retry(
         asyncio.run(writer.submit(generic, IntegrationType.GENERIC, [_event("r")]))
     with sessions() as session:
         assert alerts.list_(session) == []
+
+
+def test_a_removed_key_is_refused_even_while_remembered(writer_setup) -> None:  # type: ignore[no-untyped-def]
+    writer, sessions, generic, _pd = writer_setup
+    asyncio.run(writer.submit(generic, IntegrationType.GENERIC, [_event("a")]))
+    assert writer.check_key(generic, IntegrationType.GENERIC)  # known without the database
+    with pytest.raises(InvalidInput, match="belongs to a generic integration, not pagerduty"):
+        writer.check_key(generic, IntegrationType.PAGERDUTY)
+    with sessions() as session, session.begin():
+        [found] = [i for i in integrations.list_(session) if i.type == "generic"]
+        integrations.remove(session, found.id)
+    assert writer.check_key(generic, IntegrationType.GENERIC)  # the hint is stale...
+    with pytest.raises(Unauthenticated):  # ...but the writer checks again before storing
+        asyncio.run(writer.submit(generic, IntegrationType.GENERIC, [_event("b")]))
