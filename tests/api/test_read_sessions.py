@@ -49,3 +49,17 @@ def test_the_first_ack_link_opened_may_still_create_the_signing_key(api: Api) ->
     opened = api.client.get("/ack/not.valid")
     assert opened.status_code == 400
     assert "this acknowledge link is not valid" in opened.text
+
+
+def test_an_ack_link_opened_again_reads_without_the_write_lock(api: Api, db_url: str) -> None:
+    # Anyone may open an ack link; once the key exists, doing so must not queue for the writer.
+    assert api.client.get("/ack/not.valid").status_code == 400  # makes the key
+    engine: Engine = make_engine(db_url)
+    try:
+        with make_sessionmaker(engine)() as writer, writer.begin():
+            users.create(writer, handle="dave", now=T0)  # holds the write lock, uncommitted
+            opened = _get(api, "/ack/not.valid")
+            assert opened.status_code == 400
+            assert "this acknowledge link is not valid" in opened.text
+    finally:
+        engine.dispose()

@@ -60,6 +60,9 @@ def database_down(exc: BaseException) -> bool:
     OperationalError covers refused and lost connections, SQLite's "database is locked" and
     PostgreSQL's deadlocks and lock timeouts: all pass, so the answer is "retry".
     """
+    if isinstance(exc, OperationalError) and "readonly database" in str(exc.orig):
+        # SQLite refusing a write slipped into a read session: a bug, not a passing state.
+        return False
     if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated

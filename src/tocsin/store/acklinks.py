@@ -25,6 +25,12 @@ LIFETIME = timedelta(hours=24)
 _NAME = "ack-links"
 
 
+def stored_key(session: Session) -> bytes | None:
+    """Return this installation's signing key if it has been made, without writing."""
+    found = session.scalar(select(InstanceSecret.value).where(InstanceSecret.name == _NAME))
+    return None if found is None else str(found).encode()
+
+
 def secret_key(session: Session, *, now: datetime, override: str | None = None) -> bytes:
     """Return the signing key, creating this installation's on first use."""
     if override:

@@ -345,6 +345,9 @@ def _incident_context(
     notification = incidents.render_message(
         session, incident, "notification", template_dir=settings.template_dir
     )
+    # The version first: on PostgreSQL each statement sees the newest commits, so an entry
+    # committed while the page renders must make the version older, never newer, than the page.
+    version = live.incident_timeline(session, incident.id, kind)
     attached = alerts.for_incident(session, incident, limit=ALERTS_PAGE, cursor=alerts_after)
     return _timeline(session, incident, kind, before) | {
         "incident": incident,
@@ -367,7 +370,7 @@ def _incident_context(
         "alerts_after": alerts_after or "",
         "now": now,
         "live": LIVE_SECONDS,
-        "live_etag": live.incident_timeline(session, incident.id, kind),
+        "live_etag": version,
         "errors": {},
         "values": {},
     }

@@ -2,45 +2,54 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from html import escape
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
-from tocsin.api.deps import NowDep, SessionDep, WriteSessionDep
+from tocsin.api.deps import NowDep, SessionDep
 from tocsin.errors import TocsinError
 from tocsin.store import acklinks, incidents
+from tocsin.store.db import transaction
 
 router = APIRouter(tags=["acknowledge"], include_in_schema=False)
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>{title} - Tocsin</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}}
-button{{font-size:1.1rem;padding:.6rem 1.4rem}}</style></head>
-<body><h1>{title}</h1>{body}</body></html>"""
+<link rel="stylesheet" href="/static/tocsin.css"></head>
+<body class="ack-link"><h1>{title}</h1>{body}</body></html>"""
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(_PAGE.format(title=escape(title), body=body), status_code=status)
 
 
-def _key(request: Request, session: SessionDep, now: NowDep) -> bytes:
+def _key(request: Request, session: Session, now: datetime) -> bytes:
     override = request.app.state.settings.secret_key
     return acklinks.secret_key(session, now=now, override=override)
 
 
+def _read_key(request: Request, session: Session, now: datetime) -> bytes:
+    """Return the signing key from a read session; only its very first use takes a writer."""
+    override = request.app.state.settings.secret_key
+    found = acklinks.stored_key(session) if not override else override.encode()
+    if found is not None:
+        return found
+    with transaction(request.app.state.sessions) as writer:
+        return acklinks.secret_key(writer, now=now)
+
+
 @router.get("/ack/{token}")
-def confirm(token: str, request: Request, session: WriteSessionDep, now: NowDep) -> HTMLResponse:
+def confirm(token: str, request: Request, session: SessionDep, now: NowDep) -> HTMLResponse:
     """Show what the link acknowledges, with a button (a GET never acts)."""
-    # A writing session although this is a GET: the first link ever opened creates the
-    # installation's signing key (acklinks.secret_key).
     try:
-        number, user = acklinks.read_token(_key(request, session, now), token, now=now)
+        number, user = acklinks.read_token(_read_key(request, session, now), token, now=now)
         incident = incidents.get(session, number)
     except TocsinError as exc:
         return _page("Link not valid", f"<p>{escape(exc.message)}</p>", 400)
-    session.commit()
     ref = f"INC-{incident.number}"
     return _page(
         f"Acknowledge {ref}?",
