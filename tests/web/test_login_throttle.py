@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from tests.web.conftest import PASSWORD, Browser
-from tocsin.web.throttle import PER_ACCOUNT, PER_ACCOUNT_CLIENT
+from tocsin.web.throttle import PER_ACCOUNT, PER_ACCOUNT_CLIENT, PER_CLIENT, client_key
 
 
 def _attempt(client: TestClient, handle: str, password: str) -> tuple[int, str | None, str]:
@@ -80,3 +80,27 @@ def test_guesses_from_many_addresses_cannot_lock_the_user_out(browser: Browser) 
         _attempt(guesser, "carol", "wrong password")
     browser.clock.advance(seconds=int(PER_ACCOUNT.cap.total_seconds()))
     assert _attempt(stranger, "carol", PASSWORD)[0] == 303
+
+
+def test_guessing_other_accounts_from_a_shared_address_does_not_lock_out_its_users(
+    browser: Browser,
+) -> None:
+    app = browser.client.app
+    office = ("198.51.100.7", 1)  # one NAT address for the whole office
+    carol = TestClient(app, base_url="http://127.0.0.1:8080", client=office)
+    assert _attempt(carol, "carol", PASSWORD)[0] == 303
+    attacker = TestClient(app, base_url="http://127.0.0.1:8080", client=office)
+    for n in range(PER_CLIENT.free):
+        assert _attempt(attacker, f"nobody{n}", "wrong password")[0] == 401
+    # The address is throttled for anyone who never logged in from it ...
+    assert _attempt(attacker, "bob", PASSWORD)[0] == 429
+    # ... but carol, who did, still gets in from behind the same address.
+    carol.cookies.clear()
+    assert _attempt(carol, "carol", PASSWORD)[0] == 303
+
+
+def test_an_ipv6_client_counts_by_its_64_network() -> None:
+    assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:ffff::9")
+    assert client_key("2001:db8:1:2::1") != client_key("2001:db8:1:3::1")
+    assert client_key("::ffff:192.0.2.1") == "192.0.2.1"
+    assert client_key("192.0.2.1") == "192.0.2.1"

@@ -63,7 +63,7 @@ from tocsin.web.auth import LoginDep
 from tocsin.web.render import FLASH_COOKIE, page
 from tocsin.web.routing import PageRoute
 from tocsin.web.svg import schedule_svg
-from tocsin.web.throttle import LoginThrottle
+from tocsin.web.throttle import LoginThrottle, client_key
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -199,7 +199,7 @@ async def login(request: Request, now: NowDep) -> Response:
     if errors:
         return page(request, "login.html", context, status=400)
     throttle: LoginThrottle = request.app.state.login_throttle
-    client = request.client.host if request.client else ""
+    client = client_key(request.client.host if request.client else "")
     wait = throttle.admit(handle, client, now)
     if wait is not None:
         # Refused before the password is checked: a throttled guess learns nothing.

@@ -5,9 +5,11 @@ Three counts, each a `core.login_throttle.Limit`:
 - per account and client (the address the request came from): a few tries, then waits that
   double up to 5 minutes; a successful login from that client clears it;
 - per client over all accounts: one address trying many accounts;
-- per account over all clients, looser, capped at 1 minute: many addresses on one account. It
-  does not apply to a client that has logged in to that account before, so an attacker cannot
-  keep the real user out from where they usually log in.
+- per account over all clients, looser, capped at 1 minute: many addresses on one account.
+
+The last two do not apply to a client that has logged in to that account before, so an attacker
+cannot keep the real user out from where they usually log in, not even from behind the same
+NAT. An IPv6 client counts by its /64 network, which one machine can fill with addresses.
 
 An attempt is counted as a failure when it is let through, before the password is checked, so
 parallel attempts cannot slip past the count; a success takes it back. The counts live in this
@@ -17,6 +19,7 @@ in size: the least recently used keys are dropped first.
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from collections import OrderedDict
 from datetime import datetime, timedelta
@@ -28,6 +31,20 @@ from tocsin.core.login_throttle import Failures, Limit
 PER_ACCOUNT_CLIENT = Limit(free=5, first_delay=timedelta(seconds=1), cap=timedelta(minutes=5))
 PER_CLIENT = Limit(free=20, first_delay=timedelta(seconds=1), cap=timedelta(minutes=5))
 PER_ACCOUNT = Limit(free=20, first_delay=timedelta(seconds=1), cap=timedelta(minutes=1))
+
+
+def client_key(address: str) -> str:
+    """Return what a client's failures count under: its IPv4 address, or its IPv6 /64."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -70,19 +87,21 @@ class LoginThrottle:
         """
         pair = (account, client)
         with self._lock:
-            checks = [
-                (self._pairs.get(pair, core.NO_FAILURES), PER_ACCOUNT_CLIENT),
-                (self._clients.get(client, core.NO_FAILURES), PER_CLIENT),
-            ]
+            own = self._pairs.get(pair, core.NO_FAILURES)
+            by_client = self._clients.get(client, core.NO_FAILURES)
+            by_account = self._accounts.get(account, core.NO_FAILURES)
+            checks = [(own, PER_ACCOUNT_CLIENT)]
             if not self._known.get(pair, False):
-                checks.append((self._accounts.get(account, core.NO_FAILURES), PER_ACCOUNT))
+                # Where the real user has logged in before, only their own failures count:
+                # others guessing from the same address (a shared NAT) or at the same account
+                # from elsewhere cannot keep them out.
+                checks += [(by_client, PER_CLIENT), (by_account, PER_ACCOUNT)]
             wait = core.latest(core.next_attempt(f, limit, now) for f, limit in checks)
             if wait is not None:
                 return wait
-            self._pairs.put(pair, core.record_failure(checks[0][0], PER_ACCOUNT_CLIENT, now))
-            self._clients.put(client, core.record_failure(checks[1][0], PER_CLIENT, now))
-            before = self._accounts.get(account, core.NO_FAILURES)
-            self._accounts.put(account, core.record_failure(before, PER_ACCOUNT, now))
+            self._pairs.put(pair, core.record_failure(own, PER_ACCOUNT_CLIENT, now))
+            self._clients.put(client, core.record_failure(by_client, PER_CLIENT, now))
+            self._accounts.put(account, core.record_failure(by_account, PER_ACCOUNT, now))
             return None
 
     def succeeded(self, account: str, client: str) -> None:
