@@ -86,7 +86,7 @@ def _refuse_declared_size(request: Request) -> None:
         raise TooLarge(_limit(request), int(declared))
 
 
-async def _read(request: Request) -> bytes:
+async def _read_body(request: Request) -> bytes:
     """Return the body, reading no more than the limit: raise TooLarge past it."""
     _refuse_declared_size(request)
     limit = _limit(request)
@@ -106,7 +106,7 @@ async def _body(request: Request) -> tuple[Any, list[str]]:
     Raises TooLarge for a body over the limit.
     """
     content_type = request.headers.get("content-type", "")
-    raw = await _read(request)
+    raw = await _read_body(request)
     problems = []
     if "json" not in content_type.lower():
         problems.append(f"Content-Type must be application/json (got {content_type or 'none'!r})")
@@ -124,20 +124,26 @@ async def _check_key(request: Request, key: str | None, expect: IntegrationType)
     """
     writer = _writer(request)
     if not writer.check_key(key, expect):
-        await _run(request, lambda session: writer.authenticate(session, key, expect))
+        await _run(
+            request, lambda session: writer.authenticate(session, key, expect), read_only=True
+        )
 
 
 Work = Callable[[Session], Any]
 
 
-async def _run(request: Request, work: Work) -> Any:
-    """Run `work` in a session on a worker thread and commit; raise Overloaded when busy."""
+async def _run(request: Request, work: Work, *, read_only: bool = False) -> Any:
+    """Run `work` in a session on a worker thread and commit; raise Overloaded when busy.
+
+    `read_only` work runs in a read session, which on SQLite waits for no writer.
+    """
     gate: Gate = request.app.state.ingest_gate
     gate.enter()
+    sessions = request.app.state.read_sessions if read_only else request.app.state.sessions
     try:
 
         def unit() -> Any:
-            with request.app.state.sessions() as session:
+            with sessions() as session:
                 result = work(session)
                 session.commit()
                 return result
@@ -280,7 +286,7 @@ def _pd_too_large(exc: TooLarge) -> JSONResponse:
 
 
 def _key_exists(request: Request, key: str) -> bool:
-    with request.app.state.sessions() as session:
+    with request.app.state.read_sessions() as session:
         try:
             integrations.authenticate(session, key)
         except Unauthenticated:
@@ -398,7 +404,7 @@ async def _opsgenie_action(request: Request, identifier: str, action: AlertActio
     key = _genie_key(request)
     try:
         await _check_key(request, key, IntegrationType.OPSGENIE)
-        await _read(request)  # the note and user it may carry are not kept
+        await _read_body(request)  # the note and user it may carry are not kept
         kind = opsgenie.parse_identifier_type(request.query_params.get("identifierType"))
         dedup_key: str | None = identifier
         if kind == "id":
@@ -410,7 +416,7 @@ async def _opsgenie_action(request: Request, identifier: str, action: AlertActio
                 alert = _alert_by_id(session, integration, identifier)
                 return alert.dedup_key if alert else None
 
-            dedup_key = await _run(request, find)
+            dedup_key = await _run(request, find, read_only=True)
         if dedup_key is not None:  # unknown alerts are accepted and ignored, as Opsgenie does
             event = opsgenie.close_or_ack(action, dedup_key)
             await _writer(request).submit(key, IntegrationType.OPSGENIE, [event])
