@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -79,7 +80,7 @@ def create_app(
         app.state.sessions,
         app.state.clock,
         adapter_factory(settings),
-        node=f"{socket.gethostname()}:{os.getpid()}",
+        node=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
         base_url=settings.base_url,
         claim_for=timedelta(seconds=settings.claim_seconds),
         secret_key=settings.secret_key,

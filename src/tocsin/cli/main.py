@@ -318,6 +318,7 @@ def engine(ctx: typer.Context) -> None:
     import logging
     import signal
     import socket
+    import uuid
 
     from tocsin.engine.loop import Engine
     from tocsin.engine.outbox import Sender, adapter_factory
@@ -328,7 +329,7 @@ def engine(ctx: typer.Context) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per page is the outbox's job
     sessions = make_sessionmaker(st.engine())
-    node = f"{socket.gethostname()}:{os.getpid()}"
+    node = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     sender = Sender(
         sessions,
         st.clock,

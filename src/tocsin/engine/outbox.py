@@ -8,7 +8,11 @@ Everything due for one contact method of one user goes out as one message (a bun
 
 A claim is short (`LEASE`, 10 s) and renewed by a background thread while this node works through
 it, so a dead node's pages go out again within seconds, while a live node's slow send keeps its
-claim. Renewal stops once a send has taken `claim_for` (a hung send: another node may try).
+claim. Renewal stops once a send has taken `claim_for` (a hung send: another node may try). A
+row's claim is checked and extended when its send begins: one whose claim ran out while it waited
+behind slow sends is left to whoever claims it next. A send that raises fails its message alone;
+a row whose every attempt ended with its claim running out (the node died on it each time) fails
+after `max_attempts` instead of being claimed again forever.
 A page waits for the unfinished pages of earlier escalation steps of its incident (see
 `escalation.waits_for_earlier_page`), so level 2 never arrives before a level-1 page that a dead
 node was holding. When a claimed row is finally sent, the sender looks again: a page of an
@@ -126,12 +130,22 @@ class _Renewal:
             for row in rows:
                 self._deadlines[row.id] = max(self._deadlines.get(row.id, deadline), deadline)
 
+    def forget(self, rows: list[Claimed]) -> None:
+        """Stop renewing `rows`: this node will not send them (its claim ran out)."""
+        with self._lock:
+            for row in rows:
+                self._deadlines.pop(row.id, None)
+
     def _run(self) -> None:
         while not self._stop.wait(self._lease.total_seconds() / 4):
             try:
                 self.renew()
             except SQLAlchemyError as exc:  # the next renewal may get through; say so
                 log.warning("could not renew the claim of %s: %s", self._node, exc)
+            except Exception:
+                # Whatever went wrong, a thread that ended here would let every claim of this
+                # batch run out mid-send, and another node would send the same pages again.
+                log.exception("could not renew the claim of %s", self._node)
 
     def renew(self) -> None:
         """Extend the claim of every row still being worked on by one lease."""
@@ -214,7 +228,7 @@ class Sender:
         for row in claimed:
             groups.setdefault((row.user_id, row.method_id), []).append(row)
         for (_user, method_id), group in groups.items():
-            rows = self._withdraw_stale(group)
+            rows = self._withdraw_stale(group, renewal)
             if not rows:
                 continue
             method = methods.get(method_id) if method_id is not None else None
@@ -225,20 +239,31 @@ class Sender:
             if method.throttle_seconds and self._hold(method, rows):
                 continue
             try:
-                adapter = self._adapter_for(method)
-            except TocsinError as exc:  # a misconfigured contact method
-                self.record([(rows, SendResult(Outcome.PERMANENT, exc.message), method.name)])
-                continue
-            renewal.sending(rows)
-            try:
-                result = adapter.send(self._message(rows))
-            finally:
-                close = getattr(adapter, "close", None)
-                if callable(close):
-                    close()
+                result = self._deliver(method, rows)
+            except Exception as exc:
+                # A message that cannot be built or an adapter's bug fails this message alone.
+                # Left SENDING, it would be claimed again and again, holding back the rest of
+                # this batch and every later step of its incident (`waits_for_earlier_page`).
+                log.exception(
+                    "sending notifications %s via %s failed", [r.id for r in rows], method.name
+                )
+                result = SendResult(Outcome.PERMANENT, f"the sender failed: {exc!r}"[:500])
             # Recorded at once, message by message: if this node dies now, only the message
             # being sent can go out twice (with the same idempotency key), not the whole claim.
             self.record([(rows, result, method.name)])
+
+    def _deliver(self, method: ContactMethod, rows: list[Claimed]) -> SendResult:
+        """Send `rows` as one message through `method`'s adapter; return what happened."""
+        try:
+            adapter = self._adapter_for(method)
+        except TocsinError as exc:  # a misconfigured contact method
+            return SendResult(Outcome.PERMANENT, exc.message)
+        try:
+            return adapter.send(self._message(rows))
+        finally:
+            close = getattr(adapter, "close", None)
+            if callable(close):
+                close()
 
     def _hold(self, method: ContactMethod, rows: list[Claimed]) -> bool:
         """Put rows back if this method's throttle forbids a message now; return True if held.
@@ -275,27 +300,40 @@ class Sender:
                     row.attempts -= 1  # held, not tried
         return True
 
-    def _withdraw_stale(self, rows: list[Claimed]) -> list[Claimed]:
-        """Return the rows still to send now, withdrawing those that must not go out.
+    def _withdraw_stale(self, rows: list[Claimed], renewal: _Renewal) -> list[Claimed]:
+        """Return the rows still to send now, each claimed for one more lease from now, and
+        withdraw those that must not go out.
 
-        Dropped: rows another node took over (this node's claim ran out: theirs now). Withdrawn:
-        pages of an incident acknowledged or resolved since they were claimed, and resolve
-        notices to a user no page of the incident reached (whose page was withdrawn, or failed).
+        Dropped: rows whose claim ran out (another node may have taken them over, or may take
+        them at any moment: theirs, or claimed again later). Withdrawn: pages of an incident
+        acknowledged or resolved since they were claimed, and resolve notices to a user no page
+        of the incident reached (whose page was withdrawn, or failed).
         """
+        now = self._clock.now()
         with self._sessions() as session, session.begin():
+            # Locked (on SQLite the write transaction already is), so that no other node can
+            # claim a row between this check and the new deadline written below.
             stored = {
                 row.id: row
                 for row in session.scalars(
-                    select(Notification).where(Notification.id.in_([r.id for r in rows]))
+                    select(Notification)
+                    .where(Notification.id.in_([r.id for r in rows]))
+                    .order_by(Notification.id)
+                    .with_for_update()
                 )
             }
-            rows = [
+            ours = [
                 r
                 for r in rows
                 if (row := stored.get(r.id)) is not None
                 and row.claimed_by == self.node
                 and row.status == Status.SENDING
             ]
+            # A row that waited behind slow sends may have outlived its claim: another node's
+            # `claim` counts it free, so sending it here could page its user twice.
+            lost = {r.id for r in ours if (stored[r.id].claimed_until or now) <= now}
+            renewal.forget([r for r in ours if r.id in lost])
+            rows = [r for r in ours if r.id not in lost]
             incidents = {r.incident_id for r in rows if r.incident_id is not None}
             stopped: dict[int, str] = {}
             if any(r.kind == "page" for r in rows):
@@ -332,13 +370,23 @@ class Sender:
                 row.status = Status.CANCELLED
                 row.claimed_by = row.claimed_until = None
                 row.last_error = why
-                self._timeline(session, row, self._clock.now(), note)
+                self._timeline(session, row, now, note)
+            # Claimed afresh now, in the transaction that checked the claim: the renewal thread
+            # may not run again for a quarter of a lease. The attempt counts from here, where
+            # the send really starts: rows of a batch that a node died on before their turn
+            # have not been tried, and must not run out of attempts for it.
+            renewal.sending(keep)
+            for claimed in keep:
+                row = stored[claimed.id]
+                row.claimed_until = now + self.lease
+                row.attempts += 1
         return keep
 
     def claim(self) -> tuple[list[Claimed], dict[int, ContactMethod]]:
         """Mark due rows as being sent by this node, until a deadline; return them."""
         now = self._clock.now()
         with self._sessions() as session, session.begin():
+            self._give_up_exhausted(session, now)
             rows = session.scalars(
                 select(Notification)
                 .where(
@@ -346,7 +394,8 @@ class Sender:
                         (Notification.status == Status.PENDING) & (Notification.due_at <= now),
                         # a sender died holding these: their claim ran out
                         (Notification.status == Status.SENDING)
-                        & (Notification.claimed_until <= now),
+                        & (Notification.claimed_until <= now)
+                        & (Notification.attempts < self.max_attempts),
                     ),
                     ~waits_for_earlier_page(),
                 )
@@ -376,7 +425,6 @@ class Sender:
                 row.status = Status.SENDING
                 row.claimed_until = now + self.lease
                 row.claimed_by = self.node
-                row.attempts += 1
                 token = None
                 if row.kind == "page" and row.incident_id is not None:
                     number = str(row.message.get("incident", "")).removeprefix("INC-")
@@ -410,6 +458,43 @@ class Sender:
             for method in methods.values():
                 session.expunge(method)
         return claimed, methods
+
+    def _give_up_exhausted(self, session: Session, now: datetime) -> None:
+        """Fail the rows whose every attempt ended with the claim running out.
+
+        A node died (or hung) on each of those sends, perhaps because of the message itself:
+        claimed again forever, such a page would be retried forever, and every later step of
+        its incident would wait for it (`waits_for_earlier_page`).
+        """
+        rows = session.scalars(
+            select(Notification)
+            .where(
+                Notification.status == Status.SENDING,
+                Notification.claimed_until <= now,
+                Notification.attempts >= self.max_attempts,
+            )
+            .order_by(Notification.id)
+            .limit(self.batch)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not rows:
+            return
+        ids = {row.contact_method_id for row in rows if row.contact_method_id is not None}
+        names = {
+            method.id: method.name
+            for method in session.scalars(select(ContactMethod).where(ContactMethod.id.in_(ids)))
+        }
+        for row in rows:
+            user = str(row.message.get("user") or row.user_id)
+            method = names.get(row.contact_method_id or 0, "?")
+            detail = f"no send finished in {row.attempts} attempts"
+            log.warning("gave up notification %s to %s via %s: %s", row.id, user, method, detail)
+            row.status = Status.FAILED
+            row.claimed_by = row.claimed_until = None
+            row.last_error = detail
+            self._timeline(session, row, now, f"Could not notify {user} via {method}: {detail}")
+        # Written before the claim below reads: later steps waiting on these go out now.
+        session.flush()
 
     def _message(self, rows: list[Claimed]) -> Message:
         first = rows[0].message
