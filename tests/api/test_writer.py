@@ -222,3 +222,40 @@ def test_a_removed_key_is_refused_even_while_remembered(writer_setup) -> None:  
     assert writer.check_key(generic, IntegrationType.GENERIC)  # the hint is stale...
     with pytest.raises(Unauthenticated):  # ...but the writer checks again before storing
         asyncio.run(writer.submit(generic, IntegrationType.GENERIC, [_event("b")]))
+
+
+def test_a_configuration_problem_met_while_applying_asks_for_a_retry(
+    writer_setup,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    # The sender's data passed its parser; an InvalidInput now is this installation's doing.
+    # A 4xx would make Alertmanager or PagerDuty clients drop the alert for good.
+    writer, _sessions, generic, _pd = writer_setup
+
+    def broken_config(self: dedup.Batch) -> None:
+        raise InvalidInput("unknown severity 'SEV-9'")
+
+    monkeypatch.setattr(dedup.Batch, "finish", broken_config)
+    with pytest.raises(Overloaded):
+        asyncio.run(writer.submit(generic, IntegrationType.GENERIC, [_event("kept")]))
+
+
+def test_the_writer_survives_a_bug_and_answers_the_next_request(
+    writer_setup,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    writer, _sessions, generic, _pd = writer_setup
+    answers = Writer._answers
+    failures = iter([RuntimeError("a bug")])
+
+    def fail_once(self: Writer, jobs: list[object]) -> object:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return answers(self, jobs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Writer, "_answers", fail_once)
+    with pytest.raises(Overloaded):
+        asyncio.run(writer.submit(generic, IntegrationType.GENERIC, [_event("first")]))
+    later = asyncio.run(writer.submit(generic, IntegrationType.GENERIC, [_event("second")]))
+    assert [a.outcome for a in later] == [Outcome.OPENED]

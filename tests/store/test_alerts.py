@@ -270,3 +270,19 @@ def test_heartbeats_open_an_alert_when_missed_and_resolve_on_the_next_ping(
     [back] = alerts.ping(session, beat, now=T0 + 21 * MIN)
     assert back.outcome is Outcome.RESOLVED
     assert alerts.next_heartbeat_deadline(session) == T0 + 26 * MIN
+
+
+def test_a_rule_naming_a_removed_severity_still_pages_at_the_top(
+    session: Session, people: People
+) -> None:
+    from tocsin.core.severity import DEFAULT_SEVERITIES
+    from tocsin.store import severities
+
+    service = services.get_by_slug(session, "api-gateway")
+    services.update(session, service, alert_rules=[{"sev": "SEV-4", "action": "incident"}])
+    # The scale changes after the rule was written: SEV-4 is gone.
+    severities.replace_all(session, [s for s in DEFAULT_SEVERITIES if s.name != "SEV-4"])
+    hook, _ = integrations.create(session, service="api-gateway", type="generic", now=T0)
+    [result] = alerts.ingest(session, hook, [trigger("disk", "warning")], now=T0)
+    assert result.incident is not None  # the alert opened an incident instead of failing
+    assert incidents.get(session, result.incident).severity == "SEV-1"

@@ -189,7 +189,11 @@ class Writer:
                 return
 
     def _write(self, jobs: list[Job]) -> None:
-        answers = self._answers(jobs)
+        try:
+            answers = self._answers(jobs)
+        except Exception:  # never let the writer thread die: every later request would hang
+            log.exception("the ingest writer failed on a batch of %d requests", len(jobs))
+            answers = [(job, Overloaded()) for job in jobs]
         with self._lock:
             self._pending -= len(jobs)
         for job, answer in answers:
@@ -297,7 +301,10 @@ def _refused_data(exc: BaseException) -> InvalidInput | None:
     if isinstance(exc, sa.StatementError) and exc.orig is not None:
         cause = exc.orig
     if isinstance(exc, InvalidInput):
-        return exc
+        # The sender's data was checked before it was queued: an InvalidInput raised while
+        # applying it comes from this installation's configuration, and a 4xx would make the
+        # sender drop the alert for good. Answer "retry" (the log says what to fix).
+        return None
     if isinstance(exc, sa.DataError) or isinstance(cause, UnicodeError | ValueError):
         return InvalidInput(f"the database cannot store this request's data: {_first_line(cause)}")
     return None

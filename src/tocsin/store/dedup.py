@@ -12,6 +12,7 @@ insert that loses the race to another node is skipped by ON CONFLICT and applied
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,7 @@ from tocsin.core.alerts import (
     AlertEvent,
     AlertStatus,
     Outcome,
+    Route,
     RouteAction,
     Rule,
     decide,
@@ -47,6 +49,8 @@ from tocsin.store.models import (
     Service,
     TimelineEvent,
 )
+
+log = logging.getLogger("tocsin.ingest")
 
 OPEN_INCIDENT = [s.value for s in IncidentStatus if s.is_open]
 _ALERTS: Table = Alert.__table__  # type: ignore[assignment]
@@ -327,7 +331,7 @@ class Batch:
     def _open(self, integration: Integration, event: AlertEvent, actor: str) -> _Alert:
         service = integration.service
         state = self.service(service)
-        decision = route(event.severity, event.raw_severity, state.rules)
+        decision = self._known_severity(route(event.severity, event.raw_severity, state.rules))
         summary = event.summary or event.dedup_key
         alert = _Alert(
             integration.id, event.dedup_key, AlertStatus.TRIGGERED.value, 1, summary, None, new=True
@@ -354,7 +358,7 @@ class Batch:
             declared = incidents.declare(
                 self.session,
                 title=summary[:300],
-                severity=decision.sev or "SEV-2",
+                severity=decision.sev or self._known_severity_name("SEV-2"),
                 services=[service.slug],
                 detection=f"{integration.type} alert via {integration.name}: {summary}"[:2000],
                 commander=self._commander(service),
@@ -382,6 +386,28 @@ class Batch:
             self.upgrades.append((incident.id, decision.sev, reason, actor))
             incident.severity = decision.sev
         return alert
+
+    def _known_severity(self, decision: Route) -> Route:
+        """Return `decision` with a severity the scale knows: an alert must page, not fail.
+
+        A rule can name a severity that a later change of the scale removed; the alert then
+        opens the incident at the most severe level, the safe side, and the log says why.
+        """
+        if decision.sev is None:
+            return decision
+        return Route(decision.action, self._known_severity_name(decision.sev))
+
+    def _known_severity_name(self, name: str) -> str:
+        scale = self.scale()
+        try:
+            return scale.get(name).name
+        except InvalidInput:
+            log.error(
+                "a routing rule names severity %r, which the scale no longer has; using %s",
+                name,
+                scale.names[0],
+            )
+            return scale.names[0]
 
     def _commander(self, service: Service) -> str | None:
         """Return the IC the service's policy names: `user:HANDLE` or `schedule:NAME`'s on-call."""
