@@ -24,7 +24,7 @@ from tocsin.api.app import create_app
 from tocsin.clock import FixedClock
 from tocsin.engine.loop import Engine
 from tocsin.engine.outbox import AdapterFor, Sender, adapter_factory
-from tocsin.notify import Adapter, Message, SendResult, verify
+from tocsin.notify import Adapter, Message, Outcome, SendResult, verify
 from tocsin.settings import Settings
 from tocsin.store import apply as applier
 from tocsin.store import incidents
@@ -344,3 +344,23 @@ def test_two_servers_of_one_host_and_pid_never_send_one_page_twice(
         second.join()
         for app in apps:
             app.state.engine.dispose()
+
+
+def test_a_receivers_answer_with_control_characters_is_recorded_cleanly(
+    sessions: sessionmaker[Session], receiver: PageReceiver
+) -> None:
+    # A receiver's error text is quoted on the timeline; PostgreSQL refuses a NUL in it, which
+    # failed the whole recording (and left the page to be sent again).
+    class Refusing:
+        def send(self, message: Message) -> SendResult:
+            return SendResult(Outcome.PERMANENT, "HTTP 400 from hook: bad\x00 \x1b[31mbody")
+
+    setup(sessions, receiver.url)
+    clock = FixedClock(T0)
+    adapters = per_user(adapter_factory(Settings()), {"alice": lambda _a: Refusing()})
+    engine = Engine(sessions, clock, sender=Sender(sessions, clock, adapters))
+    declare(sessions, clock)
+    engine.run_once()
+    assert receiver.who() == ["bob"]
+    assert statuses(sessions)["alice"] == ("failed", 1)
+    assert "Could not notify alice via hook: HTTP 400 from hook: bad [31mbody" in timeline(sessions)

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tocsin.clock import Clock
 from tocsin.core import paging
 from tocsin.core.incident import EventKind
+from tocsin.core.printable import printable
 from tocsin.errors import TocsinError
 from tocsin.notify import Adapter, Message, Outcome, SendResult
 from tocsin.notify.console import ConsoleAdapter
@@ -556,14 +557,16 @@ class Sender:
                             + (" (resolved notice)" if row.kind == "resolved" else ""),
                         )
                         continue
-                    row.last_error = result.detail[:2000]
+                    # A receiver's answer is quoted back: a NUL in it would fail this commit.
+                    detail = printable(result.detail)[:2000]
+                    row.last_error = detail
                     if result.outcome is Outcome.TEMPORARY and row.attempts < self.max_attempts:
                         row.status = Status.PENDING
                         row.due_at = now + self._delay(row.attempts, result.retry_after)
                         continue
                     row.status = Status.FAILED
                     self._timeline(
-                        session, row, now, f"Could not notify {user} via {method}: {result.detail}"
+                        session, row, now, f"Could not notify {user} via {method}: {detail}"
                     )
 
     def _delay(self, attempts: int, retry_after: float | None) -> timedelta:
