@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -26,6 +27,18 @@ class Served:
     port: int
     process: subprocess.Popen[bytes]
 
+    def rss_kib(self) -> int:
+        """Return the server's resident memory in KiB (VmRSS)."""
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS line")
+
+    def connect(self) -> socket.socket:
+        """Return a raw TCP connection to the server."""
+        return socket.create_connection(("127.0.0.1", self.port), timeout=15)
+
 
 @contextmanager
 def serve(db_url: str, log: Path, **env: str) -> Iterator[Served]:
@@ -44,8 +57,8 @@ def serve(db_url: str, log: Path, **env: str) -> Iterator[Served]:
         deadline = time.monotonic() + 60  # a loaded machine may take long to import and bind
         while True:
             try:
-                if httpx.get(f"{url}/healthz", timeout=10).is_success:
-                    break
+                httpx.get(f"{url}/healthz", timeout=10)
+                break  # any answer, a 503 for a database that is away too: it serves
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:

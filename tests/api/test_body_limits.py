@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.server_process import ServerProcess, serve
 from tests.conftest import T0, seed_people
+from tests.serving import Served, serve
 from tocsin.store import integrations, tokens, users
 from tocsin.store.db import make_engine, make_sessionmaker
 
@@ -28,7 +28,7 @@ PIECE = b"x" * 65536
 
 
 class Server:
-    def __init__(self, process: ServerProcess, token: str, key: str) -> None:
+    def __init__(self, process: Served, token: str, key: str) -> None:
         self.process = process
         self.token = token
         self.key = key

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.api.server_process import serve
 from tests.conftest import PG_ADMIN_URL, T0, _postgres_available, free_port, need, seed_people
+from tests.serving import serve
 from tocsin.api.app import create_app
 from tocsin.settings import Settings
 from tocsin.store import tokens, users
