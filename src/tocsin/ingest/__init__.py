@@ -32,6 +32,8 @@ def decode(raw: bytes) -> Any:
         raise too_deep from exc
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too many digits
         raise InvalidInput(f"malformed JSON body: {exc}") from exc
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return body  # too few openers to nest that deep: no need to walk it
     level: list[Any] = [body]
     for _depth in range(MAX_DEPTH):
         level = [

@@ -233,7 +233,9 @@ class Batch:
         # FOR NO KEY UPDATE: it excludes other batches like FOR UPDATE does, but not the key
         # share locks that foreign key checks take (inserting an alert or a timeline entry),
         # which FOR UPDATE would make wait and so deadlock. On SQLite, BEGIN IMMEDIATE already
-        # serializes writers and there is no row lock.
+        # serializes writers and there is no row lock: nothing to do.
+        if self.session.get_bind().dialect.name == "sqlite":
+            return
         wanted = sorted(set(ids))
         for start in range(0, len(wanted), _CHUNK):
             self.session.execute(

@@ -78,6 +78,24 @@ def script_hashes(html: bytes) -> str:
     return " ".join(sorted(found))
 
 
+def _encoded(policy: str) -> tuple[tuple[bytes, bytes], ...]:
+    fixed = [(name.encode(), value.encode()) for name, value in FIXED.items()]
+    return ((b"content-security-policy", policy.encode()), *fixed)
+
+
+_PAGE_HEADERS = _encoded(PAGE_POLICY)
+_SVG_HEADERS = _encoded(SVG_POLICY)
+
+
+def _relative_location(headers: MutableHeaders, scope: Scope, location: str) -> None:
+    """Make a `Location` that names the request's own Host relative (a path on this site)."""
+    host = Headers(scope=scope).get("host", "")
+    parts = urlsplit(location)
+    if host and parts.netloc and parts.netloc.lower() == host.lower():
+        # One leading slash: "//other.example/" would be another site.
+        headers["location"] = "/" + parts._replace(scheme="", netloc="").geturl().lstrip("/")
+
+
 class SecurityHeaders:
     """Add the security headers to every HTTP answer of `app`."""
 
@@ -91,25 +109,22 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        host = Headers(scope=scope).get("host", "")
         https = self.https or scope.get("scheme") == "https"
 
         def secure(message: Message) -> None:
-            headers = MutableHeaders(scope=message)
-            content_type = headers.get("content-type", "")
-            policy = SVG_POLICY if content_type.startswith("image/svg+xml") else PAGE_POLICY
-            headers.setdefault("content-security-policy", policy)
-            for name, value in FIXED.items():
-                headers.setdefault(name, value)
-            if https:
-                headers.setdefault("strict-transport-security", HSTS)
-            location = headers.get("location")
-            if location and host:
-                parts = urlsplit(location)
-                if parts.netloc and parts.netloc.lower() == host.lower():
-                    # One leading slash: "//other.example/" would be another site.
-                    path = "/" + parts._replace(scheme="", netloc="").geturl().lstrip("/")
-                    headers["location"] = path
+            # Every answer passes here, ingestion's hot path included: one scan of the raw
+            # headers, then appends, instead of a MutableHeaders look-up per header.
+            raw: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
+            have = {name.lower(): value for name, value in raw}
+            svg = have.get(b"content-type", b"").startswith(b"image/svg+xml")
+            wanted = _SVG_HEADERS if svg else _PAGE_HEADERS
+            raw += [(name, value) for name, value in wanted if name not in have]
+            if https and b"strict-transport-security" not in have:
+                raw.append((b"strict-transport-security", HSTS.encode()))
+            message["headers"] = raw
+            location = have.get(b"location")
+            if location:
+                _relative_location(MutableHeaders(scope=message), scope, location.decode("latin-1"))
 
         if scope["path"] in self.docs_paths:
             await self._docs(scope, receive, send, secure)
