@@ -11,8 +11,11 @@ A receiver checks a delivery like this (the secret is the one configured on both
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import os
+import ssl
 from types import TracebackType
 from typing import Self
 
@@ -124,7 +127,16 @@ def check_url(url: str, what: str) -> str:
 
 def new_client(timeout: float) -> httpx.Client:
     """Return an httpx client configured for notification POSTs."""
-    return httpx.Client(timeout=timeout, follow_redirects=False)
+    context = _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    return httpx.Client(timeout=timeout, follow_redirects=False, verify=context)
+
+
+@functools.lru_cache(maxsize=4)
+def _tls_context(_cert_file: str | None, _cert_dir: str | None) -> ssl.SSLContext:
+    # Loading the CA bundle took most of a page's send time (tens of milliseconds, measured
+    # under bench/latency.py); one context serves every client, and is made again only if the
+    # trust settings httpx reads from the environment change.
+    return httpx.create_ssl_context()
 
 
 def post(

@@ -518,7 +518,12 @@ class Notification(Base):
     """
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_status_due", "status", "due_at"),)
+    __table_args__ = (
+        Index("ix_notifications_status_due", "status", "due_at"),
+        # An incident's unfinished pages: a later step waits for them (waits_for_earlier_page),
+        # and resolve notices go to the users they reached.
+        Index("ix_notifications_incident_kind_status", "incident_id", "kind", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(80), unique=True)
