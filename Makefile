@@ -36,8 +36,11 @@ lint: $(VENV)/.installed-dev
 types: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
+# Three workers on two cores: much of the suite waits on real servers, engines and browsers.
+PYTEST_WORKERS ?= 3
+
 pytest: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 test: lint types pytest
 

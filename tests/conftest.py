@@ -24,6 +24,11 @@ from tocsin.clock import FixedClock
 from tocsin.store.db import make_engine, make_sessionmaker, upgrade
 from tocsin.store.models import Base
 
+# pytest-xdist workers get COLUMNS=80 from their controller, and Rich would fix every table of
+# the CLI to that width at import; the CLI tests say the width they want on each call instead.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
+
 PG_ADMIN_URL = os.environ.get(
     "TOCSIN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -163,19 +168,24 @@ def people(session: Session) -> People:
     return seed_people(session)
 
 
+_postgres_ran = 0
 _postgres_passed = 0
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Count the PostgreSQL tests that really ran and passed."""
-    global _postgres_passed
-    if report.when == "call" and report.passed and "postgres" in report.keywords:
-        _postgres_passed += 1
+    """Count the PostgreSQL tests that ran, and those that passed.
+
+    Under pytest-xdist the controller receives every worker's reports, so it counts them all.
+    """
+    global _postgres_ran, _postgres_passed
+    if report.when == "call" and "postgres" in report.keywords:
+        _postgres_ran += 1
+        _postgres_passed += report.passed
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Under CI, a run in which no PostgreSQL test passed is a failed run."""
-    ran_postgres = any("postgres" in item.keywords for item in session.items)
+    ran_postgres = _postgres_ran > 0 or any("postgres" in item.keywords for item in session.items)
     if IN_CI and ran_postgres and _postgres_passed == 0 and exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         print("\nCI=true but no PostgreSQL test passed: the PostgreSQL path was not exercised")
