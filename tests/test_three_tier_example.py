@@ -158,8 +158,8 @@ def test_the_database_sev_1_is_primary_down(cli: Cli) -> None:
 
 def test_runbook_check_passes_for_all_three(cli: Cli) -> None:
     result = cli("runbook", "check", "-c", CONFIG)
-    assert (result.code, result.stdout) == (0, "")
-    assert result.stderr == "3 runbook(s): every service has one, in the seed's structure\n"
+    assert (result.code, result.stderr) == (0, "")
+    assert result.stdout == "3 runbook(s): every service has one, in the seed's structure\n"
 
 
 @pytest.mark.parametrize("service", ["web", "api", "database"])
@@ -195,7 +195,7 @@ CHECK_PASSES = (
 
 def test_schedule_check_passes_as_the_readme_says(cli: Cli) -> None:
     result = cli("schedule", "check", "-c", CONFIG)
-    assert (result.code, result.stdout, result.stderr) == (0, "", CHECK_PASSES)
+    assert (result.code, result.stdout, result.stderr) == (0, CHECK_PASSES, "")
     assert f"$ tocsin schedule check -c examples/three-tier/tocsin.yaml\n{CHECK_PASSES}" in README
 
 

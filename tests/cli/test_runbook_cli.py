@@ -42,7 +42,7 @@ def test_check_finds_the_missing_runbook_and_passes_good_ones(cli: Cli, tmp_path
     config.write_text("services:\n  - {slug: api-gateway, runbook: runbooks/api-gateway.md}\n")
     ok = cli("runbook", "check", "-c", str(config))
     assert ok.code == 0, ok.stdout
-    assert "every service has one" in ok.stderr
+    assert "every service has one" in ok.stdout
 
 
 def test_check_reports_broken_runbooks_with_file_and_line(cli: Cli, tmp_path: Path) -> None:

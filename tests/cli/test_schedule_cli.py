@@ -197,7 +197,7 @@ def test_schedule_check_passes_a_covered_schedule_and_names_losing_layers(
     )
     result = cli("schedule", "check", "-c", str(path))
     assert result.code == 0, result.stderr
-    assert "always: covered around the clock for the next 90 days" in result.stderr
+    assert "always: covered around the clock for the next 90 days" in result.stdout
     assert "warning: always: layer 'hidden' never wins" in result.stderr
 
 

@@ -127,7 +127,7 @@ def check(ctx: typer.Context, ref: Ref) -> None:
         out.print(line, markup=False)
     if found:
         raise typer.Exit(1)
-    success("No sentence blames a person.")
+    out.print("No sentence blames a person.")
 
 
 @postmortem_app.command("runbook-updated")

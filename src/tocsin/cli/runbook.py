@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from tocsin import config as config_file
-from tocsin.cli.common import JsonOption, out, print_json, state, success
+from tocsin.cli.common import JsonOption, err, out, print_json, state
 from tocsin.core import runbook as core
 from tocsin.store import services
 
@@ -61,7 +61,7 @@ def check(
         out.print(problem, markup=False)
     if problems:
         raise typer.Exit(1)
-    success(f"{len(found)} runbook(s): every service has one, in the seed's structure")
+    out.print(f"{len(found)} runbook(s): every service has one, in the seed's structure")
 
 
 @runbook_app.command("show")
@@ -76,7 +76,7 @@ def show(
     with st.session() as session:
         text = services.get_by_slug(session, service).runbook
     if text is None:
-        out.print(f"{service} has no runbook", markup=False)
+        err.print(f"{service} has no runbook", markup=False)
         raise typer.Exit(1)
     book = core.parse(text)
     if scenario is None:

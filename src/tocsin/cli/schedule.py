@@ -241,7 +241,7 @@ def schedule_check(
                 ],
             )
         else:
-            success(f"{schedule.name}: covered around the clock for the next {days} days")
+            out.print(f"{schedule.name}: covered around the clock for the next {days} days")
         for layer in losers:
             err.print(
                 Text(

@@ -1,0 +1,79 @@
+"""What every `tocsin` command owes a terminal and a pipe, whichever command it is.
+
+Results go to standard output and problems to standard error; a reader that stops early ends the
+command quietly; help names what a value is; the commands a responder needs come first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import Cli
+from tests.cli.test_postmortem_cli import resolved_incident
+from tests.conftest import T0
+from tocsin.clock import FixedClock
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "three-tier" / "tocsin.yaml"
+
+
+@pytest.fixture
+def no_db(tmp_path: Path) -> Cli:
+    return Cli(f"sqlite:///{tmp_path / 'never-created.db'}", FixedClock(T0))
+
+
+# --- results on standard output --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "result"),
+    [
+        pytest.param(
+            ["schedule", "check", "-c", str(EXAMPLE), "--days", "14"],
+            "primary: covered around the clock for the next 14 days\n"
+            "secondary: covered around the clock for the next 14 days\n",
+            id="schedule-check",
+        ),
+        pytest.param(
+            ["runbook", "check", "-c", str(EXAMPLE)],
+            "3 runbook(s): every service has one, in the seed's structure\n",
+            id="runbook-check",
+        ),
+    ],
+)
+def test_a_check_that_passes_says_so_on_standard_output(
+    no_db: Cli, args: list[str], result: str
+) -> None:
+    passed = no_db(*args)
+    assert (passed.code, passed.stdout, passed.stderr) == (0, result, "")
+
+
+def test_a_schedule_gap_is_still_a_result_with_exit_1(no_db: Cli, tmp_path: Path) -> None:
+    config = tmp_path / "tocsin.yaml"
+    config.write_text(
+        "schedules:\n"
+        "  - name: office\n"
+        "    time_zone: UTC\n"
+        "    layers:\n"
+        "      - {name: day, rotation: 1 week, start: 2020-01-06T09:00, participants: [a],\n"
+        "         restrictions: [{from: '09:00', to: '17:00'}]}\n"
+    )
+    found = no_db("schedule", "check", "-c", str(config), "--days", "2")
+    assert found.code == 1
+    assert "office: 2 uncovered window(s) in the next 2 days" in found.stdout
+    assert found.stderr == ""
+
+
+def test_a_blameless_postmortem_check_says_so_on_standard_output(cli: Cli) -> None:
+    resolved_incident(cli)
+    cli.ok("postmortem", "draft", "INC-1")
+    passed = cli("postmortem", "check", "INC-1")
+    assert (passed.code, passed.stdout, passed.stderr) == (0, "No sentence blames a person.\n", "")
+
+
+def test_a_missing_runbook_is_a_problem_on_standard_error(cli: Cli) -> None:
+    cli.ok("service", "add", "web")
+    missing = cli("runbook", "show", "web")
+    assert (missing.code, missing.stdout, missing.stderr) == (1, "", "web has no runbook\n")
