@@ -6,6 +6,10 @@ command quietly; help names what a value is; the commands a responder needs come
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +18,8 @@ from tests.cli.conftest import Cli
 from tests.cli.test_postmortem_cli import resolved_incident
 from tests.conftest import T0
 from tocsin.clock import FixedClock
+from tocsin.store import incidents
+from tocsin.store.db import make_engine, make_sessionmaker
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "three-tier" / "tocsin.yaml"
@@ -77,3 +83,47 @@ def test_a_missing_runbook_is_a_problem_on_standard_error(cli: Cli) -> None:
     cli.ok("service", "add", "web")
     missing = cli("runbook", "show", "web")
     assert (missing.code, missing.stdout, missing.stderr) == (1, "", "web has no runbook\n")
+
+
+# --- a reader that stops early -----------------------------------------------------------------
+
+
+def _many_incidents(tmp_path: Path, template: Path, count: int) -> str:
+    path = tmp_path / "tocsin.db"
+    shutil.copy(template, path)
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        for number in range(count):
+            incidents.declare(
+                session,
+                title=f"Checkout {number} fails for every customer in every region",
+                severity="SEV-3",
+                actor="alice",
+                now=T0,
+            )
+    engine.dispose()
+    return url
+
+
+@pytest.mark.parametrize(
+    "args", [pytest.param([], id="table"), pytest.param(["--json"], id="json")]
+)
+def test_a_closed_pipe_ends_the_command_quietly(
+    tmp_path: Path, sqlite_template: Path, args: list[str]
+) -> None:
+    # More than a pipe buffer of output, and a reader gone before the first byte: the way
+    # `tocsin incident list | head -1` meets a closed pipe. Rich's table and the JSON echo
+    # write through different paths, so both are tried.
+    url = _many_incidents(tmp_path, sqlite_template, 150)
+    env = {**os.environ, "TOCSIN_DATABASE_URL": url}
+    command = [sys.executable, "-m", "tocsin", "incident", "list", "--limit", "1000", *args]
+    with subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()
+        stderr = process.stderr.read().decode()
+        code = process.wait(timeout=60)
+    # As a Unix tool killed by SIGPIPE: status 128 + 13, not a failure, and no words about it.
+    assert (code, stderr) == (141, "")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from pydantic import BaseModel
@@ -79,7 +80,26 @@ def state(ctx: typer.Context) -> State:
     return root.obj
 
 
-out = Console(highlight=False, soft_wrap=True)
+EXIT_PIPE_CLOSED = 128 + 13  # as a Unix tool killed by SIGPIPE
+
+
+def reader_gone() -> NoReturn:
+    """End quietly because the reader closed the pipe (`tocsin incident list | head -1`)."""
+    # Output still buffered would fail again at exit and print a traceback; send it nowhere.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    raise SystemExit(EXIT_PIPE_CLOSED)
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # Rich's own handling exits 1, which reads as a failure to `set -o pipefail`.
+        self.quiet = True
+        reader_gone()
+
+
+out = _Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

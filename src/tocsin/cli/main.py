@@ -15,7 +15,16 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from tocsin.cli import alerts, directory, incident, paging, postmortem, runbook, schedule
-from tocsin.cli.common import JsonOption, err, out, print_json, state, success, warn
+from tocsin.cli.common import (
+    JsonOption,
+    err,
+    out,
+    print_json,
+    reader_gone,
+    state,
+    success,
+    warn,
+)
 from tocsin.errors import (
     Conflict,
     InvalidInput,
@@ -53,6 +62,8 @@ class Group(TyperGroup):
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             _fail(f"database error: {reason}", EXIT_INTERNAL)
+        except BrokenPipeError:
+            reader_gone()
         except (typer.Exit, typer.Abort, TyperException, SystemExit):
             raise
         except Exception as exc:  # a bug: still one line, the traceback only on request
@@ -352,5 +363,11 @@ def engine(ctx: typer.Context) -> None:
 
 def main() -> None:
     """Run the CLI."""
-    app(prog_name="tocsin")
+    try:
+        try:
+            app(prog_name="tocsin")
+        finally:
+            sys.stdout.flush()  # the last of the output may meet the closed pipe only here
+    except BrokenPipeError:
+        reader_gone()
     sys.exit(0)
