@@ -127,3 +127,19 @@ def test_a_closed_pipe_ends_the_command_quietly(
         code = process.wait(timeout=60)
     # As a Unix tool killed by SIGPIPE: status 128 + 13, not a failure, and no words about it.
     assert (code, stderr) == (141, "")
+
+
+# --- the order of commands ------------------------------------------------------------------
+
+RESPONDER_FIRST = ["incident", "alert", "oncall", "schedule"]
+ADMIN = {"init", "apply", "export", "db", "user", "token", "serve", "engine"}
+
+
+def test_help_lists_what_a_responder_needs_first_and_setup_last(no_db: Cli) -> None:
+    shown = no_db.ok("--help").stdout.splitlines()
+    panel = shown[next(i for i, line in enumerate(shown) if "Commands" in line) + 1 :]
+    # A row starts with the command's name; a wrapped description starts with spaces.
+    names = [line.split()[1] for line in panel if line.startswith("│ ") and line[2] != " "]
+    assert names[: len(RESPONDER_FIRST)] == RESPONDER_FIRST
+    assert set(names[-len(ADMIN) :]) == ADMIN
+    assert len(names) == len(set(names)) == 22

@@ -51,8 +51,41 @@ def exit_code(exc: TocsinError) -> int:
     return next((code for cls, code in EXIT_CODES if isinstance(exc, cls)), 1)
 
 
+# Help lists commands by how often a responder reaches for them during an incident; setting
+# Tocsin up and running it come last.
+COMMAND_ORDER = [
+    "incident",
+    "alert",
+    "oncall",
+    "schedule",
+    "override",
+    "runbook",
+    "postmortem",
+    "action",
+    "report",
+    "drill",
+    "policy",
+    "maintenance",
+    "service",
+    "integration",
+    "user",
+    "token",
+    "init",
+    "apply",
+    "export",
+    "db",
+    "serve",
+    "engine",
+]
+
+
 class Group(TyperGroup):
     """The root group: turns every expected failure into one readable line."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(names, key=lambda name: rank.get(name, len(rank)))
 
     def invoke(self, ctx: Any) -> Any:
         try:
