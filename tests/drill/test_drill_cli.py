@@ -83,7 +83,7 @@ def test_api_latency(cli: Cli, tmp_path: Path) -> None:
         "Time to resolve               40m      target 1h     met",
         "Longest gap between updates   28m      target 30m    met",
     ]
-    assert "+8m     Responder added: Ben Carter (Backend)" in stdout
+    assert "+8m     Responder added: Bob Nguyen (Backend)" in stdout
     assert "Paging dirk" not in stdout  # acknowledged: no escalation
     assert "## Root Cause\nThe connection pool was sized for normal traffic" in postmortem
 
