@@ -7,16 +7,19 @@ command quietly; help names what a value is; the commands a responder needs come
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import typer.main
 
 from tests.cli.conftest import Cli
 from tests.cli.test_postmortem_cli import resolved_incident
 from tests.conftest import T0
+from tocsin.cli.main import app
 from tocsin.clock import FixedClock
 from tocsin.store import incidents
 from tocsin.store.db import make_engine, make_sessionmaker
@@ -143,3 +146,47 @@ def test_help_lists_what_a_responder_needs_first_and_setup_last(no_db: Cli) -> N
     assert names[: len(RESPONDER_FIRST)] == RESPONDER_FIRST
     assert set(names[-len(ADMIN) :]) == ADMIN
     assert len(names) == len(set(names)) == 22
+
+
+# --- help names values the way a person reads them ------------------------------------------
+
+
+def _command_paths(command: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [path]
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        found += _command_paths(sub, (*path, name))
+    return found
+
+
+COMMAND_PATHS = _command_paths(typer.main.get_command(app))
+PYTHON_TYPE = re.compile(r"<(str|bool|int|float|list\[\w+\]|datetime|Path)>")
+
+
+def test_the_command_tree_is_all_there() -> None:
+    assert len(COMMAND_PATHS) > 70
+    assert ("incident", "declare") in COMMAND_PATHS and ("db", "upgrade") in COMMAND_PATHS
+
+
+@pytest.mark.parametrize("path", COMMAND_PATHS, ids=lambda path: " ".join(path) or "tocsin")
+def test_help_shows_no_python_types(no_db: Cli, path: tuple[str, ...]) -> None:
+    shown = no_db.ok(*path, "--help").stdout
+    assert PYTHON_TYPE.findall(shown) == []
+    # a flag takes no value, so none is shown for it
+    assert [line for line in shown.splitlines() if "--help" in line] == [
+        line for line in shown.splitlines() if re.search(r"--help\s+Show this message", line)
+    ]
+
+
+def test_help_names_values_by_what_they_are(no_db: Cli) -> None:
+    shown = no_db.ok("incident", "declare", "--help").stdout
+    named = {
+        name: match.group(1) if (match := re.search(rf"{name}\s+(?:-\w\s+)?(\S+)", shown)) else None
+        for name in ("title", "--commander", "--started-at", "--severity", "--json")
+    }
+    assert named == {
+        "title": "TEXT",
+        "--commander": "HANDLE",
+        "--started-at": "TIME",
+        "--severity": "TEXT",
+        "--json": "Print",  # the help text itself: no value to name
+    }

@@ -6,19 +6,17 @@ from typing import Annotated
 
 import typer
 
-from tocsin.cli.common import JsonOption, fmt_time, out, print_json, state, success, table
+from tocsin.cli.common import App, JsonOption, fmt_time, out, print_json, state, success, table
 from tocsin.core.timeutil import parse_duration, parse_instant
 from tocsin.errors import InvalidInput
 from tocsin.schemas import IntegrationCreated, IntegrationOut, MaintenanceOut, alert_views
 from tocsin.store import alerts, integrations
 
-integration_app = typer.Typer(
+integration_app = App(
     help="Keys for Alertmanager, PagerDuty, Opsgenie senders.", no_args_is_help=True
 )
-alert_app = typer.Typer(help="Alerts from monitoring.", no_args_is_help=True)
-maintenance_app = typer.Typer(
-    help="Maintenance windows: record alerts, page nobody.", no_args_is_help=True
-)
+alert_app = App(help="Alerts from monitoring.", no_args_is_help=True)
+maintenance_app = App(help="Maintenance windows: record alerts, page nobody.", no_args_is_help=True)
 
 URLS = {
     "alertmanager": "webhook_configs url: {base}/hooks/alertmanager/{key}",
@@ -38,7 +36,8 @@ def integration_add(
     ],
     name: Annotated[str | None, typer.Option(help="Default: the type.")] = None,
     interval: Annotated[
-        str | None, typer.Option(help="Heartbeats: ping at least this often (like 5m).")
+        str | None,
+        typer.Option(metavar="DURATION", help="Heartbeats: ping at least this often (like 5m)."),
     ] = None,
     as_json: bool = JsonOption,
 ) -> None:

@@ -6,11 +6,11 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, get_args, get_origin
 
 import typer
 from pydantic import BaseModel
@@ -19,12 +19,85 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+from typer.models import CommandFunctionType
 
 from tocsin.clock import Clock, SystemClock
 from tocsin.settings import Settings
 from tocsin.store.db import make_engine, make_sessionmaker, require_migrated
 
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+# What help calls a value whose parameter names no metavar, as most command-line tools do.
+VALUE_NAMES: dict[Any, str] = {str: "TEXT", int: "INTEGER", float: "NUMBER", bool: "BOOLEAN"}
+
+
+def _value_name(param: TyperOption | TyperArgument) -> str:
+    annotation: Any = param.type_descriptor.annotation
+    if get_origin(annotation) is list:
+        (annotation,) = get_args(annotation)
+    return VALUE_NAMES.get(annotation, "VALUE")
+
+
+class _Option(TyperOption):
+    def display_type_rich(self, ctx: Any) -> str | None:
+        if self.is_flag:
+            return None  # a flag takes no value: `--json`, not `--json <bool>`
+        return self.metavar or _value_name(self)
+
+
+class _Argument(TyperArgument):
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return _value_name(self)
+
+
+def _named_plainly(param: Any) -> Any:
+    # Typer builds the parameters itself and offers no hook for how help names their values
+    # (it shows Python types: `<str>`, `<bool>`), so each one takes on a subclass that only
+    # changes that.
+    if isinstance(param, TyperOption):
+        param.__class__ = _Option
+    elif isinstance(param, TyperArgument):
+        param.__class__ = _Argument
+    return param
+
+
+class Command(TyperCommand):
+    """A command whose help names values TEXT, INTEGER or their metavar, and flags not at all."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            _named_plainly(param)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return _named_plainly(super().get_help_option(ctx))
+
+
+class Group(TyperGroup):
+    """A command group whose help names values as `Command`'s does."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            _named_plainly(param)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return _named_plainly(super().get_help_option(ctx))
+
+
+class App(typer.Typer):
+    """A Typer app whose groups and commands are `Group` and `Command` unless told otherwise."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("cls", Group)
+        super().__init__(**kwargs)
+
+    def command(
+        self, name: str | None = None, **kwargs: Any
+    ) -> Callable[[CommandFunctionType], CommandFunctionType]:
+        kwargs.setdefault("cls", Command)
+        return super().command(name, **kwargs)
 
 
 @dataclass

@@ -8,15 +8,15 @@ from typing import Annotated
 
 import typer
 
-from tocsin.cli.common import JsonOption, out, print_json, state, success, table
+from tocsin.cli.common import App, JsonOption, out, print_json, state, success, table
 from tocsin.core.incident import incident_ref
 from tocsin.errors import InvalidInput
 from tocsin.schemas import IncidentOut, ServiceOut, TokenCreated, TokenOut, UserOut
 from tocsin.store import incidents, services, severities, tokens, users, web_sessions
 
-user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
-service_app = typer.Typer(help="Manage services.", no_args_is_help=True)
-token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+user_app = App(help="Manage users.", no_args_is_help=True)
+service_app = App(help="Manage services.", no_args_is_help=True)
+token_app = App(help="Manage API tokens.", no_args_is_help=True)
 
 
 @user_app.command("add")
@@ -100,7 +100,9 @@ def service_add(
     ctx: typer.Context,
     slug: Annotated[str, typer.Argument(help="Short name, like api-gateway.")],
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
-    owner: Annotated[str | None, typer.Option(help="Handle of the owning user.")] = None,
+    owner: Annotated[
+        str | None, typer.Option(metavar="HANDLE", help="Handle of the owning user.")
+    ] = None,
     description: Annotated[str, typer.Option()] = "",
     as_json: bool = JsonOption,
 ) -> None:
@@ -168,7 +170,9 @@ def service_show(
 @token_app.command("create")
 def token_create(
     ctx: typer.Context,
-    user: Annotated[str, typer.Option(help="Handle of the user the token acts as.")],
+    user: Annotated[
+        str, typer.Option(metavar="HANDLE", help="Handle of the user the token acts as.")
+    ],
     name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
     scope: Annotated[
         list[str] | None,

@@ -99,6 +99,7 @@ def drill(
         typer.Option(
             "--config",
             "-c",
+            metavar="FILE",
             help="The tocsin.yaml to drill against (services, schedules, policies); "
             "default ./tocsin.yaml.",
         ),
@@ -124,11 +125,16 @@ def drill(
     ] = False,
     at: Annotated[
         str | None,
-        typer.Option(help="When the drill starts, which decides who is on call; default now."),
+        typer.Option(
+            metavar="TIME", help="When the drill starts, which decides who is on call; default now."
+        ),
     ] = None,
     postmortem_out: Annotated[
         str | None,
-        typer.Option(help="Where to write the postmortem draft; default drill-NAME-postmortem.md."),
+        typer.Option(
+            metavar="FILE",
+            help="Where to write the postmortem draft; default drill-NAME-postmortem.md.",
+        ),
     ] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the shipped scenarios.")] = False,
 ) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from tocsin.cli.common import (
+    App,
     JsonOption,
     fmt_time,
     out,
@@ -24,7 +25,7 @@ from tocsin.schemas import IncidentOut, StatusUpdateOut, TimelineEventOut
 from tocsin.store import alerts, incidents
 from tocsin.store.models import Incident
 
-app = typer.Typer(help="Declare and run incidents.", no_args_is_help=True)
+app = App(help="Declare and run incidents.", no_args_is_help=True)
 
 Ref = Annotated[str, typer.Argument(help="The incident, like INC-42 (or 42).")]
 
@@ -55,9 +56,14 @@ def declare(
     detection: Annotated[str, typer.Option(help="How it was detected (the alert).")] = "",
     started_at: Annotated[
         str | None,
-        typer.Option(help="When impact began: 2024-06-20T10:28Z or '5m ago'. Default: now."),
+        typer.Option(
+            metavar="TIME",
+            help="When impact began: 2024-06-20T10:28Z or '5m ago'. Default: now.",
+        ),
     ] = None,
-    commander: Annotated[str | None, typer.Option(help="Handle of the incident commander.")] = None,
+    commander: Annotated[
+        str | None, typer.Option(metavar="HANDLE", help="Handle of the incident commander.")
+    ] = None,
     as_json: bool = JsonOption,
 ) -> None:
     """Declare an incident (you can always downgrade it later)."""
@@ -433,7 +439,9 @@ def edit(
     detection: Annotated[str | None, typer.Option()] = None,
     root_cause: Annotated[str | None, typer.Option()] = None,
     resolution: Annotated[str | None, typer.Option()] = None,
-    started_at: Annotated[str | None, typer.Option(help="Back-date the start of impact.")] = None,
+    started_at: Annotated[
+        str | None, typer.Option(metavar="TIME", help="Back-date the start of impact.")
+    ] = None,
     as_json: bool = JsonOption,
 ) -> None:
     """Change an incident's descriptive fields."""

@@ -11,11 +11,12 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
-from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from tocsin.cli import alerts, directory, incident, paging, postmortem, runbook, schedule
 from tocsin.cli.common import (
+    App,
+    Group,
     JsonOption,
     err,
     out,
@@ -79,7 +80,7 @@ COMMAND_ORDER = [
 ]
 
 
-class Group(TyperGroup):
+class RootGroup(Group):
     """The root group: turns every expected failure into one readable line."""
 
     def list_commands(self, ctx: Any) -> list[str]:
@@ -115,15 +116,15 @@ def _fail(message: str, code: int, problems: list[str] | None = None) -> None:
     raise typer.Exit(code)
 
 
-app = typer.Typer(
+app = App(
     name="tocsin",
-    cls=Group,
+    cls=RootGroup,
     help="Tocsin: self-hosted incident response.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+db_app = App(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(incident.app, name="incident")
 app.add_typer(directory.user_app, name="user")
 app.add_typer(directory.service_app, name="service")
@@ -149,7 +150,9 @@ def root(
     ctx: typer.Context,
     as_: Annotated[
         str | None,
-        typer.Option("--as", envvar="TOCSIN_ACTOR", help="Who you are on the timeline."),
+        typer.Option(
+            "--as", metavar="HANDLE", envvar="TOCSIN_ACTOR", help="Who you are on the timeline."
+        ),
     ] = None,
 ) -> None:
     """Tocsin: self-hosted incident response."""
@@ -177,7 +180,9 @@ def db_upgrade(ctx: typer.Context) -> None:
 @app.command()
 def init(
     ctx: typer.Context,
-    admin: Annotated[str, typer.Option(help="Handle of the first admin.")] = "admin",
+    admin: Annotated[
+        str, typer.Option(metavar="HANDLE", help="Handle of the first admin.")
+    ] = "admin",
     as_json: bool = JsonOption,
 ) -> None:
     """Create the first admin and print its API token once; does nothing if users exist."""
@@ -215,7 +220,9 @@ def init(
 @app.command()
 def apply(
     ctx: typer.Context,
-    file: Annotated[str, typer.Option("--file", "-f", help="The tocsin.yaml to apply.")],
+    file: Annotated[
+        str, typer.Option("--file", "-f", metavar="FILE", help="The tocsin.yaml to apply.")
+    ],
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the changes and make none.")
     ] = False,
@@ -259,7 +266,8 @@ def apply(
 def export_config(
     ctx: typer.Context,
     output: Annotated[
-        str | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+        str | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write to this file, not stdout."),
     ] = None,
     include_secrets: Annotated[
         bool,
@@ -314,10 +322,13 @@ def serve(
     tls_cert: Annotated[
         str | None,
         typer.Option(
-            help="PEM certificate: serve HTTPS (senders like the pagerduty client insist on it)."
+            metavar="FILE",
+            help="PEM certificate: serve HTTPS (senders like the pagerduty client insist on it).",
         ),
     ] = None,
-    tls_key: Annotated[str | None, typer.Option(help="PEM private key for --tls-cert.")] = None,
+    tls_key: Annotated[
+        str | None, typer.Option(metavar="FILE", help="PEM private key for --tls-cert.")
+    ] = None,
     workers: Annotated[
         int, typer.Option(min=1, max=64, help="Server processes (use the cores you have).")
     ] = 1,

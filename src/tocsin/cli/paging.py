@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from tocsin.cli.common import JsonOption, out, print_json, state, table
+from tocsin.cli.common import App, JsonOption, out, print_json, state, table
 from tocsin.store import escalation
 
-policy_app = typer.Typer(help="Escalation policies.", no_args_is_help=True)
+policy_app = App(help="Escalation policies.", no_args_is_help=True)
 
 
 @policy_app.command("list")

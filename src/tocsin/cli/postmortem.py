@@ -12,14 +12,14 @@ from typing import Annotated
 
 import typer
 
-from tocsin.cli.common import JsonOption, err, out, print_json, state, success, table, warn
+from tocsin.cli.common import App, JsonOption, err, out, print_json, state, success, table, warn
 from tocsin.core.incident import incident_ref
 from tocsin.errors import InvalidInput
 from tocsin.schemas import action_json, postmortem_json
 from tocsin.store import actions, incidents, postmortems
 
-postmortem_app = typer.Typer(help="Blameless postmortems.", no_args_is_help=True)
-action_app = typer.Typer(help="Action items from postmortems.", no_args_is_help=True)
+postmortem_app = App(help="Blameless postmortems.", no_args_is_help=True)
+action_app = App(help="Action items from postmortems.", no_args_is_help=True)
 
 Ref = Annotated[str, typer.Argument(help="The incident, like INC-42.")]
 
@@ -68,7 +68,10 @@ def edit(
     ctx: typer.Context,
     ref: Ref,
     file: Annotated[
-        str | None, typer.Option("--file", "-f", help="Take the text from this file ('-': stdin).")
+        str | None,
+        typer.Option(
+            "--file", "-f", metavar="FILE", help="Take the text from this file ('-': stdin)."
+        ),
     ] = None,
 ) -> None:
     """Edit a postmortem in $EDITOR (or replace it with a file's text)."""
@@ -144,9 +147,9 @@ def action_add(
     ctx: typer.Context,
     ref: Ref,
     action: Annotated[str, typer.Argument(help="What to do.")],
-    owner: Annotated[str | None, typer.Option(help="Who does it.")] = None,
+    owner: Annotated[str | None, typer.Option(metavar="HANDLE", help="Who does it.")] = None,
     priority: Annotated[str, typer.Option(help="P0 (most urgent) .. P3.")] = "P2",
-    due: Annotated[str | None, typer.Option(help="YYYY-MM-DD.")] = None,
+    due: Annotated[str | None, typer.Option(metavar="DATE", help="YYYY-MM-DD.")] = None,
     as_json: bool = JsonOption,
 ) -> None:
     """Add an action item to an incident."""
@@ -230,12 +233,15 @@ def action_wontdo(ctx: typer.Context, item_id: Annotated[int, typer.Argument()])
 
 def report(
     ctx: typer.Context,
-    since: Annotated[str, typer.Option(help="How far back: 90d, 12h; or 'all'.")] = "90d",
+    since: Annotated[
+        str, typer.Option(metavar="DURATION", help="How far back: 90d, 12h; or 'all'.")
+    ] = "90d",
     service: Annotated[str | None, typer.Option(help="Only incidents affecting it.")] = None,
     plot: Annotated[
         str | None,
         typer.Option(
-            help="Also draw MTTA and MTTR by month and severity into FILE.png or FILE.svg."
+            metavar="FILE",
+            help="Also draw MTTA and MTTR by month and severity into FILE.png or FILE.svg.",
         ),
     ] = None,
     as_json: bool = JsonOption,

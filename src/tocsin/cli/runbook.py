@@ -7,13 +7,11 @@ from typing import Annotated
 import typer
 
 from tocsin import config as config_file
-from tocsin.cli.common import JsonOption, err, out, print_json, state
+from tocsin.cli.common import App, JsonOption, err, out, print_json, state
 from tocsin.core import runbook as core
 from tocsin.store import services
 
-runbook_app = typer.Typer(
-    help="Runbooks: symptoms, checks, fixes, escalation.", no_args_is_help=True
-)
+runbook_app = App(help="Runbooks: symptoms, checks, fixes, escalation.", no_args_is_help=True)
 
 
 def _from_file(path: str) -> list[tuple[str, str | None, str]]:
@@ -36,7 +34,9 @@ def check(
     ctx: typer.Context,
     config: Annotated[
         str | None,
-        typer.Option("--config", "-c", help="Check the runbooks this tocsin.yaml names."),
+        typer.Option(
+            "--config", "-c", metavar="FILE", help="Check the runbooks this tocsin.yaml names."
+        ),
     ] = None,
 ) -> None:
     """Check that every service has a runbook with the four sections; exit 1 otherwise."""

@@ -11,19 +11,20 @@ import typer
 from rich.text import Text
 
 from tocsin import config as config_file
-from tocsin.cli.common import JsonOption, err, out, print_json, state, success, table
+from tocsin.cli.common import App, JsonOption, err, out, print_json, state, success, table
 from tocsin.core import schedule as sched
 from tocsin.errors import InvalidInput, NotFound
 from tocsin.schemas import iso, override_json
 from tocsin.store import schedules as store
 
-schedule_app = typer.Typer(help="Show and check on-call schedules.", no_args_is_help=True)
-override_app = typer.Typer(
-    help="Put someone on call for a while, above every layer.", no_args_is_help=True
-)
+schedule_app = App(help="Show and check on-call schedules.", no_args_is_help=True)
+override_app = App(help="Put someone on call for a while, above every layer.", no_args_is_help=True)
 
 ConfigOption = typer.Option(
-    "--config", "-c", help="Read schedules from this tocsin.yaml instead of the database."
+    "--config",
+    "-c",
+    metavar="FILE",
+    help="Read schedules from this tocsin.yaml instead of the database.",
 )
 CHECK_DAYS = 90
 PALETTE = [
