@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_ADMIN_URL, T0, _postgres_available, free_port, need, seed_people
+from tests.conftest import PG_ADMIN_URL, T0, free_port, seed_people, throwaway_postgres
 from tests.serving import serve
 from tocsin.api.app import create_app
 from tocsin.settings import Settings
@@ -34,21 +33,9 @@ def _assert_unavailable(answer: httpx.Response) -> None:
 
 @pytest.fixture
 def own_database() -> Iterator[str]:
-    """A migrated PostgreSQL database of this test's own, which it may make unreachable."""
-    problem = _postgres_available()
-    if problem:
-        need(problem)
-    name = f"tocsin_down_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    """A PostgreSQL database of this test's own, which it may make unreachable."""
+    with throwaway_postgres("tocsin_down") as url:
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _allow_connections(url: str, allow: bool) -> None:
