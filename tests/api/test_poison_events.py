@@ -112,6 +112,8 @@ def test_a_poison_sender_fails_only_its_own_events(db_url: str, tmp_path: Path) 
         finally:
             done.set()
             poisoner.join(timeout=60)
+    assert not poisoner.is_alive(), "the poison sender never finished"
+    assert len(poison_answers) >= len(poison)  # every kind of poison was answered
 
     failed = [(key, status, text) for key, status, text in good if not 200 <= status < 300]
     assert failed == []

@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from tests.conftest import T0, LiveServer, seed_people
+from tocsin.api import writer as writer_module
 from tocsin.api.writer import Overloaded, Writer
 from tocsin.clock import FixedClock
 from tocsin.core.alerts import AlertAction, AlertEvent, Outcome
@@ -187,7 +188,6 @@ def test_a_batch_that_lost_a_deadlock_is_tried_again(
         finish(self)
 
     monkeypatch.setattr(dedup.Batch, "finish", lose_then_win)
-    monkeypatch.setattr("tocsin.api.writer.LOCK_TIMEOUT_ATTEMPTS", 5, raising=False)
     answers = asyncio.run(writer.submit(generic, IntegrationType.GENERIC, [_event("r")]))
     assert [a.outcome for a in answers] == [Outcome.OPENED]
     with sessions() as session:
@@ -211,6 +211,35 @@ def test_a_batch_that_keeps_losing_asks_for_a_retry(
         asyncio.run(writer.submit(generic, IntegrationType.GENERIC, [_event("r")]))
     with sessions() as session:
         assert alerts.list_(session) == []
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "tries"),
+    [("40P01", writer_module.ATTEMPTS), ("55P03", writer_module.LOCK_TIMEOUT_ATTEMPTS)],
+)
+def test_a_lock_timeout_is_tried_fewer_times_than_a_deadlock(
+    writer_setup,
+    monkeypatch: pytest.MonkeyPatch,
+    sqlstate: str,
+    tries: int,  # type: ignore[no-untyped-def]
+) -> None:
+    # A lock timeout already waited seconds for the lock: fewer tries keep the sender's wait short.
+    writer, _sessions, generic, _pd = writer_setup
+    calls = []
+
+    class Lost(Exception):
+        pass
+
+    def lose(self: dedup.Batch) -> None:
+        calls.append(sqlstate)
+        failure = Lost()
+        failure.sqlstate = sqlstate  # type: ignore[attr-defined]
+        raise OperationalError("UPDATE", {}, failure)
+
+    monkeypatch.setattr(dedup.Batch, "finish", lose)
+    with pytest.raises(Overloaded):
+        asyncio.run(writer.submit(generic, IntegrationType.GENERIC, [_event("r")]))
+    assert len(calls) == tries
 
 
 def test_a_removed_key_is_refused_even_while_remembered(writer_setup) -> None:  # type: ignore[no-untyped-def]

@@ -239,9 +239,9 @@ def test_a_page_held_by_a_killed_engine_is_withdrawn_once_resolved_and_its_user_
         return all(status not in {"pending", "sending"} for _, _, status, _ in outbox(sessions))
 
     done = wait_for(settled, timeout=60)
+    assert done, outbox(sessions)
     # u1 was paged and hears it is resolved; u2 was never paged, so hears neither.
     assert receiver.received() == [("u1", PAGE), ("u1", RESOLVED)]
-    assert done, outbox(sessions)
     assert outbox(sessions) == [
         ("u1", "page", "sent", ""),
         ("u2", "page", "cancelled", "resolved before sending"),
