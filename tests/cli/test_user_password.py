@@ -23,7 +23,8 @@ def cheap_password_hashing() -> Iterator[None]:
 def _check(cli: Cli, handle: str, password: str) -> bool:
     engine = make_engine(cli.db_url)
     with make_sessionmaker(engine)() as session:
-        found = users.check_password(session, handle, password) is not None
+        user = users.find(session, handle)
+        found = user is not None and users.verify_password(user.password_hash, password)
     engine.dispose()
     return found
 

@@ -30,15 +30,6 @@ def get_read_session(request: Request) -> Iterator[Session]:
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 
 
-def get_write_session(request: Request) -> Iterator[Session]:
-    """Yield a session that may write; routes commit before they answer, else it rolls back."""
-    with request.app.state.sessions() as session:
-        yield session
-
-
-WriteSessionDep = Annotated[Session, Depends(get_write_session)]
-
-
 def get_session(request: Request, reader: ReadSessionDep) -> Iterator[Session]:
     """Yield the request's session: a read session for GET and HEAD, else one that writes.
 

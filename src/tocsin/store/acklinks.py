@@ -35,16 +35,16 @@ def secret_key(session: Session, *, now: datetime, override: str | None = None) 
     """Return the signing key, creating this installation's on first use."""
     if override:
         return override.encode()
-    found = session.scalar(select(InstanceSecret.value).where(InstanceSecret.name == _NAME))
+    found = stored_key(session)
     if found is None:
         try:
             with session.begin_nested():
                 session.add(InstanceSecret(name=_NAME, value=secrets.token_hex(32), created_at=now))
         except IntegrityError:  # another node made it first
             pass
-        found = session.scalar(select(InstanceSecret.value).where(InstanceSecret.name == _NAME))
+        found = stored_key(session)
     assert found is not None
-    return str(found).encode()
+    return found
 
 
 def _b64(data: bytes) -> str:

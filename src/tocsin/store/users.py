@@ -186,16 +186,3 @@ def verify_password(stored: str | None, password: str) -> bool:
 def rehash(stored: str, password: str) -> str | None:
     """Return a new hash of `password` if `stored` uses older parameters, else None."""
     return _hasher.hash(password) if _hasher.check_needs_rehash(stored) else None
-
-
-def check_password(session: Session, handle: str, password: str) -> User | None:
-    """Return the user if `password` is theirs, else None (unknown handles take as long)."""
-    user = find(session, handle) if handle.strip() else None
-    stored = user.password_hash if user is not None else None
-    if not verify_password(stored, password) or user is None or stored is None:
-        return None
-    new_hash = rehash(stored, password)
-    if new_hash is not None:
-        user.password_hash = new_hash
-        session.flush()
-    return user
