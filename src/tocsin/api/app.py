@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 import tocsin
 from tocsin.api import errors, openapi
-from tocsin.api.limits import BodyLimit, Limits
+from tocsin.api.limits import BodyLimit
 from tocsin.api.routes import (
     ack,
     alerts,
@@ -97,7 +97,7 @@ def create_app(
 
     app.add_middleware(
         BodyLimit,
-        limits=Limits(api=settings.api_max_body, ingest=settings.ingest_max_body),
+        limit=settings.api_max_body,
         check_token=check_token,
     )
     app.state.metrics_networks = health.parse_networks(settings.metrics_allow)

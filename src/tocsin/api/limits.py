@@ -12,7 +12,6 @@ check the sender's key and bound the body on their own, answering in each sender
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -38,18 +37,6 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"the body is larger than {limit} bytes, the limit here")
 
 
-@dataclass(frozen=True)
-class Limits:
-    """The body limit of each kind of route, in bytes."""
-
-    api: int
-    ingest: int
-
-    def for_path(self, path: str) -> int:
-        """Return the limit for a request to `path`."""
-        return self.ingest if path.startswith(INGEST_PREFIXES) else self.api
-
-
 def bearer_secret(authorization: str | None) -> str | None:
     """Return the secret of an `Authorization: Bearer <secret>` header, else None."""
     if not authorization:
@@ -69,11 +56,11 @@ def _refusal(status: int, detail: str, headers: dict[str, str] | None = None) ->
 
 
 class BodyLimit:
-    """ASGI middleware: body limits per route, and API tokens checked before API bodies."""
+    """ASGI middleware: the API and page body limit, and API tokens checked before API bodies."""
 
-    def __init__(self, app: ASGIApp, *, limits: Limits, check_token: TokenCheck) -> None:
+    def __init__(self, app: ASGIApp, *, limit: int, check_token: TokenCheck) -> None:
         self.app = app
-        self.limits = limits
+        self.limit = limit
         self.check_token = check_token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -87,7 +74,7 @@ class BodyLimit:
             # themselves, answering in each sender's own shape (tocsin.api.routes.ingest).
             await self.app(scope, receive, send)
             return
-        limit = self.limits.for_path(path)
+        limit = self.limit
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         declared = headers.get("content-length")
         if declared is not None:
