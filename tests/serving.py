@@ -1,4 +1,4 @@
-"""`tocsin serve` as a real process for tests whose fault needs one, and keys to send with."""
+"""`tocsin serve` and `tocsin engine` as real processes for tests whose fault needs one."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,3 +87,33 @@ def create_keys(db_url: str, kinds: list[str], *, service: str = "api-gateway") 
             }
     finally:
         engine.dispose()
+
+
+def start_engine(
+    db_url: str, log: Path, *, claim_seconds: float | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `tocsin engine` on `db_url`, its errors to `log`; `claim_seconds` None keeps the
+    default claim setting."""
+    env = {k: v for k, v in os.environ.items() if k != "TOCSIN_CLAIM_SECONDS"}
+    env["TOCSIN_DATABASE_URL"] = db_url
+    if claim_seconds is not None:
+        env["TOCSIN_CLAIM_SECONDS"] = str(claim_seconds)
+    with log.open("ab") as stderr:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "tocsin", "engine"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+
+
+def wait_for(check: Callable[[], object], timeout: float = 30) -> bool:
+    """Poll `check` until it holds or `timeout` seconds pass. The timeouts are waits, not speed
+    bounds: each engine is a new Python process, and on a loaded 2-core machine importing
+    Tocsin alone has taken over 15 s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False

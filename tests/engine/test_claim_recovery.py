@@ -12,10 +12,8 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,6 +23,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.serving import start_engine, wait_for
 from tocsin import config
 from tocsin.notify import verify
 from tocsin.store import apply as applier
@@ -98,16 +97,6 @@ def receiver() -> Iterator[HoldingReceiver]:
     found.close()
 
 
-@pytest.fixture
-def engines() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
-
-
 def setup(sessions: sessionmaker[Session], receiver: HoldingReceiver) -> None:
     """Level 1 pages u1, level 2 (one minute later, the shortest delay allowed) pages u2."""
     text = f"""
@@ -136,37 +125,9 @@ services:
         )
 
 
-def start_engine(
-    db_url: str, log: Path, engines: list[subprocess.Popen[bytes]]
-) -> subprocess.Popen[bytes]:
-    """Start `tocsin engine` with the default claim setting."""
-    env = {k: v for k, v in os.environ.items() if k != "TOCSIN_CLAIM_SECONDS"}
-    env["TOCSIN_DATABASE_URL"] = db_url
-    with log.open("ab") as stderr:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tocsin", "engine"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    engines.append(process)
-    return process
-
-
 def kill(process: subprocess.Popen[bytes]) -> None:
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
-
-
-def wait_for(check: Callable[[], object], timeout: float) -> bool:
-    """Poll `check` until it holds or `timeout` seconds pass. The long waits only cover starting
-    an engine process, which on a loaded 2-core machine has taken over 15 s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def level_2_due_now(sessions: sessionmaker[Session]) -> None:
@@ -196,11 +157,12 @@ def test_a_page_held_by_a_killed_engine_goes_out_within_seconds_and_before_level
     log = tmp_path / "engines.log"
     receiver.hold.add("u1")
     setup(sessions, receiver)
-    first = start_engine(db_url, log, engines)
+    first = start_engine(db_url, log)
+    engines.append(first)
     assert wait_for(lambda: receiver.held, timeout=120), log.read_text()
     kill(first)  # claimed, and the send under way: the level-1 page is with a dead node
     level_2_due_now(sessions)
-    start_engine(db_url, log, engines)
+    engines.append(start_engine(db_url, log))
     # The new engine is up once it has fired level 2 (u2's page is queued).
     assert wait_for(lambda: ("u2", "page") in {r[:2] for r in outbox(sessions)}, timeout=120)
 
@@ -224,7 +186,8 @@ def test_a_page_held_by_a_killed_engine_is_withdrawn_once_resolved_and_its_user_
     log = tmp_path / "engines.log"
     receiver.hold.add("u2")
     setup(sessions, receiver)
-    first = start_engine(db_url, log, engines)
+    first = start_engine(db_url, log)
+    engines.append(first)
     assert wait_for(lambda: receiver.received() == [("u1", PAGE)], timeout=120), log.read_text()
     level_2_due_now(sessions)
     assert wait_for(lambda: receiver.held, timeout=30), log.read_text()
@@ -233,7 +196,7 @@ def test_a_page_held_by_a_killed_engine_is_withdrawn_once_resolved_and_its_user_
         incidents.resolve(
             session, "INC-1", message="rolled back", actor="u1", now=datetime.now(UTC)
         )
-    start_engine(db_url, log, engines)
+    engines.append(start_engine(db_url, log))
 
     def settled() -> bool:
         return all(status not in {"pending", "sending"} for _, _, status, _ in outbox(sessions))

@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pytest
 
 from tests.conftest import _reset_postgres
 from tests.receivers import PageReceiver
+from tests.serving import start_engine, wait_for
 from tocsin import config
 from tocsin.store import apply as applier
 from tocsin.store import incidents
@@ -65,38 +64,6 @@ def declare(url: str, count: int, people: int) -> None:
     engine.dispose()
 
 
-def start_engine(url: str, log: Path, *, claim_seconds: int = 3) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TOCSIN_DATABASE_URL": url, "TOCSIN_CLAIM_SECONDS": str(claim_seconds)}
-    with log.open("ab") as stderr:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            [sys.executable, "-m", "tocsin", "engine"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-
-
-def wait_for(check: object, timeout: float) -> bool:
-    """Poll `check` until it holds. The timeouts are waits, not speed bounds: each engine is a
-    new Python process, and on a loaded 2-core CI machine importing Tocsin alone took 17 s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return True
-        time.sleep(0.1)
-    return False
-
-
-@pytest.fixture
-def engines(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
-
-
 @pytest.mark.postgres
 def test_three_engines_deliver_every_page_once(
     pg_url: str, tmp_path: Path, engines: list[subprocess.Popen[bytes]]
@@ -130,14 +97,14 @@ def test_a_killed_engine_loses_no_page(
     receiver = PageReceiver(secret_for=lambda _user: "s", delay=0.25)
     try:
         configure(pg_url, receiver, people=20)
-        first = start_engine(pg_url, tmp_path / "engines.log")
+        first = start_engine(pg_url, tmp_path / "engines.log", claim_seconds=3)
         engines.append(first)
         declare(pg_url, 20, people=20)
         assert wait_for(lambda: len(receiver.keys) >= 3, timeout=120)
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
         before = len(receiver.keys)
-        engines.append(start_engine(pg_url, tmp_path / "engines.log"))
+        engines.append(start_engine(pg_url, tmp_path / "engines.log", claim_seconds=3))
         assert wait_for(lambda: len(set(receiver.refs)) == 20, timeout=240), (
             f"{len(set(receiver.refs))} of 20 incidents paged"
         )

@@ -17,8 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.engine.test_escalation_flow import T0
-from tests.engine.test_outbox_claims import Stuck, claimed_until, wait_for
+from tests.engine.test_outbox_claims import Stuck, claimed_until
 from tests.receivers import PageReceiver
+from tests.serving import wait_for
 from tocsin import config
 from tocsin.api.app import create_app
 from tocsin.clock import FixedClock

@@ -4,8 +4,7 @@ the order of an incident's pages and notices. See test_claim_recovery.py for kil
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.conftest import free_port
 from tests.engine.test_escalation_flow import T0, declare, engine_for, setup
 from tests.receivers import PageReceiver
+from tests.serving import wait_for
 from tocsin.clock import FixedClock
 from tocsin.engine.outbox import Sender, adapter_factory
 from tocsin.notify import Message, Outcome, SendResult
@@ -41,16 +41,6 @@ class Stuck:
         self.started.set()
         self.release.wait(timeout=30)
         return SendResult(Outcome.SENT, "late")
-
-
-def wait_for(check: Callable[[], object], timeout: float = 30) -> bool:
-    """Poll `check` until it holds: the renewal runs in its own thread."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def claimed_until(sessions: sessionmaker[Session]) -> object:
