@@ -7,11 +7,9 @@ and the whole process stopped, /healthz and SIGTERM included.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,7 +18,8 @@ import httpx
 import pytest
 from argon2 import PasswordHasher, profiles
 
-from tests.conftest import T0, free_port
+from tests.conftest import T0
+from tests.serving import serve
 from tocsin.store import users
 from tocsin.store.db import make_engine, make_sessionmaker
 
@@ -46,26 +45,6 @@ def _seed(path: Path, handles: list[str]) -> None:
         users.use_hasher(before)
 
 
-def _start(path: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TOCSIN_DATABASE_URL": f"sqlite:///{path}"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tocsin", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=TIMEOUT).is_success:
-                return server
-        except httpx.TransportError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise
-            time.sleep(0.1)
-
-
 def _guess(base: str, handle: str, client: int, stop: threading.Event, out: list[int]) -> None:
     """Post wrong passwords for `handle` as one browser; record each answer's status."""
     with httpx.Client(base_url=base, timeout=TIMEOUT) as browser:
@@ -87,6 +66,50 @@ def _guess(base: str, handle: str, client: int, stop: threading.Event, out: list
             out.append(-1)  # no answer: the assertions on `out` report it
 
 
+def _hammer(
+    base: str,
+    server: subprocess.Popen[bytes],
+    handles: list[str],
+    stop: threading.Event,
+    answers: list[list[int]],
+) -> None:
+    """Send wrong passwords from every client while probing /healthz, then SIGTERM mid-burst."""
+    clients = [
+        threading.Thread(target=_guess, args=(base, h, n, stop, answers[n]), daemon=True)
+        for n, h in enumerate(handles)
+    ]
+    for client in clients:
+        client.start()
+    health: list[int] = []
+    with httpx.Client(base_url=base, timeout=TIMEOUT) as probe:
+        while any(c.is_alive() for c in clients):
+            try:
+                health.append(probe.get("/healthz").status_code)
+            except httpx.TimeoutException:
+                pytest.fail(
+                    f"/healthz gave no answer within {TIMEOUT} s during concurrent failed "
+                    f"logins (answers so far: {answers})"
+                )
+            time.sleep(0.02)
+    assert health and set(health) == {200}
+    assert all(a == [401] * ATTEMPTS for a in answers), answers
+    # SIGTERM while clients keep logging in: the server still stops.
+    stop.clear()
+    again = [
+        threading.Thread(target=_guess, args=(base, h, n + 10, stop, []), daemon=True)
+        for n, h in enumerate(handles)
+    ]
+    for client in again:
+        client.start()
+    time.sleep(0.2)
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("tocsin serve ignored SIGTERM while clients were logging in")
+    stop.set()
+
+
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_concurrent_failed_logins_leave_the_server_serving(
     round_: int, sqlite_template: Path, tmp_path: Path
@@ -95,48 +118,10 @@ def test_concurrent_failed_logins_leave_the_server_serving(
     shutil.copy(sqlite_template, path)
     handles = [f"user{n}" for n in range(CLIENTS)]
     _seed(path, handles)
-    port = free_port()
-    server = _start(path, port)
-    base = f"http://127.0.0.1:{port}"
     stop = threading.Event()
     answers: list[list[int]] = [[] for _ in handles]
-    clients = [
-        threading.Thread(target=_guess, args=(base, h, n, stop, answers[n]), daemon=True)
-        for n, h in enumerate(handles)
-    ]
-    try:
-        for client in clients:
-            client.start()
-        health: list[int] = []
-        with httpx.Client(base_url=base, timeout=TIMEOUT) as probe:
-            while any(c.is_alive() for c in clients):
-                try:
-                    health.append(probe.get("/healthz").status_code)
-                except httpx.TimeoutException:
-                    pytest.fail(
-                        f"/healthz gave no answer within {TIMEOUT} s during concurrent failed "
-                        f"logins (answers so far: {answers})"
-                    )
-                time.sleep(0.02)
-        assert health and set(health) == {200}
-        assert all(a == [401] * ATTEMPTS for a in answers), answers
-        # SIGTERM while clients keep logging in: the server still stops.
-        stop.clear()
-        again = [
-            threading.Thread(target=_guess, args=(base, h, n + 10, stop, []), daemon=True)
-            for n, h in enumerate(handles)
-        ]
-        for client in again:
-            client.start()
-        time.sleep(0.2)
-        server.send_signal(signal.SIGTERM)
+    with serve(f"sqlite:///{path}", tmp_path / "serve.log") as served:
         try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pytest.fail("tocsin serve ignored SIGTERM while clients were logging in")
-        stop.set()
-    finally:
-        stop.set()
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+            _hammer(served.url, served.process, handles, stop, answers)
+        finally:
+            stop.set()
