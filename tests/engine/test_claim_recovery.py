@@ -136,6 +136,11 @@ def level_2_due_now(sessions: sessionmaker[Session]) -> None:
         session.execute(update(Escalation).values(next_at=datetime.now(UTC)))
 
 
+def unfinished(sessions: sessionmaker[Session]) -> bool:
+    """Return True while a message of the outbox is still pending or being sent."""
+    return any(status in {"pending", "sending"} for _, _, status, _ in outbox(sessions))
+
+
 def outbox(sessions: sessionmaker[Session]) -> list[tuple[str, str, str, str]]:
     """Return (user, kind, status, last error) of every outbox row, oldest first."""
     with sessions() as session:
@@ -173,6 +178,8 @@ def test_a_page_held_by_a_killed_engine_goes_out_within_seconds_and_before_level
     assert receiver.received() == [("u1", PAGE), ("u2", PAGE)]  # level 1 before level 2
     # Sent again with the key of the send the node died in: a receiver can drop a repeat.
     assert receiver.pages[0]["key"] == receiver.held[0]["key"]
+    # The receiver answers before the engine records the send: wait for the record.
+    assert wait_for(lambda: not unfinished(sessions), timeout=20), outbox(sessions)
     assert [r[:3] for r in outbox(sessions)] == [("u1", "page", "sent"), ("u2", "page", "sent")]
 
 
@@ -198,10 +205,7 @@ def test_a_page_held_by_a_killed_engine_is_withdrawn_once_resolved_and_its_user_
         )
     engines.append(start_engine(db_url, log))
 
-    def settled() -> bool:
-        return all(status not in {"pending", "sending"} for _, _, status, _ in outbox(sessions))
-
-    done = wait_for(settled, timeout=60)
+    done = wait_for(lambda: not unfinished(sessions), timeout=60)
     assert done, outbox(sessions)
     # u1 was paged and hears it is resolved; u2 was never paged, so hears neither.
     assert receiver.received() == [("u1", PAGE), ("u1", RESOLVED)]
