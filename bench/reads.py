@@ -54,7 +54,8 @@ def pct(values: list[float], q: float) -> float:
 
 def seed(url: str) -> dict[str, Any]:
     """Create people, services, integrations, a token and a browser session; return the secrets."""
-    from tocsin.store import incidents, integrations, services, tokens, users, web_sessions
+    from tocsin.services import incidents
+    from tocsin.store import integrations, services, tokens, users, web_sessions
     from tocsin.store.db import make_engine, make_sessionmaker
 
     engine = make_engine(url)

@@ -238,7 +238,7 @@ def _serve(db_url: str, tmp_path: Path, *, tls: bool, seed: bool = True) -> Iter
 
     import uvicorn
 
-    from tocsin.api.app import create_app
+    from tocsin.server import create_app
     from tocsin.settings import Settings
 
     if seed:

@@ -20,11 +20,11 @@ from fastapi.testclient import TestClient
 from tests.cli.conftest import Cli
 from tests.conftest import T0
 from tocsin import config
-from tocsin.api.app import create_app
 from tocsin.clock import FixedClock
 from tocsin.core import runbook
+from tocsin.server import create_app
+from tocsin.services import postmortems
 from tocsin.settings import Settings
-from tocsin.store import postmortems
 from tocsin.store.db import make_engine, make_sessionmaker
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@
 
 Foreign errors (SQLAlchemy, YAML, zoneinfo...) are translated at the boundary with
 ``raise InvalidInput(...) from exc``; the HTTP status and the CLI exit code are chosen in exactly
-one place each (``tocsin.api.errors`` and ``tocsin.cli.main``).
+one place each (``tocsin.http.errors`` and ``tocsin.cli.main``).
 """
 
 from __future__ import annotations

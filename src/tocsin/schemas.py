@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from tocsin.core.incident import incident_ref
-from tocsin.store import alerts
+from tocsin.services import alerts
 from tocsin.store.incidents import active_roles
 from tocsin.store.models import (
     ActionItem,

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import T0, seed_people
-from tocsin.api.app import create_app
 from tocsin.clock import FixedClock
+from tocsin.server import create_app
 from tocsin.settings import Settings
 from tocsin.store import tokens, users
 from tocsin.store.db import make_engine, make_sessionmaker

@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 from tests.api.conftest import Api
 from tests.conftest import T0
 from tocsin.core.alerts import AlertAction, AlertEvent
-from tocsin.store import alerts, integrations
+from tocsin.services import alerts
+from tocsin.store import integrations
 from tocsin.store.db import make_engine, make_sessionmaker
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import PG_ADMIN_URL, T0, free_port, seed_people, throwaway_postgres
 from tests.serving import serve
-from tocsin.api.app import create_app
+from tocsin.server import create_app
 from tocsin.settings import Settings
 from tocsin.store import tokens, users
 from tocsin.store.db import make_engine, make_sessionmaker, upgrade

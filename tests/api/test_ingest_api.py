@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from tests.api.conftest import Api
 from tests.conftest import T0
-from tocsin.api.app import create_app
+from tocsin.server import create_app
 from tocsin.settings import Settings
 from tocsin.store import integrations
 from tocsin.store.db import make_engine, make_sessionmaker

@@ -28,10 +28,11 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import text
 
 from tests.conftest import T0, seed_people
-from tocsin.api.app import create_app
 from tocsin.clock import FixedClock
+from tocsin.server import create_app
+from tocsin.services import incidents
 from tocsin.settings import Settings
-from tocsin.store import incidents, tokens, users
+from tocsin.store import tokens, users
 from tocsin.store.db import make_engine, make_sessionmaker
 
 CHECKS = [

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from tests.api.conftest import Api
 from tests.cli.test_schedule_cli import PRIMARY, PRIMARY_FINAL
 from tocsin import config
-from tocsin.store import apply as applier
+from tocsin.services import config_apply as applier
 from tocsin.store.db import make_engine, make_sessionmaker
 
 V1 = "/api/v1"

@@ -16,7 +16,8 @@ from tocsin.api.writer import Overloaded, Writer
 from tocsin.clock import FixedClock
 from tocsin.core.alerts import AlertAction, AlertEvent, Outcome
 from tocsin.errors import InvalidInput, Unauthenticated
-from tocsin.store import alerts, dedup, integrations
+from tocsin.services import alerts, ingest
+from tocsin.store import integrations
 from tocsin.store.db import make_engine, make_sessionmaker
 from tocsin.store.integrations import IntegrationType
 
@@ -67,10 +68,10 @@ def test_a_failed_commit_answers_every_request_with_retry(
 ) -> None:
     writer, sessions, generic, _pd = writer_setup
 
-    def broken(self: dedup.Batch) -> None:
+    def broken(self: ingest.Batch) -> None:
         raise OperationalError("INSERT", {}, Exception("disk I/O error"))
 
-    monkeypatch.setattr(dedup.Batch, "finish", broken)
+    monkeypatch.setattr(ingest.Batch, "finish", broken)
 
     async def burst() -> list[object]:
         calls = [writer.submit(generic, IntegrationType.GENERIC, [_event(k)]) for k in "xyz"]
@@ -173,7 +174,7 @@ def test_a_batch_that_lost_a_deadlock_is_tried_again(
     monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
 ) -> None:
     writer, sessions, generic, _pd = writer_setup
-    finish = dedup.Batch.finish
+    finish = ingest.Batch.finish
     losses = iter(["40P01", "40001", "55P03"])
 
     class LostRace(Exception):
@@ -181,13 +182,13 @@ def test_a_batch_that_lost_a_deadlock_is_tried_again(
             super().__init__(f"SQLSTATE {sqlstate}")
             self.sqlstate = sqlstate
 
-    def lose_then_win(self: dedup.Batch) -> None:
+    def lose_then_win(self: ingest.Batch) -> None:
         state = next(losses, None)
         if state is not None:
             raise OperationalError("UPDATE", {}, LostRace(state))
         finish(self)
 
-    monkeypatch.setattr(dedup.Batch, "finish", lose_then_win)
+    monkeypatch.setattr(ingest.Batch, "finish", lose_then_win)
     answers = asyncio.run(writer.submit(generic, IntegrationType.GENERIC, [_event("r")]))
     assert [a.outcome for a in answers] == [Outcome.OPENED]
     with sessions() as session:
@@ -203,10 +204,10 @@ def test_a_batch_that_keeps_losing_asks_for_a_retry(
     class Deadlock(Exception):
         sqlstate = "40P01"
 
-    def lose(self: dedup.Batch) -> None:
+    def lose(self: ingest.Batch) -> None:
         raise OperationalError("UPDATE", {}, Deadlock())
 
-    monkeypatch.setattr(dedup.Batch, "finish", lose)
+    monkeypatch.setattr(ingest.Batch, "finish", lose)
     with pytest.raises(Overloaded):
         asyncio.run(writer.submit(generic, IntegrationType.GENERIC, [_event("r")]))
     with sessions() as session:
@@ -230,13 +231,13 @@ def test_a_lock_timeout_is_tried_fewer_times_than_a_deadlock(
     class Lost(Exception):
         pass
 
-    def lose(self: dedup.Batch) -> None:
+    def lose(self: ingest.Batch) -> None:
         calls.append(sqlstate)
         failure = Lost()
         failure.sqlstate = sqlstate  # type: ignore[attr-defined]
         raise OperationalError("UPDATE", {}, failure)
 
-    monkeypatch.setattr(dedup.Batch, "finish", lose)
+    monkeypatch.setattr(ingest.Batch, "finish", lose)
     with pytest.raises(Overloaded):
         asyncio.run(writer.submit(generic, IntegrationType.GENERIC, [_event("r")]))
     assert len(calls) == tries
@@ -264,10 +265,10 @@ def test_a_configuration_problem_met_while_applying_asks_for_a_retry(
     # A 4xx would make Alertmanager or PagerDuty clients drop the alert for good.
     writer, _sessions, generic, _pd = writer_setup
 
-    def broken_config(self: dedup.Batch) -> None:
+    def broken_config(self: ingest.Batch) -> None:
         raise InvalidInput("unknown severity 'SEV-9'")
 
-    monkeypatch.setattr(dedup.Batch, "finish", broken_config)
+    monkeypatch.setattr(ingest.Batch, "finish", broken_config)
     with pytest.raises(Overloaded):
         asyncio.run(writer.submit(generic, IntegrationType.GENERIC, [_event("kept")]))
 

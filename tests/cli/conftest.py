@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -33,7 +33,9 @@ class Cli:
     actor: str = "alice"
 
     def __call__(self, *args: str, input: str | None = None) -> Result:
-        state = State(settings=Settings(database_url=self.db_url), clock=self.clock)
+        # As the real CLI: settings from the environment (TOCSIN_TEMPLATE_DIR...), this database.
+        settings = replace(Settings.from_env(), database_url=self.db_url)
+        state = State(settings=settings, clock=self.clock)
         runner = CliRunner()
         result = runner.invoke(
             app,

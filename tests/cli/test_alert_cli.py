@@ -7,7 +7,8 @@ from pathlib import Path
 from tests.cli.conftest import Cli
 from tests.conftest import T0
 from tocsin.core.alerts import AlertAction, AlertEvent
-from tocsin.store import alerts, integrations
+from tocsin.services import alerts
+from tocsin.store import integrations
 from tocsin.store.db import make_engine, make_sessionmaker
 
 CONFIG = """\

@@ -21,7 +21,7 @@ from tests.cli.test_postmortem_cli import resolved_incident
 from tests.conftest import T0
 from tocsin.cli.main import app
 from tocsin.clock import FixedClock
-from tocsin.store import incidents
+from tocsin.services import incidents
 from tocsin.store.db import make_engine, make_sessionmaker
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -103,13 +103,14 @@ def test_unacknowledge_and_the_ack_timeout_restart_escalation(cli: Cli, tmp_path
     # the service's ack timeout: still open 30 minutes after the ack, it pages again
     from sqlalchemy.orm import Session
 
-    from tocsin.store import escalation
+    from tocsin.engine import escalations
     from tocsin.store.db import make_engine
 
     engine = make_engine(cli.db_url)
+    now = cli.clock.now()
     with Session(engine) as session, session.begin():
-        assert escalation.due(session, now=cli.clock.now() + timedelta(minutes=29)) == 0
-        escalation.due(session, now=cli.clock.now() + timedelta(minutes=30))
+        assert escalations.update_all(session, now=now + timedelta(minutes=29)) == 0
+        escalations.update_all(session, now=now + timedelta(minutes=30))
     engine.dispose()
     shown = cli.ok("incident", "show", "INC-1").stdout
     assert "Acknowledgement timed out; escalation restarts" in shown

@@ -89,7 +89,8 @@ def test_an_alert_names_a_scenario_and_the_incident_shows_its_steps(
     from sqlalchemy.orm import Session
 
     from tocsin.core.alerts import AlertAction, AlertEvent
-    from tocsin.store import alerts, integrations
+    from tocsin.services import alerts
+    from tocsin.store import integrations
     from tocsin.store.db import make_engine
 
     config = write(tmp_path, GOOD)
@@ -126,7 +127,8 @@ def test_a_service_rule_points_matching_alerts_at_a_scenario(cli: Cli, tmp_path:
     from sqlalchemy.orm import Session
 
     from tocsin.core.alerts import AlertAction, AlertEvent
-    from tocsin.store import alerts, integrations
+    from tocsin.services import alerts
+    from tocsin.store import integrations
     from tocsin.store.db import make_engine
 
     config = write(tmp_path, GOOD)

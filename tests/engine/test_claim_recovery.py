@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.serving import start_engine, wait_for
 from tocsin import config
 from tocsin.notify import verify
-from tocsin.store import apply as applier
-from tocsin.store import incidents
+from tocsin.services import config_apply as applier
+from tocsin.services import incidents
 from tocsin.store.models import Escalation, Notification, User
 
 

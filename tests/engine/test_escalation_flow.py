@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.receivers import PageReceiver
 from tocsin import config
+from tocsin.app import DUE_WORK, session_info
 from tocsin.clock import FixedClock
 from tocsin.engine.loop import Engine
 from tocsin.engine.outbox import Sender, adapter_factory
+from tocsin.services import config_apply as applier
+from tocsin.services import incidents
 from tocsin.settings import Settings
-from tocsin.store import apply as applier
-from tocsin.store import incidents
 from tocsin.store.models import Escalation, Notification
 
 T0 = datetime(2024, 6, 19, 10, 0, tzinfo=UTC)  # a Wednesday
@@ -67,7 +68,7 @@ services:
 
 def engine_for(sessions: sessionmaker[Session], clock: FixedClock) -> Engine:
     sender = Sender(sessions, clock, adapter_factory(Settings()), base_url="https://tocsin.test")
-    return Engine(sessions, clock, sender=sender)
+    return Engine(sessions, clock, DUE_WORK, sender=sender)
 
 
 def declare(sessions: sessionmaker[Session], clock: FixedClock, severity: str = "SEV-1") -> None:
@@ -343,7 +344,7 @@ def test_the_one_click_ack_link_confirms_then_acknowledges(
 ) -> None:
     from fastapi.testclient import TestClient
 
-    from tocsin.api.app import create_app
+    from tocsin.server import create_app
 
     setup(sessions, receiver)
     clock = FixedClock(T0)
@@ -446,7 +447,8 @@ def test_pages_come_from_the_page_template_which_a_deployment_can_override(
         "Incident: INC-1, in #incident-database\n"
     )
     (tmp_path / "page.txt.j2").write_text("{{ ref }} needs you: {{ summary }}\n")
-    monkeypatch.setenv("TOCSIN_TEMPLATE_DIR", str(tmp_path))
+    # the deployment's template folder, as the composition root binds it to every session
+    sessions.configure(info=session_info(tmp_path))
     clock.advance(minutes=15)
     engine.run_once()
     assert str(receiver.pages[-1]["text"]).startswith("INC-1 needs you: Primary down\n")
@@ -456,7 +458,8 @@ def test_an_alert_pages_the_on_call_user_of_the_right_schedule(
     sessions: sessionmaker[Session], receiver: PageReceiver
 ) -> None:
     from tocsin.core.alerts import AlertAction, AlertEvent
-    from tocsin.store import alerts, integrations, schedules
+    from tocsin.services import alerts
+    from tocsin.store import integrations, schedules
 
     setup(sessions, receiver)
     with sessions() as session, session.begin():
@@ -494,7 +497,8 @@ def test_a_page_links_the_runbook_scenario_the_alert_names(
     sessions: sessionmaker[Session], receiver: PageReceiver
 ) -> None:
     from tocsin.core.alerts import AlertAction, AlertEvent
-    from tocsin.store import alerts, integrations
+    from tocsin.services import alerts
+    from tocsin.store import integrations
 
     setup(sessions, receiver)
     with sessions() as session, session.begin():
@@ -521,7 +525,8 @@ def test_an_alert_with_a_commander_by_policy_still_pages(
     sessions: sessionmaker[Session], receiver: PageReceiver
 ) -> None:
     from tocsin.core.alerts import AlertAction, AlertEvent
-    from tocsin.store import alerts, integrations, services
+    from tocsin.services import alerts
+    from tocsin.store import integrations, services
 
     setup(sessions, receiver)
     with sessions() as session, session.begin():

@@ -8,9 +8,11 @@ from datetime import timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import T0, seed_people
+from tocsin.app import DUE_WORK
 from tocsin.clock import FixedClock
 from tocsin.engine.loop import Engine
-from tocsin.store import alerts, integrations
+from tocsin.services import alerts, heartbeats
+from tocsin.store import integrations
 
 
 def test_run_once_fires_missed_heartbeats_and_says_when_to_look_again(
@@ -28,14 +30,14 @@ def test_run_once_fires_missed_heartbeats_and_says_when_to_look_again(
         )
     clock = FixedClock(T0)
     # a fresh engine, as after a restart: everything it needs is in the tables
-    engine = Engine(sessions, clock)
+    engine = Engine(sessions, clock, DUE_WORK)
     assert engine.run_once() == T0 + timedelta(minutes=10)
     clock.advance(minutes=11)
     # fired; the heartbeat waits for its next ping, and the SEV-2 it opened has no IC yet,
     # so the next work is that reminder, 5 minutes on
     assert engine.run_once() == T0 + timedelta(minutes=16)
     with sessions() as session:
-        assert alerts.next_heartbeat_deadline(session) is None
+        assert heartbeats.next_due(session) is None
         [alert] = alerts.list_(session)
         assert alert.summary.startswith("Heartbeat backup of api-gateway missed: no ping yet")
 
@@ -44,7 +46,7 @@ def test_the_thread_is_woken_early(sessions: sessionmaker[Session]) -> None:
     with sessions() as session, session.begin():
         seed_people(session)
     clock = FixedClock(T0)
-    engine = Engine(sessions, clock, max_sleep=30)
+    engine = Engine(sessions, clock, DUE_WORK, max_sleep=30)
     engine.start()
     try:
         with sessions() as session, session.begin():

@@ -16,8 +16,8 @@ from tests.conftest import _reset_postgres
 from tests.receivers import PageReceiver
 from tests.serving import start_engine, wait_for
 from tocsin import config
-from tocsin.store import apply as applier
-from tocsin.store import incidents
+from tocsin.services import config_apply as applier
+from tocsin.services import incidents
 from tocsin.store.db import make_engine, make_sessionmaker
 
 

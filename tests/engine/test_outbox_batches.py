@@ -21,14 +21,15 @@ from tests.engine.test_outbox_claims import Stuck, claimed_until
 from tests.receivers import PageReceiver
 from tests.serving import wait_for
 from tocsin import config
-from tocsin.api.app import create_app
+from tocsin.app import DUE_WORK
 from tocsin.clock import FixedClock
 from tocsin.engine.loop import Engine
 from tocsin.engine.outbox import AdapterFor, Sender, adapter_factory
 from tocsin.notify import Adapter, Message, Outcome, SendResult, verify
+from tocsin.server import create_app
+from tocsin.services import config_apply as applier
+from tocsin.services import incidents
 from tocsin.settings import Settings
-from tocsin.store import apply as applier
-from tocsin.store import incidents
 from tocsin.store.models import ContactMethod, Notification
 
 # Level 1 pages alice and bob together (one claim batch, alice's row first); level 2 pages erin.
@@ -182,7 +183,7 @@ def test_a_message_that_crashes_the_sender_fails_alone(
     setup(sessions, receiver.url)
     clock = FixedClock(T0)
     adapters = per_user(adapter_factory(Settings()), {"alice": lambda _a: Broken()})
-    engine = Engine(sessions, clock, sender=Sender(sessions, clock, adapters))
+    engine = Engine(sessions, clock, DUE_WORK, sender=Sender(sessions, clock, adapters))
     declare(sessions, clock)
     engine.run_once()
     assert receiver.who() == ["bob"]  # the rest of the batch went out
@@ -217,7 +218,7 @@ def test_a_page_its_sender_dies_on_every_time_is_given_up_and_the_rest_go_out(
         clock.advance(seconds=11)  # its claim runs out
     assert receiver.pages == []
     survivor = Sender(sessions, clock, adapters, node="n4", max_attempts=3)
-    engine = Engine(sessions, clock, sender=survivor)
+    engine = Engine(sessions, clock, DUE_WORK, sender=survivor)
     engine.run_once()
     assert receiver.who() == ["bob"]
     # bob's page was never tried by the nodes that died: those attempts were not his
@@ -361,7 +362,7 @@ def test_a_receivers_answer_with_control_characters_is_recorded_cleanly(
     setup(sessions, receiver.url)
     clock = FixedClock(T0)
     adapters = per_user(adapter_factory(Settings()), {"alice": lambda _a: Refusing()})
-    engine = Engine(sessions, clock, sender=Sender(sessions, clock, adapters))
+    engine = Engine(sessions, clock, DUE_WORK, sender=Sender(sessions, clock, adapters))
     declare(sessions, clock)
     engine.run_once()
     assert receiver.who() == ["bob"]

@@ -18,8 +18,9 @@ from tests.serving import wait_for
 from tocsin.clock import FixedClock
 from tocsin.engine.outbox import Sender, adapter_factory
 from tocsin.notify import Message, Outcome, SendResult
+from tocsin.services import incidents
 from tocsin.settings import Settings
-from tocsin.store import incidents, users
+from tocsin.store import users
 from tocsin.store.models import ContactMethod, Notification
 
 

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from tests.conftest import LiveServer, free_port, need
-from tocsin.store import alerts, incidents
+from tocsin.services import alerts, incidents
 from tocsin.store.db import make_engine
 
 BINARIES = ("prometheus-alertmanager", "alertmanager")

@@ -11,9 +11,10 @@ import pytest
 from tocsin.core.alerts import (
     MAX_DEDUP_KEY,
     MAX_RAW_SEVERITY,
-    MAX_SEVERITY,
     MAX_SOURCE,
     AlertAction,
+    AlertSeverity,
+    normalize_severity,
 )
 from tocsin.errors import InvalidInput
 from tocsin.ingest import alertmanager, decode, generic, opsgenie, pagerduty
@@ -69,10 +70,73 @@ def test_webhook_accepts_unknown_fields_and_another_severity_label() -> None:
     body["notification_reason"] = "repeat"
     body["routeLabels"] = {"team": "db"}
     body["alerts"][0]["labels"]["priority"] = "P1"
-    events = alertmanager.parse(body, severity_label="priority")
+    events = alertmanager.with_severity_label(alertmanager.parse(body), "priority")
     assert events[0].severity == "critical"
     assert events[0].raw_severity == "P1"
     assert events[1].severity == "error"  # no such label: treated as error
+
+
+@pytest.mark.parametrize(
+    ("word", "severity"),
+    [
+        ("critical", AlertSeverity.CRITICAL),
+        ("Warning", AlertSeverity.WARNING),
+        (" info ", AlertSeverity.INFO),
+        ("P1", AlertSeverity.CRITICAL),
+        ("p2", AlertSeverity.ERROR),
+        ("P5", AlertSeverity.INFO),
+        ("page", AlertSeverity.CRITICAL),
+        ("warn", AlertSeverity.WARNING),
+        ("informational", AlertSeverity.INFO),
+        ("disaster", AlertSeverity.ERROR),
+        ("", AlertSeverity.ERROR),
+        (None, AlertSeverity.ERROR),
+    ],
+)
+def test_every_severity_word_becomes_one_of_the_four(
+    word: str | None, severity: AlertSeverity
+) -> None:
+    assert normalize_severity(word) is severity
+
+
+def test_an_unknown_label_value_is_an_error_and_the_word_is_kept() -> None:
+    long = "x" * MAX_RAW_SEVERITY  # longer than any of the four: it used to be refused
+    alerts = [
+        '{"status": "firing", "fingerprint": "f", "labels": {"severity": "Disaster"}}',
+        f'{{"status": "firing", "fingerprint": "g", "labels": {{"severity": "{long}"}}}}',
+        '{"status": "firing", "fingerprint": "h", "labels": {"severity": "PAGE"}}',
+    ]
+    events = alertmanager.parse(_alertmanager(", ".join(alerts)))
+    assert [(e.severity, e.raw_severity) for e in events] == [
+        (AlertSeverity.ERROR, "Disaster"),
+        (AlertSeverity.ERROR, long),
+        (AlertSeverity.CRITICAL, "PAGE"),
+    ]
+    assert all(type(e.severity) is AlertSeverity for e in events)
+
+
+def test_every_parser_gives_the_typed_severity() -> None:
+    pd = pagerduty.parse_event(
+        {
+            "routing_key": "k",
+            "event_action": "trigger",
+            "payload": {"summary": "s", "source": "h", "severity": "warning"},
+        }
+    ).event
+    pd_resolve = pagerduty.parse_event(
+        {"routing_key": "k", "event_action": "resolve", "dedup_key": "d"}
+    ).event
+    og = opsgenie.parse_create({"message": "CPU high", "priority": "p4"})
+    gen = generic.parse({"summary": "s", "severity": "CRITICAL"})
+    gen_default = generic.parse({"summary": "s"})
+    assert [(e.severity, e.raw_severity) for e in (pd, pd_resolve, og, gen, gen_default)] == [
+        (AlertSeverity.WARNING, "warning"),
+        (AlertSeverity.ERROR, ""),
+        (AlertSeverity.INFO, "P4"),
+        (AlertSeverity.CRITICAL, "critical"),
+        (AlertSeverity.ERROR, "error"),
+    ]
+    assert all(type(e.severity) is AlertSeverity for e in (pd, pd_resolve, og, gen, gen_default))
 
 
 def test_webhook_problems_are_all_listed() -> None:
@@ -323,8 +387,8 @@ FIRING = '"status": "firing", "fingerprint": "f1"'
         ),
         pytest.param(
             alertmanager.parse,
-            _alertmanager(f'{{{FIRING}, "labels": {{"severity": "{"x" * 41}"}}}}'),
-            "alerts[0].labels.severity: a severity of at most 40 characters (got 41)",
+            _alertmanager(f'{{{FIRING}, "labels": {{"severity": "{"x" * 101}"}}}}'),
+            "alerts[0].labels.severity: a severity of at most 100 characters (got 101)",
             id="alertmanager-severity-too-long",
         ),
         pytest.param(
@@ -411,7 +475,7 @@ def test_another_severity_label_too_long_for_the_column() -> None:
     with pytest.raises(InvalidInput) as caught:
         alertmanager.with_severity_label([long], "priority")
     assert caught.value.problems == [
-        "alerts[0].labels.priority: a severity of at most 40 characters (got 101)"
+        "alerts[0].labels.priority: a severity of at most 100 characters (got 101)"
     ]
 
 
@@ -440,7 +504,7 @@ def test_bodies_that_cannot_be_decoded(raw: bytes, problem: str) -> None:
 def test_limits_are_the_alerts_table_columns() -> None:
     columns = Alert.__table__.c  # type: ignore[attr-defined]
     assert columns.dedup_key.type.length == MAX_DEDUP_KEY
-    assert columns.severity.type.length == MAX_SEVERITY
+    assert max(len(s.value) for s in AlertSeverity) <= columns.severity.type.length
     assert columns.raw_severity.type.length == MAX_RAW_SEVERITY
     assert columns.source.type.length == MAX_SOURCE
     assert opsgenie.MAX_ALIAS <= MAX_DEDUP_KEY

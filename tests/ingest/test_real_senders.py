@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from tests.conftest import LiveServer
-from tocsin.store import alerts, incidents
+from tocsin.services import alerts, incidents
 from tocsin.store.db import make_engine
 
 

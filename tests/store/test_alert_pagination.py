@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.conftest import T0, People, seed_people
 from tocsin.core.alerts import AlertAction, AlertEvent
 from tocsin.errors import InvalidInput
-from tocsin.store import alerts, incidents, integrations, services, timeline
+from tocsin.services import alerts, incidents
+from tocsin.store import integrations, services, timeline
 from tocsin.store.models import Incident
 
 

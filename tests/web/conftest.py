@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from tests.conftest import T0, seed_people
-from tocsin.api.app import create_app
 from tocsin.clock import FixedClock
+from tocsin.server import create_app
 from tocsin.settings import Settings
 from tocsin.store import users
 from tocsin.store.db import make_engine, make_sessionmaker

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import LiveServer, need
 from tests.web.conftest import PASSWORD, set_passwords
-from tocsin.store import incidents
+from tocsin.services import incidents
 from tocsin.store.db import make_engine, make_sessionmaker
 
 CHROMIUM = "/usr/bin/chromium"
@@ -52,7 +52,7 @@ def site(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
 
     from tests.conftest import _serve
     from tocsin import config
-    from tocsin.store import apply as applier
+    from tocsin.services import config_apply as applier
 
     set_passwords(db_url)
     engine = make_engine(db_url)

@@ -12,7 +12,8 @@ from tests.conftest import T0, LiveServer
 from tests.web.conftest import Browser
 from tests.web.test_browser import WAIT_MS, chromium, log_in, open_page, site  # noqa: F401
 from tocsin.core.alerts import AlertAction, AlertEvent
-from tocsin.store import alerts, incidents, integrations
+from tocsin.services import alerts, incidents
+from tocsin.store import integrations
 from tocsin.store.db import make_engine, make_sessionmaker
 
 ALERTS = 230

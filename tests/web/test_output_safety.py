@@ -16,11 +16,12 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import T0
 from tests.web.conftest import Browser, set_passwords
-from tocsin.api.app import create_app
 from tocsin.clock import FixedClock
 from tocsin.core.alerts import AlertAction, AlertEvent
+from tocsin.server import create_app
+from tocsin.services import incidents, ingest
 from tocsin.settings import Settings
-from tocsin.store import dedup, incidents, integrations
+from tocsin.store import integrations
 from tocsin.store.db import make_engine, make_sessionmaker
 
 BASE = "https://status.example.com"
@@ -69,7 +70,7 @@ def _incident_with_control_characters(db_url: str) -> str:
         integration, _key = integrations.create(
             session, service="api-gateway", type="generic", now=T0
         )
-        dedup.ingest(
+        ingest.ingest(
             session,
             integration,
             [AlertEvent(action=AlertAction.TRIGGER, dedup_key="errors", summary=ALERT)],

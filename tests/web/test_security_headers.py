@@ -23,10 +23,12 @@ from httpx import Response
 from tests.conftest import T0
 from tests.web.conftest import Browser, set_passwords
 from tocsin import config
-from tocsin.api.app import create_app
 from tocsin.clock import FixedClock
+from tocsin.server import create_app
+from tocsin.services import config_apply as apply
+from tocsin.services import incidents, postmortems
 from tocsin.settings import Settings
-from tocsin.store import apply, incidents, postmortems, tokens
+from tocsin.store import tokens
 from tocsin.store.db import make_engine, make_sessionmaker
 
 pytestmark = pytest.mark.usefixtures("db_url")

@@ -1,10 +1,11 @@
 """Group commit for ingestion: one writer thread, many senders' events per transaction.
 
-Each ingest request parses its body on the event loop, then hands the events to the writer
-and awaits the answer. The writer takes everything queued, authenticates each distinct key once,
-applies all events in one `dedup.Batch` and commits once; only then are the requests answered
-(2xx means committed). One writer per process also means SQLite never sees two of our writers
-fight over its lock. A full queue is overload: the request gets 503 and Retry-After at once.
+Each ingest request parses its body on the event loop, then hands the events to the writer and
+awaits the answer. The writer takes everything queued and hands it to the alert pipeline
+(`services.ingest.ingest_many`: each distinct key authenticated once, all events in one batch),
+then commits once; only then are the requests answered (2xx means committed). One writer per
+process also means SQLite never sees two of our writers fight over its lock. A full queue is
+overload: the request gets 503 and Retry-After at once.
 
 One request's failure is only that request's answer. A batch that lost a lock race with another
 node (deadlock, serialization failure, lock timeout) is tried again. A batch the database
@@ -22,19 +23,18 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy import exc as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.clock import Clock
 from tocsin.core.alerts import AlertEvent
-from tocsin.errors import InvalidInput, TocsinError, Unauthenticated
-from tocsin.store import dedup, integrations
+from tocsin.errors import InvalidInput, Unauthenticated
+from tocsin.services import ingest
+from tocsin.store import integrations
 from tocsin.store.integrations import IntegrationType
-from tocsin.store.models import Integration
 
 log = logging.getLogger("tocsin.ingest")
 
@@ -43,8 +43,7 @@ class Overloaded(Exception):
     """The writer cannot take more work now; the sender should retry shortly."""
 
 
-Adjust = Callable[[Integration, Sequence[AlertEvent]], Sequence[AlertEvent]]
-Answer = list[dedup.Result] | BaseException
+Answer = list[ingest.Result] | BaseException
 
 # PostgreSQL's answers to a transaction that lost a lock race: deadlock_detected,
 # serialization_failure, lock_not_available (lock_timeout ran out). Trying again succeeds.
@@ -86,9 +85,8 @@ class Job:
     key: str | None
     expect: IntegrationType | None
     events: Sequence[AlertEvent]
-    adjust: Adjust | None
     loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[list[dedup.Result]] = field(init=False)
+    future: asyncio.Future[list[ingest.Result]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.future = self.loop.create_future()
@@ -152,19 +150,13 @@ class Writer:
         key: str | None,
         expect: IntegrationType | None,
         events: Sequence[AlertEvent],
-        *,
-        adjust: Adjust | None = None,
-    ) -> list[dedup.Result]:
-        """Queue one request's events; return their results once committed.
-
-        `adjust` may rewrite the events once the integration is known (Alertmanager reads the
-        severity from a label the service names).
-        """
+    ) -> list[ingest.Result]:
+        """Queue one request's events; return their results once committed."""
         with self._lock:
             if self._pending >= self.max_pending:
                 raise Overloaded
             self._pending += 1
-        job = Job(key, expect, events, adjust, asyncio.get_running_loop())
+        job = Job(key, expect, events, asyncio.get_running_loop())
         self._queue.put(job)
         return await job.future
 
@@ -235,43 +227,15 @@ class Writer:
 
     def _commit(self, jobs: list[Job]) -> list[tuple[Job, Answer]]:
         """Apply every job in one transaction and commit; raise whatever the database raised."""
-        answers: list[tuple[Job, Answer]] = []
         with self._sessions() as session, session.begin():
-            now: datetime = self._clock.now()
-            batch = dedup.Batch(session, now=now)
-            ready: list[tuple[Job, Integration, Sequence[AlertEvent]]] = []
-            known: dict[str | None, Integration | TocsinError] = {}
-            for job in jobs:
-                if job.key not in known:
-                    try:
-                        found = integrations.authenticate(session, job.key)
-                        self.keys.add(found.key_hash, found.type)
-                        known[job.key] = found
-                    except TocsinError as exc:
-                        known[job.key] = exc
-                integration = known[job.key]
-                try:
-                    if isinstance(integration, TocsinError):
-                        raise integration
-                    integrations.check_type(integration, job.expect)
-                    events = job.adjust(integration, job.events) if job.adjust else job.events
-                except TocsinError as exc:
-                    answers.append((job, exc))
-                    continue
-                ready.append((job, integration, events))
-            # One look-up per integration for the whole batch, not one per request.
-            keys: dict[int, list[str]] = {}
-            for _job, integration, events in ready:
-                keys.setdefault(integration.id, []).extend(e.dedup_key for e in events)
-            for integration_id, wanted in keys.items():
-                batch.prefetch(integration_id, wanted)
-            batch.lock_services((integration, events) for _j, integration, events in ready)
-            pending = [batch.apply(integration, events) for _j, integration, events in ready]
-            batch.finish()
-            results = batch.results(*pending)
-            answers += [(job, result) for (job, _i, _e), result in zip(ready, results, strict=True)]
+            answers = ingest.ingest_many(
+                session,
+                [ingest.Submission(job.key, job.expect, job.events) for job in jobs],
+                now=self._clock.now(),
+                seen=lambda found: self.keys.add(found.key_hash, found.type),
+            )
         # committed: only now may the senders hear 2xx
-        return answers
+        return list(zip(jobs, answers, strict=True))
 
 
 def _lock_race(exc: BaseException) -> str | None:
@@ -314,7 +278,7 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
 
 
-def _settle(future: asyncio.Future[list[dedup.Result]], answer: Answer) -> None:
+def _settle(future: asyncio.Future[list[ingest.Result]], answer: Answer) -> None:
     if future.done():  # the request went away
         return
     if isinstance(answer, BaseException):

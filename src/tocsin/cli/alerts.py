@@ -10,7 +10,8 @@ from tocsin.cli.common import App, JsonOption, fmt_time, out, print_json, state,
 from tocsin.core.timeutil import parse_duration, parse_instant
 from tocsin.errors import InvalidInput
 from tocsin.schemas import IntegrationCreated, IntegrationOut, MaintenanceOut, alert_views
-from tocsin.store import alerts, integrations
+from tocsin.services import alerts
+from tocsin.store import integrations
 
 integration_app = App(
     help="Keys for Alertmanager, PagerDuty, Opsgenie senders.", no_args_is_help=True

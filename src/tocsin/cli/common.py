@@ -22,9 +22,11 @@ from sqlalchemy.orm import Session
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from typer.models import CommandFunctionType
 
+from tocsin import app
+from tocsin.app import Tocsin
 from tocsin.clock import Clock, SystemClock
 from tocsin.settings import Settings
-from tocsin.store.db import make_engine, make_sessionmaker, require_migrated
+from tocsin.store.db import make_engine, require_migrated
 
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
@@ -108,6 +110,7 @@ class State:
     clock: Clock = field(default_factory=SystemClock)
     actor: str | None = None
     _engines: dict[str, Engine] = field(default_factory=dict)
+    _runtime: Tocsin | None = None
 
     def engine(self) -> Engine:
         """Return the engine for the configured database (one per process)."""
@@ -116,17 +119,24 @@ class State:
             self._engines[url] = make_engine(url)
         return self._engines[url]
 
+    def runtime(self) -> Tocsin:
+        """Return this invocation's runtime, built by the composition root on first use."""
+        if self._runtime is None:
+            self._runtime = app.build(self.settings, clock=self.clock, database=self.engine())
+        return self._runtime
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """Yield a session on a migrated database; commit on success, roll back on error."""
-        engine = self.engine()
-        require_migrated(engine)
-        factory = make_sessionmaker(engine)
-        with factory() as session, session.begin():
+        require_migrated(self.engine())
+        with self.runtime().sessions() as session, session.begin():
             yield session
 
     def close(self) -> None:
         """Close every database connection this invocation opened."""
+        if self._runtime is not None:
+            self._runtime.adapters.close()
+            self._runtime = None
         for engine in self._engines.values():
             engine.dispose()
         self._engines.clear()

@@ -12,7 +12,8 @@ from tocsin.cli.common import App, JsonOption, out, print_json, state, success, 
 from tocsin.core.incident import incident_ref
 from tocsin.errors import InvalidInput
 from tocsin.schemas import IncidentOut, ServiceOut, TokenCreated, TokenOut, UserOut
-from tocsin.store import incidents, services, severities, tokens, users, web_sessions
+from tocsin.services import incidents
+from tocsin.store import services, severities, tokens, users, web_sessions
 
 user_app = App(help="Manage users.", no_args_is_help=True)
 service_app = App(help="Manage services.", no_args_is_help=True)

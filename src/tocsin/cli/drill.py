@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy import Engine
 
 from tocsin import config
 from tocsin.cli.common import out, state, success, table
@@ -21,7 +22,8 @@ from tocsin.core.timeutil import parse_instant
 from tocsin.drill import sandbox, scenarios
 from tocsin.drill.runner import CHOICES, Choice, Line, Result, Runner, Situation
 from tocsin.errors import InvalidInput
-from tocsin.store.db import make_sessionmaker, require_migrated
+from tocsin.settings import Settings
+from tocsin.store.db import require_migrated
 
 DEFAULT_CONFIG = "tocsin.yaml"
 DEFAULT_SPEED = 60.0  # one simulated minute per real second
@@ -166,7 +168,7 @@ def drill(
         engine = st.engine()
         require_migrated(engine)
         result = _play(
-            plan, make_sessionmaker(engine), clock, pace_speed, terminal, commander, check_open=True
+            plan, engine, st.settings, clock, pace_speed, terminal, commander, check_open=True
         )
     else:
         path = config_file or (DEFAULT_CONFIG if Path(DEFAULT_CONFIG).is_file() else None)
@@ -179,7 +181,8 @@ def drill(
         with sandbox.throwaway(loaded, now=start) as engine:
             result = _play(
                 plan,
-                make_sessionmaker(engine),
+                engine,
+                st.settings,
                 clock,
                 pace_speed,
                 terminal,
@@ -198,7 +201,8 @@ def drill(
 
 def _play(
     plan: core.Scenario,
-    sessions: object,
+    database: Engine,
+    settings: Settings,
     clock: FixedClock,
     speed: float,
     terminal: bool,
@@ -206,10 +210,6 @@ def _play(
     *,
     check_open: bool,
 ) -> Result:
-    from sqlalchemy.orm import Session, sessionmaker
-
-    assert isinstance(sessions, sessionmaker)
-    factory: sessionmaker[Session] = sessions
     total = (plan.length + timedelta(minutes=1)).total_seconds()
     if terminal and commander is None:
         progress = Progress(
@@ -228,7 +228,8 @@ def _play(
         with progress:
             runner = Runner(
                 plan,
-                factory,
+                database,
+                settings,
                 clock,
                 show=show,
                 pace=_pacer(speed, progress, task, total),  # type: ignore[arg-type]
@@ -244,7 +245,8 @@ def _play(
 
     return Runner(
         plan,
-        factory,
+        database,
+        settings,
         clock,
         show=plain,
         pace=_pacer(speed, None, None, total),  # type: ignore[arg-type]

@@ -21,8 +21,9 @@ from tocsin.cli.common import (
 )
 from tocsin.core.incident import Visibility, incident_ref
 from tocsin.core.timeutil import parse_instant
+from tocsin.engine import messages
 from tocsin.schemas import IncidentOut, StatusUpdateOut, TimelineEventOut
-from tocsin.store import alerts, incidents
+from tocsin.services import alerts, incidents
 from tocsin.store.models import Incident
 
 app = App(help="Declare and run incidents.", no_args_is_help=True)
@@ -476,7 +477,7 @@ def notification(
     """Print the INCIDENT NOTIFICATION, ready to paste into the incident channel."""
     st = state(ctx)
     with st.session() as session:
-        text = incidents.render_message(
+        text = messages.render_message(
             session,
             ref,
             "resolution" if resolution else "notification",

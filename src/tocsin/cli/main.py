@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import sys
-from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -241,7 +240,7 @@ def apply(
     NAME`. A new integration's key is printed once, by the apply that creates it.
     """
     from tocsin import config
-    from tocsin.store import apply as applier
+    from tocsin.services import config_apply as applier
 
     st = state(ctx)
     loaded = config.load(file)
@@ -287,7 +286,7 @@ def export_config(
     """
     from pathlib import Path
 
-    from tocsin.store import export as exporter
+    from tocsin.services import config_export as exporter
 
     st = state(ctx)
     with st.session() as session:
@@ -339,7 +338,7 @@ def serve(
     """Serve the web UI, the API and the ingestion endpoints."""
     import uvicorn
 
-    from tocsin.api.app import create_app
+    from tocsin.server import create_app
     from tocsin.store.db import require_migrated
 
     st = state(ctx)
@@ -364,7 +363,7 @@ def serve(
     else:
         # Each worker process builds its own app from the same TOCSIN_* environment.
         os.environ["TOCSIN_DATABASE_URL"] = st.settings.database_url
-        uvicorn.run("tocsin.api.app:create_app", factory=True, workers=workers, **options)
+        uvicorn.run("tocsin.server:create_app", factory=True, workers=workers, **options)
 
 
 @app.command()
@@ -372,29 +371,16 @@ def engine(ctx: typer.Context) -> None:
     """Run only the engine (escalations, the outbox, heartbeats), for more nodes on PostgreSQL."""
     import logging
     import signal
-    import socket
-    import uuid
 
-    from tocsin.engine.loop import Engine
-    from tocsin.engine.outbox import Sender, adapter_factory
-    from tocsin.store.db import make_sessionmaker, require_migrated
+    from tocsin.store.db import require_migrated
 
     st = state(ctx)
     require_migrated(st.engine())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per page is the outbox's job
-    sessions = make_sessionmaker(st.engine())
-    node = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    sender = Sender(
-        sessions,
-        st.clock,
-        adapter_factory(st.settings),
-        node=node,
-        base_url=st.settings.base_url,
-        claim_for=timedelta(seconds=st.settings.claim_seconds),
-        secret_key=st.settings.secret_key,
-    )
-    worker = Engine(sessions, st.clock, sender=sender)
+    runtime = st.runtime()
+    worker = runtime.engine
+    node = runtime.sender.node
 
     def stop(_signum: int, _frame: object) -> None:
         worker.stop()

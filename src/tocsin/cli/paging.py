@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from tocsin.cli.common import App, JsonOption, out, print_json, state, table
-from tocsin.store import escalation
+from tocsin.store import policies
+from tocsin.store.notifications import notifications_json
 
 policy_app = App(help="Escalation policies.", no_args_is_help=True)
 
@@ -17,7 +18,7 @@ def policy_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """List escalation policies."""
     st = state(ctx)
     with st.session() as session:
-        found = [escalation.policy_json(p) for p in escalation.list_policies(session)]
+        found = [policies.policy_json(p) for p in policies.list_policies(session)]
     if as_json:
         print_json(found)
         return
@@ -37,7 +38,7 @@ def policy_show(
     """Show a policy level by level."""
     st = state(ctx)
     with st.session() as session:
-        policy = escalation.policy_json(escalation.get_policy(session, name))
+        policy = policies.policy_json(policies.get_policy(session, name))
     if as_json:
         print_json(policy)
         return
@@ -60,7 +61,7 @@ def notifications(
     """List who was notified about an incident, how, and how it went."""
     st = state(ctx)
     with st.session() as session:
-        found = escalation.notifications_json(session, ref)
+        found = notifications_json(session, ref)
     if as_json:
         print_json(found)
         return

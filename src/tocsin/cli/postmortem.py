@@ -16,7 +16,7 @@ from tocsin.cli.common import App, JsonOption, err, out, print_json, state, succ
 from tocsin.core.incident import incident_ref
 from tocsin.errors import InvalidInput
 from tocsin.schemas import action_json, postmortem_json
-from tocsin.store import actions, incidents, postmortems
+from tocsin.services import actions, incidents, postmortems
 
 postmortem_app = App(help="Blameless postmortems.", no_args_is_help=True)
 action_app = App(help="Action items from postmortems.", no_args_is_help=True)

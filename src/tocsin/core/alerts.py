@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from tocsin.core.severity import SeverityScale
 from tocsin.errors import InvalidInput
 
 
@@ -33,6 +34,18 @@ class AlertStatus(StrEnum):
     RESOLVED = "resolved"
 
 
+class AlertSeverity(StrEnum):
+    """How bad a sender says an alert is: PagerDuty's four words, which every format maps to.
+
+    The values are what the alerts table and the API hold.
+    """
+
+    CRITICAL = "critical"
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
 class RouteAction(StrEnum):
     """What an alert of some severity does to incidents."""
 
@@ -41,16 +54,33 @@ class RouteAction(StrEnum):
     ALERT = "alert"  # record the alert only (low urgency)
 
 
-# The sender severities every format is normalized to (PagerDuty's four).
-SEVERITIES = ("critical", "error", "warning", "info")
-
 # Opsgenie priorities in PagerDuty's words.
-PRIORITY_SEVERITY = {"P1": "critical", "P2": "error", "P3": "warning", "P4": "info", "P5": "info"}
+PRIORITY_SEVERITY = {
+    "P1": AlertSeverity.CRITICAL,
+    "P2": AlertSeverity.ERROR,
+    "P3": AlertSeverity.WARNING,
+    "P4": AlertSeverity.INFO,
+    "P5": AlertSeverity.INFO,
+}
+
+# The words senders use, lowercased, in PagerDuty's words.
+_WORDS: dict[str, AlertSeverity] = {
+    **{s.value: s for s in AlertSeverity},
+    "page": AlertSeverity.CRITICAL,
+    "crit": AlertSeverity.CRITICAL,
+    "fatal": AlertSeverity.CRITICAL,
+    "high": AlertSeverity.ERROR,
+    "err": AlertSeverity.ERROR,
+    "warn": AlertSeverity.WARNING,
+    "medium": AlertSeverity.WARNING,
+    "low": AlertSeverity.INFO,
+    "informational": AlertSeverity.INFO,
+    "none": AlertSeverity.INFO,
+}
 
 # The sizes of the alerts table's text columns (`store.models.Alert`): an event with a longer
 # value cannot be stored, so parsers refuse it (or shorten a text that is only shown).
 MAX_DEDUP_KEY = 512
-MAX_SEVERITY = 40
 MAX_RAW_SEVERITY = 100
 MAX_SOURCE = 300
 
@@ -70,17 +100,26 @@ class AlertEvent:
     action: AlertAction
     dedup_key: str
     summary: str = ""
-    severity: str = "error"
+    severity: AlertSeverity = AlertSeverity.ERROR
     source: str = ""
     details: Mapping[str, Any] = field(default_factory=dict)
     links: tuple[Link, ...] = ()
     raw_severity: str = ""
     occurred_at: datetime | None = None
 
+    def __post_init__(self) -> None:
+        # A caller may write the word ("critical"); from here on it is the member, and a word
+        # that is not one fails here rather than being stored. Parsers use normalize_severity.
+        if type(self.severity) is not AlertSeverity:
+            object.__setattr__(self, "severity", AlertSeverity(self.severity))
+
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """Alerts whose severity is `severity` (any when None) become `sev` and do `action`."""
+    """Alerts whose severity is `severity` (any when None) become `sev` and do `action`.
+
+    `severity` is a normalized word or the sender's own (`P4`, a custom label value).
+    """
 
     action: RouteAction
     severity: str | None = None
@@ -95,47 +134,64 @@ class Route:
     sev: str | None
 
 
-DEFAULT_RULES: tuple[Rule, ...] = (
-    Rule(RouteAction.INCIDENT, "critical", "SEV-1"),
-    Rule(RouteAction.INCIDENT, "error", "SEV-2"),
-    Rule(RouteAction.ATTACH, "warning", "SEV-3"),
-    Rule(RouteAction.ALERT, "info", None),
-    # Anything else (an unknown label value, a missing one) is treated like `error`: an
-    # unclassified alert is more likely a real problem than noise, so it should reach a person.
-    Rule(RouteAction.INCIDENT, None, "SEV-2"),
-)
+# What each sender severity does when a service has no rules of its own, and where on the
+# incident scale it lands: 1 is the scale's most severe level, 2 the next, and so on.
+_DEFAULTS: dict[AlertSeverity, tuple[RouteAction, int | None]] = {
+    AlertSeverity.CRITICAL: (RouteAction.INCIDENT, 1),
+    AlertSeverity.ERROR: (RouteAction.INCIDENT, 2),
+    AlertSeverity.WARNING: (RouteAction.ATTACH, 3),
+    AlertSeverity.INFO: (RouteAction.ALERT, None),
+}
 
 
-def route(severity: str, raw_severity: str, rules: Iterable[Rule]) -> Route:
+def default_level(severity: AlertSeverity, scale: SeverityScale) -> str | None:
+    """Return the incident level the default rules give `severity` on `scale` (None: none).
+
+    They go by place, not by name, so that any scale works (SEV-1.., P1..): critical is the
+    scale's first level, error its second, warning its third; a shorter scale's last level
+    stands in for the levels it lacks.
+    """
+    place = _DEFAULTS[severity][1]
+    if place is None:
+        return None
+    names = scale.names
+    return names[min(place, len(names)) - 1]
+
+
+def default_rules(scale: SeverityScale) -> tuple[Rule, ...]:
+    """Return the rules of a service without its own, on the incident scale `scale`.
+
+    Critical and error open an incident, warning attaches to an open one, info is recorded
+    only. Unknown and missing sender severities are `error` (see `normalize_severity`).
+    """
+    return tuple(
+        Rule(action, severity.value, default_level(severity, scale))
+        for severity, (action, _place) in _DEFAULTS.items()
+    )
+
+
+def route(severity: AlertSeverity, raw_severity: str, rules: Iterable[Rule]) -> Route:
     """Return where an alert goes: the first rule matching its raw or normalized severity."""
-    keys = {severity.lower(), raw_severity.lower()}
+    keys = {severity.value, raw_severity.lower()}
     for rule in rules:
         if rule.severity is None or rule.severity.lower() in keys:
             return Route(rule.action, rule.sev if rule.action is not RouteAction.ALERT else None)
     return Route(RouteAction.ALERT, None)
 
 
-def normalize_severity(value: str | None) -> str:
-    """Return a sender severity in PagerDuty's words, passing unknown ones through lowercased."""
+def normalize_severity(value: str | None) -> AlertSeverity:
+    """Return a sender severity in PagerDuty's words.
+
+    An unknown or missing one is `error`: an unclassified alert is more likely a real problem
+    than noise, so it should reach a person. The sender's own word stays in `raw_severity`.
+    """
     if value is None:
-        return "error"
+        return AlertSeverity.ERROR
     text = value.strip()
-    if text.upper() in PRIORITY_SEVERITY:
-        return PRIORITY_SEVERITY[text.upper()]
-    lowered = text.lower()
-    aliases = {
-        "page": "critical",
-        "crit": "critical",
-        "fatal": "critical",
-        "high": "error",
-        "err": "error",
-        "warn": "warning",
-        "medium": "warning",
-        "low": "info",
-        "informational": "info",
-        "none": "info",
-    }
-    return aliases.get(lowered, lowered or "error")
+    priority = PRIORITY_SEVERITY.get(text.upper())
+    if priority is not None:
+        return priority
+    return _WORDS.get(text.lower(), AlertSeverity.ERROR)
 
 
 class Outcome(StrEnum):

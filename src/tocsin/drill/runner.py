@@ -2,9 +2,9 @@
 
 The runner owns a `FixedClock` and moves it from one due moment to the next: the scenario's
 steps, and whatever the engine says is due next (the next escalation level, a reminder). Alerts
-go in through `store.dedup.ingest` after Alertmanager's own parser, exactly as the HTTP route
+go in through `services.ingest` after Alertmanager's own parser, exactly as the HTTP route
 takes them; pages go out through the real outbox `Sender`, into a recording adapter, so nobody
-is really paged; responders and the IC act through `store.incidents`, as the CLI does.
+is really paged; responders and the IC act through `services.incidents`, as the CLI does.
 """
 
 from __future__ import annotations
@@ -16,22 +16,24 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from sqlalchemy import Engine as Database
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from tocsin import app
 from tocsin.clock import FixedClock
 from tocsin.core import drill
 from tocsin.core.alerts import AlertStatus
 from tocsin.core.drill import Kind, Scenario, Step
 from tocsin.core.incident import EventKind, IncidentStatus, incident_ref
-from tocsin.engine.loop import Engine
-from tocsin.engine.outbox import Sender
 from tocsin.errors import Conflict, InvalidInput, TocsinError
 from tocsin.ingest import alertmanager
 from tocsin.notify import Adapter, Message, Outcome, SendResult
-from tocsin.store import incidents, integrations, postmortems, severities
+from tocsin.services import incidents, postmortems
+from tocsin.services.ingest import for_integration, ingest
+from tocsin.settings import Settings
+from tocsin.store import integrations, severities
 from tocsin.store import services as services_store
-from tocsin.store.dedup import ingest
 from tocsin.store.models import (
     Alert,
     ContactMethod,
@@ -128,6 +130,9 @@ class Recorder:
                 recorder.sent.append((recorder.clock.now(), method.name, message))
                 return SendResult(Outcome.SENT, "recorded by the drill")
 
+            def close(self) -> None:
+                """Nothing to release."""
+
         return _Recording()
 
 
@@ -145,7 +150,8 @@ class Runner:
     def __init__(
         self,
         scenario: Scenario,
-        sessions: sessionmaker[Session],
+        database: Database,
+        settings: Settings,
         clock: FixedClock,
         *,
         show: Callable[[Line], None] = lambda line: None,
@@ -154,7 +160,6 @@ class Runner:
         check_open: bool = False,
     ) -> None:
         self.scenario = scenario
-        self.sessions = sessions
         self.clock = clock
         self.start = clock.now()
         self.run_id = self.start.strftime("%Y%m%dT%H%M%S")
@@ -163,8 +168,16 @@ class Runner:
         self.commander = commander
         self.check_open = check_open
         self.recorder = Recorder(clock)
-        sender = Sender(sessions, clock, self.recorder.adapter_for, node=ACTOR)
-        self.engine = Engine(sessions, clock, sender=sender)
+        # The real runtime (engine, outbox, due work), with pages recorded instead of sent.
+        runtime = app.build(
+            settings,
+            clock=clock,
+            database=database,
+            adapter_for=self.recorder.adapter_for,
+            node=ACTOR,
+        )
+        self.sessions: sessionmaker[Session] = runtime.sessions
+        self.engine = runtime.engine
         self.lines: list[Line] = []
         self.incident_id: int | None = None
         self.ref: str | None = None
@@ -469,9 +482,7 @@ class Runner:
                 for spec in specs
             ],
         }
-        events = alertmanager.with_severity_label(
-            alertmanager.parse(body), integration.service.severity_label
-        )
+        events = for_integration(integration, alertmanager.parse(body))
         results = ingest(session, integration, events, now=self.clock.now())
         for spec in specs:
             key = fingerprint(spec, self.run_id)

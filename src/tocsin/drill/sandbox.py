@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from tocsin import config
-from tocsin.store import apply as applier
+from tocsin.services import config_apply as applier
 from tocsin.store.db import make_engine, make_sessionmaker, upgrade
 
 _template: Path | None = None

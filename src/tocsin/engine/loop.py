@@ -1,9 +1,10 @@
 """The in-process engine loop: sleep until the earliest due work, or until woken.
 
-Due work lives in tables (heartbeat deadlines, escalation steps, the outbox), so a restart
-forgets nothing: the loop reads the earliest due time from the database, sleeps until then (at
-most `max_sleep`, in case another process wrote work it was not told about, like a CLI command)
-and is woken early when this process writes new work.
+Due work lives in tables (escalation steps, reminders, heartbeat deadlines, the outbox), so a
+restart forgets nothing: the loop reads the earliest due time from the database, sleeps until
+then (at most `max_sleep`, in case another process wrote work it was not told about, like a CLI
+command) and is woken early when this process writes new work. Each kind of work is a `Task`
+with its own transaction; the composition root (`tocsin.app`) says which tasks a node runs.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import Engine as SqlEngine
 from sqlalchemy import event
@@ -19,9 +22,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.clock import Clock
+from tocsin.engine import outbox
 from tocsin.engine.outbox import Sender
-from tocsin.store import alerts, escalation, reminders
-from tocsin.store.escalation import WORK_WRITTEN
+from tocsin.engine.work import WORK_CHANNEL, WORK_WRITTEN
 
 log = logging.getLogger("tocsin.engine")
 
@@ -41,7 +44,22 @@ def _forget_work(session: Session) -> None:
     session.info.pop(WORK_WRITTEN, None)
 
 
-WORK_CHANNEL = "tocsin_work"
+class PassFailed(Exception):
+    """Some of a pass's due work failed (and was logged); the rest was done."""
+
+
+class Task(Protocol):
+    """One kind of due work (a module: escalations, reminders, heartbeats)."""
+
+    __name__: str
+
+    def update_all(self, session: Session, *, now: datetime) -> int:
+        """Do everything of this kind due at `now`, in the caller's transaction."""
+        ...
+
+    def next_due(self, session: Session) -> datetime | None:
+        """Return when the next work of this kind falls due (None: nothing waits)."""
+        ...
 
 
 class Engine:
@@ -51,12 +69,14 @@ class Engine:
         self,
         sessions: sessionmaker[Session],
         clock: Clock,
+        tasks: Sequence[Task],
         *,
         sender: Sender | None = None,
         max_sleep: float = 1.0,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._tasks = tuple(tasks)
         self._sender = sender
         self._max_sleep = max_sleep
         _ENGINES.add(self)
@@ -67,12 +87,19 @@ class Engine:
     def run_once(self) -> datetime | None:
         """Do all work due now; return when the next work falls due (None: nothing waits)."""
         now = self._clock.now()
-        with self._sessions() as session, session.begin():
-            fired = alerts.missed_heartbeats(session, now=now)
-            for result in fired:
-                log.warning("heartbeat missed: alert %s (%s)", result.alert_id, result.outcome)
-            escalation.due(session, now=now)
-            reminders.due(session, now=now)
+        failed: BaseException | None = None
+        for task in self._tasks:
+            # Each kind in its own transaction: a reminder that cannot be written must not roll
+            # back the escalation steps fired before it, nor keep the heartbeats from firing.
+            try:
+                with self._sessions() as session, session.begin():
+                    task.update_all(session, now=now)
+            except OperationalError as exc:  # the database is busy or away: try again soon
+                log.warning("engine: %s failed, retrying: %s", task.__name__, exc.orig)
+                failed = failed or exc
+            except Exception as exc:
+                log.exception("engine: %s failed", task.__name__)
+                failed = failed or exc
         if self._sender is not None:
             # Sent outside any transaction: a slow receiver must not hold database locks.
             while self._sender.run_once():
@@ -81,12 +108,13 @@ class Engine:
             found = [
                 t
                 for t in (
-                    alerts.next_heartbeat_deadline(session),
-                    escalation.next_due(session),
-                    reminders.next_due(session),
+                    *(task.next_due(session) for task in self._tasks),
+                    outbox.next_due(session) if self._sender is not None else None,
                 )
                 if t is not None
             ]
+        if failed is not None:
+            raise PassFailed(f"{type(failed).__name__}: {failed}") from failed
         return min(found) if found else None
 
     def wake(self) -> None:
@@ -143,6 +171,8 @@ class Engine:
             self._wake.clear()
             try:
                 due = self.run_once()
+            except PassFailed:  # logged where it failed; look again shortly
+                due = None
             except OperationalError as exc:  # the database is busy or away: try again soon
                 log.warning("engine pass failed, retrying: %s", exc.orig)
                 due = None

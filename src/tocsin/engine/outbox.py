@@ -14,10 +14,10 @@ behind slow sends is left to whoever claims it next. A send that raises fails it
 a row whose every attempt ended with its claim running out (the node died on it each time) fails
 after `max_attempts` instead of being claimed again forever.
 A page waits for the unfinished pages of earlier escalation steps of its incident (see
-`escalation.waits_for_earlier_page`), so level 2 never arrives before a level-1 page that a dead
-node was holding. When a claimed row is finally sent, the sender looks again: a page of an
-incident acknowledged or resolved since is withdrawn, and so is a resolve notice to a user no
-page reached.
+`store.notifications.waits_for_earlier_page`), so level 2 never arrives before a level-1 page
+that a dead node was holding. When a claimed row is finally sent, the sender looks again: a
+page of an incident acknowledged or resolved since is withdrawn, and so is a resolve notice to
+a user no page reached.
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ from tocsin.notify.smtp import SmtpAdapter
 from tocsin.notify.webhook import WebhookAdapter
 from tocsin.settings import Settings
 from tocsin.store import acklinks
-from tocsin.store.escalation import NotificationStatus as Status
-from tocsin.store.escalation import paged_users, waits_for_earlier_page
 from tocsin.store.models import Alert, ContactMethod, Escalation, Notification, TimelineEvent
+from tocsin.store.notifications import NotificationStatus as Status
+from tocsin.store.notifications import paged_users, waits_for_earlier_page
 
 log = logging.getLogger("tocsin.outbox")
 
@@ -81,6 +81,47 @@ def adapter_factory(settings: Settings) -> AdapterFor:
     return build
 
 
+class Adapters:
+    """The adapter of each contact method, built on first use and kept: one connection pool per
+    destination, reused by every later send, instead of a new client (and TLS handshake) each
+    time. A contact method whose type, target or secret changes gets a new adapter; the old one
+    is closed. Safe to share between threads.
+    """
+
+    def __init__(self, build: AdapterFor) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._made: dict[int, tuple[tuple[str, str, str | None], Adapter]] = {}
+
+    for_settings = staticmethod(adapter_factory)
+
+    def __call__(self, method: ContactMethod) -> Adapter:
+        """Return `method`'s adapter (raises InvalidInput for a misconfigured method)."""
+        shape = (method.type, method.target, method.secret)
+        with self._lock:
+            found = self._made.get(method.id)
+            if found is not None and found[0] == shape:
+                return found[1]
+        adapter = self._build(method)  # outside the lock: building may resolve or read files
+        with self._lock:
+            found = self._made.get(method.id)
+            if found is not None and found[0] == shape:
+                adapter.close()  # another thread built it first
+                return found[1]
+            self._made[method.id] = (shape, adapter)
+        if found is not None:
+            found[1].close()
+        return adapter
+
+    def close(self) -> None:
+        """Close every adapter built so far."""
+        with self._lock:
+            made = [adapter for _shape, adapter in self._made.values()]
+            self._made.clear()
+        for adapter in made:
+            adapter.close()
+
+
 @dataclass(frozen=True, slots=True)
 class Claimed:
     """A claimed outbox row, detached from its session."""
@@ -108,6 +149,7 @@ class _Renewal:
     def __init__(self, sender: Sender, rows: list[Claimed], claimed_at: datetime) -> None:
         self._sessions = sender._sessions
         self._clock = sender._clock
+        self._claim_clock = sender._claim_clock
         self._node = sender.node
         self._lease = sender.lease
         self._claim_for = sender.claim_for
@@ -151,11 +193,15 @@ class _Renewal:
     def renew(self) -> None:
         """Extend the claim of every row still being worked on by one lease."""
         now = self._clock.now()
+        claim_now = self._claim_clock.now()
         with self._lock:
             self._deadlines = {i: d for i, d in self._deadlines.items() if d > now}
             until: dict[datetime, list[int]] = {}
             for row_id, deadline in self._deadlines.items():
-                until.setdefault(min(now + self._lease, deadline), []).append(row_id)
+                # The deadline is this node's own measure of how long a send may take; the
+                # claim written is on the claim clock.
+                left = deadline - now
+                until.setdefault(claim_now + min(self._lease, left), []).append(row_id)
         if not until:
             return
         ours = (Notification.claimed_by == self._node) & (Notification.status == Status.SENDING)
@@ -198,9 +244,13 @@ class Sender:
         max_backoff: timedelta = timedelta(minutes=10),
         batch: int = 100,
         secret_key: str | None = None,
+        claim_clock: Clock | None = None,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
+        # Claims are compared between nodes: on PostgreSQL the composition root gives the
+        # database's clock here, so skewed node clocks still agree on when a claim runs out.
+        self._claim_clock = claim_clock or clock
         self._adapter_for = adapter_for
         self.node = node
         self.base_url = base_url
@@ -259,12 +309,7 @@ class Sender:
             adapter = self._adapter_for(method)
         except TocsinError as exc:  # a misconfigured contact method
             return SendResult(Outcome.PERMANENT, exc.message)
-        try:
-            return adapter.send(self._message(rows))
-        finally:
-            close = getattr(adapter, "close", None)
-            if callable(close):
-                close()
+        return adapter.send(self._message(rows))
 
     def _hold(self, method: ContactMethod, rows: list[Claimed]) -> bool:
         """Put rows back if this method's throttle forbids a message now; return True if held.
@@ -311,6 +356,7 @@ class Sender:
         of the incident reached (whose page was withdrawn, or failed).
         """
         now = self._clock.now()
+        claim_now = self._claim_clock.now()
         with self._sessions() as session, session.begin():
             # Locked (on SQLite the write transaction already is), so that no other node can
             # claim a row between this check and the new deadline written below.
@@ -332,7 +378,9 @@ class Sender:
             ]
             # A row that waited behind slow sends may have outlived its claim: another node's
             # `claim` counts it free, so sending it here could page its user twice.
-            lost = {r.id for r in ours if (stored[r.id].claimed_until or now) <= now}
+            lost = {
+                r.id for r in ours if (stored[r.id].claimed_until or claim_now) <= claim_now
+            }
             renewal.forget([r for r in ours if r.id in lost])
             rows = [r for r in ours if r.id not in lost]
             incidents = {r.incident_id for r in rows if r.incident_id is not None}
@@ -379,15 +427,16 @@ class Sender:
             renewal.sending(keep)
             for claimed in keep:
                 row = stored[claimed.id]
-                row.claimed_until = now + self.lease
+                row.claimed_until = claim_now + self.lease
                 row.attempts += 1
         return keep
 
     def claim(self) -> tuple[list[Claimed], dict[int, ContactMethod]]:
         """Mark due rows as being sent by this node, until a deadline; return them."""
         now = self._clock.now()
+        claim_now = self._claim_clock.now()
         with self._sessions() as session, session.begin():
-            self._give_up_exhausted(session, now)
+            self._give_up_exhausted(session, now, claim_now)
             rows = session.scalars(
                 select(Notification)
                 .where(
@@ -395,7 +444,7 @@ class Sender:
                         (Notification.status == Status.PENDING) & (Notification.due_at <= now),
                         # a sender died holding these: their claim ran out
                         (Notification.status == Status.SENDING)
-                        & (Notification.claimed_until <= now)
+                        & (Notification.claimed_until <= claim_now)
                         & (Notification.attempts < self.max_attempts),
                     ),
                     ~waits_for_earlier_page(),
@@ -424,7 +473,7 @@ class Sender:
             )
             for row in rows:
                 row.status = Status.SENDING
-                row.claimed_until = now + self.lease
+                row.claimed_until = claim_now + self.lease
                 row.claimed_by = self.node
                 token = None
                 if row.kind == "page" and row.incident_id is not None:
@@ -460,7 +509,7 @@ class Sender:
                 session.expunge(method)
         return claimed, methods
 
-    def _give_up_exhausted(self, session: Session, now: datetime) -> None:
+    def _give_up_exhausted(self, session: Session, now: datetime, claim_now: datetime) -> None:
         """Fail the rows whose every attempt ended with the claim running out.
 
         A node died (or hung) on each of those sends, perhaps because of the message itself:
@@ -471,7 +520,7 @@ class Sender:
             select(Notification)
             .where(
                 Notification.status == Status.SENDING,
-                Notification.claimed_until <= now,
+                Notification.claimed_until <= claim_now,
                 Notification.attempts >= self.max_attempts,
             )
             .order_by(Notification.id)
@@ -591,3 +640,20 @@ class Sender:
                 data={"notification": row.id, "status": row.status},
             )
         )
+
+
+def next_due(session: Session) -> datetime | None:
+    """Return when the next outbox row falls due, or a claim on one runs out."""
+    message = session.scalar(
+        select(func.min(Notification.due_at)).where(
+            Notification.status == Status.PENDING,
+            # a row waiting for an earlier page is due when that page is done (the loop polls)
+            # or its claim runs out (`claimed` below), not at once: no busy loop meanwhile
+            ~waits_for_earlier_page(),
+        )
+    )
+    claimed = session.scalar(
+        select(func.min(Notification.claimed_until)).where(Notification.status == Status.SENDING)
+    )
+    found = [t for t in (message, claimed) if t is not None]
+    return min(found) if found else None

@@ -9,7 +9,6 @@ from typing import Any
 from tocsin.core.alerts import (
     MAX_DEDUP_KEY,
     MAX_RAW_SEVERITY,
-    MAX_SEVERITY,
     MAX_SOURCE,
     AlertAction,
     AlertEvent,
@@ -23,8 +22,11 @@ from tocsin.ingest import storage_problems, text
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
-def parse(body: Any, *, severity_label: str = "severity") -> list[AlertEvent]:
-    """Return one event per alert in the group; unknown extra fields are accepted."""
+def parse(body: Any) -> list[AlertEvent]:
+    """Return one event per alert in the group; unknown extra fields are accepted.
+
+    The severity is read from the `severity` label; `with_severity_label` reads another.
+    """
     problems: list[str] = []
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object (Alertmanager webhook, version 4)")
@@ -62,8 +64,8 @@ def parse(body: Any, *, severity_label: str = "severity") -> list[AlertEvent]:
         if not isinstance(annotations, dict):
             problems.append(f"{where}.annotations: must be an object")
             annotations = {}
-        raw = text(labels.get(severity_label))
-        problems += severity_problems(raw, f"{where}.labels.{severity_label}")
+        raw = text(labels.get("severity"))
+        problems += severity_problems(raw, f"{where}.labels.severity")
         if problems:
             continue
         name = text(labels.get("alertname")) or "alert"
@@ -105,9 +107,12 @@ def _time(value: Any) -> datetime | None:
 
 
 def severity_problems(raw: str, where: str) -> list[str]:
-    """Return why a severity label's value cannot be stored, if it cannot."""
-    if len(raw) > MAX_RAW_SEVERITY or len(normalize_severity(raw or None)) > MAX_SEVERITY:
-        return [f"{where}: a severity of at most {MAX_SEVERITY} characters (got {len(raw)})"]
+    """Return why a severity label's value cannot be stored, if it cannot.
+
+    Any word is a severity (an unknown one counts as error), but the word itself is kept.
+    """
+    if len(raw) > MAX_RAW_SEVERITY:
+        return [f"{where}: a severity of at most {MAX_RAW_SEVERITY} characters (got {len(raw)})"]
     return []
 
 

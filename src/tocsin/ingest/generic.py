@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tocsin.core.alerts import MAX_DEDUP_KEY, MAX_SOURCE, SEVERITIES, AlertAction, AlertEvent
+from tocsin.core.alerts import MAX_DEDUP_KEY, MAX_SOURCE, AlertAction, AlertEvent, AlertSeverity
 from tocsin.errors import InvalidInput
 from tocsin.ingest import links_from, storage_problems, text
 
@@ -40,9 +40,12 @@ def parse(body: Any) -> AlertEvent:
         problems.append("summary: required for a trigger")
     if len(summary) > 1024:
         problems.append("summary: at most 1024 characters")
-    severity = text(body.get("severity") or "error").lower()
-    if severity not in SEVERITIES:
-        problems.append(f"severity: must be one of {', '.join(SEVERITIES)} (got {severity!r})")
+    word = text(body.get("severity") or "error").lower()
+    try:
+        severity = AlertSeverity(word)
+    except ValueError:
+        problems.append(f"severity: must be one of {', '.join(AlertSeverity)} (got {word!r})")
+        severity = AlertSeverity.ERROR
     dedup_key = body.get("dedup_key")
     if dedup_key is not None and (not isinstance(dedup_key, str) or not dedup_key):
         problems.append("dedup_key: must be a non-empty text")
@@ -61,7 +64,7 @@ def parse(body: Any) -> AlertEvent:
         dedup_key=str(dedup_key) if dedup_key else uuid.uuid4().hex,
         summary=summary,
         severity=severity,
-        raw_severity=severity,
+        raw_severity=word,
         source=text(body.get("source"))[:MAX_SOURCE] or "generic",
         details=details,
         links=links,

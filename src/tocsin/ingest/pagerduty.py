@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tocsin.core.alerts import MAX_SOURCE, SEVERITIES, AlertAction, AlertEvent
+from tocsin.core.alerts import MAX_SOURCE, AlertAction, AlertEvent, AlertSeverity
 from tocsin.errors import InvalidInput
 from tocsin.ingest import links_from, storage_problems, text
 
@@ -88,7 +88,8 @@ def parse_event(body: Any) -> Envelope:
         problems.append(f"Length of 'dedup_key' is incorrect (should be at most {MAX_DEDUP_KEY})")
     if action is not AlertAction.TRIGGER and not dedup_key:
         problems.append(f"'dedup_key' is required for event_action {action.value!r}")
-    summary = source = severity = ""
+    summary = source = raw_severity = ""
+    severity = AlertSeverity.ERROR  # what an acknowledge or resolve never uses
     details: dict[str, Any] = {}
     occurred: datetime | None = None
     payload = body.get("payload")
@@ -100,10 +101,12 @@ def parse_event(body: Any) -> Envelope:
         source = text(payload.get("source"))[:MAX_SOURCE]
         if not source.strip():
             problems.append("'payload.source' is missing or blank")
-        severity = text(payload.get("severity"))
-        if severity not in SEVERITIES:
+        raw_severity = text(payload.get("severity"))
+        try:
+            severity = AlertSeverity(raw_severity)
+        except ValueError:
             problems.append(
-                "'payload.severity' must be one of critical, error, warning, info "
+                f"'payload.severity' must be one of {', '.join(AlertSeverity)} "
                 f"(got {payload.get('severity')!r})"
             )
         occurred = _timestamp(payload.get("timestamp"), problems)
@@ -121,8 +124,8 @@ def parse_event(body: Any) -> Envelope:
             # A trigger without a key gets one, and the answer says which (PagerDuty does so).
             dedup_key=dedup_key or uuid.uuid4().hex,
             summary=summary,
-            severity=severity or "error",
-            raw_severity=severity,
+            severity=severity,
+            raw_severity=raw_severity,
             source=source,
             details=details,
             links=links,

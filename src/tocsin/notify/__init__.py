@@ -131,9 +131,10 @@ class Adapter(Protocol):
     * **Bounded time.** Connecting and every read and write are bounded by the adapter's
       `timeout`; host name resolution is left to the system resolver.
 
-    * **Lifetime.** An adapter is built once and used for many sends. The adapters in this
-      package may be shared by several threads; those that keep connections open (webhook,
-      Slack) offer `close()` and work as context managers.
+    * **Lifetime.** An adapter is built once per destination and used for many sends (the
+      outbox keeps one per contact method). The adapters in this package may be shared by
+      several threads. `close()` releases what the adapter keeps open (the webhook and Slack
+      adapters' connection pools); an adapter that keeps nothing open does nothing there.
 
     `detail` is one line for humans ("HTTP 503 from receiver", "550 mailbox unavailable"); do
     not parse it.
@@ -148,6 +149,9 @@ class Adapter(Protocol):
                 self.messages.append(message)
                 return SendResult(Outcome.SENT, "kept in memory")
 
+            def close(self) -> None:
+                pass
+
         result = adapter.send(message)
         if result.outcome is Outcome.TEMPORARY:
             retry_at = now + max(backoff, result.retry_after or 0.0)  # same message, same key
@@ -157,6 +161,10 @@ class Adapter(Protocol):
 
     def send(self, message: Message) -> SendResult:
         """Make one delivery attempt and classify its outcome."""
+        ...
+
+    def close(self) -> None:
+        """Release what the adapter keeps open; it is not used after this."""
         ...
 
 

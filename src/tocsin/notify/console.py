@@ -51,3 +51,6 @@ class ConsoleAdapter:
             # reporting it beats both raising (the protocol forbids it) and claiming SENT.
             return SendResult(Outcome.PERMANENT, f"cannot write to the console: {exc}")
         return SendResult(Outcome.SENT, "written to the console")
+
+    def close(self) -> None:
+        """Nothing to release: the stream belongs to whoever gave it."""

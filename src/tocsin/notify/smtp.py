@@ -75,6 +75,9 @@ class SmtpAdapter:
         self._password = password
         self.timeout = float(timeout)
 
+    def close(self) -> None:
+        """Nothing to release: each send opens its own SMTP session and quits it."""
+
     def message_id(self, message: Message) -> str:
         """Return the Message-ID every attempt of this message carries."""
         # A hash, not the key itself: the key may hold characters a msg-id forbids

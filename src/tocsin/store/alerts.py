@@ -1,24 +1,22 @@
-"""Alerts in the database: dedup, routing into incidents, maintenance, heartbeats.
+"""Alerts in the database: look-ups, pages of them, maintenance windows, change events.
 
-`ingest` (from `tocsin.store.dedup`) is the one way alert events get in, whichever sender they
-came from, and whoever acts on an alert by hand. It only flushes; the caller commits, and
-answers the sender 2xx only after the commit.
+Alert events get in only through `services.ingest`, whichever sender they came from and whoever
+acts on an alert by hand (`services.alerts`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, literal, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from tocsin.core import pagination
-from tocsin.core.alerts import AlertAction, AlertEvent, AlertStatus
+from tocsin.core.alerts import AlertStatus
 from tocsin.core.pagination import Page
-from tocsin.errors import Conflict, InvalidInput, NotFound
+from tocsin.errors import InvalidInput, NotFound
 from tocsin.store import services
-from tocsin.store.dedup import Result, ingest
 from tocsin.store.models import (
     Alert,
     Incident,
@@ -28,12 +26,10 @@ from tocsin.store.models import (
     UTCDateTime,
 )
 
-__all__ = ["Page", "Result", "ingest"]
-
-HEARTBEAT_KEY = "heartbeat-missed"
+__all__ = ["Page"]
 
 
-# --- people acting on alerts ------------------------------------------------------------------
+# --- looking alerts up --------------------------------------------------------------------------
 
 
 def get(session: Session, alert_id: int) -> Alert:
@@ -119,35 +115,6 @@ def _at(value: datetime) -> Any:
     return literal(value, UTCDateTime())
 
 
-def acknowledge(session: Session, alert_id: int, *, actor: str, now: datetime) -> Alert:
-    """Acknowledge an alert by hand."""
-    alert = get(session, alert_id)
-    if alert.status != AlertStatus.TRIGGERED.value:
-        raise Conflict(
-            f"alert {alert_id} is {alert.status}; only a triggered alert can be acknowledged"
-        )
-    event = AlertEvent(AlertAction.ACKNOWLEDGE, alert.dedup_key)
-    ingest(session, alert.integration, [event], now=now, actor=actor)
-    session.refresh(alert)
-    return alert
-
-
-def resolve(session: Session, alert_id: int, *, actor: str, now: datetime) -> Alert:
-    """Resolve an alert by hand."""
-    alert = get(session, alert_id)
-    if alert.status == AlertStatus.RESOLVED.value:
-        raise Conflict(f"alert {alert_id} is already resolved")
-    ingest(
-        session,
-        alert.integration,
-        [AlertEvent(AlertAction.RESOLVE, alert.dedup_key)],
-        now=now,
-        actor=actor,
-    )
-    session.refresh(alert)
-    return alert
-
-
 # --- maintenance windows ----------------------------------------------------------------------
 
 
@@ -213,7 +180,7 @@ def end_maintenance(session: Session, window_id: int, *, now: datetime) -> Maint
     return window
 
 
-# --- change events and heartbeats --------------------------------------------------------------
+# --- change events ----------------------------------------------------------------------------
 
 
 def record_change(
@@ -250,50 +217,6 @@ def service_timeline(session: Session, service: str, *, limit: int = 100) -> lis
             .limit(limit)
         )
     )
-
-
-def ping(session: Session, integration: Integration, *, now: datetime) -> list[Result]:
-    """Record a heartbeat: the next is due an interval from now; a missed-beat alert resolves."""
-    if integration.heartbeat_interval_seconds is None:
-        raise InvalidInput(f"integration {integration.name!r} is not a heartbeat")
-    integration.heartbeat_last_ping_at = now
-    integration.heartbeat_deadline_at = now + timedelta(
-        seconds=integration.heartbeat_interval_seconds
-    )
-    return ingest(session, integration, [AlertEvent(AlertAction.RESOLVE, HEARTBEAT_KEY)], now=now)
-
-
-def missed_heartbeats(session: Session, *, now: datetime) -> list[Result]:
-    """Open an alert for every heartbeat whose deadline has passed; return what was done."""
-    due = session.scalars(
-        select(Integration)
-        .where(Integration.heartbeat_deadline_at <= now)
-        .order_by(Integration.heartbeat_deadline_at)
-    ).all()
-    results = []
-    for integration in due:
-        last = integration.heartbeat_last_ping_at
-        since = f"no ping since {last:%Y-%m-%d %H:%M:%S} UTC" if last else "no ping yet"
-        minutes = (integration.heartbeat_interval_seconds or 0) // 60
-        event = AlertEvent(
-            AlertAction.TRIGGER,
-            HEARTBEAT_KEY,
-            summary=f"Heartbeat {integration.name} of {integration.service.slug} missed: {since} "
-            f"(expected every {minutes} min)",
-            severity="error",
-            raw_severity="error",
-            source="tocsin heartbeat",
-        )
-        results += ingest(session, integration, [event], now=now)
-        # Until the next ping there is nothing more to wait for; the open alert says it all.
-        integration.heartbeat_deadline_at = None
-    session.flush()
-    return results
-
-
-def next_heartbeat_deadline(session: Session) -> datetime | None:
-    """Return the earliest heartbeat deadline still ahead."""
-    return session.scalar(select(func.min(Integration.heartbeat_deadline_at)))
 
 
 def incident_numbers(session: Session, found: list[Alert]) -> dict[int, int]:

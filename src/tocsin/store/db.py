@@ -5,8 +5,9 @@ from __future__ import annotations
 import fcntl
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -158,16 +159,23 @@ class _WriteQueue:
             fcntl.flock(info["tocsin_lock_fd"], fcntl.LOCK_UN)
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """Return the session factory for work that writes (on SQLite: one writer at a time)."""
-    return sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(
+    engine: Engine, *, info: Mapping[str, Any] | None = None
+) -> sessionmaker[Session]:
+    """Return the session factory for work that writes (on SQLite: one writer at a time).
+
+    Every session starts with a copy of `info` (what the composition root binds to sessions).
+    """
+    return sessionmaker(engine, expire_on_commit=False, info=dict(info or {}))
 
 
 class ReadOnlySession(RuntimeError):
     """Code tried to write through a read session: a bug, reported loudly instead of waiting."""
 
 
-def make_read_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+def make_read_sessionmaker(
+    engine: Engine, *, info: Mapping[str, Any] | None = None
+) -> sessionmaker[Session]:
     """Return the session factory for work that only reads.
 
     On SQLite its transactions read a WAL snapshot without the write lock (a deferred BEGIN,
@@ -178,7 +186,7 @@ def make_read_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     reader = engine.execution_options(**{READ_ONLY: True})
     if engine.dialect.name == "postgresql":
         event.listen(reader, "begin", _postgres_read_only)
-    factory = sessionmaker(reader, expire_on_commit=False)
+    factory = sessionmaker(reader, expire_on_commit=False, info=dict(info or {}))
     event.listen(factory, "before_flush", _refuse_flush)
     return factory
 
@@ -245,3 +253,24 @@ def require_migrated(engine: Engine) -> None:
             f"the database {engine.url.render_as_string(hide_password=True)} {state}; "
             f"run `tocsin db upgrade` to migrate it to {head}"
         )
+
+
+class DatabaseClock:
+    """The database server's clock, for what several nodes compare (outbox claims).
+
+    Each node's wall clock may be off by seconds; a claim stamped by a node whose clock runs
+    ahead would look expired to the others, and its pages would go out twice. Read from the
+    one database every node shares, claim times agree however skewed the nodes are.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        if engine.dialect.name != "postgresql":
+            raise ValueError("the database clock needs PostgreSQL")
+        self._engine = engine
+
+    def now(self) -> datetime:
+        """Return the database server's current instant (not its transaction's start)."""
+        with self._engine.connect() as connection:
+            found = connection.execute(text("SELECT clock_timestamp()")).scalar_one()
+        assert isinstance(found, datetime)
+        return found.astimezone(UTC)

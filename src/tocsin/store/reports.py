@@ -1,28 +1,19 @@
-"""Response metrics from the stored milestones, and the Prometheus view of the live state."""
+"""Response metrics from the stored milestones, and the figures of the live state."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-)
-from prometheus_client.registry import Collector
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from tocsin.core import metrics
 from tocsin.core.incident import IncidentStatus
 from tocsin.store import services as services_store
 from tocsin.store import severities
 from tocsin.store.models import Alert, Incident, IncidentService, Notification
-
-MTTR_BUCKETS = (300.0, 900.0, 1800.0, 3600.0, 4 * 3600.0, 12 * 3600.0, 24 * 3600.0)
-LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0)
 
 
 def incident_times(
@@ -97,88 +88,55 @@ def report(
     }
 
 
-class StateCollector(Collector):
-    """Prometheus metrics read from the database at each scrape (every node reports the same)."""
+@dataclass(frozen=True, slots=True)
+class LiveState:
+    """The figures a metrics scrape reports, read in one session."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self._sessions = sessions
+    open_by_severity: dict[str, int]
+    alert_events: int
+    notifications: dict[str, int]
+    page_lags: list[float]
+    times_to_resolve: list[float]
 
-    def collect(self) -> Iterator[Any]:
-        """Yield the metric families."""
-        with self._sessions() as session:
-            open_by_sev = GaugeMetricFamily(
-                "tocsin_open_incidents",
-                "Incidents not yet resolved, by severity",
-                labels=["severity"],
+
+def live_state(session: Session) -> LiveState:
+    """Return what is open and what was sent, as of now (drills left out of incidents)."""
+    counts: dict[str, int] = {}
+    for severity, n in session.execute(
+        select(Incident.severity, func.count())
+        .where(
+            Incident.status.in_([s.value for s in IncidentStatus if s.is_open]),
+            Incident.is_drill.is_(False),
+        )
+        .group_by(Incident.severity)
+    ):
+        counts[severity] = int(n)
+    open_by_severity = {
+        level.name: counts.get(level.name, 0) for level in severities.scale(session).levels
+    }
+    events = int(session.scalar(select(func.coalesce(func.sum(Alert.count), 0))) or 0)
+    notifications = {
+        status: int(n)
+        for status, n in session.execute(
+            select(Notification.status, func.count()).group_by(Notification.status)
+        )
+    }
+    lags = [
+        (sent - due).total_seconds()
+        for sent, due in session.execute(
+            select(Notification.sent_at, Notification.due_at).where(
+                Notification.sent_at.is_not(None), Notification.kind == "page"
             )
-            counts: dict[str, int] = {}
-            for severity, n in session.execute(
-                select(Incident.severity, func.count())
-                .where(
-                    Incident.status.in_([s.value for s in IncidentStatus if s.is_open]),
-                    Incident.is_drill.is_(False),
-                )
-                .group_by(Incident.severity)
-            ):
-                counts[severity] = int(n)
-            for level in severities.scale(session).levels:
-                open_by_sev.add_metric([level.name], float(counts.get(level.name, 0)))
-            yield open_by_sev
-
-            ingested = CounterMetricFamily(
-                "tocsin_alert_events", "Alert events ingested (repeats included)"
+        )
+        if sent is not None
+    ]
+    resolved = [
+        (r - d).total_seconds()
+        for d, r in session.execute(
+            select(Incident.detected_at, Incident.resolved_at).where(
+                Incident.resolved_at.is_not(None), Incident.is_drill.is_(False)
             )
-            ingested.add_metric(
-                [], float(session.scalar(select(func.coalesce(func.sum(Alert.count), 0))) or 0)
-            )
-            yield ingested
-
-            notified = CounterMetricFamily(
-                "tocsin_notifications", "Notifications by outcome", labels=["status"]
-            )
-            for status, n in session.execute(
-                select(Notification.status, func.count()).group_by(Notification.status)
-            ):
-                notified.add_metric([status], float(n))
-            yield notified
-
-            lags = [
-                (sent - due).total_seconds()
-                for sent, due in session.execute(
-                    select(Notification.sent_at, Notification.due_at).where(
-                        Notification.sent_at.is_not(None), Notification.kind == "page"
-                    )
-                )
-                if sent is not None
-            ]
-            yield _histogram(
-                "tocsin_page_lag_seconds",
-                "From a page falling due to it being sent",
-                lags,
-                LAG_BUCKETS,
-            )
-            resolved = [
-                (r - d).total_seconds()
-                for d, r in session.execute(
-                    select(Incident.detected_at, Incident.resolved_at).where(
-                        Incident.resolved_at.is_not(None), Incident.is_drill.is_(False)
-                    )
-                )
-                if r is not None
-            ]
-            yield _histogram(
-                "tocsin_time_to_resolve_seconds",
-                "Detection to resolution of resolved incidents",
-                resolved,
-                MTTR_BUCKETS,
-            )
-
-
-def _histogram(
-    name: str, text: str, values: list[float], buckets: tuple[float, ...]
-) -> HistogramMetricFamily:
-    cumulative = [(str(b), float(sum(1 for v in values if v <= b))) for b in buckets]
-    cumulative.append(("+Inf", float(len(values))))
-    family = HistogramMetricFamily(name, text)
-    family.add_metric([], cumulative, sum_value=sum(values))
-    return family
+        )
+        if r is not None
+    ]
+    return LiveState(open_by_severity, events, notifications, lags, resolved)

@@ -13,8 +13,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
-from tocsin.api.deps import NowDep, ReadSessionDep
 from tocsin.errors import PermissionDenied, TocsinError
+from tocsin.http.deps import NowDep, ReadSessionDep
 from tocsin.store import web_sessions
 from tocsin.store.db import transaction
 from tocsin.store.models import User, WebSession

@@ -1,11 +1,12 @@
-"""Put the pages, the status page and the static files on the application."""
+"""Put the pages, the one-click acknowledge page, the status page and the static files on the
+application."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from tocsin.web import pages, status
+from tocsin.web import ack, pages, status
 from tocsin.web.headers import SecurityHeaders
 
 
@@ -19,5 +20,6 @@ def install(app: FastAPI) -> None:
         docs_paths=[path for path in docs if path],
     )
     app.mount("/static", StaticFiles(packages=[("tocsin", "web/static")]), name="static")
+    app.include_router(ack.router)
     app.include_router(status.router)
     app.include_router(pages.router)

@@ -25,7 +25,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from tocsin.api.deps import NowDep, SessionDep
 from tocsin.core import pagination
 from tocsin.core import postmortem as postmortem_core
 from tocsin.core import runbook as runbook_core
@@ -38,15 +37,14 @@ from tocsin.core.incident import (
     incident_ref,
 )
 from tocsin.core.login_throttle import retry_after
+from tocsin.engine import messages
 from tocsin.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TocsinError
+from tocsin.http.deps import NowDep, SessionDep
+from tocsin.services import actions, alerts, incidents, postmortems
 from tocsin.store import (
-    actions,
-    alerts,
-    escalation,
-    incidents,
     integrations,
     live,
-    postmortems,
+    policies,
     reports,
     schedules,
     services,
@@ -342,7 +340,7 @@ def _incident_context(
     scale = severities.scale(session)
     roles = incidents.active_roles(incident)
     settings = request.app.state.settings
-    notification = incidents.render_message(
+    notification = messages.render_message(
         session, incident, "notification", template_dir=settings.template_dir
     )
     # The version first: on PostgreSQL each statement sees the newest commits, so an entry
@@ -696,11 +694,11 @@ def service_list(request: Request, session: SessionDep, login: LoginDep) -> Resp
     for incident in incidents.list_(session, open_only=True, limit=500):
         for slug in incident.service_slugs:
             open_counts[slug] = open_counts.get(slug, 0) + 1
-    policies = {p.id: p.name for p in escalation.list_policies(session)}
+    policy_names = {p.id: p.name for p in policies.list_policies(session)}
     return page(
         request,
         "services.html",
-        {"services": found, "open_counts": open_counts, "policies": policies},
+        {"services": found, "open_counts": open_counts, "policies": policy_names},
     )
 
 
@@ -713,7 +711,7 @@ def service_page(
     policy = None
     if service.escalation_policy_id is not None:
         policy = next(
-            (p for p in escalation.list_policies(session) if p.id == service.escalation_policy_id),
+            (p for p in policies.list_policies(session) if p.id == service.escalation_policy_id),
             None,
         )
     scenarios: list[runbook_core.Scenario] = []
@@ -725,7 +723,7 @@ def service_page(
         {
             "service": service,
             "policy": policy,
-            "levels": escalation.policy_json(policy)["levels"] if policy else [],
+            "levels": policies.policy_json(policy)["levels"] if policy else [],
             "integrations": integrations.list_(session, service=slug),
             "recent": incidents.list_(session, service=slug, limit=20),
             "runbook": _render_runbook(service.runbook) if service.runbook else None,

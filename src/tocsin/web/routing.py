@@ -11,8 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 
-from tocsin.api.errors import describe_validation, status_of
 from tocsin.errors import TocsinError
+from tocsin.http.errors import describe_validation, status_of
 from tocsin.web.auth import BadCsrf, LoginRequired
 from tocsin.web.render import page
 

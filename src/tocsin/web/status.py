@@ -11,10 +11,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from tocsin.api.deps import NowDep, SessionDep
 from tocsin.core.incident import parse_incident_ref
 from tocsin.core.printable import printable
 from tocsin.errors import InvalidInput, NotFound
+from tocsin.http.deps import NowDep, SessionDep
 from tocsin.store import statuspage
 from tocsin.web.render import env, page
 from tocsin.web.routing import PageRoute

@@ -9,9 +9,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from tocsin.api.deps import Admin, NowDep, Reader, SessionDep, Writer
 from tocsin.api.params import RowId, ServiceSlug
 from tocsin.core.timeutil import parse_duration
+from tocsin.http.deps import Admin, NowDep, Reader, SessionDep, Writer
 from tocsin.schemas import (
     AlertOut,
     IntegrationCreated,
@@ -20,7 +20,8 @@ from tocsin.schemas import (
     ServiceEventOut,
     alert_views,
 )
-from tocsin.store import alerts, integrations
+from tocsin.services import alerts
+from tocsin.store import integrations
 
 router = APIRouter()
 

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from tocsin.api.deps import Admin, NowDep, Reader, SessionDep, Writer
 from tocsin.api.params import Handle, RowId, ServiceSlug
 from tocsin.config import EscalationPolicySpec, UserSpec
 from tocsin.errors import InvalidInput, NotFound
+from tocsin.http.deps import Admin, NowDep, Reader, SessionDep, Writer
 from tocsin.schemas import ServiceOut, TokenCreated, TokenOut, UserOut
-from tocsin.store import escalation, schedules, services, severities, tokens, users
+from tocsin.services import config_apply
+from tocsin.store import policies, schedules, services, severities, tokens, users
 
 router = APIRouter()
 
@@ -162,13 +163,13 @@ def revoke_token(token_id: RowId, session: SessionDep, _caller: Admin, now: NowD
 @router.get("/escalation-policies", tags=["escalation"])
 def list_policies(session: SessionDep, _caller: Reader) -> list[dict[str, Any]]:
     """List escalation policies in the config file's shape."""
-    return [escalation.policy_json(p) for p in escalation.list_policies(session)]
+    return [policies.policy_json(p) for p in policies.list_policies(session)]
 
 
 @router.get("/escalation-policies/{name}", tags=["escalation"])
 def show_policy(name: str, session: SessionDep, _caller: Reader) -> dict[str, Any]:
     """Show one escalation policy."""
-    return escalation.policy_json(escalation.get_policy(session, name))
+    return policies.policy_json(policies.get_policy(session, name))
 
 
 @router.post("/escalation-policies", status_code=201, tags=["escalation"])
@@ -176,16 +177,16 @@ def put_policy(
     body: EscalationPolicySpec, session: SessionDep, _caller: Writer, now: NowDep
 ) -> dict[str, Any]:
     """Create an escalation policy, or replace its levels."""
-    problems = escalation.policy_problems(
+    problems = config_apply.policy_problems(
         body,
         known_users={u.handle for u in users.list_(session)},
         known_schedules={s.name for s in schedules.list_(session)},
     )
     if problems:
         raise InvalidInput.of(problems)
-    escalation.put_policy(session, body, now=now)
+    config_apply.put_policy(session, body, now=now)
     session.commit()
-    return escalation.policy_json(escalation.get_policy(session, body.name))
+    return policies.policy_json(policies.get_policy(session, body.name))
 
 
 @router.get("/services/{slug}/runbook", tags=["services"], response_class=PlainTextResponse)

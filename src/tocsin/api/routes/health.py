@@ -15,9 +15,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 import tocsin
-from tocsin.api import errors
-from tocsin.api.deps import bearer
 from tocsin.errors import InvalidInput
+from tocsin.http import errors
+from tocsin.http.deps import bearer
 from tocsin.schemas import HealthDown, HealthOut
 from tocsin.store import tokens
 from tocsin.store.tokens import Scope

@@ -9,10 +9,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from tocsin.api.deps import NowDep, Reader, SessionDep, Writer
 from tocsin.api.params import IncidentRef
+from tocsin.engine import messages
+from tocsin.http.deps import NowDep, Reader, SessionDep, Writer
 from tocsin.schemas import IncidentOut, StatusUpdateOut, TimelineEventOut
-from tocsin.store import escalation, incidents
+from tocsin.services import incidents
+from tocsin.store import notifications
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
@@ -279,7 +281,7 @@ def list_notifications(
     ref: IncidentRef, session: SessionDep, _caller: Reader
 ) -> list[dict[str, Any]]:
     """Who was notified about the incident, how, and how it went."""
-    return escalation.notifications_json(session, ref)
+    return notifications.notifications_json(session, ref)
 
 
 @router.post("/{ref}/updates", status_code=201)
@@ -353,6 +355,6 @@ def notification(
     kind: Literal["notification", "resolution"] = "notification",
 ) -> str:
     """Render the INCIDENT NOTIFICATION (or the RESOLUTION summary) as text."""
-    return incidents.render_message(
+    return messages.render_message(
         session, ref, kind, template_dir=request.app.state.settings.template_dir
     )

@@ -28,7 +28,8 @@ from tocsin.api.writer import Overloaded, Writer
 from tocsin.core.alerts import AlertAction
 from tocsin.errors import InvalidInput, NotFound, TocsinError, Unauthenticated
 from tocsin.ingest import alertmanager, decode, generic, opsgenie, pagerduty
-from tocsin.store import alerts, integrations
+from tocsin.services import alerts, heartbeats
+from tocsin.store import integrations
 from tocsin.store.integrations import IntegrationType
 from tocsin.store.models import Alert, Integration
 
@@ -174,14 +175,7 @@ async def _alertmanager(request: Request, key: str | None) -> JSONResponse:
         if problems:
             raise InvalidInput.of(problems)
         events = alertmanager.parse(body)
-        results = await _writer(request).submit(
-            key,
-            IntegrationType.ALERTMANAGER,
-            events,
-            adjust=lambda integration, found: alertmanager.with_severity_label(
-                list(found), integration.service.severity_label
-            ),
-        )
+        results = await _writer(request).submit(key, IntegrationType.ALERTMANAGER, events)
     except TooLarge as exc:
         return _plain_too_large(exc)
     except Overloaded:
@@ -463,7 +457,7 @@ async def opsgenie_heartbeat(name: str, request: Request) -> JSONResponse:
         integration = integrations.authenticate(session, key, expect=IntegrationType.HEARTBEAT)
         if integration.name != name:
             raise NotFound(f"this key's heartbeat is {integration.name!r}, not {name!r}")
-        alerts.ping(session, integration, now=now)
+        heartbeats.ping(session, integration, now=now)
 
     try:
         await _run(request, work)
@@ -518,7 +512,7 @@ async def heartbeat_ping(key: str, request: Request) -> JSONResponse:
     def work(session: Session) -> dict[str, Any]:
         now = _now(request)  # read inside the transaction, after any lock wait
         integration = integrations.authenticate(session, key, expect=IntegrationType.HEARTBEAT)
-        alerts.ping(session, integration, now=now)
+        heartbeats.ping(session, integration, now=now)
         deadline = integration.heartbeat_deadline_at
         return {
             "status": "ok",

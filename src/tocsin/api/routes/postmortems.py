@@ -9,11 +9,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict
 
-from tocsin.api.deps import NowDep, Reader, SessionDep, Writer
 from tocsin.api.params import IncidentRef, RowId
 from tocsin.core.incident import incident_ref
+from tocsin.http.deps import NowDep, Reader, SessionDep, Writer
 from tocsin.schemas import action_json, postmortem_json
-from tocsin.store import actions, incidents, postmortems
+from tocsin.services import actions, incidents, postmortems
 
 router = APIRouter(tags=["postmortems"])
 

@@ -10,11 +10,11 @@ from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field
 
 from tocsin import ical
-from tocsin.api.deps import NowDep, Reader, SessionDep, Writer, bearer
 from tocsin.api.params import RowId
 from tocsin.config import ScheduleSpec
 from tocsin.core import schedule as sched
 from tocsin.errors import InvalidInput
+from tocsin.http.deps import NowDep, Reader, SessionDep, Writer, bearer
 from tocsin.schemas import iso, override_json
 from tocsin.store import schedules as store
 from tocsin.store import tokens, users

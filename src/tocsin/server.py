@@ -1,22 +1,19 @@
-"""The FastAPI application: REST under /api/v1, health, OpenAPI at /docs."""
+"""The web server's application: the REST API under /api/v1, ingestion, health, the web UI and
+the status page, assembled on the runtime that `tocsin.app` builds."""
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 import tocsin
-from tocsin.api import errors, openapi
-from tocsin.api.limits import BodyLimit
+from tocsin import app as runtime
+from tocsin.api import openapi
+from tocsin.api.metrics import StateCollector
 from tocsin.api.routes import (
-    ack,
     alerts,
     directory,
     health,
@@ -26,13 +23,11 @@ from tocsin.api.routes import (
     schedules,
 )
 from tocsin.api.writer import Writer
-from tocsin.clock import Clock, SystemClock
-from tocsin.engine.loop import Engine
-from tocsin.engine.outbox import Sender, adapter_factory
+from tocsin.clock import Clock
+from tocsin.http import errors
+from tocsin.http.limits import BodyLimit
 from tocsin.settings import Settings
 from tocsin.store import tokens
-from tocsin.store.db import make_engine, make_read_sessionmaker, make_sessionmaker
-from tocsin.store.reports import StateCollector
 from tocsin.web import mount as web
 from tocsin.web.throttle import LoginThrottle
 
@@ -46,10 +41,10 @@ def create_app(
 ) -> FastAPI:
     """Return the Tocsin web application for `settings` (from the environment by default).
 
-    `run_engine` starts the background loop that does due work (missed heartbeats); tests that
-    drive time by hand turn it off and call the store directly.
+    `run_engine` starts the background loop that does due work (escalations, reminders, missed
+    heartbeats, the outbox); tests that drive time by hand turn it off and run it themselves.
     """
-    settings = settings or Settings.from_env()
+    built = runtime.build(settings, clock=clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,6 +57,7 @@ def create_app(
             if run_engine:
                 app.state.worker.stop()
             app.state.ingest_writer.stop()
+            built.adapters.close()
 
     app = FastAPI(
         title="Tocsin",
@@ -69,23 +65,15 @@ def create_app(
         description="Self-hosted incident response: incidents, on-call, alerts, postmortems.",
         lifespan=lifespan,
     )
-    engine = make_engine(settings.database_url)
+    settings = built.settings
+    app.state.runtime = built
     app.state.settings = settings
-    app.state.engine = engine
-    app.state.sessions = make_sessionmaker(engine)
-    app.state.read_sessions = make_read_sessionmaker(engine)
+    app.state.engine = built.database
+    app.state.sessions = built.sessions
+    app.state.read_sessions = built.read_sessions
     app.state.login_throttle = LoginThrottle()
-    app.state.clock = clock or SystemClock()
-    sender = Sender(
-        app.state.sessions,
-        app.state.clock,
-        adapter_factory(settings),
-        node=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
-        base_url=settings.base_url,
-        claim_for=timedelta(seconds=settings.claim_seconds),
-        secret_key=settings.secret_key,
-    )
-    app.state.worker = Engine(app.state.sessions, app.state.clock, sender=sender)
+    app.state.clock = built.clock
+    app.state.worker = built.engine
     app.state.wake_engine = app.state.worker.wake
     app.state.ingest_gate = ingest.Gate(limit=ingest_limit)
     app.state.ingest_writer = Writer(app.state.sessions, app.state.clock)
@@ -103,7 +91,6 @@ def create_app(
     app.state.metrics_networks = health.parse_networks(settings.metrics_allow)
     app.include_router(health.router)
     app.include_router(ingest.router)
-    app.include_router(ack.router)
     registry = CollectorRegistry()
     registry.register(StateCollector(app.state.read_sessions))
     app.state.metrics_registry = registry

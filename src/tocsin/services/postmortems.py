@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -16,8 +15,9 @@ from sqlalchemy.orm import Session
 from tocsin.core import blameless, comms
 from tocsin.core.incident import IncidentStatus, incident_ref
 from tocsin.core.postmortem import ActionLine, PostmortemStatus, draft_context, move
+from tocsin.engine import messages
 from tocsin.errors import Conflict, InvalidInput, NotFound
-from tocsin.store import actions, incidents
+from tocsin.services import actions, incidents
 from tocsin.store.models import Incident, Postmortem
 
 TEMPLATE = "postmortem.md.j2"
@@ -26,11 +26,9 @@ TEMPLATE = "postmortem.md.j2"
 def template_source(template_dir: Path | None = None) -> tuple[str, str]:
     """Return (file, Jinja2 source) of the draft: the deployment's copy, else the shipped one.
 
-    The deployment's copy is `postmortem.md.j2` in `template_dir`, or in TOCSIN_TEMPLATE_DIR when
-    no folder is given, the same folder the notification templates are read from.
+    The deployment's copy is `postmortem.md.j2` in `template_dir` (`Settings.template_dir`), the
+    same folder the notification templates are read from.
     """
-    if template_dir is None and os.environ.get("TOCSIN_TEMPLATE_DIR"):
-        template_dir = Path(os.environ["TOCSIN_TEMPLATE_DIR"])
     if template_dir is not None and (template_dir / TEMPLATE).is_file():
         own = template_dir / TEMPLATE
         return str(own), own.read_text(encoding="utf-8")
@@ -61,7 +59,7 @@ def render_draft(session: Session, incident: Incident, *, template_dir: Path | N
         ActionLine(item.action, item.owner.handle if item.owner else "", item.priority)
         for item in actions.list_(session, incident=incident)
     ]
-    where, source = template_source(template_dir)
+    where, source = template_source(template_dir or messages.bound_template_dir(session))
     try:
         return comms.render(source, draft_context(incidents.view(incident), lines))
     except jinja2.TemplateError as exc:

@@ -20,7 +20,11 @@ from sqlalchemy.orm import Session
 from tocsin.core import comms
 from tocsin.core import schedule as sched
 from tocsin.core.incident import EventKind, IncidentStatus, incident_ref
-from tocsin.store import escalation, schedules, severities
+from tocsin.engine import escalations
+from tocsin.engine.messages import render_message
+from tocsin.engine.work import announce_work
+from tocsin.store import schedules, severities
+from tocsin.store.incidents import commander_of
 from tocsin.store.models import Incident, Notification, Reminder, Service, User
 
 COMMANDER_AFTER = timedelta(minutes=5)
@@ -28,8 +32,6 @@ COMMANDER, UPDATE = "commander", "update"
 
 
 def _commander(incident: Incident) -> str | None:
-    from tocsin.store.incidents import commander_of
-
     user = commander_of(incident)
     return user.handle if user else None
 
@@ -42,7 +44,7 @@ def _add(session: Session, incident: Incident, kind: str, due_at: datetime, now:
     session.add(
         Reminder(incident_id=incident.id, kind=kind, due_at=due_at, done=False, created_at=now)
     )
-    escalation.announce_work(session)
+    announce_work(session)
 
 
 def _pending(session: Session, incident: Incident, kind: str) -> Reminder | None:
@@ -109,13 +111,11 @@ def notify_stakeholders(session: Session, incident: Incident, *, now: datetime) 
     if already:
         return
     people = session.scalars(select(User).where(User.stakeholder.is_(True)).order_by(User.handle))
-    from tocsin.store.incidents import render_message
-
     text = render_message(session, incident)
     ref = incident_ref(incident.number)
     names = []
     for person in people:
-        queued = escalation.enqueue(
+        queued = escalations.enqueue(
             session,
             incident,
             person.handle,
@@ -128,7 +128,7 @@ def notify_stakeholders(session: Session, incident: Incident, *, now: datetime) 
         if queued:
             names.append(person.handle)
     if names:
-        escalation.timeline(
+        escalations.timeline(
             session,
             incident,
             now,
@@ -159,7 +159,7 @@ def _targets(session: Session, incident: Incident, now: datetime) -> list[str]:
     return []
 
 
-def due(session: Session, *, now: datetime, limit: int = 100) -> int:
+def update_all(session: Session, *, now: datetime, limit: int = 100) -> int:
     """Fire every reminder due at `now` whose reason still holds; return how many fired."""
     rows = session.scalars(
         select(Reminder)
@@ -199,7 +199,7 @@ def due(session: Session, *, now: datetime, limit: int = 100) -> int:
             _add(session, incident, UPDATE, now + cadence, now)  # and again next cadence
         targets = _targets(session, incident, now)
         for handle in targets:
-            escalation.enqueue(
+            escalations.enqueue(
                 session,
                 incident,
                 handle,
@@ -210,7 +210,7 @@ def due(session: Session, *, now: datetime, limit: int = 100) -> int:
                 text=text,
             )
         who = ", ".join(targets) if targets else "nobody (no IC, IC policy or owner)"
-        escalation.timeline(
+        escalations.timeline(
             session,
             incident,
             now,

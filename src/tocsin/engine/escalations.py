@@ -1,4 +1,4 @@
-"""Escalation policies, each incident's escalation, and the outbox it writes to.
+"""Each incident's escalation: started, stopped, restarted and stepped on time by the engine.
 
 Every decision to notify writes its outbox rows in the same transaction as the decision (the
 escalation step, the acknowledgement, the resolve), so a crash can lose neither: either the step
@@ -11,107 +11,28 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, or_, select, text, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
-from tocsin.config import EscalationPolicySpec
 from tocsin.core import escalation as core
 from tocsin.core import paging
 from tocsin.core import schedule as sched
-from tocsin.core.incident import EventKind, incident_ref
-from tocsin.errors import InvalidInput, NotFound
+from tocsin.core.incident import EventKind
+from tocsin.engine.messages import message_for
+from tocsin.engine.work import announce_work
 from tocsin.store import contacts, schedules, severities, users
 from tocsin.store.models import (
-    ContactMethod,
     Escalation,
     EscalationPolicy,
     Incident,
     Notification,
-    Service,
     TimelineEvent,
-    User,
 )
+from tocsin.store.notifications import NotificationStatus, paged_users
+from tocsin.store.policies import escalation_of, policy_for, to_core
 
+# The actor of the engine's own timeline entries.
 ENGINE = "tocsin"
-
-
-class NotificationStatus:
-    """The states of an outbox row (the values are what the database holds)."""
-
-    PENDING = "pending"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-# --- policies -----------------------------------------------------------------------------------
-
-
-def policy_problems(
-    spec: EscalationPolicySpec, *, known_users: set[str], known_schedules: set[str]
-) -> list[str]:
-    """Return every problem of a policy from the config file (paths relative to it)."""
-    try:
-        policy = core.parse_policy(
-            spec.name, [_level_dict(level) for level in spec.levels], spec.repeat
-        )
-    except InvalidInput as exc:
-        return exc.problems
-    problems = []
-    for i, level in enumerate(policy.levels):
-        for j, target in enumerate(level.targets):
-            known = known_users if target.kind is core.TargetKind.USER else known_schedules
-            if target.name not in known:
-                problems.append(
-                    f"levels[{i}].targets[{j}]: unknown {target.kind.value} {target.name!r}"
-                )
-    return problems
-
-
-def _level_dict(level: Any) -> dict[str, Any]:
-    found: dict[str, Any] = {"targets": list(level.targets)}
-    if level.delay is not None:
-        found["delay"] = level.delay
-    return found
-
-
-def put_policy(session: Session, spec: EscalationPolicySpec, *, now: datetime) -> str | None:
-    """Create or update a policy from the config file; return the change, or None."""
-    levels = [_level_dict(level) for level in spec.levels]
-    core.parse_policy(spec.name, levels, spec.repeat)  # validated already; cheap to be sure
-    found = session.scalar(select(EscalationPolicy).where(EscalationPolicy.name == spec.name))
-    if found is None:
-        session.add(
-            EscalationPolicy(
-                name=spec.name, repeat=spec.repeat, levels=levels, created_at=now, updated_at=now
-            )
-        )
-        session.flush()
-        return f"create escalation policy {spec.name}"
-    if (found.repeat, found.levels) == (spec.repeat, levels):
-        return None
-    found.repeat, found.levels, found.updated_at = spec.repeat, levels, now
-    session.flush()
-    return f"update escalation policy {spec.name}"
-
-
-def get_policy(session: Session, name: str) -> EscalationPolicy:
-    """Return the policy `name`, or raise NotFound."""
-    found = session.scalar(select(EscalationPolicy).where(EscalationPolicy.name == name))
-    if found is None:
-        raise NotFound(f"unknown escalation policy {name!r}")
-    return found
-
-
-def list_policies(session: Session) -> list[EscalationPolicy]:
-    """Return every policy, by name."""
-    return list(session.scalars(select(EscalationPolicy).order_by(EscalationPolicy.name)))
-
-
-def to_core(policy: EscalationPolicy) -> core.Policy:
-    """Return the stored policy as the core's value."""
-    return core.parse_policy(policy.name, list(policy.levels), policy.repeat)
 
 
 def on_call_lookup(session: Session) -> core.OnCall:
@@ -144,17 +65,9 @@ def _store(row: Escalation, state: core.State, now: datetime) -> None:
     row.updated_at = now
 
 
-def _policy_for(session: Session, incident: Incident) -> EscalationPolicy | None:
-    for link in incident.services:
-        service: Service = link.service
-        if service.escalation_policy_id is not None:
-            return session.get(EscalationPolicy, service.escalation_policy_id)
-    return None
-
-
 def start(session: Session, incident: Incident, *, now: datetime) -> bool:
     """Start the escalation of a new incident if its service has a policy; page level 1 now."""
-    policy = _policy_for(session, incident)
+    policy = policy_for(session, incident)
     if policy is None:
         return False
     row = Escalation(
@@ -177,10 +90,6 @@ def start(session: Session, incident: Incident, *, now: datetime) -> bool:
     return True
 
 
-def _row(session: Session, incident: Incident) -> Escalation | None:
-    return session.scalar(select(Escalation).where(Escalation.incident_id == incident.id))
-
-
 def acknowledged(session: Session, incident: Incident, *, now: datetime) -> bool:
     """Stop the incident's escalation and withdraw every page not yet sent.
 
@@ -188,7 +97,7 @@ def acknowledged(session: Session, incident: Incident, *, now: datetime) -> bool
     A service with an ack timeout gets its escalation back if the incident is still open when
     the timeout runs out.
     """
-    row = _row(session, incident)
+    row = escalation_of(session, incident)
     _cancel_pages(session, incident, now)
     if row is None:
         return False
@@ -208,15 +117,9 @@ def _ack_timeout(session: Session, incident: Incident) -> timedelta | None:
     return None
 
 
-def is_acknowledged(session: Session, incident: Incident) -> bool | None:
-    """Return whether the escalation is acknowledged (None: the incident has no escalation)."""
-    row = _row(session, incident)
-    return None if row is None else row.acknowledged
-
-
 def unacknowledged(session: Session, incident: Incident, *, now: datetime) -> None:
     """Restart the incident's escalation from level 1."""
-    row = _row(session, incident)
+    row = escalation_of(session, incident)
     if row is None or row.policy_id is None:
         return
     policy = session.get(EscalationPolicy, row.policy_id)
@@ -229,7 +132,7 @@ def unacknowledged(session: Session, incident: Incident, *, now: datetime) -> No
 
 def resolved(session: Session, incident: Incident, *, now: datetime) -> None:
     """Stop the escalation and tell everyone already paged."""
-    row = _row(session, incident)
+    row = escalation_of(session, incident)
     _cancel_pages(session, incident, now)
     if row is None:
         return
@@ -248,54 +151,6 @@ def resolved(session: Session, incident: Incident, *, now: datetime) -> None:
     perform(session, incident, told, now=now)
 
 
-def paged_users(session: Session, incident_id: int, *, in_flight: bool = False) -> set[str]:
-    """Return the handles of users a page of this incident reached (or, with `in_flight`, may
-    still reach: it is being sent)."""
-    statuses = [NotificationStatus.SENT]
-    if in_flight:
-        statuses.append(NotificationStatus.SENDING)
-    return set(
-        session.scalars(
-            select(User.handle)
-            .join(Notification, Notification.user_id == User.id)
-            .where(
-                Notification.incident_id == incident_id,
-                Notification.kind == "page",
-                Notification.status.in_(statuses),
-            )
-        )
-    )
-
-
-# Kinds that must follow the pages queued before them: a later level's page, and the resolve
-# notice (which is only for users a page reached).
-ORDERED_KINDS = ("page", "resolved")
-
-
-def waits_for_earlier_page() -> ColumnElement[bool]:
-    """Return a condition on `Notification`: true while an earlier step's page of its incident
-    is unfinished, so this row must not be sent yet.
-
-    Unfinished is "being sent" (perhaps by a node that died: its claim runs out soon and the
-    page is sent or withdrawn then) or "pending and due no later than this row". A page retried
-    later after a temporary failure, or due later by its user's notification rules, does not
-    hold the next level back: escalation must not wait for one person's broken pager. Pages of
-    one step (same `created_at`) never wait for each other.
-    """
-    earlier = aliased(Notification)
-    return Notification.kind.in_(ORDERED_KINDS) & exists().where(
-        earlier.incident_id == Notification.incident_id,
-        earlier.kind == "page",
-        earlier.id < Notification.id,
-        earlier.created_at < Notification.created_at,
-        or_(
-            earlier.status == NotificationStatus.SENDING,
-            (earlier.status == NotificationStatus.PENDING)
-            & (earlier.due_at <= Notification.due_at),
-        ),
-    )
-
-
 def _cancel_pages(session: Session, incident: Incident, now: datetime) -> None:
     # Pending pages of an acknowledged incident must never go out; ones being sent right now
     # are past saving, and say so on the timeline when they finish.
@@ -311,7 +166,7 @@ def _cancel_pages(session: Session, incident: Incident, now: datetime) -> None:
     )
 
 
-def due(session: Session, *, now: datetime, limit: int = 100) -> int:
+def update_all(session: Session, *, now: datetime, limit: int = 100) -> int:
     """Fire every escalation step due at `now`; return how many fired.
 
     Rows are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL, so engines on several nodes
@@ -367,29 +222,16 @@ def due(session: Session, *, now: datetime, limit: int = 100) -> int:
 
 
 def next_due(session: Session) -> datetime | None:
-    """Return when the next escalation step or outbox row falls due."""
+    """Return when the next escalation step or acknowledgement timeout falls due."""
     step = session.scalar(
         select(func.min(Escalation.next_at)).where(
             Escalation.acknowledged.is_(False), Escalation.resolved.is_(False)
         )
     )
-    message = session.scalar(
-        select(func.min(Notification.due_at)).where(
-            Notification.status == NotificationStatus.PENDING,
-            # a row waiting for an earlier page is due when that page is done (the loop polls)
-            # or its claim runs out (`claimed` below), not at once: no busy loop meanwhile
-            ~waits_for_earlier_page(),
-        )
-    )
-    claimed = session.scalar(
-        select(func.min(Notification.claimed_until)).where(
-            Notification.status == NotificationStatus.SENDING
-        )
-    )
     expiry = session.scalar(
         select(func.min(Escalation.ack_expires_at)).where(Escalation.resolved.is_(False))
     )
-    found = [t for t in (step, message, claimed, expiry) if t is not None]
+    found = [t for t in (step, expiry) if t is not None]
     return min(found) if found else None
 
 
@@ -534,91 +376,7 @@ def enqueue(
     return names
 
 
-WORK_WRITTEN = "tocsin_work"
-
-
-def announce_work(session: Session) -> None:
-    """Wake the engines when this transaction commits: this process's, and (PostgreSQL NOTIFY)
-    every other node's."""
-    session.info[WORK_WRITTEN] = True
-    if session.get_bind().dialect.name == "postgresql":
-        # Delivered only on commit, and once per transaction however often it is called.
-        session.execute(text("SELECT pg_notify('tocsin_work', '')"))
-
-
 def _key(*parts: object) -> str:
     # Deterministic: a step retried after a crash writes the same key, and a receiver that has
     # seen it drops the repeat.
     return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:40]
-
-
-def message_for(
-    session: Session,
-    incident: Incident,
-    user: User,
-    kind: str,
-    *,
-    subject: str | None = None,
-    text: str | None = None,
-) -> dict[str, Any]:
-    """Return what the notification says, from the incident as it is now.
-
-    Links (the incident page, the signed ack link) are added by the sender, which knows the
-    address people reach Tocsin at.
-    """
-    ref = incident_ref(incident.number)
-    service = incident.service_slugs[0] if incident.services else None
-    if subject is not None and text is not None:
-        pass  # a reminder or a notice that says its own words
-    elif kind == "resolved":
-        subject = f"[RESOLVED] {ref} {service or ''}: {incident.title}".replace("  ", " ")
-        text = f"{ref} is resolved. {incident.resolution or ''}".strip()
-    else:
-        subject = f"[{incident.severity}] {ref} {service or ''}: {incident.title}".replace(
-            "  ", " "
-        )
-        from tocsin.store.incidents import render_message
-
-        text = render_message(session, incident, "page")
-    return {
-        "subject": subject,
-        "text": text,
-        "severity": incident.severity,
-        "incident": ref,
-        "service": service,
-        "user": user.handle,
-    }
-
-
-def policy_json(policy: EscalationPolicy) -> dict[str, Any]:
-    """Return a policy in the config file's shape."""
-    return {"name": policy.name, "repeat": policy.repeat, "levels": list(policy.levels)}
-
-
-def notifications_json(session: Session, ref: str) -> list[dict[str, Any]]:
-    """Return an incident's outbox rows, oldest first: who, how, and how it went."""
-    from tocsin.store import incidents
-
-    incident = incidents.get(session, ref)
-    rows = session.execute(
-        select(Notification, User.handle, ContactMethod.name)
-        .join(User, User.id == Notification.user_id)
-        .outerjoin(ContactMethod, ContactMethod.id == Notification.contact_method_id)
-        .where(Notification.incident_id == incident.id)
-        .order_by(Notification.created_at, Notification.id)
-    )
-    return [
-        {
-            "id": n.id,
-            "incident": incident_ref(incident.number),
-            "user": handle,
-            "contact_method": method,
-            "kind": n.kind,
-            "status": n.status,
-            "due_at": n.due_at,
-            "attempts": n.attempts,
-            "sent_at": n.sent_at,
-            "last_error": n.last_error,
-        }
-        for n, handle, method in rows
-    ]

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import T0, People
 from tocsin.errors import Conflict, InvalidInput, NotFound
-from tocsin.store import actions, incidents, postmortems
+from tocsin.services import actions, incidents, postmortems
 
 MIN = timedelta(minutes=1)
 

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from tocsin.api.deps import NowDep, SessionDep
 from tocsin.errors import TocsinError
-from tocsin.store import acklinks, incidents
+from tocsin.http.deps import NowDep, SessionDep
+from tocsin.services import incidents
+from tocsin.store import acklinks
 from tocsin.store.db import transaction
 
 router = APIRouter(tags=["acknowledge"], include_in_schema=False)

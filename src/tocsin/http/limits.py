@@ -18,8 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tocsin.api.errors import database_down, error_body, unavailable
 from tocsin.errors import Unauthenticated
+from tocsin.http.errors import database_down, error_body, unavailable
 
 INGEST_PREFIXES = ("/hooks/", "/v2/")
 API_PREFIX = "/api/v1/"

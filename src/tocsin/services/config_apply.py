@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -34,11 +35,13 @@ from tocsin.config import (
     ComponentSpec,
     Config,
     ConfigSpec,
+    EscalationPolicySpec,
     ServiceSpec,
     TeamSpec,
     UserConfigSpec,
     build_schedule,
 )
+from tocsin.core import escalation as escalation_core
 from tocsin.core import paging
 from tocsin.core.incident import incident_ref
 from tocsin.core.severity import SeverityScale
@@ -47,8 +50,8 @@ from tocsin.errors import InvalidInput, TocsinError
 from tocsin.store import (
     components,
     contacts,
-    escalation,
     integrations,
+    policies,
     schedules,
     services,
     severities,
@@ -193,7 +196,7 @@ def validate(session: Session, config: Config, *, prune: bool = False) -> list[s
     )
     known_policies = _known(
         (p.name for p in spec.escalation_policies),
-        (p.name for p in escalation.list_policies(session)),
+        (p.name for p in policies.list_policies(session)),
         managed=_managed(spec, "escalation_policies", prune),
     )
     known_teams = _known(
@@ -238,7 +241,7 @@ def validate(session: Session, config: Config, *, prune: bool = False) -> list[s
                 config.problem("escalation_policies", f"{name!r} is listed {count} times")
             )
     for i, policy in enumerate(spec.escalation_policies):
-        for problem in escalation.policy_problems(
+        for problem in policy_problems(
             policy, known_users=known_users, known_schedules=known_schedules
         ):
             field_name, _, message = problem.partition(": ")
@@ -393,7 +396,7 @@ def _dangling_problems(session: Session, config: Config) -> list[str]:
     """
     spec = config.spec
     written = spec.model_fields_set
-    policy_names = {p.id: p.name for p in escalation.list_policies(session)}
+    policy_names = {p.id: p.name for p in policies.list_policies(session)}
     team_slugs = {t.id: t.slug for t in teams.list_(session)}
     component_slugs = {c.id: c.slug for c in components.list_(session)}
     listed = {
@@ -439,7 +442,7 @@ def _dangling_problems(session: Session, config: Config) -> list[str]:
                 if name is not None and name in gone[section]:
                     dangling(section, kind, name, holder)
     if "escalation_policies" not in written:
-        for policy in escalation.list_policies(session):
+        for policy in policies.list_policies(session):
             for level in policy.levels:
                 for target in level.get("targets", []):
                     name = _schedule_target(str(target))
@@ -484,7 +487,7 @@ def apply(
         if prune and "overrides" in schedule.model_fields_set:
             changes += _prune_manual_overrides(session, schedule.name)
     for policy in spec.escalation_policies:
-        change = escalation.put_policy(session, policy, now=now)
+        change = put_policy(session, policy, now=now)
         if change:
             changes.append(_parsed(change))
     for s in spec.services:
@@ -747,7 +750,7 @@ def _prune(session: Session, spec: ConfigSpec, plan: Plan) -> None:
         session.flush()
     if "escalation_policies" in spec.model_fields_set:
         listed = {p.name for p in spec.escalation_policies}
-        for policy in escalation.list_policies(session):
+        for policy in policies.list_policies(session):
             if policy.name not in listed:
                 session.delete(policy)
                 plan.changes.append(Change("delete", "escalation policy", policy.name))
@@ -814,7 +817,7 @@ def _references(session: Session, user: User) -> list[str]:
     ]
     found += [
         f"escalation policy {p.name}"
-        for p in escalation.list_policies(session)
+        for p in policies.list_policies(session)
         if any(target in level.get("targets", []) for level in p.levels)
     ]
     found += [
@@ -826,3 +829,58 @@ def _references(session: Session, user: User) -> list[str]:
         f"team {t.slug}" for t in teams.list_(session) if user.handle in teams.member_handles(t)
     ]
     return found
+
+
+# --- escalation policies -------------------------------------------------------------------
+
+
+def policy_problems(
+    spec: EscalationPolicySpec, *, known_users: set[str], known_schedules: set[str]
+) -> list[str]:
+    """Return every problem of a policy from the config file (paths relative to it)."""
+    try:
+        policy = escalation_core.parse_policy(
+            spec.name, [_level_dict(level) for level in spec.levels], spec.repeat
+        )
+    except InvalidInput as exc:
+        return exc.problems
+    problems = []
+    for i, level in enumerate(policy.levels):
+        for j, target in enumerate(level.targets):
+            known = (
+                known_users if target.kind is escalation_core.TargetKind.USER else known_schedules
+            )
+            if target.name not in known:
+                problems.append(
+                    f"levels[{i}].targets[{j}]: unknown {target.kind.value} {target.name!r}"
+                )
+    return problems
+
+
+def _level_dict(level: Any) -> dict[str, Any]:
+    found: dict[str, Any] = {"targets": list(level.targets)}
+    if level.delay is not None:
+        found["delay"] = level.delay
+    return found
+
+
+def put_policy(session: Session, spec: EscalationPolicySpec, *, now: datetime) -> str | None:
+    """Create or update a policy from the config file; return the change, or None."""
+    levels = [_level_dict(level) for level in spec.levels]
+    escalation_core.parse_policy(
+        spec.name, levels, spec.repeat
+    )  # validated already; cheap to be sure
+    found = session.scalar(select(EscalationPolicy).where(EscalationPolicy.name == spec.name))
+    if found is None:
+        session.add(
+            EscalationPolicy(
+                name=spec.name, repeat=spec.repeat, levels=levels, created_at=now, updated_at=now
+            )
+        )
+        session.flush()
+        return f"create escalation policy {spec.name}"
+    if (found.repeat, found.levels) == (spec.repeat, levels):
+        return None
+    found.repeat, found.levels, found.updated_at = spec.repeat, levels, now
+    session.flush()
+    return f"update escalation policy {spec.name}"

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
 from sqlalchemy.orm import Session
 
 from tests.conftest import T0, People
-from tocsin.core.alerts import AlertAction, AlertEvent, Outcome
+from tocsin.core.alerts import AlertAction, AlertEvent, AlertSeverity, Outcome, normalize_severity
 from tocsin.core.incident import incident_ref
+from tocsin.core.severity import Severity
 from tocsin.errors import Conflict, InvalidInput, Unauthenticated
-from tocsin.store import alerts, incidents, integrations, services
+from tocsin.ingest import alertmanager
+from tocsin.services import alerts, heartbeats, incidents
+from tocsin.services.ingest import Submission, ingest_many
+from tocsin.store import integrations, services, severities
 from tocsin.store.integrations import IntegrationType
 from tocsin.store.models import Integration
 
@@ -19,11 +24,12 @@ MIN = timedelta(minutes=1)
 
 
 def trigger(key: str, severity: str = "critical", summary: str | None = None) -> AlertEvent:
+    """Return a trigger whose sender said `severity`, read as every parser reads it."""
     return AlertEvent(
         AlertAction.TRIGGER,
         key,
         summary=summary or f"{key} is down",
-        severity=severity,
+        severity=normalize_severity(severity),
         raw_severity=severity,
     )
 
@@ -132,6 +138,95 @@ def test_default_routing(
     [result] = alerts.ingest(session, hook, [trigger("x", severity)], now=T0)
     [alert] = alerts.list_(session)
     assert (alert.sev, alert.route, result.incident) == (sev, route, incident)
+    assert (alert.severity, alert.raw_severity) == (normalize_severity(severity), severity)
+
+
+def test_an_unknown_label_value_is_stored_as_error_with_the_senders_word(
+    session: Session, people: People
+) -> None:
+    _, key = integrations.create(session, service="api-gateway", type="alertmanager", now=T0)
+    body = {
+        "version": "4",
+        "alerts": [
+            {"status": "firing", "fingerprint": "f", "labels": {"severity": "Disaster"}},
+            {"status": "firing", "fingerprint": "g", "labels": {"severity": "P4"}},
+        ],
+    }
+    [results] = ingest_many(
+        session,
+        [Submission(key, None, alertmanager.parse(body))],
+        now=T0,
+    )
+    assert not isinstance(results, Exception)
+    assert [(r.dedup_key, r.incident) for r in results] == [("f", "INC-1"), ("g", None)]
+    stored = {a.dedup_key: (a.severity, a.raw_severity, a.sev) for a in alerts.list_(session)}
+    assert stored == {"f": ("error", "Disaster", "SEV-2"), "g": ("info", "P4", None)}
+    assert incidents.get(session, "INC-1").severity == "SEV-2"
+
+
+def p_scale(count: int) -> list[Severity]:
+    """Return a scale of `count` levels named P1, P2, ... (no SEV-n among them)."""
+    return [
+        Severity(f"P{rank}", rank, f"priority {rank}", timedelta(minutes=5 * rank))
+        for rank in range(1, count + 1)
+    ]
+
+
+def test_default_routing_goes_by_rank_on_a_scale_of_other_names(
+    session: Session, hook: Integration, caplog: pytest.LogCaptureFixture
+) -> None:
+    severities.replace_all(session, p_scale(4))
+    caplog.set_level(logging.WARNING, logger="tocsin")
+    [error] = alerts.ingest(session, hook, [trigger("latency", "error")], now=T0)
+    assert error.incident == "INC-1"
+    assert incidents.get(session, "INC-1").severity == "P2"
+    [warning] = alerts.ingest(session, hook, [trigger("disk", "warning")], now=T0 + MIN)
+    assert warning.incident == "INC-1"
+    assert incidents.get(session, "INC-1").severity == "P2"  # a warning does not upgrade
+    alerts.ingest(session, hook, [trigger("down", "critical")], now=T0 + 2 * MIN)
+    assert incidents.get(session, "INC-1").severity == "P1"
+    assert kinds(session, "INC-1")[-1] == (
+        "severity_changed",
+        "Severity upgraded from P2 to P1: a critical alert arrived: down is down",
+    )
+    assert [(a.dedup_key, a.sev, a.route) for a in alerts.list_(session)] == [
+        ("down", "P1", "incident"),
+        ("disk", "P3", "attach"),
+        ("latency", "P2", "incident"),
+    ]
+    assert [r.getMessage() for r in caplog.records] == []
+
+
+@pytest.mark.parametrize(
+    ("severity", "level"),
+    [
+        pytest.param("critical", "P1", id="critical"),
+        pytest.param("error", "P2", id="error"),
+        pytest.param("bogus", "P2", id="unknown-is-error"),
+    ],
+)
+def test_a_critical_or_error_alert_opens_at_its_rank_on_another_scale(
+    session: Session,
+    hook: Integration,
+    caplog: pytest.LogCaptureFixture,
+    severity: str,
+    level: str,
+) -> None:
+    severities.replace_all(session, p_scale(5))
+    caplog.set_level(logging.WARNING, logger="tocsin")
+    [result] = alerts.ingest(session, hook, [trigger("x", severity)], now=T0)
+    assert incidents.get(session, result.incident or "").severity == level
+    assert [r.getMessage() for r in caplog.records] == []
+
+
+def test_a_two_level_scale_lends_its_lower_level_to_warnings(
+    session: Session, hook: Integration
+) -> None:
+    severities.replace_all(session, p_scale(2))
+    alerts.ingest(session, hook, [trigger("latency", "error")], now=T0)
+    [warning] = alerts.ingest(session, hook, [trigger("disk", "warning")], now=T0 + MIN)
+    assert warning.incident == "INC-1"
+    assert alerts.get(session, warning.alert_id or 0).sev == "P2"
 
 
 def test_warnings_attach_to_the_open_incident_and_critical_upgrades_it(
@@ -255,10 +350,10 @@ def test_heartbeats_open_an_alert_when_missed_and_resolve_on_the_next_ping(
     beat, _ = integrations.create(
         session, service="api-gateway", type="heartbeat", name="backup", interval=5 * MIN, now=T0
     )
-    assert alerts.next_heartbeat_deadline(session) == T0 + 5 * MIN
-    alerts.ping(session, beat, now=T0 + 4 * MIN)
-    assert alerts.missed_heartbeats(session, now=T0 + 8 * MIN) == []
-    [missed] = alerts.missed_heartbeats(session, now=T0 + 9 * MIN)
+    assert heartbeats.next_due(session) == T0 + 5 * MIN
+    heartbeats.ping(session, beat, now=T0 + 4 * MIN)
+    assert heartbeats.missed(session, now=T0 + 8 * MIN) == []
+    [missed] = heartbeats.missed(session, now=T0 + 9 * MIN)
     assert missed.outcome is Outcome.OPENED
     alert = alerts.get(session, missed.alert_id or 0)
     assert alert.summary == (
@@ -266,10 +361,10 @@ def test_heartbeats_open_an_alert_when_missed_and_resolve_on_the_next_ping(
         "(expected every 5 min)"
     )
     assert alert.route == "incident" and missed.incident == "INC-1"
-    assert alerts.missed_heartbeats(session, now=T0 + 20 * MIN) == []  # fired once
-    [back] = alerts.ping(session, beat, now=T0 + 21 * MIN)
+    assert heartbeats.missed(session, now=T0 + 20 * MIN) == []  # fired once
+    [back] = heartbeats.ping(session, beat, now=T0 + 21 * MIN)
     assert back.outcome is Outcome.RESOLVED
-    assert alerts.next_heartbeat_deadline(session) == T0 + 26 * MIN
+    assert heartbeats.next_due(session) == T0 + 26 * MIN
 
 
 def test_a_rule_naming_a_removed_severity_still_pages_at_the_top(
@@ -286,3 +381,4 @@ def test_a_rule_naming_a_removed_severity_still_pages_at_the_top(
     [result] = alerts.ingest(session, hook, [trigger("disk", "warning")], now=T0)
     assert result.incident is not None  # the alert opened an incident instead of failing
     assert incidents.get(session, result.incident).severity == "SEV-1"
+    assert alerts.get(session, result.alert_id or 0).severity == AlertSeverity.WARNING

@@ -1,10 +1,12 @@
-"""Apply alert events in batches: dedup, routing into incidents, timeline entries.
+"""The alert pipeline: authenticate, dedup, route, open or attach an incident, start escalation.
 
-This is the hot path of ingestion, so it works in a few set-based statements per batch rather
-than a few queries per event: one query finds the open alerts the batch names, new alerts go in
-with one multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING, changed ones with one
-executemany UPDATE, timeline entries with one INSERT. Rare steps (declaring an incident,
-upgrading its severity) use the ordinary incident functions.
+Every alert enters here, whoever sends it: the HTTP writer (`ingest_many`, many senders' requests
+per transaction), the heartbeats the engine finds missed and the drills (`ingest`, one
+integration's events). This is the hot path, so it works in a few set-based statements per batch
+rather than a few queries per event: one query finds the open alerts the batch names, new alerts go
+in with one multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING, changed ones with one
+executemany UPDATE, timeline entries with one INSERT. Rare steps (declaring an incident, upgrading
+its severity) use the ordinary incident functions.
 
 The partial unique index on open (integration, dedup key) is the arbiter between nodes: an
 insert that loses the race to another node is skipped by ON CONFLICT and applied as a repeat.
@@ -13,7 +15,7 @@ insert that loses the race to another node is skipped by ON CONFLICT and applied
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,21 +27,26 @@ from sqlalchemy.orm import Session
 from tocsin.core import runbook
 from tocsin.core import schedule as sched
 from tocsin.core.alerts import (
-    DEFAULT_RULES,
     AlertAction,
     AlertEvent,
+    AlertSeverity,
     AlertStatus,
     Outcome,
     Route,
     RouteAction,
     Rule,
     decide,
+    default_level,
+    default_rules,
     route,
 )
 from tocsin.core.incident import EventKind, IncidentStatus, incident_ref
 from tocsin.core.severity import SeverityScale
-from tocsin.errors import InvalidInput
-from tocsin.store import incidents, schedules, severities, users
+from tocsin.errors import InvalidInput, TocsinError
+from tocsin.ingest import alertmanager
+from tocsin.services import incidents
+from tocsin.store import integrations, schedules, severities, users
+from tocsin.store.integrations import IntegrationType
 from tocsin.store.models import (
     Alert,
     Incident,
@@ -182,17 +189,18 @@ class Batch:
                 )
                 .limit(1)
             )
-            rules = (
-                [
-                    Rule(RouteAction(r["action"]), r.get("severity"), r.get("sev"))
-                    for r in service.alert_rules
-                ]
-                if service.alert_rules
-                else list(DEFAULT_RULES)
-            )
-            state = _ServiceState(rules, window is not None)
+            state = _ServiceState(self._rules(service), window is not None)
             self.services[service.id] = state
         return state
+
+    def _rules(self, service: Service) -> list[Rule]:
+        """Return the service's routing rules, or the defaults placed on the scale in force."""
+        if not service.alert_rules:
+            return list(default_rules(self.scale()))
+        return [
+            Rule(RouteAction(r["action"]), r.get("severity"), r.get("sev"))
+            for r in service.alert_rules
+        ]
 
     def lock_services(self, work: Iterable[tuple[Integration, Sequence[AlertEvent]]]) -> None:
         """Lock, in id order, the services whose open incident these events may look up.
@@ -342,7 +350,7 @@ class Batch:
             "integration_id": integration.id,
             "service_id": service.id,
             "dedup_key": event.dedup_key,
-            "severity": event.severity,
+            "severity": event.severity.value,
             "raw_severity": event.raw_severity,
             "sev": decision.sev,
             "route": decision.action.value,
@@ -360,7 +368,7 @@ class Batch:
             declared = incidents.declare(
                 self.session,
                 title=summary[:300],
-                severity=decision.sev or self._known_severity_name("SEV-2"),
+                severity=decision.sev or self._unplaced_level(),
                 services=[service.slug],
                 detection=f"{integration.type} alert via {integration.name}: {summary}"[:2000],
                 commander=self._commander(service),
@@ -380,7 +388,7 @@ class Batch:
             f"Alert triggered: {summary} [{event.raw_severity or event.severity}] "
             f"via {integration.name} ({integration.type})",
             dedup_key=event.dedup_key,
-            severity=event.severity,
+            severity=event.severity.value,
         )
         if decision.sev and self.scale().compare(decision.sev, incident.severity) < 0:
             # Applied after the alert's own timeline entry, which it follows.
@@ -397,19 +405,24 @@ class Batch:
         """
         if decision.sev is None:
             return decision
-        return Route(decision.action, self._known_severity_name(decision.sev))
-
-    def _known_severity_name(self, name: str) -> str:
         scale = self.scale()
         try:
-            return scale.get(name).name
+            return Route(decision.action, scale.get(decision.sev).name)
         except InvalidInput:
             log.error(
                 "a routing rule names severity %r, which the scale no longer has; using %s",
-                name,
+                decision.sev,
                 scale.names[0],
             )
-            return scale.names[0]
+            return Route(decision.action, scale.names[0])
+
+    def _unplaced_level(self) -> str:
+        """Return the level for an `incident` rule stored without one (rules are checked now).
+
+        It is where an unclassified alert opens by default: the level of an `error`.
+        """
+        scale = self.scale()
+        return default_level(AlertSeverity.ERROR, scale) or scale.names[0]
 
     def _commander(self, service: Service) -> str | None:
         """Return the IC the service's policy names: `user:HANDLE` or `schedule:NAME`'s on-call."""
@@ -708,3 +721,80 @@ def ingest(
     pending = batch.apply(integration, events, actor=actor)
     batch.finish()
     return batch.results(pending)[0]
+
+
+Adjust = Callable[[Integration, Sequence[AlertEvent]], Sequence[AlertEvent]]
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One sender's request: its integration key, the route's type, and the parsed events."""
+
+    key: str | None
+    expect: IntegrationType | None
+    events: Sequence[AlertEvent]
+
+
+def for_integration(integration: Integration, events: Sequence[AlertEvent]) -> list[AlertEvent]:
+    """Return `events` as the integration's service reads them.
+
+    An Alertmanager service may name another label than `severity` for the severity; raises
+    InvalidInput listing every value of that label that cannot be stored.
+    """
+    if integration.type == IntegrationType.ALERTMANAGER.value:
+        return alertmanager.with_severity_label(list(events), integration.service.severity_label)
+    return list(events)
+
+
+def ingest_many(
+    session: Session,
+    submissions: Sequence[Submission],
+    *,
+    now: datetime,
+    seen: Callable[[Integration], None] | None = None,
+) -> list[list[Result] | TocsinError]:
+    """Apply many senders' submissions in one batch; return each one's results or refusal.
+
+    Each distinct key is authenticated once; a key that is unknown, or not for the route it came
+    by, refuses its own submission only. `seen` hears of every integration whose key was valid.
+    """
+    batch = Batch(session, now=now)
+    answers: list[list[Result] | TocsinError | None] = []
+    ready: list[tuple[int, Integration, Sequence[AlertEvent]]] = []
+    known: dict[str | None, Integration | TocsinError] = {}
+    for submission in submissions:
+        if submission.key not in known:
+            try:
+                found = integrations.authenticate(session, submission.key)
+                if seen is not None:
+                    seen(found)
+                known[submission.key] = found
+            except TocsinError as exc:
+                known[submission.key] = exc
+        integration = known[submission.key]
+        try:
+            if isinstance(integration, TocsinError):
+                raise integration
+            integrations.check_type(integration, submission.expect)
+            read = for_integration(integration, submission.events)
+        except TocsinError as exc:
+            answers.append(exc)
+            continue
+        ready.append((len(answers), integration, read))
+        answers.append(None)
+    # One look-up per integration for the whole batch, not one per request.
+    keys: dict[int, list[str]] = {}
+    for _i, integration, events in ready:
+        keys.setdefault(integration.id, []).extend(e.dedup_key for e in events)
+    for integration_id, wanted in keys.items():
+        batch.prefetch(integration_id, wanted)
+    batch.lock_services((integration, events) for _i, integration, events in ready)
+    pending = [batch.apply(integration, events) for _i, integration, events in ready]
+    batch.finish()
+    for (i, _integration, _events), results in zip(ready, batch.results(*pending), strict=True):
+        answers[i] = results
+    done: list[list[Result] | TocsinError] = []
+    for answer in answers:
+        assert answer is not None  # every submission was refused or applied above
+        done.append(answer)
+    return done

@@ -25,8 +25,8 @@ from tocsin.core.severity import Severity
 from tocsin.store import (
     components,
     contacts,
-    escalation,
     integrations,
+    policies,
     schedules,
     services,
     severities,
@@ -57,7 +57,7 @@ SECRETS_HEADER = """\
 
 def export(session: Session, *, include_secrets: bool = False) -> dict[str, Any]:
     """Return the stored configuration in the config file's shape."""
-    policies = {p.id: p.name for p in escalation.list_policies(session)}
+    policy_names = {p.id: p.name for p in policies.list_policies(session)}
     team_slugs = {t.id: t.slug for t in teams.list_(session)}
     component_slugs = {c.id: c.slug for c in components.list_(session)}
     data: dict[str, Any] = {
@@ -66,9 +66,9 @@ def export(session: Session, *, include_secrets: bool = False) -> dict[str, Any]
         "components": [_component(c) for c in components.list_(session)],
         "severities": [_severity(level) for level in severities.scale(session).levels],
         "schedules": [_schedule(s) for s in schedules.list_(session)],
-        "escalation_policies": [_policy(p) for p in escalation.list_policies(session)],
+        "escalation_policies": [_policy(p) for p in policies.list_policies(session)],
         "services": [
-            _service(session, s, policies, team_slugs, component_slugs)
+            _service(session, s, policy_names, team_slugs, component_slugs)
             for s in services.list_(session)
         ],
     }

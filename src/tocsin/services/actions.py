@@ -11,6 +11,7 @@ from tocsin.core.incident import incident_ref
 from tocsin.core.postmortem import ActionStatus, parse_action_status, parse_priority
 from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.store import users
+from tocsin.store.incidents import commander_of
 from tocsin.store.models import ActionItem, Incident, User
 
 RUNBOOK = "runbook"
@@ -118,8 +119,6 @@ def on_resolved(session: Session, incident: Incident, *, now: datetime) -> Actio
     if existing is not None:
         return existing
     service = incident.services[0].service
-    from tocsin.store.incidents import commander_of
-
     owner = service.owner or commander_of(incident)
     return add(
         session,

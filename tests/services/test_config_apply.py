@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.conftest import T0
 from tocsin import config
 from tocsin.errors import InvalidInput
-from tocsin.store import apply as applier
-from tocsin.store import export as exporter
-from tocsin.store import incidents, teams
-from tocsin.store.apply import Change
+from tocsin.services import config_apply as applier
+from tocsin.services import config_export as exporter
+from tocsin.services import incidents
+from tocsin.services.config_apply import Change
+from tocsin.store import teams
 from tocsin.store.models import StatusComponent, TeamMember
 
 BASE = """\

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy.orm import Session
 
 from tests.conftest import T0, People, seed_people
+from tocsin.engine.messages import render_message
 from tocsin.errors import Conflict, InvalidInput, NotFound
-from tocsin.store import incidents
+from tocsin.services import incidents
 from tocsin.store.models import TimelineEvent
 
 MIN = timedelta(minutes=1)
@@ -312,7 +313,7 @@ def test_notification_from_a_stored_incident_is_the_seed_text(
             session, "INC-1", handle, role="responder", speciality=spec, actor="a", now=T0
         )
     incidents.set_status(session, "INC-1", "triaging", actor="a", now=T0)
-    text = incidents.render_message(session, "INC-1")
+    text = render_message(session, "INC-1")
     assert text == (
         "INCIDENT NOTIFICATION\n"
         "--------------------\n"
@@ -344,7 +345,7 @@ def test_resolution_summary_times_come_from_milestones(session: Session, people:
         actor="a",
         now=T0 + 12 * MIN,
     )
-    text = incidents.render_message(session, "INC-1", "resolution")
+    text = render_message(session, "INC-1", "resolution")
     assert "Resolution: Rolled back to v2.3.0\n" in text
     assert "Time to detection: 2 minutes\nTime to resolution: 12 minutes\n" in text
 
@@ -352,7 +353,7 @@ def test_resolution_summary_times_come_from_milestones(session: Session, people:
 def test_a_deployment_can_override_a_template(session: Session, people: People, tmp_path) -> None:
     declare(session)
     (tmp_path / "notification.txt.j2").write_text("{{ ref }} {{ severity }} {{ channel }}\n")
-    text = incidents.render_message(session, "INC-1", template_dir=tmp_path)
+    text = render_message(session, "INC-1", template_dir=tmp_path)
     assert text == "INC-1 SEV-1 #incident-api-gateway\n"
     with pytest.raises(InvalidInput, match="valid templates: notification, resolution"):
-        incidents.render_message(session, "INC-1", "postmortem")
+        render_message(session, "INC-1", "postmortem")

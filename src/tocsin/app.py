@@ -1,0 +1,118 @@
+"""The composition root: settings, database, adapters, outbox sender and engine, built once.
+
+Every process builds its runtime here: `tocsin serve` (through `tocsin.server`), `tocsin engine`,
+the CLI's commands, drills and tests. Nothing else wires these parts together, so a new adapter
+or a new kind of due work is added in one place.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine as Database
+from sqlalchemy.orm import Session, sessionmaker
+
+from tocsin.clock import Clock, SystemClock
+from tocsin.engine import escalations, messages, reminders
+from tocsin.engine.loop import Engine, Task
+from tocsin.engine.outbox import AdapterFor, Adapters, Sender
+from tocsin.services import heartbeats
+from tocsin.settings import Settings
+from tocsin.store.db import (
+    DatabaseClock,
+    make_engine,
+    make_read_sessionmaker,
+    make_sessionmaker,
+)
+
+# The due work every engine does, each kind in its own transaction, in this order.
+DUE_WORK: tuple[Task, ...] = (escalations, reminders, heartbeats)
+
+
+def session_info(template_dir: Path | None) -> dict[str, Any]:
+    """Return what every session of this deployment carries (its message template folder)."""
+    return {messages.TEMPLATE_DIR: template_dir}
+
+
+def claim_clock(database: Database, clock: Clock) -> Clock:
+    """Return the clock the outbox stamps and compares claims with.
+
+    On PostgreSQL, with the wall clock, that is the database server's clock, which every node
+    shares: nodes whose clocks are skewed still agree on when a claim runs out. A clock a test
+    or a drill moves by hand stays in charge.
+    """
+    if database.dialect.name == "postgresql" and isinstance(clock, SystemClock):
+        return DatabaseClock(database)
+    return clock
+
+
+def node_name() -> str:
+    """Return this process's name among the nodes (host, process, and a random part)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(eq=False)
+class Tocsin:
+    """One process's runtime. `close` releases the adapters' connections and the pool."""
+
+    settings: Settings
+    clock: Clock
+    database: Database
+    sessions: sessionmaker[Session]
+    read_sessions: sessionmaker[Session]
+    adapters: Adapters
+    sender: Sender
+    engine: Engine
+
+    def close(self) -> None:
+        """Stop the engine if it runs, close the adapters and the database pool."""
+        self.engine.stop()
+        self.adapters.close()
+        self.database.dispose()
+
+
+def build(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    database: Database | None = None,
+    adapter_for: AdapterFor | None = None,
+    node: str | None = None,
+) -> Tocsin:
+    """Return the runtime for `settings` (from the environment by default).
+
+    `adapter_for` replaces the delivery adapters (a drill records its pages instead of sending
+    them); `database` shares an engine already made for the same URL.
+    """
+    settings = settings or Settings.from_env()
+    clock = clock or SystemClock()
+    database = database or make_engine(settings.database_url)
+    info = session_info(settings.template_dir)
+    sessions = make_sessionmaker(database, info=info)
+    adapters = Adapters(adapter_for or Adapters.for_settings(settings))
+    sender = Sender(
+        sessions,
+        clock,
+        adapters,
+        node=node or node_name(),
+        base_url=settings.base_url,
+        claim_for=timedelta(seconds=settings.claim_seconds),
+        secret_key=settings.secret_key,
+        claim_clock=claim_clock(database, clock),
+    )
+    return Tocsin(
+        settings=settings,
+        clock=clock,
+        database=database,
+        sessions=sessions,
+        read_sessions=make_read_sessionmaker(database, info=info),
+        adapters=adapters,
+        sender=sender,
+        engine=Engine(sessions, clock, DUE_WORK, sender=sender),
+    )

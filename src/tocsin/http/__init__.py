@@ -1,0 +1,1 @@
+"""What the REST API and the web UI share: request dependencies, error answers, body limits."""
