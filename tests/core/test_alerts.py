@@ -16,9 +16,11 @@ from tocsin.core.alerts import (
     default_level,
     default_rules,
     normalize_severity,
+    parse_rules,
     route,
 )
 from tocsin.core.severity import Severity, SeverityScale
+from tocsin.errors import InvalidInput
 
 
 def scale(*names: str) -> SeverityScale:
@@ -102,3 +104,11 @@ def test_an_event_holds_the_member_even_when_given_the_word() -> None:
     assert AlertEvent(AlertAction.RESOLVE, "k").severity is AlertSeverity.ERROR
     with pytest.raises(ValueError, match="'loud' is not a valid AlertSeverity"):
         AlertEvent(AlertAction.TRIGGER, "k", severity="loud")  # type: ignore[arg-type]
+
+
+def test_a_rule_without_a_level_is_told_the_levels_of_the_scale_in_force() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_rules([{"severity": "error", "action": "attach"}], ["P1", "P2", "P3"])
+    assert caught.value.problems == [
+        "rules[0].sev: an 'attach' rule needs a severity; valid: P1, P2, P3"
+    ]

@@ -232,7 +232,10 @@ def parse_rules(items: Iterable[Mapping[str, Any]], known_sevs: Iterable[str]) -
             continue
         sev = item.get("sev")
         if action is not RouteAction.ALERT and sev is None:
-            problems.append(f"rules[{i}].sev: an {action.value!r} rule needs a severity like SEV-2")
+            problems.append(
+                f"rules[{i}].sev: an {action.value!r} rule needs a severity; valid: "
+                + ", ".join(sevs)
+            )
         if sev is not None and sev not in sevs:
             problems.append(f"rules[{i}].sev: unknown severity {sev!r}; valid: {', '.join(sevs)}")
         severity = item.get("severity")
