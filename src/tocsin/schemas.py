@@ -269,6 +269,7 @@ class AlertOut(Out):
     status: str
     count: int
     severity: str
+    raw_severity: str
     sev: str | None
     route: str
     suppressed: bool
@@ -291,6 +292,7 @@ class AlertOut(Out):
             status=alert.status,
             count=alert.count,
             severity=alert.severity,
+            raw_severity=alert.raw_severity,
             sev=alert.sev,
             route=alert.route,
             suppressed=alert.suppressed,
