@@ -1,17 +1,14 @@
-"""`tocsin integration|alert|maintenance ...`: the ways in for alerts, and the alerts."""
+"""`tocsin integration|alert|maintenance ...`: the ways in for alerts, and the alerts.
 
-from __future__ import annotations
+The services, the store and the schemas are imported where used (see `tocsin.cli.main`).
+"""
 
 from typing import Annotated
 
 import typer
 
 from tocsin.cli.common import App, JsonOption, fmt_time, out, print_json, state, success, table
-from tocsin.core.timeutil import parse_duration, parse_instant
 from tocsin.errors import InvalidInput
-from tocsin.schemas import IntegrationCreated, IntegrationOut, MaintenanceOut, alert_views
-from tocsin.services import alerts
-from tocsin.store import integrations
 
 integration_app = App(
     help="Keys for Alertmanager, PagerDuty, Opsgenie senders.", no_args_is_help=True
@@ -43,6 +40,10 @@ def integration_add(
     as_json: bool = JsonOption,
 ) -> None:
     """Create an integration key. It is printed now and never again."""
+    from tocsin.core.timeutil import parse_duration
+    from tocsin.schemas import IntegrationCreated
+    from tocsin.store import integrations
+
     st = state(ctx)
     with st.session() as session:
         integration, key = integrations.create(
@@ -82,6 +83,9 @@ def integration_list(
     as_json: bool = JsonOption,
 ) -> None:
     """List integrations (never their keys)."""
+    from tocsin.schemas import IntegrationOut
+    from tocsin.store import integrations
+
     st = state(ctx)
     with st.session() as session:
         found = [IntegrationOut.of(i) for i in integrations.list_(session, service=service)]
@@ -100,6 +104,8 @@ def integration_remove(
     ctx: typer.Context, integration_id: Annotated[int, typer.Argument(help="Its id.")]
 ) -> None:
     """Delete an integration; its key stops working at once."""
+    from tocsin.store import integrations
+
     st = state(ctx)
     with st.session() as session:
         integrations.remove(session, integration_id)
@@ -118,6 +124,9 @@ def alert_list(
     as_json: bool = JsonOption,
 ) -> None:
     """List alerts, most recently seen first."""
+    from tocsin.schemas import alert_views
+    from tocsin.services import alerts
+
     st = state(ctx)
     with st.session() as session:
         found = alert_views(
@@ -153,6 +162,9 @@ def alert_show(
     as_json: bool = JsonOption,
 ) -> None:
     """Show one alert."""
+    from tocsin.schemas import alert_views
+    from tocsin.services import alerts
+
     st = state(ctx)
     with st.session() as session:
         alert = alerts.get(session, alert_id)
@@ -186,6 +198,8 @@ def alert_show(
 @alert_app.command("ack")
 def alert_ack(ctx: typer.Context, alert_id: Annotated[int, typer.Argument(help="Its id.")]) -> None:
     """Acknowledge an alert."""
+    from tocsin.services import alerts
+
     st = state(ctx)
     with st.session() as session:
         alerts.acknowledge(session, alert_id, actor=st.who(), now=st.now())
@@ -197,6 +211,8 @@ def alert_resolve(
     ctx: typer.Context, alert_id: Annotated[int, typer.Argument(help="Its id.")]
 ) -> None:
     """Resolve an alert."""
+    from tocsin.services import alerts
+
     st = state(ctx)
     with st.session() as session:
         alerts.resolve(session, alert_id, actor=st.who(), now=st.now())
@@ -215,6 +231,10 @@ def maintenance_add(
     as_json: bool = JsonOption,
 ) -> None:
     """Start (or schedule) a maintenance window: alerts are recorded, nothing pages."""
+    from tocsin.core.timeutil import parse_duration, parse_instant
+    from tocsin.schemas import MaintenanceOut
+    from tocsin.services import alerts
+
     st = state(ctx)
     now = st.now()
     start = parse_instant(from_, now=now)
@@ -251,6 +271,9 @@ def maintenance_list(
     as_json: bool = JsonOption,
 ) -> None:
     """List maintenance windows."""
+    from tocsin.schemas import MaintenanceOut
+    from tocsin.services import alerts
+
     st = state(ctx)
     with st.session() as session:
         found = [
@@ -274,6 +297,8 @@ def maintenance_end(
     ctx: typer.Context, window_id: Annotated[int, typer.Argument(help="Its id.")]
 ) -> None:
     """End a maintenance window now."""
+    from tocsin.services import alerts
+
     st = state(ctx)
     with st.session() as session:
         alerts.end_maintenance(session, window_id, now=st.now())

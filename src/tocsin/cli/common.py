@@ -1,32 +1,35 @@
-"""What every command shares: the database, the clock, the actor and output helpers."""
+"""What every command shares: the database, the clock, the actor and output helpers.
+
+The database layer (SQLAlchemy, the composition root) and pydantic are imported where they are
+used, not here, so that `tocsin --help` starts without them.
+"""
 
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NoReturn, get_args, get_origin
+from typing import TYPE_CHECKING, Any, NoReturn, get_args, get_origin
 
 import typer
-from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from typer.models import CommandFunctionType
 
-from tocsin import app
-from tocsin.app import Tocsin
 from tocsin.clock import Clock, SystemClock
 from tocsin.settings import Settings
-from tocsin.store.db import make_engine, require_migrated
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
+
+    from tocsin.app import Tocsin
 
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
@@ -114,6 +117,8 @@ class State:
 
     def engine(self) -> Engine:
         """Return the engine for the configured database (one per process)."""
+        from tocsin.store.db import make_engine
+
         url = self.settings.database_url
         if url not in self._engines:
             self._engines[url] = make_engine(url)
@@ -121,6 +126,8 @@ class State:
 
     def runtime(self) -> Tocsin:
         """Return this invocation's runtime, built by the composition root on first use."""
+        from tocsin import app
+
         if self._runtime is None:
             self._runtime = app.build(self.settings, clock=self.clock, database=self.engine())
         return self._runtime
@@ -128,6 +135,8 @@ class State:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """Yield a session on a migrated database; commit on success, roll back on error."""
+        from tocsin.store.db import require_migrated
+
         require_migrated(self.engine())
         with self.runtime().sessions() as session, session.begin():
             yield session
@@ -188,10 +197,14 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def print_json(data: Any) -> None:
     """Print `data` (models, lists of models, plain values) as indented JSON."""
+    import json
+
     typer.echo(json.dumps(_plain(data), indent=2, ensure_ascii=False))
 
 
 def _plain(data: Any) -> Any:
+    from pydantic import BaseModel
+
     if isinstance(data, BaseModel):
         return data.model_dump(mode="json")
     if isinstance(data, list | tuple):

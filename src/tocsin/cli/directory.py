@@ -1,19 +1,15 @@
-"""`tocsin user|service|token ...`: the people, the services and the API tokens."""
+"""`tocsin user|service|token ...`: the people, the services and the API tokens.
 
-from __future__ import annotations
+The store and the schemas are imported where used (see `tocsin.cli.main`).
+"""
 
-import secrets
 import sys
 from typing import Annotated
 
 import typer
 
 from tocsin.cli.common import App, JsonOption, out, print_json, state, success, table
-from tocsin.core.incident import incident_ref
 from tocsin.errors import InvalidInput
-from tocsin.schemas import IncidentOut, ServiceOut, TokenCreated, TokenOut, UserOut
-from tocsin.services import incidents
-from tocsin.store import services, severities, tokens, users, web_sessions
 
 user_app = App(help="Manage users.", no_args_is_help=True)
 service_app = App(help="Manage services.", no_args_is_help=True)
@@ -31,6 +27,9 @@ def user_add(
     as_json: bool = JsonOption,
 ) -> None:
     """Add a user."""
+    from tocsin.schemas import UserOut
+    from tocsin.store import users
+
     st = state(ctx)
     with st.session() as session:
         user = users.create(
@@ -60,6 +59,10 @@ def user_password(
     ] = False,
 ) -> None:
     """Set a user's password for the web interface (and log out their browsers)."""
+    import secrets
+
+    from tocsin.store import users, web_sessions
+
     st = state(ctx)
     if generate and stdin:
         raise InvalidInput("use either --generate or --stdin, not both")
@@ -83,6 +86,9 @@ def user_password(
 @user_app.command("list")
 def user_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """List users."""
+    from tocsin.schemas import UserOut
+    from tocsin.store import users
+
     st = state(ctx)
     with st.session() as session:
         found = [UserOut.of(u) for u in users.list_(session)]
@@ -108,6 +114,9 @@ def service_add(
     as_json: bool = JsonOption,
 ) -> None:
     """Add a service."""
+    from tocsin.schemas import ServiceOut
+    from tocsin.store import services
+
     st = state(ctx)
     with st.session() as session:
         service = services.create(
@@ -122,6 +131,9 @@ def service_add(
 @service_app.command("list")
 def service_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """List services."""
+    from tocsin.schemas import ServiceOut
+    from tocsin.store import services
+
     st = state(ctx)
     with st.session() as session:
         found = [ServiceOut.of(s) for s in services.list_(session)]
@@ -142,6 +154,11 @@ def service_show(
     as_json: bool = JsonOption,
 ) -> None:
     """Show a service, its severity definitions and its recent incidents."""
+    from tocsin.core.incident import incident_ref
+    from tocsin.schemas import IncidentOut, ServiceOut
+    from tocsin.services import incidents
+    from tocsin.store import services, severities
+
     st = state(ctx)
     with st.session() as session:
         service = services.get_by_slug(session, slug)
@@ -185,6 +202,9 @@ def token_create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create an API token. Its secret is printed now and never again."""
+    from tocsin.schemas import TokenCreated, TokenOut
+    from tocsin.store import tokens
+
     st = state(ctx)
     with st.session() as session:
         token, secret = tokens.create(
@@ -203,6 +223,9 @@ def token_create(
 @token_app.command("list")
 def token_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """List API tokens (never their secrets)."""
+    from tocsin.schemas import TokenOut
+    from tocsin.store import tokens
+
     st = state(ctx)
     with st.session() as session:
         found = [TokenOut.of(t) for t in tokens.list_(session)]
@@ -221,6 +244,8 @@ def token_revoke(
     ctx: typer.Context, token_id: Annotated[int, typer.Argument(help="The token's id.")]
 ) -> None:
     """Revoke an API token; it stops working at once."""
+    from tocsin.store import tokens
+
     st = state(ctx)
     with st.session() as session:
         token = tokens.revoke(session, token_id, now=st.now())

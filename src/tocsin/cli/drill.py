@@ -1,29 +1,29 @@
-"""`tocsin drill`: a tabletop exercise on a simulated clock, ending in a score card."""
+"""`tocsin drill`: a tabletop exercise on a simulated clock, ending in a score card.
 
-from __future__ import annotations
+The drill runner, its sandbox and the database layer are imported where used (see
+`tocsin.cli.main`).
+"""
 
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import click
 import typer
-from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import Engine
 
-from tocsin import config
 from tocsin.cli.common import out, state, success, table
 from tocsin.clock import FixedClock
-from tocsin.core import drill as core
-from tocsin.core.timeutil import parse_instant
-from tocsin.drill import sandbox, scenarios
-from tocsin.drill.runner import CHOICES, Choice, Line, Result, Runner, Situation
 from tocsin.errors import InvalidInput
-from tocsin.settings import Settings
-from tocsin.store.db import require_migrated
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+    from sqlalchemy import Engine
+
+    from tocsin.core import drill as core
+    from tocsin.drill.runner import Choice, Line, Result, Situation
+    from tocsin.settings import Settings
 
 DEFAULT_CONFIG = "tocsin.yaml"
 DEFAULT_SPEED = 60.0  # one simulated minute per real second
@@ -36,8 +36,13 @@ class PromptCommander:
     def __init__(self, speed: float) -> None:
         self.speed = speed
 
-    def decide(self, situation: Situation) -> Choice:
+    def decide(self, situation: "Situation") -> "Choice":
         """Ask for the next move; the time taken counts, scaled by the drill's speed."""
+        import click
+
+        from tocsin.core import drill as core
+        from tocsin.drill.runner import CHOICES, Choice
+
         started = time.monotonic()
         ic = f"IC @{situation.commander}" if situation.commander else "no IC"
         acked = (
@@ -76,7 +81,7 @@ class PromptCommander:
         return Choice(move, thinking, who=who, message=message, public=public)
 
 
-def _pacer(speed: float, progress: Progress | None, task: int | None, total: float) -> object:
+def _pacer(speed: float, progress: "Progress | None", task: int | None, total: float) -> object:
     done = [0.0]
 
     def pace(delta: timedelta) -> None:
@@ -141,6 +146,11 @@ def drill(
     list_: Annotated[bool, typer.Option("--list", help="List the shipped scenarios.")] = False,
 ) -> None:
     """Run a tabletop drill: alerts fire, pages go out, the response is scored."""
+    from tocsin import config
+    from tocsin.core.timeutil import parse_instant
+    from tocsin.drill import sandbox, scenarios
+    from tocsin.store.db import require_migrated
+
     if list_:
         table(
             None,
@@ -200,16 +210,21 @@ def drill(
 
 
 def _play(
-    plan: core.Scenario,
-    database: Engine,
-    settings: Settings,
+    plan: "core.Scenario",
+    database: "Engine",
+    settings: "Settings",
     clock: FixedClock,
     speed: float,
     terminal: bool,
     commander: PromptCommander | None,
     *,
     check_open: bool,
-) -> Result:
+) -> "Result":
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from tocsin.core import drill as core
+    from tocsin.drill.runner import Runner
+
     total = (plan.length + timedelta(minutes=1)).total_seconds()
     if terminal and commander is None:
         progress = Progress(
@@ -221,7 +236,7 @@ def _play(
         )
         task = progress.add_task(plan.name, total=total, clock="+0m")
 
-        def show(line: Line) -> None:
+        def show(line: "Line") -> None:
             progress.console.print(_styled(line))
             progress.update(task, clock=core.format_offset(line.offset))
 
@@ -237,7 +252,7 @@ def _play(
             )
             return runner.run()
 
-    def plain(line: Line) -> None:
+    def plain(line: "Line") -> None:
         if terminal:
             out.print(_styled(line))
         else:
@@ -255,13 +270,17 @@ def _play(
     ).run()
 
 
-def _styled(line: Line) -> Text:
+def _styled(line: "Line") -> Text:
+    from tocsin.core import drill as core
+
     return Text(f"{core.format_offset(line.offset):<8}", style="dim") + Text(
         line.text, style=_STYLE.get(line.source, "")
     )
 
 
-def _score_card(result: Result, terminal: bool) -> None:
+def _score_card(result: "Result", terminal: bool) -> None:
+    from tocsin.core import drill as core
+
     card = result.card
     heading = (
         f"Score card: {result.scenario.name} ({result.record.severity or result.scenario.severity},"

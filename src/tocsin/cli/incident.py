@@ -1,9 +1,10 @@
-"""`tocsin incident ...`: run an incident from the terminal."""
+"""`tocsin incident ...`: run an incident from the terminal.
 
-from __future__ import annotations
+The services, the models and the schemas are imported where used (see `tocsin.cli.main`).
+"""
 
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,19 +20,20 @@ from tocsin.cli.common import (
     table,
     warn,
 )
-from tocsin.core.incident import Visibility, incident_ref
-from tocsin.core.timeutil import parse_instant
-from tocsin.engine import messages
-from tocsin.schemas import IncidentOut, StatusUpdateOut, TimelineEventOut
-from tocsin.services import alerts, incidents
-from tocsin.store.models import Incident
+
+if TYPE_CHECKING:
+    from tocsin.services import incidents
+    from tocsin.store.models import Incident
 
 app = App(help="Declare and run incidents.", no_args_is_help=True)
 
 Ref = Annotated[str, typer.Argument(help="The incident, like INC-42 (or 42).")]
 
 
-def _done(outcome: incidents.Outcome, as_json: bool) -> None:
+def _done(outcome: "incidents.Outcome", as_json: bool) -> None:
+    from tocsin.core.incident import incident_ref
+    from tocsin.schemas import IncidentOut
+
     warn(outcome.warnings)
     incident = outcome.incident
     if as_json:
@@ -68,6 +70,11 @@ def declare(
     as_json: bool = JsonOption,
 ) -> None:
     """Declare an incident (you can always downgrade it later)."""
+    from tocsin.core.incident import incident_ref
+    from tocsin.core.timeutil import parse_instant
+    from tocsin.schemas import IncidentOut
+    from tocsin.services import incidents
+
     st = state(ctx)
     now = st.now()
     started = parse_instant(started_at, now=now) if started_at else None
@@ -106,6 +113,10 @@ def list_(
     as_json: bool = JsonOption,
 ) -> None:
     """List incidents, newest first."""
+    from tocsin.core.incident import incident_ref
+    from tocsin.schemas import IncidentOut
+    from tocsin.services import incidents
+
     st = state(ctx)
     with st.session() as session:
         found = incidents.list_(
@@ -149,8 +160,10 @@ def _age(delta: timedelta) -> str:
     return f"{minutes // 1440}d{(minutes % 1440) // 60}h"
 
 
-def summary_text(incident: Incident) -> str:
+def summary_text(incident: "Incident") -> str:
     """Return the seed's summary layout, with milestones and timestamps."""
+    from tocsin.services import incidents
+
     view = incidents.view(incident)
     commander = view.commander
     lines = [
@@ -195,6 +208,9 @@ def summary_text(incident: Incident) -> str:
 @app.command()
 def show(ctx: typer.Context, ref: Ref, as_json: bool = JsonOption) -> None:
     """Show an incident: the seed's summary plus milestones and a timestamped timeline."""
+    from tocsin.schemas import IncidentOut, StatusUpdateOut, TimelineEventOut
+    from tocsin.services import alerts, incidents
+
     st = state(ctx)
     with st.session() as session:
         incident = incidents.load_for_view(session, ref)
@@ -226,6 +242,9 @@ def timeline(
     as_json: bool = JsonOption,
 ) -> None:
     """Print the timeline, oldest first."""
+    from tocsin.schemas import TimelineEventOut
+    from tocsin.services import incidents
+
     st = state(ctx)
     with st.session() as session:
         events = [e for e in incidents.timeline(session, ref) if kind is None or e.kind == kind]
@@ -251,6 +270,8 @@ def assign(
     as_json: bool = JsonOption,
 ) -> None:
     """Assign a role; the commander (IC) by default."""
+    from tocsin.services import incidents
+
     st = state(ctx)
     with st.session() as session:
         outcome = incidents.assign(
@@ -268,6 +289,8 @@ def unassign(
     as_json: bool = JsonOption,
 ) -> None:
     """End a user's role in the incident."""
+    from tocsin.services import incidents
+
     st = state(ctx)
     with st.session() as session:
         _done(
@@ -286,6 +309,8 @@ def add_responder(
     as_json: bool = JsonOption,
 ) -> None:
     """Add a responder, with a speciality."""
+    from tocsin.services import incidents
+
     st = state(ctx)
     with st.session() as session:
         outcome = incidents.assign(
@@ -303,6 +328,8 @@ def add_responder(
 @app.command()
 def ack(ctx: typer.Context, ref: Ref, as_json: bool = JsonOption) -> None:
     """Acknowledge the incident."""
+    from tocsin.services import incidents
+
     st = state(ctx)
     with st.session() as session:
         _done(incidents.acknowledge(session, ref, actor=st.who(), now=st.now()), as_json)
@@ -311,6 +338,8 @@ def ack(ctx: typer.Context, ref: Ref, as_json: bool = JsonOption) -> None:
 @app.command()
 def unack(ctx: typer.Context, ref: Ref, as_json: bool = JsonOption) -> None:
     """Give the incident back to its escalation policy: level 1 is paged again now."""
+    from tocsin.services import incidents
+
     st = state(ctx)
     with st.session() as session:
         _done(incidents.unacknowledge(session, ref, actor=st.who(), now=st.now()), as_json)
@@ -330,6 +359,8 @@ def status(
     as_json: bool = JsonOption,
 ) -> None:
     """Move the incident to another status."""
+    from tocsin.services import incidents
+
     st = state(ctx)
     with st.session() as session:
         outcome = incidents.set_status(
@@ -347,6 +378,8 @@ def severity(
     as_json: bool = JsonOption,
 ) -> None:
     """Upgrade or downgrade the severity."""
+    from tocsin.services import incidents
+
     st = state(ctx)
     with st.session() as session:
         outcome = incidents.change_severity(
@@ -370,6 +403,10 @@ def update(
     as_json: bool = JsonOption,
 ) -> None:
     """Post a status update for stakeholders (internal unless --public)."""
+    from tocsin.core.incident import Visibility, incident_ref
+    from tocsin.schemas import StatusUpdateOut
+    from tocsin.services import incidents
+
     st = state(ctx)
     with st.session() as session:
         _outcome, posted = incidents.post_update(
@@ -396,6 +433,8 @@ def note(
     as_json: bool = JsonOption,
 ) -> None:
     """Add a note to the timeline."""
+    from tocsin.services import incidents
+
     st = state(ctx)
     with st.session() as session:
         outcome = incidents.add_note(
@@ -415,6 +454,8 @@ def resolve(
     as_json: bool = JsonOption,
 ) -> None:
     """Resolve the incident."""
+    from tocsin.services import incidents
+
     st = state(ctx)
     with st.session() as session:
         outcome = incidents.resolve(
@@ -446,6 +487,9 @@ def edit(
     as_json: bool = JsonOption,
 ) -> None:
     """Change an incident's descriptive fields."""
+    from tocsin.core.timeutil import parse_instant
+    from tocsin.services import incidents
+
     st = state(ctx)
     now = st.now()
     changes: dict[str, object] = {
@@ -475,6 +519,8 @@ def notification(
     ] = False,
 ) -> None:
     """Print the INCIDENT NOTIFICATION, ready to paste into the incident channel."""
+    from tocsin.engine import messages
+
     st = state(ctx)
     with st.session() as session:
         text = messages.render_message(

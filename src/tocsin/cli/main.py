@@ -1,15 +1,17 @@
-"""The `tocsin` command. Errors are turned into one line and an exit code here, and only here."""
+"""The `tocsin` command. Errors are turned into one line and an exit code here, and only here.
 
-from __future__ import annotations
+`tocsin --help` should answer at once, so the command modules keep their imports cheap: the
+database layer, the services and the web stack are imported inside the commands that use them.
+They also do without `from __future__ import annotations`: Typer reads every command's signature
+to build the help, and would evaluate string annotations again, one by one, on every run.
+"""
 
 import os
-import secrets
 import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.text import Text
-from sqlalchemy.exc import SQLAlchemyError
 from typer.exceptions import TyperException
 
 from tocsin.cli import alerts, directory, incident, paging, postmortem, runbook, schedule
@@ -33,7 +35,6 @@ from tocsin.errors import (
     TocsinError,
     Unauthenticated,
 )
-from tocsin.store.db import NotMigrated
 
 EXIT_CODES: list[tuple[type[TocsinError], int]] = [
     (InvalidInput, 2),
@@ -41,13 +42,26 @@ EXIT_CODES: list[tuple[type[TocsinError], int]] = [
     (Conflict, 4),
     (Unauthenticated, 5),
     (PermissionDenied, 5),
-    (NotMigrated, 6),
 ]
+EXIT_NOT_MIGRATED = 6
 EXIT_INTERNAL = 70
+
+
+def _loaded_class(module: str, name: str) -> type | None:
+    """Return class `name` of `module` if that module was imported, else None.
+
+    An exception can only be an instance of a class whose module is loaded, so checking against
+    it needs no import (and the failure path does not pay for alembic or SQLAlchemy).
+    """
+    found = sys.modules.get(module)
+    return None if found is None else getattr(found, name)
 
 
 def exit_code(exc: TocsinError) -> int:
     """Return the exit code for `exc`."""
+    not_migrated = _loaded_class("tocsin.store.db", "NotMigrated")
+    if not_migrated is not None and isinstance(exc, not_migrated):
+        return EXIT_NOT_MIGRATED
     return next((code for cls, code in EXIT_CODES if isinstance(exc, cls)), 1)
 
 
@@ -92,14 +106,16 @@ class RootGroup(Group):
             return super().invoke(ctx)
         except TocsinError as exc:
             _fail(exc.message, exit_code(exc), exc.problems)
-        except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            _fail(f"database error: {reason}", EXIT_INTERNAL)
         except BrokenPipeError:
             reader_gone()
         except (typer.Exit, typer.Abort, TyperException, SystemExit):
             raise
-        except Exception as exc:  # a bug: still one line, the traceback only on request
+        except Exception as exc:
+            database_error = _loaded_class("sqlalchemy.exc", "SQLAlchemyError")
+            if database_error is not None and isinstance(exc, database_error):
+                reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+                _fail(f"database error: {reason}", EXIT_INTERNAL)
+            # A bug: still one line, the traceback only on request.
             if os.environ.get("TOCSIN_DEBUG"):
                 raise
             _fail(
@@ -108,7 +124,7 @@ class RootGroup(Group):
             )
 
 
-def _fail(message: str, code: int, problems: list[str] | None = None) -> None:
+def _fail(message: str, code: int, problems: list[str] | None = None) -> NoReturn:
     # One line per problem, so a file with three mistakes shows all three at once.
     for line in problems if problems and len(problems) > 1 else [message]:
         err.print(Text("error: ", style="bold red") + Text(line))
@@ -185,6 +201,8 @@ def init(
     as_json: bool = JsonOption,
 ) -> None:
     """Create the first admin and print its API token once; does nothing if users exist."""
+    import secrets
+
     from tocsin.store import tokens, users
 
     st = state(ctx)

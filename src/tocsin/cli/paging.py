@@ -1,14 +1,13 @@
-"""`tocsin policy ...` and the paging side of incidents: who was paged, and how it went."""
+"""`tocsin policy ...` and the paging side of incidents: who was paged, and how it went.
 
-from __future__ import annotations
+The store is imported where used (see `tocsin.cli.main`).
+"""
 
 from typing import Annotated
 
 import typer
 
 from tocsin.cli.common import App, JsonOption, out, print_json, state, table
-from tocsin.store import policies
-from tocsin.store.notifications import notifications_json
 
 policy_app = App(help="Escalation policies.", no_args_is_help=True)
 
@@ -16,6 +15,8 @@ policy_app = App(help="Escalation policies.", no_args_is_help=True)
 @policy_app.command("list")
 def policy_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """List escalation policies."""
+    from tocsin.store import policies
+
     st = state(ctx)
     with st.session() as session:
         found = [policies.policy_json(p) for p in policies.list_policies(session)]
@@ -36,6 +37,8 @@ def policy_show(
     as_json: bool = JsonOption,
 ) -> None:
     """Show a policy level by level."""
+    from tocsin.store import policies
+
     st = state(ctx)
     with st.session() as session:
         policy = policies.policy_json(policies.get_policy(session, name))
@@ -59,6 +62,8 @@ def notifications(
     as_json: bool = JsonOption,
 ) -> None:
     """List who was notified about an incident, how, and how it went."""
+    from tocsin.store.notifications import notifications_json
+
     st = state(ctx)
     with st.session() as session:
         found = notifications_json(session, ref)

@@ -1,11 +1,9 @@
-"""`tocsin postmortem ...` and `tocsin action ...`: learn from the incident, without blame."""
+"""`tocsin postmortem ...` and `tocsin action ...`: learn from the incident, without blame.
 
-from __future__ import annotations
+The services and the schemas are imported where used (see `tocsin.cli.main`).
+"""
 
 import os
-import shlex
-import subprocess
-import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -13,10 +11,7 @@ from typing import Annotated
 import typer
 
 from tocsin.cli.common import App, JsonOption, err, out, print_json, state, success, table, warn
-from tocsin.core.incident import incident_ref
 from tocsin.errors import InvalidInput
-from tocsin.schemas import action_json, postmortem_json
-from tocsin.services import actions, incidents, postmortems
 
 postmortem_app = App(help="Blameless postmortems.", no_args_is_help=True)
 action_app = App(help="Action items from postmortems.", no_args_is_help=True)
@@ -27,6 +22,10 @@ Ref = Annotated[str, typer.Argument(help="The incident, like INC-42.")]
 @postmortem_app.command("draft")
 def draft(ctx: typer.Context, ref: Ref, as_json: bool = JsonOption) -> None:
     """Draft the postmortem of a resolved incident from what it recorded."""
+    from tocsin.core.incident import incident_ref
+    from tocsin.schemas import postmortem_json
+    from tocsin.services import incidents, postmortems
+
     st = state(ctx)
     with st.session() as session:
         postmortem = postmortems.draft(
@@ -49,6 +48,10 @@ def show(
     as_json: bool = JsonOption,
 ) -> None:
     """Print a postmortem as Markdown (or HTML)."""
+    from tocsin.core.incident import incident_ref
+    from tocsin.schemas import postmortem_json
+    from tocsin.services import postmortems
+
     st = state(ctx)
     with st.session() as session:
         incident, postmortem = postmortems.get(session, ref)
@@ -75,6 +78,12 @@ def edit(
     ] = None,
 ) -> None:
     """Edit a postmortem in $EDITOR (or replace it with a file's text)."""
+    import shlex
+    import subprocess
+    import tempfile
+
+    from tocsin.services import postmortems
+
     st = state(ctx)
     with st.session() as session:
         _incident, postmortem = postmortems.get(session, ref)
@@ -111,6 +120,8 @@ def status(
     ],
 ) -> None:
     """Move a postmortem on: draft -> in_review -> published (publishing checks for blame)."""
+    from tocsin.services import postmortems
+
     st = state(ctx)
     with st.session() as session:
         postmortem, warnings = postmortems.set_status(session, ref, new_status, now=st.now())
@@ -122,6 +133,8 @@ def status(
 @postmortem_app.command("check")
 def check(ctx: typer.Context, ref: Ref) -> None:
     """Flag sentences that blame a person, with their lines; exit 1 if any."""
+    from tocsin.services import postmortems
+
     st = state(ctx)
     with st.session() as session:
         _incident, postmortem = postmortems.get(session, ref)
@@ -136,6 +149,8 @@ def check(ctx: typer.Context, ref: Ref) -> None:
 @postmortem_app.command("runbook-updated")
 def runbook_updated(ctx: typer.Context, ref: Ref) -> None:
     """Record that the runbook has the resolution steps (closes the runbook action item)."""
+    from tocsin.services import postmortems
+
     st = state(ctx)
     with st.session() as session:
         postmortems.runbook_updated(session, ref, now=st.now())
@@ -153,6 +168,9 @@ def action_add(
     as_json: bool = JsonOption,
 ) -> None:
     """Add an action item to an incident."""
+    from tocsin.schemas import action_json
+    from tocsin.services import actions, incidents
+
     st = state(ctx)
     try:
         due_date = date.fromisoformat(due) if due else None
@@ -188,6 +206,9 @@ def action_list(
     as_json: bool = JsonOption,
 ) -> None:
     """List action items, most urgent first."""
+    from tocsin.schemas import action_json
+    from tocsin.services import actions, incidents
+
     st = state(ctx)
     with st.session() as session:
         found = actions.list_(
@@ -213,6 +234,8 @@ def action_list(
 
 
 def _set(ctx: typer.Context, item_id: int, status_: str) -> None:
+    from tocsin.services import actions
+
     st = state(ctx)
     with st.session() as session:
         actions.set_status(session, item_id, status_, now=st.now())

@@ -1,21 +1,22 @@
-"""`tocsin runbook ...`: every service must have a runbook, in the seed's structure."""
+"""`tocsin runbook ...`: every service must have a runbook, in the seed's structure.
 
-from __future__ import annotations
+The config loader, the runbook parser and the store are imported where used (see
+`tocsin.cli.main`).
+"""
 
 from typing import Annotated
 
 import typer
 
-from tocsin import config as config_file
 from tocsin.cli.common import App, JsonOption, err, out, print_json, state
-from tocsin.core import runbook as core
-from tocsin.store import services
 
 runbook_app = App(help="Runbooks: symptoms, checks, fixes, escalation.", no_args_is_help=True)
 
 
 def _from_file(path: str) -> list[tuple[str, str | None, str]]:
     """Return (service, runbook text or None, how to name it in messages) from a config file."""
+    from tocsin import config as config_file
+
     loaded = config_file.load(path)
     found: list[tuple[str, str | None, str]] = []
     for i, spec in enumerate(loaded.spec.services):
@@ -40,6 +41,9 @@ def check(
     ] = None,
 ) -> None:
     """Check that every service has a runbook with the four sections; exit 1 otherwise."""
+    from tocsin.core import runbook as core
+    from tocsin.store import services
+
     if config is not None:
         found = _from_file(config)
     else:
@@ -72,6 +76,9 @@ def show(
     as_json: bool = JsonOption,
 ) -> None:
     """Print a service's runbook, or the steps of one scenario."""
+    from tocsin.core import runbook as core
+    from tocsin.store import services
+
     st = state(ctx)
     with st.session() as session:
         text = services.get_by_slug(session, service).runbook

@@ -1,21 +1,23 @@
-"""`tocsin schedule|oncall|override ...`: who is on call, exactly, in any time zone."""
+"""`tocsin schedule|oncall|override ...`: who is on call, exactly, in any time zone.
 
-from __future__ import annotations
+The schedule logic, the config loader, the store, the schemas and the time zone database are
+imported where used (see `tocsin.cli.main`).
+"""
 
 import bisect
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
 
-from tocsin import config as config_file
 from tocsin.cli.common import App, JsonOption, err, out, print_json, state, success, table
-from tocsin.core import schedule as sched
 from tocsin.errors import InvalidInput, NotFound
-from tocsin.schemas import iso, override_json
-from tocsin.store import schedules as store
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from tocsin.core import schedule as sched
 
 schedule_app = App(help="Show and check on-call schedules.", no_args_is_help=True)
 override_app = App(help="Put someone on call for a while, above every layer.", no_args_is_help=True)
@@ -41,8 +43,11 @@ PALETTE = [
 ]
 
 
-def load(ctx: typer.Context, path: str | None) -> dict[str, sched.Schedule]:
+def load(ctx: typer.Context, path: str | None) -> "dict[str, sched.Schedule]":
     """Return the schedules by name, from `path` when given, else from the database."""
+    from tocsin import config as config_file
+    from tocsin.store import schedules as store
+
     if path is None:
         st = state(ctx)
         with st.session() as session:
@@ -63,7 +68,7 @@ def load(ctx: typer.Context, path: str | None) -> dict[str, sched.Schedule]:
     return result
 
 
-def pick(schedules: dict[str, sched.Schedule], name: str, where: str) -> sched.Schedule:
+def pick(schedules: "dict[str, sched.Schedule]", name: str, where: str) -> "sched.Schedule":
     """Return schedule `name`, or raise NotFound naming the known ones."""
     if name not in schedules:
         known = ", ".join(sorted(schedules)) or "none"
@@ -73,21 +78,25 @@ def pick(schedules: dict[str, sched.Schedule], name: str, where: str) -> sched.S
 
 def when(text: str | None, zone: str, default: datetime) -> datetime:
     """Return the instant `text` names: ISO-8601 local to `zone` unless it has an offset."""
+    from tocsin.core import schedule as sched
+
     if text is None or text.strip().lower() == "now":
         return default
     return sched.parse_time(text, zone)
 
 
-def shifts_json(shifts: list[sched.Shift]) -> list[dict[str, Any]]:
+def shifts_json(shifts: "list[sched.Shift]") -> list[dict[str, Any]]:
     """Return shifts in the `--json` shape."""
+    from tocsin.schemas import iso
+
     return [{"start": iso(s.start), "end": iso(s.end), "users": list(s.users)} for s in shifts]
 
 
-def _local(at: datetime, zone: ZoneInfo) -> str:
+def _local(at: datetime, zone: "ZoneInfo") -> str:
     return at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
-def _until(start: datetime, end: datetime, zone: ZoneInfo) -> str:
+def _until(start: datetime, end: datetime, zone: "ZoneInfo") -> str:
     """Return the end as a time alone when it falls on the start's local day."""
     a, b = start.astimezone(zone), end.astimezone(zone)
     return b.strftime("%H:%M %Z") if a.date() == b.date() else _local(end, zone)
@@ -99,8 +108,12 @@ def _duration(delta: timedelta) -> str:
     return f"{hours}h{minutes:02d}" if hours else f"{minutes}m"
 
 
-def day_bars(schedule: sched.Schedule, shifts: list[sched.Shift]) -> None:
+def day_bars(schedule: "sched.Schedule", shifts: "list[sched.Shift]") -> None:
     """Print a bar per local day: 48 half-hour cells coloured by who is on call, gaps in red."""
+    from zoneinfo import ZoneInfo
+
+    from tocsin.core import schedule as sched
+
     if not shifts:
         return
     zone = ZoneInfo(schedule.time_zone)
@@ -145,6 +158,8 @@ def schedule_list(
     as_json: bool = JsonOption,
 ) -> None:
     """List schedules with their layers and who is on call now."""
+    from tocsin.core import schedule as sched
+
     now = state(ctx).now()
     found = load(ctx, config)
     rows = [
@@ -183,6 +198,10 @@ def schedule_show(
     as_json: bool = JsonOption,
 ) -> None:
     """Show the final schedule: who is on call when, gaps included."""
+    from zoneinfo import ZoneInfo
+
+    from tocsin.core import schedule as sched
+
     st = state(ctx)
     schedule = pick(load(ctx, config), name, config or "the database")
     start = when(from_, schedule.time_zone, st.now())
@@ -216,6 +235,10 @@ def schedule_check(
     days: Annotated[int, typer.Option(min=1, max=3660, help="How far ahead to look.")] = CHECK_DAYS,
 ) -> None:
     """List every uncovered window ahead and every layer that never wins; exit 1 on a gap."""
+    from zoneinfo import ZoneInfo
+
+    from tocsin.core import schedule as sched
+
     st = state(ctx)
     start = st.now().replace(second=0, microsecond=0)
     end = start + timedelta(days=days)
@@ -266,6 +289,9 @@ def oncall(
     as_json: bool = JsonOption,
 ) -> None:
     """Show who is on call now (or at --at) for every schedule."""
+    from tocsin.core import schedule as sched
+    from tocsin.schemas import iso
+
     st = state(ctx)
     found = load(ctx, config)
     chosen = (
@@ -302,6 +328,10 @@ def override_add(
     as_json: bool = JsonOption,
 ) -> None:
     """Put a user on call for a window, above every layer."""
+    from tocsin.core import schedule as sched
+    from tocsin.schemas import override_json
+    from tocsin.store import schedules as store
+
     st = state(ctx)
     with st.session() as session:
         zone = store.get_by_name(session, schedule).time_zone
@@ -334,6 +364,11 @@ def override_list(
     as_json: bool = JsonOption,
 ) -> None:
     """List a schedule's overrides."""
+    from zoneinfo import ZoneInfo
+
+    from tocsin.schemas import override_json
+    from tocsin.store import schedules as store
+
     st = state(ctx)
     with st.session() as session:
         zone = ZoneInfo(store.get_by_name(session, schedule).time_zone)
@@ -356,6 +391,8 @@ def override_remove(
     override_id: Annotated[int, typer.Argument(help="The override's id.")],
 ) -> None:
     """Remove an override."""
+    from tocsin.store import schedules as store
+
     st = state(ctx)
     with st.session() as session:
         store.remove_override(session, schedule, override_id, now=st.now())
