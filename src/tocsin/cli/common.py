@@ -44,16 +44,33 @@ def _value_name(param: TyperOption | TyperArgument) -> str:
     return VALUE_NAMES.get(annotation, "VALUE")
 
 
+def _left_out(param: TyperOption | TyperArgument, value: Any) -> bool:
+    # Typer checks each value with a pydantic validator that it builds on first use, even for a
+    # value left out, which it hands back as None all the same. Building it loads pydantic, so
+    # `tocsin incident --help` (which processes the root's options) paid for that too.
+    return value is None and not (param.multiple or param.nargs == -1 or param.required)
+
+
 class _Option(TyperOption):
     def display_type_rich(self, ctx: Any) -> str | None:
         if self.is_flag:
             return None  # a flag takes no value: `--json`, not `--json <bool>`
         return self.metavar or _value_name(self)
 
+    def process_value(self, ctx: Any, value: Any) -> Any:
+        if _left_out(self, value):
+            return None if self.callback is None else self.callback(ctx, self, None)
+        return super().process_value(ctx, value)
+
 
 class _Argument(TyperArgument):
     def display_type_rich(self, ctx: Any) -> str | None:
         return _value_name(self)
+
+    def process_value(self, ctx: Any, value: Any) -> Any:
+        if _left_out(self, value):
+            return None if self.callback is None else self.callback(ctx, self, None)
+        return super().process_value(ctx, value)
 
 
 def _named_plainly(param: Any) -> Any:
