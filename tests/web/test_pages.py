@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import T0
 from tests.web.conftest import Browser
-from tocsin.services import incidents
-from tocsin.store import schedules, services
+from tocsin.services import incidents, schedules
+from tocsin.store import services
 from tocsin.store.db import make_engine, make_sessionmaker
 from tocsin.store.models import StatusComponent
 

@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import T0
 from tests.web.conftest import Browser
 from tocsin.config import ScheduleSpec
-from tocsin.store import schedules
+from tocsin.services import schedules
 from tocsin.store.db import make_engine, make_sessionmaker
 
 

@@ -35,7 +35,9 @@ from tocsin.config import (
     ComponentSpec,
     Config,
     ConfigSpec,
+    ContactMethodSpec,
     EscalationPolicySpec,
+    NotificationRuleSpec,
     ServiceSpec,
     TeamSpec,
     UserConfigSpec,
@@ -47,6 +49,7 @@ from tocsin.core.incident import incident_ref
 from tocsin.core.severity import SeverityScale
 from tocsin.core.timeutil import parse_duration
 from tocsin.errors import InvalidInput, TocsinError
+from tocsin.services import schedules as schedule_specs
 from tocsin.store import (
     components,
     contacts,
@@ -58,6 +61,7 @@ from tocsin.store import (
     teams,
     users,
 )
+from tocsin.store.contacts import ContactType, Method
 from tocsin.store.integrations import IntegrationType
 from tocsin.store.models import (
     ActionItem,
@@ -170,7 +174,7 @@ def validate(session: Session, config: Config, *, prune: bool = False) -> list[s
             where = f"users[{i}].contact_methods[{j}]"
             if names[method.name] > 1:
                 problems.append(config.problem(where, f"two contact methods named {method.name!r}"))
-            for problem in contacts.method_problems(method):
+            for problem in method_problems(method):
                 field_name, _, message = problem.partition(": ")
                 problems.append(config.problem(f"{where}.{field_name}", message))
         if u.notification_rules is not None:
@@ -481,7 +485,7 @@ def apply(
     for team in spec.teams:
         changes += _apply_team(session, team, now=now)
     for schedule in spec.schedules:
-        change = schedules.put(session, schedule, actor=actor, now=now)
+        change = schedule_specs.put(session, schedule, actor=actor, now=now)
         if change:
             changes.append(_parsed(change))
         if prune and "overrides" in schedule.model_fields_set:
@@ -542,11 +546,69 @@ def _apply_user(session: Session, u: UserConfigSpec, *, now: datetime) -> list[C
     if fields:
         changes.append(Change("update", "user", u.handle, tuple(fields)))
     if "contact_methods" in u.model_fields_set or "notification_rules" in u.model_fields_set:
-        changes += map(
-            _parsed,
-            contacts.put(session, person, u.contact_methods, u.notification_rules, now=now),
+        lines = contacts.put(
+            session,
+            person,
+            [_method_values(m) for m in u.contact_methods],
+            _rule_values(u.contact_methods, u.notification_rules),
+            now=now,
         )
+        changes += map(_parsed, lines)
     return changes
+
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def method_problems(spec: ContactMethodSpec) -> list[str]:
+    """Return every problem with one contact method (paths relative to it)."""
+    problems: list[str] = []
+    try:
+        kind = ContactType(spec.type)
+    except ValueError:
+        return [
+            f"type: unknown contact method type {spec.type!r}; valid: " + ", ".join(ContactType)
+        ]
+    if kind is ContactType.EMAIL and not (spec.address and EMAIL.match(spec.address)):
+        problems.append(f"address: an email method needs an email address (got {spec.address!r})")
+    if kind in (ContactType.SLACK, ContactType.WEBHOOK) and not (
+        spec.url and spec.url.startswith(("http://", "https://"))
+    ):
+        problems.append(f"url: a {kind.value} method needs an http(s) URL (got {spec.url!r})")
+    if spec.secret is not None and kind is not ContactType.WEBHOOK:
+        problems.append("secret: only a webhook method signs its requests")
+    if spec.throttle is not None:
+        try:
+            parse_duration(spec.throttle)
+        except TocsinError as exc:
+            problems.append(f"throttle: {exc.message}")
+    return problems
+
+
+def _method_values(spec: ContactMethodSpec) -> Method:
+    target = spec.address if spec.type == ContactType.EMAIL else spec.url
+    return Method(
+        name=spec.name,
+        type=spec.type,
+        target=target or "",
+        secret=spec.secret,
+        throttle_seconds=(
+            int(parse_duration(spec.throttle).total_seconds()) if spec.throttle else None
+        ),
+    )
+
+
+def _rule_values(
+    methods: list[ContactMethodSpec], rules: list[NotificationRuleSpec] | None
+) -> list[tuple[str, int]]:
+    """Return (method, seconds after the page); without rules, every method at once."""
+    specs = (
+        rules
+        if rules is not None
+        else [NotificationRuleSpec(contact_method=m.name, after="0m") for m in methods]
+    )
+    parsed_rules = paging.parse_rules([r.model_dump() for r in specs], {m.name for m in methods})
+    return [(r.contact_method, int(r.after.total_seconds())) for r in parsed_rules]
 
 
 def _apply_component(

@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tocsin.config import (
-    LayerSpec,
-    OverrideSpec,
-    RestrictionSpec,
-    ScheduleSpec,
-    build_schedule,
-)
 from tocsin.core import schedule as sched
 from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.store import users
-from tocsin.store.models import Schedule, ScheduleLayer, ScheduleOverride, User
+from tocsin.store.models import Schedule, ScheduleLayer, ScheduleOverride
+
+
+class LayerRow(TypedDict):
+    """A layer's values as `ScheduleLayer` stores them, its position aside."""
+
+    name: str
+    rotation: str
+    start: str
+    time_zone: str | None
+    participants: list[str]
+    restrictions: list[dict[str, Any]]
+
+
+class ConfigOverride(NamedTuple):
+    """An override the config file sets: `user` on call from `start` to `end` (UTC)."""
+
+    user: str
+    start: datetime
+    end: datetime
+    note: str
 
 
 def list_(session: Session) -> list[Schedule]:
@@ -39,145 +53,117 @@ def get_by_name(session: Session, name: str) -> Schedule:
     return found
 
 
-def to_spec(schedule: Schedule, *, overrides: bool = True) -> ScheduleSpec:
-    """Return the stored schedule in the config file's shape."""
-    return ScheduleSpec(
-        name=schedule.name,
-        time_zone=schedule.time_zone,
-        description=schedule.description,
-        layers=[
-            LayerSpec(
+def to_core(schedule: Schedule) -> sched.Schedule:
+    """Return the stored schedule as the core's pure value (its rows were checked on the way in)."""
+    return sched.Schedule(
+        schedule.name,
+        schedule.time_zone,
+        tuple(
+            sched.Layer(
                 name=layer.name,
-                rotation=layer.rotation,
-                start=layer.start,
-                participants=list(layer.participants),
-                restrictions=[RestrictionSpec.model_validate(r) for r in layer.restrictions],
+                participants=tuple(layer.participants),
+                rotation=sched.parse_rotation(layer.rotation),
+                start=datetime.fromisoformat(layer.start),
+                restrictions=tuple(
+                    sched.parse_restriction(r.get("days"), r["from"], r["to"])
+                    for r in layer.restrictions
+                ),
                 time_zone=layer.time_zone,
             )
             for layer in schedule.layers
-        ],
-        overrides=[
-            OverrideSpec(
-                user=o.user.handle,
-                from_=o.start.isoformat().replace("+00:00", "Z"),
-                to=o.end.isoformat().replace("+00:00", "Z"),
-                note=o.note,
-            )
+        ),
+        tuple(
+            sched.Override(o.user.handle, o.start.astimezone(UTC), o.end.astimezone(UTC))
             for o in schedule.overrides
-            if overrides
-        ],
+        ),
     )
 
 
-def to_core(schedule: Schedule) -> sched.Schedule:
-    """Return the stored schedule as the core's pure value."""
-    built, problems = build_schedule(to_spec(schedule))
-    if built is None:  # stored schedules were validated on the way in
-        raise InvalidInput.of(problems)
-    return built
-
-
-def _known_users(session: Session) -> set[str]:
-    return set(session.scalars(select(User.handle)))
-
-
-def check_spec(session: Session, spec: ScheduleSpec) -> sched.Schedule:
-    """Return the core schedule of `spec`, or raise InvalidInput listing every problem."""
-    built, problems = build_schedule(spec, known_users=_known_users(session))
-    if built is None:
-        raise InvalidInput.of(problems)
-    return built
-
-
-def _layer_rows(spec: ScheduleSpec) -> list[ScheduleLayer]:
-    return [
-        ScheduleLayer(
-            position=i,
-            name=layer.name,
-            rotation=str(sched.parse_rotation(layer.rotation)),
-            start=datetime.fromisoformat(layer.start).isoformat(timespec="minutes"),
-            time_zone=layer.time_zone,
-            participants=[p.lstrip("@") for p in layer.participants],
-            restrictions=[
-                r.model_dump(by_alias=True, exclude_none=True) for r in layer.restrictions
-            ],
-        )
-        for i, layer in enumerate(spec.layers)
-    ]
-
-
-def _layers_equal(current: list[ScheduleLayer], wanted: list[ScheduleLayer]) -> bool:
-    fields = ("name", "rotation", "start", "time_zone", "participants", "restrictions")
-    return len(current) == len(wanted) and all(
-        all(getattr(a, f) == getattr(b, f) for f in fields)
-        for a, b in zip(current, wanted, strict=True)
+def _layer_row(layer: ScheduleLayer) -> LayerRow:
+    return LayerRow(
+        name=layer.name,
+        rotation=layer.rotation,
+        start=layer.start,
+        time_zone=layer.time_zone,
+        participants=list(layer.participants),
+        restrictions=list(layer.restrictions),
     )
 
 
-def put(session: Session, spec: ScheduleSpec, *, actor: str, now: datetime) -> str | None:
-    """Create or update a schedule from `spec`; return "create/update schedule X", or None.
+def save(
+    session: Session,
+    *,
+    name: str,
+    time_zone: str,
+    description: str,
+    layers: list[LayerRow],
+    overrides: list[ConfigOverride],
+    actor: str,
+    now: datetime,
+) -> str | None:
+    """Create or update schedule `name`; return "create/update schedule X (fields)", or None.
 
-    The overrides in `spec` replace the schedule's config-sourced overrides; overrides added by
-    people (CLI, API, web) are kept.
+    `overrides` replace the schedule's config-sourced overrides; overrides added by people
+    (CLI, API, web) are kept.
     """
-    core = check_spec(session, spec)
-    existing = find(session, spec.name)
-    layers = _layer_rows(spec)
-    wanted_overrides = sorted((o.user, o.start, o.end) for o in core.overrides)
+    existing = find(session, name)
     if existing is None:
         schedule = Schedule(
-            name=spec.name,
-            time_zone=spec.time_zone,
-            description=spec.description,
+            name=name,
+            time_zone=time_zone,
+            description=description,
             created_at=now,
             updated_at=now,
-            layers=layers,
+            layers=_layer_rows(layers),
         )
         session.add(schedule)
-        _replace_config_overrides(session, schedule, core, spec, actor=actor, now=now)
+        _replace_config_overrides(session, schedule, overrides, actor=actor, now=now)
         session.flush()
-        return f"create schedule {spec.name}"
+        return f"create schedule {name}"
     changed = []
-    if existing.time_zone != spec.time_zone:
-        existing.time_zone = spec.time_zone
+    if existing.time_zone != time_zone:
+        existing.time_zone = time_zone
         changed.append("time_zone")
-    if existing.description != spec.description:
-        existing.description = spec.description
+    if existing.description != description:
+        existing.description = description
         changed.append("description")
-    if not _layers_equal(existing.layers, layers):
-        existing.layers = layers
+    if [_layer_row(layer) for layer in existing.layers] != layers:
+        existing.layers = _layer_rows(layers)
         changed.append("layers")
     current_overrides = sorted(
         (o.user.handle, o.start, o.end) for o in existing.overrides if o.source == "config"
     )
-    if current_overrides != wanted_overrides:
-        _replace_config_overrides(session, existing, core, spec, actor=actor, now=now)
+    if current_overrides != sorted((o.user, o.start, o.end) for o in overrides):
+        _replace_config_overrides(session, existing, overrides, actor=actor, now=now)
         changed.append("overrides")
     if not changed:
         return None
     existing.updated_at = now
     session.flush()
-    return f"update schedule {spec.name} ({', '.join(changed)})"
+    return f"update schedule {name} ({', '.join(changed)})"
+
+
+def _layer_rows(layers: list[LayerRow]) -> list[ScheduleLayer]:
+    return [ScheduleLayer(position=i, **layer) for i, layer in enumerate(layers)]
 
 
 def _replace_config_overrides(
     session: Session,
     schedule: Schedule,
-    core: sched.Schedule,
-    spec: ScheduleSpec,
+    overrides: list[ConfigOverride],
     *,
     actor: str,
     now: datetime,
 ) -> None:
     schedule.overrides = [o for o in schedule.overrides if o.source != "config"]
-    for override, raw in zip(core.overrides, spec.overrides, strict=True):
+    for override in overrides:
         schedule.overrides.append(
             ScheduleOverride(
                 user=users.get_by_handle(session, override.user),
                 start=override.start,
                 end=override.end,
                 source="config",
-                note=raw.note,
+                note=override.note,
                 created_by=actor,
                 created_at=now,
             )

@@ -16,6 +16,7 @@ from tocsin.core import schedule as sched
 from tocsin.errors import InvalidInput
 from tocsin.http.deps import NowDep, Reader, SessionDep, Writer, bearer
 from tocsin.schemas import iso, override_json
+from tocsin.services import schedules as specs
 from tocsin.store import schedules as store
 from tocsin.store import tokens, users
 from tocsin.store.models import Schedule
@@ -36,7 +37,7 @@ class OverrideIn(BaseModel):
 
 
 def _schedule(s: Schedule, now: datetime) -> dict[str, Any]:
-    spec = store.to_spec(s, overrides=False).model_dump(by_alias=True, exclude={"overrides"})
+    spec = specs.to_spec(s, overrides=False).model_dump(by_alias=True, exclude={"overrides"})
     spec["on_call_now"] = list(sched.on_call(store.to_core(s), now))
     return spec
 
@@ -75,7 +76,7 @@ def put_schedule(
     spec: ScheduleSpec, session: SessionDep, caller: Writer, now: NowDep
 ) -> dict[str, Any]:
     """Create a schedule, or replace its layers (the config file's shape)."""
-    store.put(session, spec, actor=caller.actor, now=now)
+    specs.put(session, spec, actor=caller.actor, now=now)
     session.commit()
     return _schedule(store.get_by_name(session, spec.name), now)
 
