@@ -14,8 +14,10 @@ from tocsin.errors import InvalidInput
 from tocsin.services import config_apply as applier
 from tocsin.services import config_export as exporter
 from tocsin.services import incidents
+from tocsin.services.config import CHECK_ORDER, FILE_ORDER, SECTIONS
+from tocsin.services.config.base import parsed
 from tocsin.services.config_apply import Change
-from tocsin.store import teams
+from tocsin.store import schedules, teams
 from tocsin.store.models import StatusComponent, TeamMember
 
 BASE = """\
@@ -83,7 +85,41 @@ def test_store_lines_become_changes_and_back() -> None:
         "update notification rules of bob",
         "create escalation policy db-oncall",
     ):
-        assert applier._parsed(line).line() == line
+        assert parsed(line).line() == line
+
+
+def test_every_section_of_the_file_is_checked_applied_and_exported() -> None:
+    # A section missing from an order would be skipped there without a word.
+    names = sorted(section.name for section in SECTIONS)
+    assert names == sorted(config.ConfigSpec.model_fields)
+    assert sorted(CHECK_ORDER) == sorted(FILE_ORDER) == names
+
+
+def test_a_stored_schedule_is_the_schedule_its_file_describes(session: Session) -> None:
+    text = (
+        "users:\n  - {handle: alice}\n  - {handle: bob}\n"
+        "schedules:\n"
+        "  - name: primary\n"
+        "    time_zone: Europe/Berlin\n"
+        "    layers:\n"
+        "      - name: days\n"
+        "        rotation: 1 week\n"
+        "        start: 2024-03-04T09:00\n"
+        "        participants: ['@alice', bob]\n"
+        "        restrictions: [{days: [mon, fri], from: '09:00', to: '17:00'}, {from: '22:00',"
+        " to: '06:00'}]\n"
+        "      - {name: nights, time_zone: America/Chicago, rotation: 36 hours,"
+        " start: 2024-03-04T18:00, participants: [bob]}\n"
+        "    overrides:\n"
+        "      - {user: bob, from: '2024-06-21T09:00', to: '2024-06-22T09:00', note: swap}\n"
+        "      - {user: alice, from: '2024-06-23T09:00+05:00', to: '2024-06-24T00:00Z'}\n"
+    )
+    file = load(text)
+    applier.apply(session, file, now=T0)
+    session.expire_all()  # read back what the database holds
+    described, problems = config.build_schedule(file.spec.schedules[0])
+    assert problems == []
+    assert schedules.to_core(schedules.get_by_name(session, "primary")) == described
 
 
 def test_teams_and_components_are_stored_in_the_files_order(session: Session) -> None:

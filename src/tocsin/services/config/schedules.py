@@ -1,0 +1,120 @@
+"""`schedules:`, who is on call when: layers, and overrides the file sets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tocsin.config import ConfigSpec, build_schedule
+from tocsin.services import schedules as schedule_specs
+from tocsin.services.config.base import Change, Context, Reference, Section, parsed
+from tocsin.store import schedules
+from tocsin.store.models import Schedule
+
+
+class Schedules(Section[Schedule]):
+    name = "schedules"
+    kind = "schedule"
+
+    def listed(self, spec: ConfigSpec) -> list[str]:
+        return [s.name for s in spec.schedules]
+
+    def rows(self, session: Session) -> list[Schedule]:
+        return schedules.list_(session)
+
+    def key(self, row: Schedule) -> str:
+        return row.name
+
+    def validate(self, context: Context) -> list[str]:
+        problems: list[str] = []
+        known_users = context.known("users")
+        for i, schedule in enumerate(context.spec.schedules):
+            _, found = build_schedule(
+                schedule, known_users=known_users, path=f"schedules[{i}]", problem=context.problem
+            )
+            problems += found
+        return problems
+
+    def apply(self, context: Context, *, now: datetime) -> list[Change]:
+        changes: list[Change] = []
+        for schedule in context.spec.schedules:
+            change = schedule_specs.put(context.session, schedule, actor=context.actor, now=now)
+            if change:
+                changes.append(parsed(change))
+            # A schedule that writes `overrides:` under --prune drops those added by hand.
+            if context.prune and "overrides" in schedule.model_fields_set:
+                changes += _prune_manual_overrides(context.session, schedule.name)
+        return changes
+
+    def export(self, session: Session, *, include_secrets: bool) -> list[dict[str, Any]]:
+        return [_schedule(s) for s in self.rows(session)]
+
+    def references(self, session: Session) -> Iterable[Reference]:
+        for schedule in self.rows(session):
+            holder = f"{self.kind} {schedule.name}"
+            for layer in schedule.layers:
+                for handle in layer.participants:
+                    yield Reference(holder, "users", handle)
+            for override in schedule.overrides:
+                yield Reference(holder, "users", override.user.handle)
+
+
+def _prune_manual_overrides(session: Session, name: str) -> list[Change]:
+    schedule = schedules.get_by_name(session, name)
+    gone = [o for o in schedule.overrides if o.source != "config"]
+    if not gone:
+        return []
+    schedule.overrides = [o for o in schedule.overrides if o.source == "config"]
+    session.flush()
+    return [
+        Change(
+            "delete",
+            "override",
+            f"{name}/{o.user.handle}",
+            (f"{_minute(o.start)}..{_minute(o.end)}",),
+        )
+        for o in gone
+    ]
+
+
+def _minute(at: datetime) -> str:
+    return at.isoformat(timespec="minutes").replace("+00:00", "Z")
+
+
+def _instant(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _schedule(schedule: Schedule) -> dict[str, Any]:
+    found: dict[str, Any] = {"name": schedule.name, "time_zone": schedule.time_zone}
+    if schedule.description:
+        found["description"] = schedule.description
+    found["layers"] = []
+    for layer in schedule.layers:
+        row: dict[str, Any] = {"name": layer.name}
+        if layer.time_zone:
+            row["time_zone"] = layer.time_zone
+        row |= {
+            "rotation": layer.rotation,
+            "start": layer.start,
+            "participants": list(layer.participants),
+        }
+        if layer.restrictions:
+            row["restrictions"] = [
+                {key: r[key] for key in ("days", "from", "to") if r.get(key) is not None}
+                for r in layer.restrictions
+            ]
+        found["layers"].append(row)
+    # Only the file's own overrides: those people add by hand stay out of the file, as
+    # `apply` keeps them apart too.
+    overrides = [o for o in schedule.overrides if o.source == "config"]
+    if overrides:
+        found["overrides"] = [
+            {"user": o.user.handle, "from": _instant(o.start), "to": _instant(o.end)}
+            | ({"note": o.note} if o.note else {})
+            for o in overrides
+        ]
+    return found

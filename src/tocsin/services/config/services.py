@@ -1,0 +1,382 @@
+"""`services:`, what incidents are about: owner, team, routing, runbook and integrations.
+
+A service that incidents name is never pruned: the incident history points at it (and the
+foreign key says RESTRICT). A service without `integrations:` in the file keeps its own.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tocsin.config import Config, ConfigSpec, ServiceSpec
+from tocsin.core.incident import incident_ref
+from tocsin.core.timeutil import parse_duration
+from tocsin.errors import TocsinError
+from tocsin.services.config.base import Change, Context, Reference, Section, duration
+from tocsin.store import components, integrations, policies, services, teams
+from tocsin.store.integrations import IntegrationType
+from tocsin.store.models import Alert, Incident, IncidentService, Integration, Service
+
+
+class Services(Section[Service]):
+    name = "services"
+    kind = "service"
+
+    def listed(self, spec: ConfigSpec) -> list[str]:
+        return [s.slug for s in spec.services]
+
+    def rows(self, session: Session) -> list[Service]:
+        return services.list_(session)
+
+    def key(self, row: Service) -> str:
+        return row.slug
+
+    def validate(self, context: Context) -> list[str]:
+        return [
+            problem
+            for i, s in enumerate(context.spec.services)
+            for problem in _service_problems(context, i, s)
+        ]
+
+    def apply(self, context: Context, *, now: datetime) -> list[Change]:
+        changes: list[Change] = []
+        for s in context.spec.services:
+            changes += _apply_service(
+                context.session, s, now=now, config=context.config, prune=context.prune
+            )
+        return changes
+
+    def export(self, session: Session, *, include_secrets: bool) -> list[dict[str, Any]]:
+        policy_names = {p.id: p.name for p in policies.list_policies(session)}
+        team_slugs = {t.id: t.slug for t in teams.list_(session)}
+        component_slugs = {c.id: c.slug for c in components.list_(session)}
+        return [
+            _service(session, s, policy_names, team_slugs, component_slugs)
+            for s in self.rows(session)
+        ]
+
+    def refusals(self, context: Context, listed: set[str]) -> list[str]:
+        """A service that incidents name stays: the incident history points at it."""
+        rows = context.session.execute(
+            select(Service.slug, Incident.number)
+            .join(IncidentService, IncidentService.service_id == Service.id)
+            .join(Incident, Incident.id == IncidentService.incident_id)
+            .order_by(Service.slug, Incident.number)
+        )
+        named: dict[str, list[int]] = {}
+        for slug, number in rows:
+            if slug not in listed:
+                named.setdefault(slug, []).append(number)
+        problems = []
+        for slug, numbers in named.items():
+            refs = ", ".join(incident_ref(n) for n in numbers[:3])
+            more = f" and {len(numbers) - 3} more" if len(numbers) > 3 else ""
+            problems.append(
+                context.problem(
+                    self.name,
+                    f"--prune cannot delete service {slug!r}: incidents name it ({refs}{more}); "
+                    "keep it in the file",
+                )
+            )
+        return problems
+
+    def references(self, session: Session) -> Iterable[Reference]:
+        policy_names = {p.id: p.name for p in policies.list_policies(session)}
+        team_slugs = {t.id: t.slug for t in teams.list_(session)}
+        component_slugs = {c.id: c.slug for c in components.list_(session)}
+        for service in self.rows(session):
+            holder = f"{self.kind} {service.slug}"
+            for section, name in (
+                ("escalation_policies", policy_names.get(service.escalation_policy_id or 0)),
+                ("teams", team_slugs.get(service.team_id or 0)),
+                ("components", component_slugs.get(service.component_id or 0)),
+            ):
+                if name is not None:
+                    yield Reference(holder, section, name)
+            kind, _, name = (service.incident_commander or "").partition(":")
+            if kind == "schedule":
+                yield Reference(holder, "schedules", name)
+            if service.owner is not None:
+                yield Reference(holder, "users", service.owner.handle)
+            if kind == "user":
+                yield Reference(holder, "users", name)
+
+
+def _service_problems(context: Context, i: int, s: ServiceSpec) -> list[str]:
+    config = context.config
+    problems = []
+    if not services.SLUG.match(s.slug):
+        problems.append(config.problem(f"services[{i}].slug", f"{s.slug!r} is not a valid slug"))
+    if s.owner and s.owner.lstrip("@") not in context.known("users"):
+        problems.append(config.problem(f"services[{i}].owner", f"unknown user {s.owner!r}"))
+    if s.team and s.team not in context.known("teams"):
+        problems.append(config.problem(f"services[{i}].team", f"unknown team {s.team!r}"))
+    if s.component and s.component not in context.known("components"):
+        problems.append(
+            config.problem(f"services[{i}].component", f"unknown component {s.component!r}")
+        )
+    rules = [r.model_dump() for r in s.alert_rules] if s.alert_rules is not None else None
+    for problem in services.validate_routing(
+        context.session,
+        alert_rules=rules,
+        incident_commander=s.incident_commander,
+        known_users=context.known("users"),
+        known_schedules=context.known("schedules"),
+    ):
+        field_name, _, message = problem.partition(": ")
+        problems.append(config.problem(f"services[{i}].{field_name}", message))
+    problems += _integration_problems(config, i, s)
+    if s.ack_timeout is not None:
+        try:
+            parse_duration(s.ack_timeout)
+        except TocsinError as exc:
+            problems.append(config.problem(f"services[{i}].ack_timeout", exc.message))
+    if s.runbook is not None and not config.resolve(s.runbook).is_file():
+        problems.append(
+            config.problem(f"services[{i}].runbook", f"no runbook file at {s.runbook!r}")
+        )
+    elif s.runbook_rules:
+        problems += _runbook_rule_problems(config, i, s)
+    if s.escalation_policy and s.escalation_policy not in context.known("escalation_policies"):
+        problems.append(
+            config.problem(
+                f"services[{i}].escalation_policy",
+                f"unknown escalation policy {s.escalation_policy!r}",
+            )
+        )
+    scale = context.scale
+    for sev in s.severity_definitions:
+        if sev not in scale.names:
+            problems.append(
+                config.problem(
+                    f"services[{i}].severity_definitions.{sev}",
+                    f"unknown severity {sev!r}; valid: {', '.join(scale.names)}",
+                )
+            )
+    return problems
+
+
+def _integration_problems(config: Config, i: int, s: ServiceSpec) -> list[str]:
+    problems = []
+    names = Counter(x.name or x.type for x in s.integrations)
+    for j, integration in enumerate(s.integrations):
+        where = f"services[{i}].integrations[{j}]"
+        if integration.type not in set(IntegrationType):
+            problems.append(
+                config.problem(
+                    f"{where}.type",
+                    f"unknown integration type {integration.type!r}; valid: "
+                    + ", ".join(IntegrationType),
+                )
+            )
+        if names[integration.name or integration.type] > 1:
+            problems.append(
+                config.problem(
+                    where, f"two integrations named {integration.name or integration.type!r}"
+                )
+            )
+        if integration.interval is not None:
+            try:
+                parse_duration(integration.interval)
+            except TocsinError as exc:
+                problems.append(config.problem(f"{where}.interval", exc.message))
+        if (integration.type == "heartbeat") != (integration.interval is not None):
+            problems.append(
+                config.problem(where, "a heartbeat needs an interval; other types have none")
+            )
+    return problems
+
+
+def _runbook_rule_problems(config: Config, i: int, s: ServiceSpec) -> list[str]:
+    """Return the problems of a service's runbook rules: each must name a scenario it has."""
+    from tocsin.core import runbook
+
+    if s.runbook is None:
+        return [config.problem(f"services[{i}].runbook_rules", "rules need a runbook: to point at")]
+    book = runbook.parse(config.resolve(s.runbook).read_text(encoding="utf-8"))
+    known = {scenario.slug for scenario in book.scenarios}
+    return [
+        config.problem(
+            f"services[{i}].runbook_rules[{j}].scenario",
+            f"the runbook has no scenario {rule.scenario!r}; it has: {', '.join(sorted(known))}",
+        )
+        for j, rule in enumerate(s.runbook_rules)
+        if rule.scenario not in known
+    ]
+
+
+def _apply_service(
+    session: Session, s: ServiceSpec, *, now: datetime, config: Config, prune: bool
+) -> list[Change]:
+    changes: list[Change] = []
+    rules = [r.model_dump() for r in s.alert_rules] if s.alert_rules is not None else None
+    found = services.find(session, s.slug)
+    fields: list[str] = []
+    if found is None:
+        services.create(
+            session,
+            slug=s.slug,
+            name=s.name,
+            owner=s.owner,
+            description=s.description,
+            severity_definitions=dict(s.severity_definitions),
+            alert_rules=rules,
+            severity_label=s.severity_label,
+            incident_commander=s.incident_commander,
+            escalation_policy=s.escalation_policy,
+            now=now,
+        )
+        changes.append(Change("create", "service", s.slug))
+    else:
+        fields = services.update(
+            session,
+            found,
+            name=s.name or s.slug,
+            owner=s.owner or "",
+            description=s.description,
+            severity_definitions=dict(s.severity_definitions),
+            alert_rules=rules,
+            severity_label=s.severity_label,
+            incident_commander=s.incident_commander,
+            escalation_policy=s.escalation_policy,
+        )
+    service = services.get_by_slug(session, s.slug)
+    team_id = teams.get_by_slug(session, s.team).id if s.team else None
+    if service.team_id != team_id:
+        service.team_id = team_id
+        fields.append("team")
+    component_id = components.get_by_slug(session, s.component).id if s.component else None
+    if service.component_id != component_id:
+        service.component_id = component_id
+        fields.append("component")
+    text = config.resolve(s.runbook).read_text(encoding="utf-8") if s.runbook else None
+    runbook_rules = [r.model_dump() for r in s.runbook_rules] or None
+    if (service.runbook, service.runbook_path, service.runbook_rules) != (
+        text,
+        s.runbook,
+        runbook_rules,
+    ):
+        service.runbook, service.runbook_path = text, s.runbook
+        service.runbook_rules = runbook_rules
+        fields.append("runbook")
+    timeout = int(parse_duration(s.ack_timeout).total_seconds()) if s.ack_timeout else None
+    if service.ack_timeout_seconds != timeout:
+        service.ack_timeout_seconds = timeout
+        fields.append("ack_timeout")
+    if found is not None and fields:
+        changes.append(Change("update", "service", s.slug, tuple(fields)))
+    changes += _apply_integrations(session, s, now=now, prune=prune)
+    session.flush()
+    return changes
+
+
+def _apply_integrations(
+    session: Session, s: ServiceSpec, *, now: datetime, prune: bool
+) -> list[Change]:
+    changes: list[Change] = []
+    existing = {i.name: i for i in integrations.list_(session, service=s.slug)}
+    for spec in s.integrations:
+        name = spec.name or spec.type
+        interval = parse_duration(spec.interval) if spec.interval else None
+        seconds = int(interval.total_seconds()) if interval else None
+        current = existing.get(name)
+        if current is None:
+            integration, key = integrations.create(
+                session, service=s.slug, type=spec.type, name=name, interval=interval, now=now
+            )
+            # The key is shown this once; only its hash is stored.
+            changes.append(
+                Change(
+                    "create",
+                    "integration",
+                    f"{s.slug}/{integration.name}",
+                    (integration.type,),
+                    secret=key,
+                )
+            )
+            continue
+        fields = []
+        if current.type != spec.type:
+            current.type = spec.type
+            fields.append("type")
+        if current.heartbeat_interval_seconds != seconds:
+            current.heartbeat_interval_seconds = seconds
+            current.heartbeat_deadline_at = now + interval if interval else None
+            fields.append("interval")
+        if fields:
+            changes.append(Change("update", "integration", f"{s.slug}/{name}", tuple(fields)))
+    if prune and "integrations" in s.model_fields_set:
+        listed = {spec.name or spec.type for spec in s.integrations}
+        for name, integration in existing.items():
+            if name in listed:
+                continue
+            alerts = session.scalar(
+                select(func.count())
+                .select_from(Alert)
+                .where(Alert.integration_id == integration.id)
+            )
+            details = [integration.type] + ([f"and its {alerts} alert(s)"] if alerts else [])
+            session.delete(integration)
+            changes.append(Change("delete", "integration", f"{s.slug}/{name}", tuple(details)))
+    return changes
+
+
+def _service(
+    session: Session,
+    service: Service,
+    policies: dict[int, str],
+    team_slugs: dict[int, str],
+    component_slugs: dict[int, str],
+) -> dict[str, Any]:
+    found: dict[str, Any] = {"slug": service.slug}
+    if service.name != service.slug:
+        found["name"] = service.name
+    if service.description:
+        found["description"] = service.description
+    if service.owner is not None:
+        found["owner"] = service.owner.handle
+    if service.team_id is not None:
+        found["team"] = team_slugs[service.team_id]
+    if service.component_id is not None:
+        found["component"] = component_slugs[service.component_id]
+    if service.escalation_policy_id is not None:
+        found["escalation_policy"] = policies[service.escalation_policy_id]
+    if service.incident_commander:
+        found["incident_commander"] = service.incident_commander
+    if service.severity_label != "severity":
+        found["severity_label"] = service.severity_label
+    if service.severity_definitions:
+        found["severity_definitions"] = {
+            name: text["definition"] if set(text) == {"definition"} else dict(text)
+            for name, text in service.severity_definitions.items()
+        }
+    if service.alert_rules is not None:
+        found["alert_rules"] = [
+            {key: value for key, value in rule.items() if value is not None}
+            for rule in service.alert_rules
+        ]
+    if service.ack_timeout_seconds is not None:
+        found["ack_timeout"] = duration(service.ack_timeout_seconds)
+    if service.runbook_path:
+        found["runbook"] = service.runbook_path
+    if service.runbook_rules:
+        found["runbook_rules"] = [dict(rule) for rule in service.runbook_rules]
+    listed = [_integration(i) for i in integrations.list_(session, service=service.slug)]
+    if listed:
+        found["integrations"] = listed
+    return found
+
+
+def _integration(integration: Integration) -> dict[str, Any]:
+    found: dict[str, Any] = {"type": integration.type}
+    if integration.name != integration.type:
+        found["name"] = integration.name
+    if integration.heartbeat_interval_seconds is not None:
+        found["interval"] = duration(integration.heartbeat_interval_seconds)
+    return found
