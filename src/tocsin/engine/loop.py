@@ -28,6 +28,10 @@ from tocsin.engine.work import WORK_CHANNEL, WORK_WRITTEN
 
 log = logging.getLogger("tocsin.engine")
 
+# How long the LISTEN thread waits for a notification before it looks at the stop flag again:
+# `stop` joins that thread, so every server and engine took up to this long to shut down.
+LISTEN_POLL = 0.1
+
 # Engines of this process, woken after any commit that wrote due work (see announce_work).
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
@@ -160,7 +164,7 @@ class Engine:
                 with psycopg.connect(url, autocommit=True) as connection:
                     connection.execute(f"LISTEN {WORK_CHANNEL}")
                     while not self._stop.is_set():
-                        for _ in connection.notifies(timeout=1.0, stop_after=1):
+                        for _ in connection.notifies(timeout=LISTEN_POLL, stop_after=1):
                             self._wake.set()
             except psycopg.Error as exc:  # the poll still runs; reconnect shortly
                 log.warning("LISTEN connection lost, retrying: %s", exc)
