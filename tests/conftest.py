@@ -95,12 +95,27 @@ def postgres_url() -> Iterator[str]:
 
 
 _KEEP = {"severity_levels", "alembic_version"}
+# Children before parents, so each DELETE leaves no row pointing at a deleted one.
+_CLEARED = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name not in _KEEP]
 
 
 def _reset_postgres(engine: Engine) -> None:
-    tables = [t.name for t in Base.metadata.sorted_tables if t.name not in _KEEP]
+    """Empty the tables and restart their ids, as a fresh migration leaves them.
+
+    DELETE rather than TRUNCATE: TRUNCATE makes new files for every table and index, about half
+    a second per test, where deleting the few rows a test wrote takes milliseconds.
+    """
     with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        connection.execute(text("; ".join(f"DELETE FROM {name}" for name in _CLEARED)))
+        # The sequences these tables own, as TRUNCATE ... RESTART IDENTITY restarts them.
+        connection.execute(
+            text(
+                "SELECT setval(s.oid::regclass, 1, false) FROM pg_class s"
+                " JOIN pg_depend d ON d.objid = s.oid JOIN pg_class t ON t.oid = d.refobjid"
+                " WHERE s.relkind = 'S' AND t.relname = ANY(:tables)"
+            ),
+            {"tables": _CLEARED},
+        )
     # Put the seeded scale back, as a fresh migration would leave it.
     from tocsin.core.severity import DEFAULT_SEVERITIES
     from tocsin.store import severities
