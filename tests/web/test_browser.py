@@ -23,8 +23,9 @@ CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 
 
-@pytest.fixture
-def chromium() -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def chromium_process() -> Iterator[Any]:
+    """One headless Chromium for the module: starting one takes a second or more."""
     executable = shutil.which("chromium") or (CHROMIUM if os.path.exists(CHROMIUM) else None)
     if executable is None:
         need("chromium is not installed (apt install chromium)")
@@ -42,17 +43,31 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+@pytest.fixture
+def chromium(chromium_process: Any) -> Iterator[Any]:
+    """The module's Chromium; the browser contexts a test opens (its cookies) close after it."""
+    yield chromium_process
+    for context in chromium_process.contexts:
+        context.close()
+
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "three-tier" / "tocsin.yaml"
 
 
 @pytest.fixture
-def site(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
-    """The three-tier example served for real, with passwords for alice, root and vera."""
+def site(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveServer]:
+    """The three-tier example served for real, with passwords for alice, root and vera.
+
+    Its live parts poll every second instead of every five: the tests wait for polls.
+    """
     from datetime import UTC, datetime
 
     from tests.conftest import _serve
     from tocsin import config
     from tocsin.services import config_apply as applier
+    from tocsin.web import pages
+
+    monkeypatch.setattr(pages, "LIVE_SECONDS", 1)
 
     set_passwords(db_url)
     engine = make_engine(db_url)

@@ -10,7 +10,14 @@ import pytest
 
 from tests.conftest import T0, LiveServer
 from tests.web.conftest import Browser
-from tests.web.test_browser import WAIT_MS, chromium, log_in, open_page, site  # noqa: F401
+from tests.web.test_browser import (  # noqa: F401
+    WAIT_MS,
+    chromium,
+    chromium_process,
+    log_in,
+    open_page,
+    site,
+)
 from tocsin.core.alerts import AlertAction, AlertEvent
 from tocsin.services import alerts, incidents
 from tocsin.store import integrations
