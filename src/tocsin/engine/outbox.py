@@ -378,9 +378,7 @@ class Sender:
             ]
             # A row that waited behind slow sends may have outlived its claim: another node's
             # `claim` counts it free, so sending it here could page its user twice.
-            lost = {
-                r.id for r in ours if (stored[r.id].claimed_until or claim_now) <= claim_now
-            }
+            lost = {r.id for r in ours if (stored[r.id].claimed_until or claim_now) <= claim_now}
             renewal.forget([r for r in ours if r.id in lost])
             rows = [r for r in ours if r.id not in lost]
             incidents = {r.incident_id for r in rows if r.incident_id is not None}
