@@ -1,6 +1,6 @@
 """Start-up time of the CLI: how long `tocsin --help` takes before anything useful happens.
 
-Run as ``.venv/bin/python bench/cli_startup.py`` (``--runs N``, ``--args "incident --help"``).
+Run as ``.venv/bin/python bench/cli_startup.py`` (``--runs N``, ``--args="incident --help"``).
 It times whole processes, as a shell would, and prints the median and p90 wall time of the
 command and of ``python -c pass`` (the interpreter's own start), and their ratio, so figures
 taken on a busy machine can still be compared.
@@ -34,7 +34,11 @@ def main() -> None:
     """Print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10, help="Processes to time (default 10).")
-    parser.add_argument("--args", default="--help", help="Arguments for tocsin (default --help).")
+    parser.add_argument(
+        "--args",
+        default="--help",
+        help="Arguments for tocsin, given as --args='incident --help' (default: --help).",
+    )
     options = parser.parse_args()
     tocsin = Path(sys.executable).with_name("tocsin")
     command = [str(tocsin), *shlex.split(options.args)]
