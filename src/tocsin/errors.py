@@ -55,5 +55,9 @@ class Unauthenticated(TocsinError):
     """No credentials, or credentials that match nothing."""
 
 
+class NotMigrated(TocsinError):
+    """The database schema is missing or older than this version of Tocsin (HTTP 503, exit 6)."""
+
+
 class PermissionDenied(TocsinError):
     """The credentials are valid but lack the needed scope or role."""

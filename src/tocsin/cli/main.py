@@ -31,6 +31,7 @@ from tocsin.errors import (
     Conflict,
     InvalidInput,
     NotFound,
+    NotMigrated,
     PermissionDenied,
     TocsinError,
     Unauthenticated,
@@ -59,8 +60,7 @@ def _loaded_class(module: str, name: str) -> type | None:
 
 def exit_code(exc: TocsinError) -> int:
     """Return the exit code for `exc`."""
-    not_migrated = _loaded_class("tocsin.store.db", "NotMigrated")
-    if not_migrated is not None and isinstance(exc, not_migrated):
+    if isinstance(exc, NotMigrated):
         return EXIT_NOT_MIGRATED
     return next((code for cls, code in EXIT_CODES if isinstance(exc, cls)), 1)
 

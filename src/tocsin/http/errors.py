@@ -22,12 +22,12 @@ from tocsin.errors import (
     Conflict,
     InvalidInput,
     NotFound,
+    NotMigrated,
     PermissionDenied,
     TocsinError,
     Unauthenticated,
 )
 from tocsin.schemas import ErrorOut
-from tocsin.store.db import NotMigrated
 
 log = logging.getLogger(__name__)
 

@@ -21,14 +21,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from tocsin.errors import InvalidInput, TocsinError
+from tocsin.errors import InvalidInput, NotMigrated, TocsinError
 
 # The execution option that marks an engine's connections as read-only (make_read_sessionmaker).
 READ_ONLY = "tocsin_read_only"
-
-
-class NotMigrated(TocsinError):
-    """The database schema is missing or older than this version of Tocsin."""
 
 
 def make_engine(url: str) -> Engine:
