@@ -141,3 +141,20 @@ def test_integration_add_prints_the_key_and_where_to_use_it(cli: Cli, tmp_path: 
     assert [i["type"] for i in cli.ok("integration", "list", "--json").json()] == ["alertmanager"]
     bad = cli("integration", "add", "web", "--type", "heartbeat")
     assert bad.stderr == "error: a heartbeat needs an interval of at least 1 minute (like 5m)\n"
+
+
+def test_alert_show_gives_the_senders_own_severity_word(cli: Cli, tmp_path: Path) -> None:
+    config = tmp_path / "tocsin.yaml"
+    config.write_text(CONFIG)
+    cli.ok("apply", "-f", str(config))
+    engine = make_engine(cli.db_url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        integration = integrations.list_(session, service="database")[0]
+        event = AlertEvent(
+            AlertAction.TRIGGER, "ntp", summary="clock drift", severity="info", raw_severity="P5"
+        )
+        alerts.ingest(session, integration, [event], now=T0)
+    engine.dispose()
+    [alert] = cli.ok("alert", "list", "--open", "--json").json()
+    assert alert["raw_severity"] == "P5"
+    assert "Severity: info (P5) -> alert only" in cli.ok("alert", "show", str(alert["id"])).stdout

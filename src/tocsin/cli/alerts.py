@@ -182,7 +182,10 @@ def alert_show(
         ("Integration", view.integration),
         ("Dedup key", view.dedup_key),
         ("Status", view.status),
-        ("Severity", f"{view.severity} -> {view.sev or 'alert only'}"),
+        (
+            "Severity",
+            f"{_severity(view.severity, view.raw_severity)} -> {view.sev or 'alert only'}",
+        ),
         ("Routed", view.route + (" (suppressed: maintenance)" if view.suppressed else "")),
         ("Count", view.count),
         ("First seen", fmt_time(view.first_seen)),
@@ -303,3 +306,8 @@ def maintenance_end(
     with st.session() as session:
         alerts.end_maintenance(session, window_id, now=st.now())
     success(f"Ended maintenance {window_id}")
+
+
+def _severity(severity: str, raw: str) -> str:
+    """Return the severity Tocsin routes by, with the sender's own word when it differs."""
+    return f"{severity} ({raw})" if raw and raw.lower() != severity else severity
