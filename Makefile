@@ -1,4 +1,5 @@
-# Tocsin: `make run` serves the three-tier example; `make test` runs lint, types and all tests.
+# Tocsin: `make run` serves the three-tier example; `make test` runs lint (ruff and the import
+# layers), types and all tests.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -29,9 +30,11 @@ run: $(VENV)/.installed
 	$(BIN)/tocsin apply -f $(EXAMPLE)/tocsin.yaml
 	$(BIN)/tocsin serve --host $(HOST) --port $(PORT)
 
+# ruff, then the layers: each package imports only the ones below it (pyproject.toml).
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 types: $(VENV)/.installed-dev
 	$(BIN)/mypy
