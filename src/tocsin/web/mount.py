@@ -3,8 +3,11 @@ application."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from functools import cache
+
+from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import BaseRoute
 
 from tocsin.web import ack, pages, status
 from tocsin.web.headers import SecurityHeaders
@@ -20,6 +23,14 @@ def install(app: FastAPI) -> None:
         docs_paths=[path for path in docs if path],
     )
     app.mount("/static", StaticFiles(packages=[("tocsin", "web/static")]), name="static")
-    app.include_router(ack.router)
-    app.include_router(status.router)
-    app.include_router(pages.router)
+    app.router.routes.extend(_routes())
+
+
+@cache
+def _routes() -> list[BaseRoute]:
+    """Return the pages' routes, built once for every application (see `server._routes`)."""
+    shared = APIRouter()
+    shared.include_router(ack.router)
+    shared.include_router(status.router)
+    shared.include_router(pages.router)
+    return list(shared.routes)
