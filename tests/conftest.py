@@ -190,6 +190,13 @@ def people(session: Session) -> People:
     return seed_people(session)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the tests marked slow first, in their order: pytest-xdist hands tests out in this
+    order, so a long test met near the end of a parallel run would leave the run waiting on
+    it alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 _postgres_ran = 0
 _postgres_passed = 0
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 
 def _free_port() -> int:
@@ -18,6 +19,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_serve_refuses_an_unmigrated_database_then_serves(tmp_path: Path) -> None:
     env = {**os.environ, "TOCSIN_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}"}
     tocsin = [sys.executable, "-m", "tocsin"]

@@ -385,6 +385,7 @@ def test_a_broken_template_is_named_with_the_file_and_line(
 # --- make run -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_make_run_migrates_applies_the_example_and_serves(tmp_path: Path) -> None:
     """Run the Makefile's own `run` recipe, with a `tocsin` that logs and does not serve."""
     venv = tmp_path / "venv"

@@ -51,6 +51,7 @@ def _allow_connections(url: str, allow: bool) -> None:
     admin.dispose()
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_a_server_whose_database_goes_away_answers_503_and_recovers(
     own_database: str, tmp_path: Path

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -97,6 +98,7 @@ def _run(operation: Any, strategy: Any, mode: str, headers: dict[str, str]) -> l
     return failures
 
 
+@pytest.mark.slow
 def test_every_answer_is_documented(tmp_path: Path, sqlite_template: Path) -> None:
     url, secret = _database(tmp_path, sqlite_template)
     app = create_app(Settings(database_url=url), clock=FixedClock(T0), run_engine=False)

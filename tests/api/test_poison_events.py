@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -78,6 +79,7 @@ def _good(keys: dict[str, str], sender: int, n: int) -> tuple[str, dict[str, str
             return "/v2/alerts", genie, json.dumps(body).encode(), key
 
 
+@pytest.mark.slow
 def test_a_poison_sender_fails_only_its_own_events(db_url: str, tmp_path: Path) -> None:
     keys = create_keys(db_url, ["alertmanager", "pagerduty", "opsgenie", "generic"])
     poison = _poison(keys)

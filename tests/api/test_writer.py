@@ -82,6 +82,7 @@ def test_a_failed_commit_answers_every_request_with_retry(
         assert alerts.list_(session) == []  # nothing half-written
 
 
+@pytest.mark.slow
 def test_concurrent_senders_over_http_count_exactly(live_server: LiveServer) -> None:
     key = live_server.integration("pagerduty")
     keys = [f"disk-{n}" for n in range(20)]

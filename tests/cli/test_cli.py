@@ -260,6 +260,7 @@ def test_commands_refuse_an_unmigrated_database(tmp_path: Path) -> None:
     assert cli.ok("incident", "list", "--json").json() == []
 
 
+@pytest.mark.slow
 def test_a_real_process_prints_no_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "TOCSIN_DATABASE_URL": f"sqlite:///{tmp_path / 't.db'}"}
     tocsin = [sys.executable, "-m", "tocsin"]

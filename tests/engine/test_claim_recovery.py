@@ -152,6 +152,7 @@ def outbox(sessions: sessionmaker[Session]) -> list[tuple[str, str, str, str]]:
         return [(h, k, s, e) for h, k, s, e in rows]
 
 
+@pytest.mark.slow
 def test_a_page_held_by_a_killed_engine_goes_out_within_seconds_and_before_level_2(
     db_url: str,
     sessions: sessionmaker[Session],
@@ -183,6 +184,7 @@ def test_a_page_held_by_a_killed_engine_goes_out_within_seconds_and_before_level
     assert [r[:3] for r in outbox(sessions)] == [("u1", "page", "sent"), ("u2", "page", "sent")]
 
 
+@pytest.mark.slow
 def test_a_page_held_by_a_killed_engine_is_withdrawn_once_resolved_and_its_user_not_told(
     db_url: str,
     sessions: sessionmaker[Session],

@@ -64,6 +64,7 @@ def declare(url: str, count: int, people: int) -> None:
     engine.dispose()
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_three_engines_deliver_every_page_once(
     pg_url: str, tmp_path: Path, engines: list[subprocess.Popen[bytes]]
@@ -89,6 +90,7 @@ def test_three_engines_deliver_every_page_once(
         receiver.close()
 
 
+@pytest.mark.slow
 def test_a_killed_engine_loses_no_page(
     db_url: str, tmp_path: Path, engines: list[subprocess.Popen[bytes]]
 ) -> None:

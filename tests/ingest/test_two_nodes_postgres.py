@@ -64,6 +64,7 @@ def _send(urls: list[str], keys: list[str], client: int) -> list[tuple[str, str,
     return answers
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_two_nodes_under_load_answer_no_503(db_url: str, tmp_path: Path) -> None:
@@ -93,6 +94,7 @@ def test_two_nodes_under_load_answer_no_503(db_url: str, tmp_path: Path) -> None
     assert stored == final  # every 2xx is in the database, as last said
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_a_frozen_lock_holder_is_cut_off(db_url: str) -> None:

@@ -120,6 +120,7 @@ def watch_policy(page: Any, found: list[str]) -> None:
     page.on("console", on_console)
 
 
+@pytest.mark.slow
 def test_a_whole_incident_from_the_browser(chromium: Any, site: LiveServer) -> None:
     url = site.url
     page = open_page(chromium, viewport={"width": 1400, "height": 900})

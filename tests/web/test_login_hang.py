@@ -110,6 +110,7 @@ def _hammer(
     stop.set()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_concurrent_failed_logins_leave_the_server_serving(
     round_: int, sqlite_template: Path, tmp_path: Path
