@@ -94,7 +94,8 @@ def test_a_broken_pager_does_not_hold_the_next_level_back(
     engine.run_once()
     assert receiver.who() == ["bob"]  # level 2 goes out, after alice's page was tried again
     with sessions() as session:
-        statuses = [(n.status, n.attempts) for n in session.scalars(select(Notification))]
+        rows = session.scalars(select(Notification).order_by(Notification.id))
+        statuses = [(n.status, n.attempts) for n in rows]
     assert statuses[1] == ("sent", 1)
     assert statuses[0][0] == "pending" and statuses[0][1] >= 2
 
