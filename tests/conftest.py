@@ -124,6 +124,12 @@ def _reset_postgres(engine: Engine) -> None:
         severities.replace_all(session, list(DEFAULT_SEVERITIES))
 
 
+# For tests whose subject is not storage (pages, a real browser, headers, the login throttle):
+# they reach the database only through the services and stores, whose own tests run on both
+# databases, so a PostgreSQL twin would repeat those queries and test nothing new.
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Return the URL of an empty, migrated database of each kind."""

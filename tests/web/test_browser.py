@@ -14,10 +14,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LiveServer, need
+from tests.conftest import SQLITE_ONLY, LiveServer, need
 from tests.web.conftest import PASSWORD, set_passwords
 from tocsin.services import incidents
 from tocsin.store.db import make_engine, make_sessionmaker
+
+# On SQLite only: what a browser adds is the page's script, policy and forms; the same flows run
+# over HTTP on both databases in test_pages.
+pytestmark = SQLITE_ONLY
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"

@@ -1,9 +1,13 @@
-"""Failed logins slow the next ones down: 429 with Retry-After, no password check meanwhile."""
+"""Failed logins slow the next ones down: 429 with Retry-After, no password check meanwhile.
+
+On SQLite only: the throttle is kept in the server's memory, not in the database.
+"""
 
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from tests.conftest import SQLITE_ONLY
 from tests.web.conftest import PASSWORD, Browser
 from tocsin.web.throttle import PER_ACCOUNT, PER_ACCOUNT_CLIENT, PER_CLIENT, client_key
 
@@ -22,6 +26,7 @@ def _attempt(client: TestClient, handle: str, password: str) -> tuple[int, str |
     return answer.status_code, answer.headers.get("retry-after"), answer.text
 
 
+@SQLITE_ONLY
 def test_wrong_passwords_make_each_next_attempt_wait_longer(browser: Browser) -> None:
     client = browser.client
     for _ in range(PER_ACCOUNT_CLIENT.free):
@@ -46,6 +51,7 @@ def test_wrong_passwords_make_each_next_attempt_wait_longer(browser: Browser) ->
     assert _attempt(client, "alice", PASSWORD)[0] == 303
 
 
+@SQLITE_ONLY
 def test_the_wait_stops_growing_at_the_cap(browser: Browser) -> None:
     client = browser.client
     waits = []
@@ -61,6 +67,7 @@ def test_the_wait_stops_growing_at_the_cap(browser: Browser) -> None:
     assert _attempt(client, "bob", PASSWORD)[0] == 303
 
 
+@SQLITE_ONLY
 def test_guesses_from_many_addresses_cannot_lock_the_user_out(browser: Browser) -> None:
     app = browser.client.app
     assert browser.login("carol").status_code == 303  # carol's usual browser
@@ -82,6 +89,7 @@ def test_guesses_from_many_addresses_cannot_lock_the_user_out(browser: Browser) 
     assert _attempt(stranger, "carol", PASSWORD)[0] == 303
 
 
+@SQLITE_ONLY
 def test_guessing_other_accounts_from_a_shared_address_does_not_lock_out_its_users(
     browser: Browser,
 ) -> None:

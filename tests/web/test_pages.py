@@ -1,4 +1,10 @@
-"""The web pages over HTTP, on SQLite and PostgreSQL: login, roles, CSRF, forms, escaping."""
+"""The web pages over HTTP: login, roles, CSRF, forms, escaping.
+
+Tests of what the pages do with a request (login, CSRF, forms, escaping, pictures) run on
+SQLite: the services and stores under them have their own tests on both databases. Pages that
+read through queries of their own or of the status-page store (status page, feed, dashboard,
+postmortem list, timeline filter, logout) run on PostgreSQL too.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from tests.conftest import T0
+from tests.conftest import SQLITE_ONLY, T0
 from tests.web.conftest import Browser
 from tocsin.services import incidents, schedules
 from tocsin.store import services
@@ -35,6 +41,7 @@ def _declare(browser: Browser, title: str = "All requests returning 502") -> Non
     browser.get("/incidents/INC-1")
 
 
+@SQLITE_ONLY
 def test_pages_need_a_login_and_come_back_after_it(browser: Browser) -> None:
     response = browser.client.get("/incidents?show=all", follow_redirects=False)
     assert response.status_code == 303
@@ -49,6 +56,7 @@ def test_pages_need_a_login_and_come_back_after_it(browser: Browser) -> None:
     assert response.headers["location"] == "/incidents?show=all"
 
 
+@SQLITE_ONLY
 def test_the_session_cookie_is_httponly_and_samesite(browser: Browser) -> None:
     response = browser.login("alice")
     cookie = next(
@@ -59,6 +67,7 @@ def test_the_session_cookie_is_httponly_and_samesite(browser: Browser) -> None:
     assert "Path=/" in cookie
 
 
+@SQLITE_ONLY
 def test_a_wrong_password_is_refused_without_saying_which_part_was_wrong(
     browser: Browser,
 ) -> None:
@@ -73,6 +82,7 @@ def test_a_wrong_password_is_refused_without_saying_which_part_was_wrong(
     assert "tocsin_session" not in browser.client.cookies
 
 
+@SQLITE_ONLY
 def test_an_open_redirect_after_login_goes_home_instead(browser: Browser) -> None:
     browser.get("/login")
     response = browser.post(
@@ -92,6 +102,7 @@ def test_logout_ends_the_session_on_the_server(browser: Browser) -> None:
     assert response.headers["location"].startswith("/login")
 
 
+@SQLITE_ONLY
 def test_login_form_without_its_token_is_refused(browser: Browser) -> None:
     browser.client.get("/login")
     response = browser.client.post(
@@ -103,6 +114,7 @@ def test_login_form_without_its_token_is_refused(browser: Browser) -> None:
     assert "tocsin_session" not in browser.client.cookies
 
 
+@SQLITE_ONLY
 def test_a_post_without_the_csrf_token_changes_nothing(browser: Browser) -> None:
     browser.login("alice")
     _declare(browser)
@@ -117,6 +129,7 @@ def test_a_post_without_the_csrf_token_changes_nothing(browser: Browser) -> None
     assert _timeline(browser) == before
 
 
+@SQLITE_ONLY
 def test_a_whole_incident_through_the_forms(browser: Browser) -> None:
     browser.login("alice")
     _declare(browser)
@@ -185,6 +198,7 @@ def test_the_timeline_filters_by_kind(browser: Browser) -> None:
     assert "a note for the filter" not in live
 
 
+@SQLITE_ONLY
 def test_the_notification_text_is_ready_to_copy(browser: Browser) -> None:
     browser.login("alice")
     _declare(browser)
@@ -196,6 +210,7 @@ def test_the_notification_text_is_ready_to_copy(browser: Browser) -> None:
     assert 'data-copy="#notification"' in page
 
 
+@SQLITE_ONLY
 def test_user_text_is_escaped_everywhere(browser: Browser) -> None:
     browser.login("alice")
     _declare(browser, "<script>alert(1)</script>")
@@ -220,6 +235,7 @@ def test_user_text_is_escaped_everywhere(browser: Browser) -> None:
     ElementTree.fromstring(feed)  # still well-formed XML
 
 
+@SQLITE_ONLY
 def test_forms_show_errors_next_to_the_field_and_change_nothing(browser: Browser) -> None:
     browser.login("alice")
     response = browser.post("/incidents", {"title": "", "severity": ""})
@@ -246,6 +262,7 @@ def test_forms_show_errors_next_to_the_field_and_change_nothing(browser: Browser
     assert _timeline(browser) == before
 
 
+@SQLITE_ONLY
 def test_a_second_commander_is_a_handover_not_an_error(browser: Browser) -> None:
     browser.login("alice")
     _declare(browser)
@@ -255,6 +272,7 @@ def test_a_second_commander_is_a_handover_not_an_error(browser: Browser) -> None
     assert "@bob (Bob)" in browser.get("/incidents/INC-1").text
 
 
+@SQLITE_ONLY
 def test_a_viewer_cannot_press_the_buttons_or_post_by_hand(browser: Browser) -> None:
     browser.login("alice")
     _declare(browser)
@@ -410,6 +428,7 @@ schedules:
     engine.dispose()
 
 
+@SQLITE_ONLY
 def test_the_schedule_picture_shows_layers_final_row_and_gaps(browser: Browser) -> None:
     _schedule(browser.db_url)
     browser.login("alice")
@@ -426,6 +445,7 @@ def test_the_schedule_picture_shows_layers_final_row_and_gaps(browser: Browser) 
     assert "On call now: <strong>@alice</strong>" in browser.get("/schedules/primary").text
 
 
+@SQLITE_ONLY
 def test_overrides_from_the_form(browser: Browser) -> None:
     _schedule(browser.db_url)
     browser.login("alice")
@@ -483,6 +503,7 @@ Page the database team.
 """
 
 
+@SQLITE_ONLY
 def test_the_service_page_renders_the_runbook_with_scenario_anchors(browser: Browser) -> None:
     engine = make_engine(browser.db_url)
     with make_sessionmaker(engine)() as session, session.begin():
@@ -535,6 +556,7 @@ def test_a_postmortem_from_the_browser(browser: Browser) -> None:
     assert "Test nginx configs in CI" in browser.get("/postmortems").text
 
 
+@SQLITE_ONLY
 def test_the_metrics_page_has_the_table_and_the_chart(browser: Browser) -> None:
     browser.login("alice")
     _declare(browser)
@@ -568,6 +590,7 @@ def test_the_dashboard_shows_incidents_alerts_and_on_call(browser: Browser) -> N
     assert '<span class="warn">none</span>' in live  # no commander yet
 
 
+@SQLITE_ONLY
 def test_unknown_things_are_404_pages(browser: Browser) -> None:
     browser.login("alice")
     response = browser.get("/incidents/INC-99")

@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from tests.conftest import T0
+from tests.conftest import SQLITE_ONLY, T0
 from tests.web.conftest import Browser, set_passwords
 from tocsin import config
 from tocsin.clock import FixedClock
@@ -31,7 +31,8 @@ from tocsin.settings import Settings
 from tocsin.store import tokens
 from tocsin.store.db import make_engine, make_sessionmaker
 
-pytestmark = pytest.mark.usefixtures("db_url")
+# On SQLite only: headers and pages, no storage of their own.
+pytestmark = [pytest.mark.usefixtures("db_url"), SQLITE_ONLY]
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "three-tier" / "tocsin.yaml"
 TABLE = "\n\n| Step | Minutes |\n|:-----|--------:|\n| Detect | 4 |\n| Mitigate | 31 |\n"
