@@ -129,7 +129,9 @@ class State:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     actor: str | None = None
-    _engines: dict[str, Engine] = field(default_factory=dict)
+    # Engines by URL. Closing disposes them (their connections close) but keeps them, so one used
+    # again reconnects with its dialect set up and its compiled statements cached.
+    engines: dict[str, Engine] = field(default_factory=dict)
     _runtime: Tocsin | None = None
 
     def engine(self) -> Engine:
@@ -137,9 +139,9 @@ class State:
         from tocsin.store.db import make_engine
 
         url = self.settings.database_url
-        if url not in self._engines:
-            self._engines[url] = make_engine(url)
-        return self._engines[url]
+        if url not in self.engines:
+            self.engines[url] = make_engine(url)
+        return self.engines[url]
 
     def runtime(self) -> Tocsin:
         """Return this invocation's runtime, built by the composition root on first use."""
@@ -163,9 +165,8 @@ class State:
         if self._runtime is not None:
             self._runtime.adapters.close()
             self._runtime = None
-        for engine in self._engines.values():
+        for engine in self.engines.values():
             engine.dispose()
-        self._engines.clear()
 
     def now(self) -> datetime:
         """Return the current instant."""
