@@ -42,6 +42,10 @@ types: $(VENV)/.installed-dev
 # Three workers on two cores: much of the suite waits on real servers, engines and browsers.
 PYTEST_WORKERS ?= 3
 
+# Keep compiled modules even where the environment says not to write them (an empty value is off): every worker and each
+# of the fifty `tocsin` processes the suite starts would compile Tocsin again (about 0.9 s of
+# CPU each), and pytest would rewrite every test module's assertions in each worker.
+pytest: export PYTHONDONTWRITEBYTECODE :=
 pytest: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
