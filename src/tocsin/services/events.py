@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -66,47 +67,35 @@ Event = Declared | Acknowledged | Unacknowledged | SeverityChanged | PublicUpdat
 Handler = Callable[[Session, Event, datetime], None]
 
 
+class Follower(Protocol):
+    """What reacts to a change of one incident: escalations.acknowledged, reminders..."""
+
+    def __call__(self, session: Session, incident: Incident, *, now: datetime) -> object: ...
+
+
+def _of_the_incident(follower: Follower) -> Handler:
+    """Return a handler that hands the event's incident to `follower`."""
+
+    def handle(session: Session, event: Event, now: datetime) -> None:
+        follower(session, event.incident, now=now)
+
+    return handle
+
+
 def _start_escalation(session: Session, event: Event, now: datetime) -> None:
     # A commander named at once already has it, and that is the acknowledgement.
     if event.incident.acknowledged_at is None:
         escalations.start(session, event.incident, now=now)
 
 
-def _set_reminders(session: Session, event: Event, now: datetime) -> None:
-    reminders.on_declared(session, event.incident, now=now)
-
-
-def _stop_escalation(session: Session, event: Event, now: datetime) -> None:
-    escalations.acknowledged(session, event.incident, now=now)
-
-
-def _restart_escalation(session: Session, event: Event, now: datetime) -> None:
-    escalations.unacknowledged(session, event.incident, now=now)
-
-
-def _follow_severity(session: Session, event: Event, now: datetime) -> None:
-    reminders.on_severity_changed(session, event.incident, now=now)
-
-
-def _next_update_due(session: Session, event: Event, now: datetime) -> None:
-    reminders.on_public_update(session, event.incident, now=now)
-
-
-def _tell_resolved(session: Session, event: Event, now: datetime) -> None:
-    escalations.resolved(session, event.incident, now=now)
-
-
-def _runbook_action_item(session: Session, event: Event, now: datetime) -> None:
-    actions.on_resolved(session, event.incident, now=now)
-
-
 HANDLERS: dict[type[Event], tuple[Handler, ...]] = {
-    Declared: (_start_escalation, _set_reminders),
-    Acknowledged: (_stop_escalation,),
-    Unacknowledged: (_restart_escalation,),
-    SeverityChanged: (_follow_severity,),
-    PublicUpdatePosted: (_next_update_due,),
-    Resolved: (_tell_resolved, _runbook_action_item),
+    Declared: (_start_escalation, _of_the_incident(reminders.on_declared)),
+    Acknowledged: (_of_the_incident(escalations.acknowledged),),
+    Unacknowledged: (_of_the_incident(escalations.unacknowledged),),
+    SeverityChanged: (_of_the_incident(reminders.on_severity_changed),),
+    PublicUpdatePosted: (_of_the_incident(reminders.on_public_update),),
+    # Telling the paged that it is over, then the runbook's follow-up action item.
+    Resolved: (_of_the_incident(escalations.resolved), _of_the_incident(actions.on_resolved)),
 }
 
 

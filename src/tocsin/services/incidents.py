@@ -99,7 +99,8 @@ class Outcome:
 
 
 def _publish(session: Session, outcome: Outcome, *, now: datetime) -> Outcome:
-    """Hand the change's events to their followers, then return the outcome."""
+    """Write the change, hand its events to their followers, and return the outcome."""
+    session.flush()
     ev.dispatch(session, outcome.events, now=now)
     return outcome
 
@@ -316,7 +317,6 @@ def assign(
         # Someone took command: the page has been answered.
         incident.acknowledged_at = now
         outcome.events.append(ev.Acknowledged(incident))
-    session.flush()
     return _publish(session, outcome, now=now)
 
 
@@ -409,7 +409,6 @@ def set_status(
         message=status_message(target, message),
         data={"from": previous, "to": target.value},
     )
-    session.flush()
     return _publish(session, outcome, now=now)
 
 
@@ -468,7 +467,6 @@ def change_severity(
         message=severity_message(old, level.name, upgrade, why),
         data={"from": old, "to": level.name, "reason": why, "upgrade": upgrade},
     )
-    session.flush()
     return _publish(session, Outcome(incident, events=[ev.SeverityChanged(incident, old)]), now=now)
 
 
@@ -500,7 +498,6 @@ def acknowledge(
         kind=EventKind.ACKNOWLEDGED,
         message=f"Acknowledged by {actor}",
     )
-    session.flush()
     return _publish(session, Outcome(incident, events=[ev.Acknowledged(incident)]), now=now)
 
 
@@ -521,7 +518,6 @@ def unacknowledge(
         kind=EventKind.ACKNOWLEDGED,
         message=f"Unacknowledged by {actor}: escalation restarts",
     )
-    session.flush()
     return _publish(session, Outcome(incident, events=[ev.Unacknowledged(incident)]), now=now)
 
 
