@@ -242,6 +242,7 @@ class LiveServer:
     url: str
     db_url: str
     ca_file: str | None = None
+    clock: FixedClock | None = None  # set when the test moves time and runs the engine itself
 
     def integration(self, type: str, *, service: str = "api-gateway", **kw: object) -> str:
         """Create an integration and return its key."""
@@ -260,7 +261,14 @@ class LiveServer:
         return key
 
 
-def _serve(db_url: str, tmp_path: Path, *, tls: bool, seed: bool = True) -> Iterator[LiveServer]:
+def _serve(
+    db_url: str,
+    tmp_path: Path,
+    *,
+    tls: bool,
+    seed: bool = True,
+    clock: FixedClock | None = None,
+) -> Iterator[LiveServer]:
     import threading
     import time
 
@@ -274,7 +282,10 @@ def _serve(db_url: str, tmp_path: Path, *, tls: bool, seed: bool = True) -> Iter
         with make_sessionmaker(engine)() as session, session.begin():
             seed_people(session)
         engine.dispose()
-    app = create_app(Settings(database_url=db_url))
+    if clock is None:
+        app = create_app(Settings(database_url=db_url))
+    else:
+        app = create_app(Settings(database_url=db_url), clock=clock, run_engine=False)
     port = free_port()
     options: dict[str, object] = {}
     ca_file = None
@@ -311,7 +322,7 @@ def _serve(db_url: str, tmp_path: Path, *, tls: bool, seed: bool = True) -> Iter
         time.sleep(0.02)
     scheme = "https" if tls else "http"
     try:
-        yield LiveServer(f"{scheme}://127.0.0.1:{port}", db_url, ca_file)
+        yield LiveServer(f"{scheme}://127.0.0.1:{port}", db_url, ca_file, clock)
     finally:
         server.should_exit = True
         thread.join(timeout=20)
@@ -322,6 +333,12 @@ def _serve(db_url: str, tmp_path: Path, *, tls: bool, seed: bool = True) -> Iter
 def live_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     """Serve the test database over real HTTP (uvicorn in a thread) for real sender clients."""
     yield from _serve(db_url, tmp_path, tls=False)
+
+
+@pytest.fixture
+def stepped_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    """The same on a clock stopped at T0 and without an engine: the test runs the engine."""
+    yield from _serve(db_url, tmp_path, tls=False, seed=False, clock=FixedClock(T0))
 
 
 @pytest.fixture

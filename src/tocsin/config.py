@@ -133,6 +133,11 @@ class ServiceSpec(Spec):
     ack_timeout: str | None = Field(
         None, description="An acknowledged incident still open after this pages again: 30m."
     )
+    auto_resolve: bool = Field(
+        False,
+        description="When the sender resolves the last open alert of an incident, resolve the"
+        " incident too. Off: the incident stays open until a person resolves it.",
+    )
     integrations: list[IntegrationSpec] = Field(default_factory=list)
 
 

@@ -90,7 +90,7 @@ def test_dry_run_of_an_edit_names_the_fields_and_keeps_the_database(
     edited = (
         text.replace("    team: platform\n    component: website\n", "    component: api\n")
         .replace("members: [alice, bob]", "members: [bob, alice]")
-        .replace("ack_timeout: 30m", "ack_timeout: 1h")
+        .replace("ack_timeout: 30m", "ack_timeout: 1h\n    auto_resolve: true")
         .replace("{type: pagerduty, name: pd}", "{type: opsgenie, name: pd}")
         .replace("  - slug: api\n    name: Public API\n", "")
         .replace("  - slug: website\n", "  - slug: api\n    name: Public API\n  - slug: website\n")
@@ -100,7 +100,7 @@ def test_dry_run_of_an_edit_names_the_fields_and_keeps_the_database(
         "update component api (position)",
         "update component website (position)",
         "update team platform (members)",
-        "update service web (team, component, ack_timeout)",
+        "update service web (team, component, ack_timeout, auto_resolve)",
         "update integration api/pd (type)",
     ]
     dry = cli.ok("apply", "-f", str(config), "--dry-run")
@@ -110,6 +110,7 @@ def test_dry_run_of_an_edit_names_the_fields_and_keeps_the_database(
     after = cli.ok("export").stdout
     assert "components:\n  - {slug: api, name: Public API}\n  - {slug: website," in after
     assert "  - slug: platform\n    name: Platform\n    members: [bob, alice]\n" in after
+    assert "    ack_timeout: 1h\n    auto_resolve: true\n" in after
     assert cli.ok("apply", "-f", str(config)).stdout == ""
 
 

@@ -313,8 +313,10 @@ def test_people_ack_and_resolve_alerts(session: Session, hook: Integration) -> N
     alerts.resolve(session, r.alert_id or 0, actor="bob", now=T0 + 2 * MIN)
     with pytest.raises(Conflict, match="already resolved"):
         alerts.resolve(session, r.alert_id or 0, actor="bob", now=T0)
-    assert kinds(session, "INC-1")[-3:] == [
+    # Bob acknowledged the incident's only open alert: he has the incident, as in PagerDuty.
+    assert kinds(session, "INC-1")[-4:] == [
         ("alert_acknowledged", "Alert acknowledged by bob: db is down"),
+        ("acknowledged", "Acknowledged by bob"),
         ("alert_resolved", "Alert resolved: db is down"),
         (
             "alerts_resolved",

@@ -471,9 +471,18 @@ def change_severity(
 
 
 def acknowledge(
-    session: Session, incident: Incident | str | int, *, actor: str, now: datetime
+    session: Session,
+    incident: Incident | str | int,
+    *,
+    actor: str,
+    now: datetime,
+    sender: str | None = None,
 ) -> Outcome:
-    """Acknowledge the incident: someone has it, escalation stops. A repeat changes nothing."""
+    """Acknowledge the incident: someone has it, escalation stops. A repeat changes nothing.
+
+    `sender` names the kind of integration (pagerduty, opsgenie) when the monitoring sender
+    acknowledged every alert of the incident rather than a person acknowledging it here.
+    """
     incident = _resolve(session, incident)
     _require_open_for_changes(incident)
     # The first acknowledgement is the milestone (MTTA); after an unacknowledge the escalation
@@ -496,7 +505,7 @@ def acknowledge(
         at=now,
         actor=actor,
         kind=EventKind.ACKNOWLEDGED,
-        message=f"Acknowledged by {actor}",
+        message=f"Acknowledged by the sender ({sender})" if sender else f"Acknowledged by {actor}",
     )
     return _publish(session, Outcome(incident, events=[ev.Acknowledged(incident)]), now=now)
 

@@ -45,7 +45,7 @@ from tocsin.core.severity import SeverityScale
 from tocsin.errors import InvalidInput, TocsinError
 from tocsin.ingest import alertmanager
 from tocsin.services import incidents
-from tocsin.store import integrations, schedules, severities, users
+from tocsin.store import integrations, policies, schedules, severities, users
 from tocsin.store.integrations import IntegrationType
 from tocsin.store.models import (
     Alert,
@@ -109,6 +109,15 @@ class _Entry:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Closer:
+    """Who acknowledged or resolved an incident's alert: a sender or a person."""
+
+    actor: str
+    sender: str | None  # the integration's type when the sender itself said it
+    auto_resolve: bool = False
+
+
 @dataclass
 class _OpenIncident:
     id: int
@@ -132,7 +141,8 @@ class Batch:
         self.alerts: dict[tuple[int, str], _Alert] = {}
         self.services: dict[int, _ServiceState] = {}
         self.entries: list[_Entry] = []
-        self.touched: set[int] = set()
+        self.touched: dict[int, _Closer] = {}
+        self.acknowledged: dict[int, _Closer] = {}
         self._resolved: list[_Alert] = []
         self._looked: set[tuple[int, str]] = set()
         self.upgrades: list[tuple[int, str, str, str]] = []
@@ -282,10 +292,14 @@ class Batch:
     ) -> list[Pending]:
         """Apply `events` in order; return their results, complete once `finish` has run."""
         who = (actor or f"{integration.type}:{integration.name}")[:_ACTOR]
+        closer = _Closer(
+            who, None if actor else integration.type, bool(integration.service.auto_resolve)
+        )
         self.prefetch(integration.id, (e.dedup_key for e in events))
-        return [self._apply_one(integration, event, who) for event in events]
+        return [self._apply_one(integration, event, closer) for event in events]
 
-    def _apply_one(self, integration: Integration, event: AlertEvent, actor: str) -> Pending:
+    def _apply_one(self, integration: Integration, event: AlertEvent, closer: _Closer) -> Pending:
+        actor = closer.actor
         key = (integration.id, event.dedup_key)
         alert = self.alerts.get(key)
         outcome = decide(event.action, AlertStatus(alert.status) if alert else None)
@@ -319,12 +333,14 @@ class Batch:
                 actor,
                 f"Alert acknowledged by {by}: {alert.summary}",
             )
+            if alert.incident_id is not None:
+                self.acknowledged[alert.incident_id] = closer
         else:
             alert.status = AlertStatus.RESOLVED.value
             alert.resolved_at = self.now
             self._entry(alert, EventKind.ALERT_RESOLVED, actor, f"Alert resolved: {alert.summary}")
             if alert.incident_id is not None:
-                self.touched.add(alert.incident_id)
+                self.touched[alert.incident_id] = closer
             # A trigger after this resolve, even in the same batch, opens a new alert.
             del self.alerts[(alert.integration_id, alert.dedup_key)]
             self._resolved.append(alert)
@@ -452,6 +468,7 @@ class Batch:
                 *(e.incident_id for e in self.entries),
                 *(u[0] for u in self.upgrades),
                 *self.touched,
+                *self.acknowledged,
             ],
         )
         self._insert_new()
@@ -459,6 +476,7 @@ class Batch:
         self._insert_entries()
         self._upgrade_severities()
         self._say_all_resolved()
+        self._acknowledge_with_the_alerts()
 
     def _upgrade_severities(self) -> None:
         scale = self.scale()
@@ -580,45 +598,90 @@ class Batch:
                 execution_options={"synchronize_session": False},
             )
 
+    def _still_open(self, incident_id: int, *statuses: AlertStatus) -> int:
+        """Return how many of the incident's alerts are in one of `statuses`."""
+        count = self.session.scalar(
+            select(func.count())
+            .select_from(_ALERTS)
+            .where(
+                _ALERTS.c.incident_id == incident_id,
+                _ALERTS.c.status.in_([status.value for status in statuses]),
+            )
+        )
+        return count or 0
+
+    def _open_incident_row(self, incident_id: int) -> Incident | None:
+        # Acknowledgements and resolves of an incident's alerts often arrive together on several
+        # nodes; the incident row lock makes the last of them see the others' commits, so what
+        # follows from "every alert" is done exactly once.
+        self.session.execute(
+            select(Incident.id).where(Incident.id == incident_id).with_for_update(key_share=True)
+        ).all()
+        incident = self.session.get(Incident, incident_id, populate_existing=True)
+        if incident is None or not IncidentStatus(incident.status).is_open:
+            return None
+        return incident
+
     def _say_all_resolved(self) -> None:
-        for incident_id in sorted(self.touched):
-            # Resolves of an incident's alerts often arrive together on several nodes; the
-            # incident row lock makes the last of them see the others' commits, so "all alerts
-            # resolved" is said exactly once.
-            status = self.session.scalar(
-                select(Incident.status)
-                .where(Incident.id == incident_id)
-                .with_for_update(key_share=True)
-            )
-            if status is None or not IncidentStatus(status).is_open:
-                continue
-            still_open = self.session.scalar(
-                select(func.count())
-                .select_from(_ALERTS)
-                .where(
-                    _ALERTS.c.incident_id == incident_id,
-                    _ALERTS.c.status != AlertStatus.RESOLVED.value,
-                )
-            )
-            if still_open:
+        """Say when an incident's last alert is resolved, and resolve it if its service says so."""
+        for incident_id, closer in sorted(self.touched.items()):
+            incident = self._open_incident_row(incident_id)
+            if incident is None or self._still_open(
+                incident_id, AlertStatus.TRIGGERED, AlertStatus.ACKNOWLEDGED
+            ):
                 continue
             last = self.session.scalar(
                 select(func.max(_ALERTS.c.resolved_at)).where(_ALERTS.c.incident_id == incident_id)
+            )
+            # never before the resolve it follows, whichever node's clock stamped it
+            at = max(self.now, last) if last else self.now
+            stays = (
+                ""
+                if closer.auto_resolve
+                else "; the incident stays open until a person resolves it"
             )
             self.session.execute(
                 insert(_TIMELINE),
                 [
                     {
                         "incident_id": incident_id,
-                        # never before the resolve it follows, whichever node's clock stamped it
-                        "at": max(self.now, last) if last else self.now,
+                        "at": at,
                         "actor": "tocsin",
                         "kind": EventKind.ALERTS_RESOLVED.value,
-                        "message": "All alerts resolved; the incident stays open until a person "
-                        "resolves it",
+                        "message": f"All alerts resolved{stays}",
                         "data": {},
                     }
                 ],
+            )
+            if closer.auto_resolve:
+                by = f"the sender ({closer.sender})" if closer.sender else closer.actor
+                self.session.expire(incident, ["events"])
+                incidents.resolve(
+                    self.session,
+                    incident,
+                    message=f"All alerts resolved by {by}; the service resolves its incidents"
+                    " with their alerts (auto_resolve)",
+                    actor=closer.actor,
+                    now=at,
+                )
+
+    def _acknowledge_with_the_alerts(self) -> None:
+        """Acknowledge an incident whose open alerts are all acknowledged, as PagerDuty does.
+
+        The sender acknowledging an alert says someone has it; once no alert of the incident is
+        left unacknowledged, the escalation stops as if a responder had acknowledged.
+        """
+        for incident_id, closer in sorted(self.acknowledged.items()):
+            incident = self._open_incident_row(incident_id)
+            if incident is None or self._still_open(incident_id, AlertStatus.TRIGGERED):
+                continue
+            if (
+                incident.acknowledged_at is not None
+                and policies.is_acknowledged(self.session, incident) is not False
+            ):
+                continue  # already acknowledged, and its escalation with it
+            incidents.acknowledge(
+                self.session, incident, actor=closer.actor, sender=closer.sender, now=self.now
             )
 
     def results(self, *pending: list[Pending]) -> list[list[Result]]:

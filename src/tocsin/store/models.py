@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -136,6 +137,8 @@ class Service(Base):
         ForeignKey("escalation_policies.id", ondelete="SET NULL")
     )
     ack_timeout_seconds: Mapped[int | None]
+    # The sender resolving the last open alert of an incident resolves the incident too.
+    auto_resolve: Mapped[bool] = mapped_column(default=False, server_default=false())
     runbook: Mapped[str | None] = mapped_column(Text)
     runbook_path: Mapped[str | None] = mapped_column(String(500))
     runbook_rules: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)

@@ -269,6 +269,9 @@ def _apply_service(
     if service.ack_timeout_seconds != timeout:
         service.ack_timeout_seconds = timeout
         fields.append("ack_timeout")
+    if service.auto_resolve != s.auto_resolve:
+        service.auto_resolve = s.auto_resolve
+        fields.append("auto_resolve")
     if found is not None and fields:
         changes.append(Change("update", "service", s.slug, tuple(fields)))
     changes += _apply_integrations(session, s, now=now, prune=prune)
@@ -363,6 +366,8 @@ def _service(
         ]
     if service.ack_timeout_seconds is not None:
         found["ack_timeout"] = duration(service.ack_timeout_seconds)
+    if service.auto_resolve:
+        found["auto_resolve"] = True
     if service.runbook_path:
         found["runbook"] = service.runbook_path
     if service.runbook_rules:
