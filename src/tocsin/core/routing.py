@@ -1,0 +1,108 @@
+"""Label routing, pure: the rule an alert matches, its group, and what inhibits it.
+
+- Rules are tried in order and the first match wins; a matching rule with `continue` lets the
+  later rules go on matching, as in Alertmanager. What a rule sets (service, severity, policy)
+  is kept; a later matching rule only fills in what is still unset. A matching `drop` ends it:
+  the alert is recorded and pages nobody.
+- Grouping: alerts whose `group_by` labels are equal share a group key; without `group_by` every
+  alert of the service shares one group (one open incident per service, as before).
+- Inhibition, as Alertmanager's `inhibit_rules`: an alert matching a rule's target matchers is
+  inhibited while another firing alert matches its source matchers and has equal values of
+  every `equal` label. An alert never inhibits itself, and, as in Alertmanager, an alert that
+  matches both sides of a rule is not inhibited by another that also matches both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from tocsin.core.matchers import Matcher, Op, matches_all
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRule:
+    """When every matcher passes: send to `service`, at `severity`, through `policy`, or drop."""
+
+    matchers: tuple[Matcher, ...] = ()
+    service: str | None = None
+    severity: str | None = None
+    policy: str | None = None
+    drop: bool = False
+    keep_going: bool = False  # `continue: true` in the file
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """Where an alert goes; `matched` are the indexes of the rules that matched, in order."""
+
+    service: str | None = None
+    severity: str | None = None
+    policy: str | None = None
+    dropped: bool = False
+    matched: tuple[int, ...] = ()
+
+
+def route(rules: Sequence[RouteRule], labels: Mapping[str, str]) -> Routed:
+    """Return where the rules send an alert with `labels` (nothing matched: all None)."""
+    service = severity = policy = None
+    matched: list[int] = []
+    for index, rule in enumerate(rules):
+        if not matches_all(rule.matchers, labels):
+            continue
+        matched.append(index)
+        service = service or rule.service
+        severity = severity or rule.severity
+        policy = policy or rule.policy
+        if rule.drop:
+            return Routed(service, severity, policy, True, tuple(matched))
+        if not rule.keep_going:
+            break
+    return Routed(service, severity, policy, False, tuple(matched))
+
+
+def group_key(labels: Mapping[str, str], group_by: Sequence[str]) -> str:
+    """Return the alert's group: its `group_by` labels as `{a="x",b="y"}` (none: `{}`).
+
+    A missing label groups as the empty string, as Alertmanager groups it.
+    """
+    parts = [str(Matcher(name, Op.EQUAL, labels.get(name, ""))) for name in group_by]
+    return "{" + ",".join(parts) + "}"
+
+
+@dataclass(frozen=True, slots=True)
+class InhibitRule:
+    """While an alert matching `source` fires, alerts matching `target` with `equal` labels
+    equal to its own page nobody."""
+
+    source: tuple[Matcher, ...]
+    target: tuple[Matcher, ...]
+    equal: tuple[str, ...] = ()
+
+
+def inhibited_by(
+    rules: Iterable[InhibitRule],
+    labels: Mapping[str, str],
+    firing: Iterable[tuple[str, Mapping[str, str]]],
+    *,
+    key: str | None = None,
+) -> str | None:
+    """Return the key of a firing alert that inhibits the alert with `labels`, else None.
+
+    `firing` is every other open alert as (key, labels); the alert's own `key` is skipped.
+    """
+    rules = [r for r in rules if matches_all(r.target, labels)]
+    if not rules:
+        return None
+    for other_key, other in firing:
+        if other_key == key:
+            continue
+        for rule in rules:
+            if not matches_all(rule.source, other) or any(
+                other.get(name, "") != labels.get(name, "") for name in rule.equal
+            ):
+                continue
+            if matches_all(rule.source, labels) and matches_all(rule.target, other):
+                continue  # both match both sides: neither inhibits the other
+            return other_key
+    return None
