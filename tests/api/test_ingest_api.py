@@ -13,7 +13,7 @@ from tests.api.conftest import Api
 from tests.conftest import T0
 from tocsin.server import create_app
 from tocsin.settings import Settings
-from tocsin.store import integrations
+from tocsin.store import integrations, services
 from tocsin.store.db import make_engine, make_sessionmaker
 
 CAPTURES = Path(__file__).resolve().parents[1] / "fixtures" / "alertmanager-0.25"
@@ -356,6 +356,36 @@ def test_deeply_nested_json_is_refused_on_every_route(
         assert answer.status_code == status, (url, answer.text)
         assert "nested deeper than 64 levels" in answer.text, (url, answer.text)
     assert alerts_json(api) == []
+
+
+def test_only_the_severity_label_the_service_reads_must_fit(
+    api: Api, keys: dict[str, str], db_url: str
+) -> None:
+    group = json.loads(body_of("req01"))
+    group["alerts"] = group["alerts"][:1]
+    group["alerts"][0]["labels"]["severity"] = "x" * 101
+    group["alerts"][0]["labels"]["priority"] = "critical"
+    url = f"/hooks/alertmanager/{keys['alertmanager']}"
+    refused = api.client.post(url, content=json.dumps(group).encode(), headers=JSON)
+    assert (refused.status_code, refused.json()["errors"]) == (
+        400,
+        ["alerts[0].labels.severity: a severity of at most 100 characters (got 101)"],
+    )
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        services.update(
+            session, services.get_by_slug(session, "api-gateway"), severity_label="priority"
+        )
+    engine.dispose()
+    taken = api.client.post(url, content=json.dumps(group).encode(), headers=JSON)
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["results"][0]["outcome"] == "opened"
+    [alert] = api.client.get("/api/v1/alerts", headers=api.reader).json()
+    assert (alert["severity"], alert["raw_severity"], alert["sev"]) == (
+        "critical",
+        "critical",
+        "SEV-1",
+    )
 
 
 def test_values_the_database_cannot_store_get_each_senders_4xx(

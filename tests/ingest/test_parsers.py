@@ -386,12 +386,6 @@ FIRING = '"status": "firing", "fingerprint": "f1"'
             id="alertmanager-nul-in-the-generator-url",
         ),
         pytest.param(
-            alertmanager.parse,
-            _alertmanager(f'{{{FIRING}, "labels": {{"severity": "{"x" * 101}"}}}}'),
-            "alerts[0].labels.severity: a severity of at most 100 characters (got 101)",
-            id="alertmanager-severity-too-long",
-        ),
-        pytest.param(
             pagerduty.parse_event,
             wire(
                 '{"routing_key": "k", "event_action": "trigger", "payload": {"summary": '
@@ -466,6 +460,19 @@ def test_every_unstorable_value_is_listed_at_once() -> None:
 def test_a_surrogate_pair_is_one_character_and_is_kept() -> None:
     event = generic.parse(wire('{"summary": "fire \\ud83d\\udd25", "dedup_key": "k"}'))
     assert event.summary == "fire \N{FIRE}"
+
+
+def test_only_the_label_the_service_reads_must_fit_the_severity_column() -> None:
+    body = _alertmanager(f'{{{FIRING}, "labels": {{"severity": "{"x" * 101}", "priority": "p1"}}}}')
+    [event] = alertmanager.parse(body)  # the parser does not know which label is read
+    with pytest.raises(InvalidInput) as caught:
+        alertmanager.with_severity_label([event], "severity")
+    assert caught.value.problems == [
+        "alerts[0].labels.severity: a severity of at most 100 characters (got 101)"
+    ]
+    # A service reading `priority` takes the alert, whatever its `severity` label holds.
+    [read] = alertmanager.with_severity_label([event], "priority")
+    assert (read.severity, read.raw_severity) == ("critical", "p1")
 
 
 def test_another_severity_label_too_long_for_the_column() -> None:

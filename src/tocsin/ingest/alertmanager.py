@@ -25,7 +25,8 @@ _ZERO_TIME = "0001-01-01T00:00:00Z"
 def parse(body: Any) -> list[AlertEvent]:
     """Return one event per alert in the group; unknown extra fields are accepted.
 
-    The severity is read from the `severity` label; `with_severity_label` reads another.
+    The severity is read from the `severity` label; `with_severity_label` reads another, and
+    refuses values that cannot be stored.
     """
     problems: list[str] = []
     if not isinstance(body, dict):
@@ -64,8 +65,9 @@ def parse(body: Any) -> list[AlertEvent]:
         if not isinstance(annotations, dict):
             problems.append(f"{where}.annotations: must be an object")
             annotations = {}
+        # Checked by `with_severity_label`, against the label the service reads: a service that
+        # reads another label must not refuse an alert for its `severity` label's length.
         raw = text(labels.get("severity"))
-        problems += severity_problems(raw, f"{where}.labels.severity")
         if problems:
             continue
         name = text(labels.get("alertname")) or "alert"
@@ -121,8 +123,6 @@ def with_severity_label(events: list[AlertEvent], label: str) -> list[AlertEvent
 
     Raises InvalidInput listing every value of that label that cannot be stored.
     """
-    if label == "severity":
-        return events
     relabelled = []
     problems: list[str] = []
     for i, event in enumerate(events):
