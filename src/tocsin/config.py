@@ -112,6 +112,26 @@ class ComponentSpec(Spec):
     description: str = ""
 
 
+class RouteSpec(Spec):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+
+    match: str | list[str] = Field(
+        default_factory=list,
+        description='Alertmanager matchers on the alert\'s labels: {team="db", env=~"prod|eu"}'
+        " or a list of single matchers; none matches every alert.",
+    )
+    service: str | None = Field(
+        None, description="Send the alert to this service: its open incident, policy and rules."
+    )
+    severity: str | None = Field(None, description="Open or attach at this severity: SEV-1.")
+    drop: bool = Field(False, description="Record the alert and page nobody.")
+    continue_: bool = Field(
+        False,
+        alias="continue",
+        description="Let later routes match too, as in Alertmanager; what this one set stays.",
+    )
+
+
 class ServiceSpec(Spec):
     slug: str
     name: str | None = None
@@ -124,6 +144,10 @@ class ServiceSpec(Spec):
     severity_definitions: dict[str, str | dict[str, str]] = Field(default_factory=dict)
     severity_label: str = "severity"
     alert_rules: list[AlertRuleSpec] | None = None
+    routes: list[RouteSpec] = Field(
+        default_factory=list,
+        description="Label routing of this service's integrations' alerts; the first match wins.",
+    )
     incident_commander: str | None = Field(None, description="user:HANDLE or schedule:NAME.")
     escalation_policy: str | None = None
     runbook: str | None = Field(

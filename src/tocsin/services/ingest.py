@@ -24,7 +24,7 @@ from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from tocsin.core import runbook
+from tocsin.core import routing, runbook
 from tocsin.core import schedule as sched
 from tocsin.core.alerts import (
     AlertAction,
@@ -41,6 +41,7 @@ from tocsin.core.alerts import (
     route,
 )
 from tocsin.core.incident import EventKind, IncidentStatus, incident_ref
+from tocsin.core.matchers import event_labels, parse_matchers
 from tocsin.core.severity import SeverityScale
 from tocsin.errors import InvalidInput, TocsinError
 from tocsin.ingest import alertmanager
@@ -128,8 +129,17 @@ class _OpenIncident:
 class _ServiceState:
     rules: list[Rule]
     in_maintenance: bool
+    routes: list[routing.RouteRule] = field(default_factory=list)
     incident: _OpenIncident | None = None
     incident_known: bool = False
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """Where an event's alert goes: the service (after label routes) and its routing decision."""
+
+    service: Service
+    decision: Route
 
 
 class Batch:
@@ -148,6 +158,7 @@ class Batch:
         self.upgrades: list[tuple[int, str, str, str]] = []
         self._scale: SeverityScale | None = None
         self._locked: set[int] = set()
+        self._by_slug: dict[str, Service | None] = {}
 
     # --- what the batch knows --------------------------------------------------------------
 
@@ -199,7 +210,7 @@ class Batch:
                 )
                 .limit(1)
             )
-            state = _ServiceState(self._rules(service), window is not None)
+            state = _ServiceState(self._rules(service), window is not None, _routes(service))
             self.services[service.id] = state
         return state
 
@@ -230,8 +241,10 @@ class Batch:
         }
         wanted: set[int] = set()
         for integration, events in work:
-            service = integration.service
-            if service.id in wanted or service.id in self._locked:
+            # Without label routes every event stays with the integration's service, and one
+            # event that needs its incident is enough to know the lock is needed.
+            routed = bool(integration.service.routes)
+            if not routed and integration.service.id in wanted | self._locked:
                 continue
             for e in events:
                 key = (integration.id, e.dedup_key)
@@ -239,11 +252,13 @@ class Batch:
                     key in self.alerts and key not in resolving
                 ):
                     continue  # a repeat, an acknowledgement or a resolve: no incident look-up
-                state = self.service(service)
-                decision = route(e.severity, e.raw_severity, state.rules)
-                if not state.in_maintenance and decision.action is not RouteAction.ALERT:
-                    wanted.add(service.id)
-                    break
+                placed = self._place(integration, e)
+                target = self.service(placed.service)
+                if not target.in_maintenance and placed.decision.action is not RouteAction.ALERT:
+                    wanted.add(placed.service.id)
+                    if not routed:
+                        break
+        wanted -= self._locked
         self._lock(Service, wanted)
         self._locked |= wanted
 
@@ -354,10 +369,46 @@ class Batch:
                 _Entry(alert.incident_id, kind, message, actor, alert, self.now, extra)
             )
 
+    def _place(self, integration: Integration, event: AlertEvent) -> _Placement:
+        """Return where the event's alert goes: the integration's service's label routes may
+        send it to another service, at a severity, or drop it (recorded, never paged)."""
+        origin = integration.service
+        routes = self.service(origin).routes
+        routed = routing.route(routes, event_labels(event)) if routes else routing.Routed()
+        service = origin
+        if routed.service is not None and routed.service != origin.slug:
+            found = self._service_named(routed.service)
+            if found is None:
+                log.error(
+                    "a route of service %s sends alerts to service %r, which no longer exists;"
+                    " the alert stays with %s",
+                    origin.slug,
+                    routed.service,
+                    origin.slug,
+                )
+            else:
+                service = found
+        if routed.dropped:
+            return _Placement(service, Route(RouteAction.ALERT, None))
+        if routed.severity is not None:
+            return _Placement(
+                service, self._known_severity(Route(RouteAction.INCIDENT, routed.severity))
+            )
+        rules = self.service(service).rules
+        return _Placement(
+            service, self._known_severity(route(event.severity, event.raw_severity, rules))
+        )
+
+    def _service_named(self, slug: str) -> Service | None:
+        if slug not in self._by_slug:
+            self._by_slug[slug] = self.session.scalar(select(Service).where(Service.slug == slug))
+        return self._by_slug[slug]
+
     def _open(self, integration: Integration, event: AlertEvent, actor: str) -> _Alert:
-        service = integration.service
+        placed = self._place(integration, event)
+        service = placed.service
         state = self.service(service)
-        decision = self._known_severity(route(event.severity, event.raw_severity, state.rules))
+        decision = placed.decision
         summary = event.summary or event.dedup_key
         alert = _Alert(
             integration.id, event.dedup_key, AlertStatus.TRIGGERED.value, 1, summary, None, new=True
@@ -796,6 +847,20 @@ class Submission:
     key: str | None
     expect: IntegrationType | None
     events: Sequence[AlertEvent]
+
+
+def _routes(service: Service) -> list[routing.RouteRule]:
+    """Return the service's stored label routes as core rules (checked when they were applied)."""
+    return [
+        routing.RouteRule(
+            tuple(parse_matchers(r.get("match") or [])),
+            service=r.get("service"),
+            severity=r.get("severity"),
+            drop=bool(r.get("drop")),
+            keep_going=bool(r.get("continue")),
+        )
+        for r in service.routes or []
+    ]
 
 
 def for_integration(integration: Integration, events: Sequence[AlertEvent]) -> list[AlertEvent]:

@@ -129,6 +129,9 @@ class Service(Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     severity_definitions: Mapped[dict[str, Any]] = mapped_column(default=dict)
     alert_rules: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # Label routes for the alerts of this service's integrations, in order (services/ingest):
+    # {"match": [matcher, ...], "service", "severity", "drop", "continue"}.
+    routes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     severity_label: Mapped[str] = mapped_column(
         String(100), default="severity", server_default="severity"
     )

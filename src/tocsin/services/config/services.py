@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.config import Config, ConfigSpec, ServiceSpec
 from tocsin.core.incident import incident_ref
+from tocsin.core.matchers import MatcherError, parse_matchers
 from tocsin.core.timeutil import parse_duration
 from tocsin.errors import TocsinError
 from tocsin.services.config.base import Change, Context, Reference, Section, duration
@@ -132,6 +133,7 @@ def _service_problems(context: Context, i: int, s: ServiceSpec) -> list[str]:
         field_name, _, message = problem.partition(": ")
         problems.append(config.problem(f"services[{i}].{field_name}", message))
     problems += _integration_problems(config, i, s)
+    problems += _route_problems(context, i, s)
     if s.ack_timeout is not None:
         try:
             parse_duration(s.ack_timeout)
@@ -160,6 +162,47 @@ def _service_problems(context: Context, i: int, s: ServiceSpec) -> list[str]:
                 )
             )
     return problems
+
+
+def _route_problems(context: Context, i: int, s: ServiceSpec) -> list[str]:
+    config = context.config
+    problems = []
+    for j, r in enumerate(s.routes):
+        where = f"services[{i}].routes[{j}]"
+        try:
+            parse_matchers(r.match)
+        except MatcherError as exc:
+            problems += [config.problem(f"{where}.match", line) for line in str(exc).splitlines()]
+        if r.service and r.service not in context.known("services"):
+            problems.append(config.problem(f"{where}.service", f"unknown service {r.service!r}"))
+        if r.severity and r.severity not in context.scale.names:
+            problems.append(
+                config.problem(
+                    f"{where}.severity",
+                    f"unknown severity {r.severity!r}; valid: {', '.join(context.scale.names)}",
+                )
+            )
+        if r.drop and (r.service or r.severity):
+            problems.append(
+                config.problem(
+                    where, "a dropped alert goes nowhere: drop takes no service or severity"
+                )
+            )
+    return problems
+
+
+def _stored_routes(s: ServiceSpec) -> list[dict[str, Any]] | None:
+    """Return the routes as stored: matchers in their canonical form, every field named."""
+    return [
+        {
+            "match": [str(m) for m in parse_matchers(r.match)],
+            "service": r.service,
+            "severity": r.severity,
+            "drop": r.drop,
+            "continue": r.continue_,
+        }
+        for r in s.routes
+    ] or None
 
 
 def _integration_problems(config: Config, i: int, s: ServiceSpec) -> list[str]:
@@ -265,6 +308,10 @@ def _apply_service(
         service.runbook, service.runbook_path = text, s.runbook
         service.runbook_rules = runbook_rules
         fields.append("runbook")
+    routes = _stored_routes(s)
+    if service.routes != routes:
+        service.routes = routes
+        fields.append("routes")
     timeout = int(parse_duration(s.ack_timeout).total_seconds()) if s.ack_timeout else None
     if service.ack_timeout_seconds != timeout:
         service.ack_timeout_seconds = timeout
@@ -363,6 +410,11 @@ def _service(
         found["alert_rules"] = [
             {key: value for key, value in rule.items() if value is not None}
             for rule in service.alert_rules
+        ]
+    if service.routes:
+        found["routes"] = [
+            {key: value for key, value in route.items() if value not in (None, False)}
+            for route in service.routes
         ]
     if service.ack_timeout_seconds is not None:
         found["ack_timeout"] = duration(service.ack_timeout_seconds)
