@@ -14,7 +14,7 @@ import typer
 from rich.text import Text
 from typer.exceptions import TyperException
 
-from tocsin.cli import alerts, directory, incident, paging, postmortem, runbook, schedule
+from tocsin.cli import alerts, directory, incident, paging, postmortem, routes, runbook, schedule
 from tocsin.cli.common import (
     App,
     Group,
@@ -82,6 +82,7 @@ COMMAND_ORDER = [
     "maintenance",
     "service",
     "integration",
+    "route",
     "user",
     "token",
     "init",
@@ -151,6 +152,7 @@ app.command("oncall")(schedule.oncall)
 app.add_typer(alerts.integration_app, name="integration")
 app.add_typer(alerts.alert_app, name="alert")
 app.add_typer(alerts.maintenance_app, name="maintenance")
+app.add_typer(routes.route_app, name="route")
 app.add_typer(paging.policy_app, name="policy")
 app.add_typer(postmortem.postmortem_app, name="postmortem")
 app.add_typer(postmortem.action_app, name="action")
