@@ -96,12 +96,26 @@ class TokenCreated(TokenOut):
     token: str
 
 
+class RouteOut(Out):
+    """One label route of a service's integrations (set with `tocsin apply`)."""
+
+    match: list[str] = Field(
+        description='Alertmanager matchers, all of which must pass: team="db".'
+    )
+    service: str | None = Field(description="The service the alert goes to; null: this one.")
+    severity: str | None = Field(description="The severity it opens or attaches at.")
+    drop: bool = Field(description="Recorded, never paged.")
+    continue_: bool = Field(alias="continue", description="Later routes may match too.")
+
+
 class ServiceOut(Out):
     slug: str
     name: str
     description: str
     owner: str | None
     severity_definitions: dict[str, dict[str, str]]
+    auto_resolve: bool = Field(description="The sender resolving the last alert resolves it.")
+    routes: list[RouteOut] = Field(description="Label routes, tried in order; first match wins.")
 
     @classmethod
     def of(cls, service: Service) -> ServiceOut:
@@ -111,6 +125,8 @@ class ServiceOut(Out):
             description=service.description,
             owner=service.owner.handle if service.owner else None,
             severity_definitions=service.severity_definitions,
+            auto_resolve=service.auto_resolve,
+            routes=[RouteOut.model_validate(route) for route in service.routes or []],
         )
 
 

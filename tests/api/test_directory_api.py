@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from tests.api.conftest import Api
+from tests.conftest import T0
+from tests.services.test_routes import CONFIG
+from tocsin import config
+from tocsin.services import config_apply as applier
+from tocsin.store.db import make_engine, make_sessionmaker
 
 V1 = "/api/v1"
 
@@ -56,6 +61,48 @@ def test_services_with_their_own_severity_wording(api: Api) -> None:
     )
     assert patched.json()["owner"] == "alice"
     assert api.client.get(f"{V1}/services/nope", headers=api.reader).status_code == 404
+
+
+def test_a_service_shows_its_label_routes_and_auto_resolve(api: Api, db_url: str) -> None:
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        routes = CONFIG.replace("  - {slug: meta}", "  - {slug: meta, auto_resolve: true}")
+        applier.apply(session, config.parse(routes, "tocsin.yaml"), now=T0)
+    engine.dispose()
+    platform = api.client.get(f"{V1}/services/platform", headers=api.reader).json()
+    assert platform["auto_resolve"] is False
+    assert platform["routes"] == [
+        {
+            "match": ['env=~"dev|test"'],
+            "service": None,
+            "severity": None,
+            "drop": True,
+            "continue": False,
+        },
+        {
+            "match": ['team="db"'],
+            "service": "database",
+            "severity": None,
+            "drop": False,
+            "continue": False,
+        },
+        {
+            "match": ['alertname="Watchdog"'],
+            "service": None,
+            "severity": "SEV-4",
+            "drop": False,
+            "continue": True,
+        },
+        {
+            "match": ['alertname=~"Watch.*"'],
+            "service": "meta",
+            "severity": None,
+            "drop": False,
+            "continue": False,
+        },
+    ]
+    meta = api.client.get(f"{V1}/services/meta", headers=api.reader).json()
+    assert (meta["routes"], meta["auto_resolve"]) == ([], True)
 
 
 def test_severities_are_the_seed_table(api: Api) -> None:
