@@ -8,6 +8,7 @@ postmortem list, timeline filter, logout) run on PostgreSQL too.
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
 from xml.etree import ElementTree
@@ -15,7 +16,10 @@ from xml.etree import ElementTree
 import pytest
 
 from tests.conftest import SQLITE_ONLY, T0
+from tests.services.test_routes import CONFIG as ROUTES
 from tests.web.conftest import Browser
+from tocsin import config
+from tocsin.services import config_apply as applier
 from tocsin.services import incidents, schedules
 from tocsin.store import services
 from tocsin.store.db import make_engine, make_sessionmaker
@@ -517,6 +521,31 @@ def test_the_service_page_renders_the_runbook_with_scenario_anchors(browser: Bro
     assert "<code>kubectl rollout undo deployment/api</code>" in page
     assert "INC-1" in page  # recent incidents
     assert "No escalation policy: alerts page nobody." in page
+
+
+@SQLITE_ONLY
+def test_the_service_page_lists_its_label_routes(browser: Browser) -> None:
+    engine = make_engine(browser.db_url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        applier.apply(session, config.parse(ROUTES, "tocsin.yaml"), now=T0)
+    engine.dispose()
+    browser.login("alice")
+    page = browser.get("/services/platform").text
+    routes = page[page.index('id="routes"') :]
+    routes = routes[: routes.index("</section>")]
+    items = [
+        html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", item))).strip()
+        for item in re.findall(r"<li>(.*?)</li>", routes, re.DOTALL)
+    ]
+    assert items == [
+        '{env=~"dev|test"} dropped: recorded, never paged',
+        '{team="db"} → database',
+        '{alertname="Watchdog"} → this service at SEV-4 then later routes too',
+        '{alertname=~"Watch.*"} → meta',
+    ]
+    assert '<a href="/services/database">database</a>' in routes
+    assert "An incident stays open when its alerts resolve" in page
+    assert "None: every alert" in browser.get("/services/meta").text
 
 
 def test_a_postmortem_from_the_browser(browser: Browser) -> None:
