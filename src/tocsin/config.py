@@ -132,6 +132,18 @@ class RouteSpec(Spec):
     )
 
 
+class InhibitRuleSpec(Spec):
+    source: str | list[str] = Field(
+        description='Matchers of the alert that inhibits, while it fires: {alertname="NodeDown"}.'
+    )
+    target: str | list[str] = Field(
+        description='Matchers of the alerts it quiets: {severity=~"warning|info"}.'
+    )
+    equal: list[str] = Field(
+        default_factory=list, description="Labels whose values both alerts must share: [instance]."
+    )
+
+
 class ServiceSpec(Spec):
     slug: str
     name: str | None = None
@@ -147,6 +159,11 @@ class ServiceSpec(Spec):
     routes: list[RouteSpec] = Field(
         default_factory=list,
         description="Label routing of this service's integrations' alerts; the first match wins.",
+    )
+    inhibit_rules: list[InhibitRuleSpec] = Field(
+        default_factory=list,
+        description="While one of this service's alerts matches a source, its alerts matching"
+        " the target are recorded and attached but page nobody, as in Alertmanager.",
     )
     incident_commander: str | None = Field(None, description="user:HANDLE or schedule:NAME.")
     escalation_policy: str | None = None

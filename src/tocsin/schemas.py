@@ -108,6 +108,15 @@ class RouteOut(Out):
     continue_: bool = Field(alias="continue", description="Later routes may match too.")
 
 
+class InhibitRuleOut(Out):
+    """While an alert matching `source` fires, the service's alerts matching `target` with the
+    same `equal` labels page nobody."""
+
+    source: list[str]
+    target: list[str]
+    equal: list[str]
+
+
 class ServiceOut(Out):
     slug: str
     name: str
@@ -116,6 +125,7 @@ class ServiceOut(Out):
     severity_definitions: dict[str, dict[str, str]]
     auto_resolve: bool = Field(description="The sender resolving the last alert resolves it.")
     routes: list[RouteOut] = Field(description="Label routes, tried in order; first match wins.")
+    inhibit_rules: list[InhibitRuleOut]
 
     @classmethod
     def of(cls, service: Service) -> ServiceOut:
@@ -127,6 +137,7 @@ class ServiceOut(Out):
             severity_definitions=service.severity_definitions,
             auto_resolve=service.auto_resolve,
             routes=[RouteOut.model_validate(route) for route in service.routes or []],
+            inhibit_rules=[InhibitRuleOut.model_validate(r) for r in service.inhibit_rules or []],
         )
 
 

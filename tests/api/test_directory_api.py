@@ -102,7 +102,7 @@ def test_a_service_shows_its_label_routes_and_auto_resolve(api: Api, db_url: str
         },
     ]
     meta = api.client.get(f"{V1}/services/meta", headers=api.reader).json()
-    assert (meta["routes"], meta["auto_resolve"]) == ([], True)
+    assert (meta["routes"], meta["auto_resolve"], meta["inhibit_rules"]) == ([], True, [])
 
 
 def test_severities_are_the_seed_table(api: Api) -> None:

@@ -45,6 +45,7 @@ class Op(StrEnum):
         return self in (Op.NOT_EQUAL, Op.NOT_MATCHES)
 
 
+LABEL_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 # Alertmanager's classic matcher: a label name, an operator, then the rest is the value.
 _MATCHER = re.compile(r"\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(=~|!~|!=|=)\s*(.*?)\s*", re.DOTALL)
 _NOT_RE2 = re.compile(r"\(\?[=!<]|\(\?P=|\\[1-9]")

@@ -41,7 +41,7 @@ from tocsin.core.alerts import (
     route,
 )
 from tocsin.core.incident import EventKind, IncidentStatus, incident_ref
-from tocsin.core.matchers import event_labels, parse_matchers
+from tocsin.core.matchers import event_labels, matches_all, parse_matchers
 from tocsin.core.severity import SeverityScale
 from tocsin.errors import InvalidInput, TocsinError
 from tocsin.ingest import alertmanager
@@ -130,6 +130,11 @@ class _ServiceState:
     rules: list[Rule]
     in_maintenance: bool
     routes: list[routing.RouteRule] = field(default_factory=list)
+    inhibit: list[routing.InhibitRule] = field(default_factory=list)
+    # The service's open alerts as (key, labels, summary): those stored, read once when first
+    # needed, and those this batch opened, which are written only at its end.
+    stored: list[tuple[str, dict[str, str], str]] | None = None
+    opened: list[tuple[str, AlertEvent, str]] = field(default_factory=list)
     incident: _OpenIncident | None = None
     incident_known: bool = False
 
@@ -159,6 +164,7 @@ class Batch:
         self._scale: SeverityScale | None = None
         self._locked: set[int] = set()
         self._by_slug: dict[str, Service | None] = {}
+        self._resolved_keys: set[str] = set()
 
     # --- what the batch knows --------------------------------------------------------------
 
@@ -210,7 +216,9 @@ class Batch:
                 )
                 .limit(1)
             )
-            state = _ServiceState(self._rules(service), window is not None, _routes(service))
+            state = _ServiceState(
+                self._rules(service), window is not None, _routes(service), _inhibit_rules(service)
+            )
             self.services[service.id] = state
         return state
 
@@ -358,6 +366,10 @@ class Batch:
                 self.touched[alert.incident_id] = closer
             # A trigger after this resolve, even in the same batch, opens a new alert.
             del self.alerts[(alert.integration_id, alert.dedup_key)]
+            resolved = _key(alert.integration_id, alert.dedup_key)
+            self._resolved_keys.add(resolved)
+            for state in self.services.values():
+                state.opened = [f for f in state.opened if f[0] != resolved]
             self._resolved.append(alert)
         return Pending(outcome, event.dedup_key, alert)
 
@@ -399,6 +411,59 @@ class Batch:
             service, self._known_severity(route(event.severity, event.raw_severity, rules))
         )
 
+    def _inhibitor(
+        self, state: _ServiceState, service: Service, integration: Integration, event: AlertEvent
+    ) -> str | None:
+        """Return the summary of a firing alert of the service that inhibits this one."""
+        labels = event_labels(event)
+        if not any(matches_all(rule.target, labels) for rule in state.inhibit):
+            return None
+        if state.stored is None:
+            rows = self.session.execute(
+                select(
+                    _ALERTS.c.integration_id,
+                    _ALERTS.c.dedup_key,
+                    _ALERTS.c.summary,
+                    _ALERTS.c.severity,
+                    _ALERTS.c.raw_severity,
+                    _ALERTS.c.source,
+                    _ALERTS.c.details,
+                ).where(
+                    _ALERTS.c.service_id == service.id,
+                    _ALERTS.c.status != AlertStatus.RESOLVED.value,
+                )
+            )
+            state.stored = [
+                (
+                    _key(row.integration_id, row.dedup_key),
+                    event_labels(
+                        AlertEvent(
+                            AlertAction.TRIGGER,
+                            row.dedup_key,
+                            summary=row.summary,
+                            severity=AlertSeverity(row.severity),
+                            raw_severity=row.raw_severity or "",
+                            source=row.source or "",
+                            details=row.details or {},
+                        )
+                    ),
+                    row.summary,
+                )
+                for row in rows
+            ]
+        firing = [
+            *(f for f in state.stored if f[0] not in self._resolved_keys),
+            *((key, event_labels(e), summary) for key, e, summary in state.opened),
+        ]
+        summaries = {key: summary for key, _, summary in firing}
+        found = routing.inhibited_by(
+            state.inhibit,
+            labels,
+            ((key, other) for key, other, _ in firing),
+            key=_key(integration.id, event.dedup_key),
+        )
+        return summaries[found] if found is not None else None
+
     def _service_named(self, slug: str) -> Service | None:
         if slug not in self._by_slug:
             self._by_slug[slug] = self.session.scalar(select(Service).where(Service.slug == slug))
@@ -410,6 +475,14 @@ class Batch:
         state = self.service(service)
         decision = placed.decision
         summary = event.summary or event.dedup_key
+        inhibitor = None
+        if state.inhibit and not state.in_maintenance and decision.action is not RouteAction.ALERT:
+            inhibitor = self._inhibitor(state, service, integration, event)
+            if inhibitor is not None:
+                # Recorded and attached, but it opens no incident, upgrades none, pages nobody.
+                decision = Route(RouteAction.ATTACH, None)
+        if state.inhibit:
+            state.opened.append((_key(integration.id, event.dedup_key), event, summary))
         alert = _Alert(
             integration.id, event.dedup_key, AlertStatus.TRIGGERED.value, 1, summary, None, new=True
         )
@@ -453,9 +526,11 @@ class Batch:
             EventKind.ALERT_ATTACHED,
             actor,
             f"Alert triggered: {summary} [{event.raw_severity or event.severity}] "
-            f"via {integration.name} ({integration.type})",
+            f"via {integration.name} ({integration.type})"
+            + (f"; inhibited by {inhibitor}, it pages nobody" if inhibitor else ""),
             dedup_key=event.dedup_key,
             severity=event.severity.value,
+            **({"inhibited_by": inhibitor} if inhibitor else {}),
         )
         if decision.sev and self.scale().compare(decision.sev, incident.severity) < 0:
             # Applied after the alert's own timeline entry, which it follows.
@@ -860,6 +935,22 @@ def _routes(service: Service) -> list[routing.RouteRule]:
             keep_going=bool(r.get("continue")),
         )
         for r in service.routes or []
+    ]
+
+
+def _key(integration_id: int, dedup_key: str) -> str:
+    return f"{integration_id}:{dedup_key}"
+
+
+def _inhibit_rules(service: Service) -> list[routing.InhibitRule]:
+    """Return the service's stored inhibit rules as core rules (checked when applied)."""
+    return [
+        routing.InhibitRule(
+            tuple(parse_matchers(r.get("source") or [])),
+            tuple(parse_matchers(r.get("target") or [])),
+            tuple(r.get("equal") or ()),
+        )
+        for r in service.inhibit_rules or []
     ]
 
 

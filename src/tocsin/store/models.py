@@ -132,6 +132,8 @@ class Service(Base):
     # Label routes for the alerts of this service's integrations, in order (services/ingest):
     # {"match": [matcher, ...], "service", "severity", "drop", "continue"}.
     routes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # Alertmanager-style inhibit rules among this service's alerts: {"source", "target", "equal"}.
+    inhibit_rules: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     severity_label: Mapped[str] = mapped_column(
         String(100), default="severity", server_default="severity"
     )

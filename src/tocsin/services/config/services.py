@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.config import Config, ConfigSpec, ServiceSpec
 from tocsin.core.incident import incident_ref
-from tocsin.core.matchers import MatcherError, parse_matchers
+from tocsin.core.matchers import LABEL_NAME, MatcherError, parse_matchers
 from tocsin.core.timeutil import parse_duration
 from tocsin.errors import TocsinError
 from tocsin.services.config.base import Change, Context, Reference, Section, duration
@@ -134,6 +134,7 @@ def _service_problems(context: Context, i: int, s: ServiceSpec) -> list[str]:
         problems.append(config.problem(f"services[{i}].{field_name}", message))
     problems += _integration_problems(config, i, s)
     problems += _route_problems(context, i, s)
+    problems += _inhibit_problems(config, i, s)
     if s.ack_timeout is not None:
         try:
             parse_duration(s.ack_timeout)
@@ -189,6 +190,37 @@ def _route_problems(context: Context, i: int, s: ServiceSpec) -> list[str]:
                 )
             )
     return problems
+
+
+def _inhibit_problems(config: Config, i: int, s: ServiceSpec) -> list[str]:
+    problems = []
+    for j, rule in enumerate(s.inhibit_rules):
+        where = f"services[{i}].inhibit_rules[{j}]"
+        for side in ("source", "target"):
+            try:
+                parse_matchers(getattr(rule, side))
+            except MatcherError as exc:
+                problems += [
+                    config.problem(f"{where}.{side}", line) for line in str(exc).splitlines()
+                ]
+        problems += [
+            config.problem(f"{where}.equal", f"{name!r} is not a label name")
+            for name in rule.equal
+            if not LABEL_NAME.fullmatch(name)
+        ]
+    return problems
+
+
+def _stored_inhibit_rules(s: ServiceSpec) -> list[dict[str, Any]] | None:
+    """Return the inhibit rules as stored: matchers in their canonical form."""
+    return [
+        {
+            "source": [str(m) for m in parse_matchers(rule.source)],
+            "target": [str(m) for m in parse_matchers(rule.target)],
+            "equal": list(rule.equal),
+        }
+        for rule in s.inhibit_rules
+    ] or None
 
 
 def _stored_routes(s: ServiceSpec) -> list[dict[str, Any]] | None:
@@ -312,6 +344,10 @@ def _apply_service(
     if service.routes != routes:
         service.routes = routes
         fields.append("routes")
+    inhibit_rules = _stored_inhibit_rules(s)
+    if service.inhibit_rules != inhibit_rules:
+        service.inhibit_rules = inhibit_rules
+        fields.append("inhibit_rules")
     timeout = int(parse_duration(s.ack_timeout).total_seconds()) if s.ack_timeout else None
     if service.ack_timeout_seconds != timeout:
         service.ack_timeout_seconds = timeout
@@ -415,6 +451,10 @@ def _service(
         found["routes"] = [
             {key: value for key, value in route.items() if value not in (None, False)}
             for route in service.routes
+        ]
+    if service.inhibit_rules:
+        found["inhibit_rules"] = [
+            {key: value for key, value in rule.items() if value} for rule in service.inhibit_rules
         ]
     if service.ack_timeout_seconds is not None:
         found["ack_timeout"] = duration(service.ack_timeout_seconds)
