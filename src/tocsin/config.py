@@ -124,6 +124,9 @@ class RouteSpec(Spec):
         None, description="Send the alert to this service: its open incident, policy and rules."
     )
     severity: str | None = Field(None, description="Open or attach at this severity: SEV-1.")
+    policy: str | None = Field(
+        None, description="The escalation policy of the incidents this route opens."
+    )
     drop: bool = Field(False, description="Record the alert and page nobody.")
     continue_: bool = Field(
         False,

@@ -104,6 +104,7 @@ class RouteOut(Out):
     )
     service: str | None = Field(description="The service the alert goes to; null: this one.")
     severity: str | None = Field(description="The severity it opens or attaches at.")
+    policy: str | None = Field(None, description="The escalation policy of incidents it opens.")
     drop: bool = Field(description="Recorded, never paged.")
     continue_: bool = Field(alias="continue", description="Later routes may match too.")
 

@@ -112,3 +112,16 @@ def test_bad_input_is_one_line_and_exit_2(
     assert result.code == 2, result.stdout + result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_route_shows_the_policy_it_names(tmp_path: Path) -> None:
+    (tmp_path / "tocsin.yaml").write_text(
+        "escalation_policies:\n"
+        '  - {name: db-oncall, levels: [{targets: ["user:bob"]}]}\n'
+        "services:\n"
+        "  - slug: platform\n"
+        "    routes: [{match: 'team=db', policy: db-oncall}]\n"
+    )
+    cli = Cli(f"sqlite:///{tmp_path / 'never-created.db'}", FixedClock(T0))
+    shown = cli.ok("route", "test", "-c", str(tmp_path / "tocsin.yaml"), "--labels", "team=db")
+    assert shown.stdout.splitlines()[-1] == "policy    db-oncall (for an incident it opens)"

@@ -12,7 +12,7 @@ from tocsin.errors import InvalidInput
 from tocsin.services import alerts, config_export, incidents
 from tocsin.services import config_apply as applier
 from tocsin.store import integrations
-from tocsin.store.models import Alert, Integration
+from tocsin.store.models import Alert, Escalation, EscalationPolicy, Integration
 
 CONFIG = """
 users:
@@ -138,7 +138,45 @@ services:
         "tocsin.yaml:6: services[0].routes[1].severity: unknown severity 'SEV-9'; valid:"
         " SEV-1, SEV-2, SEV-3, SEV-4",
         "tocsin.yaml:7: services[0].routes[2]: a dropped alert goes nowhere: drop takes no"
-        " service or severity",
+        " service, severity or policy",
     ]
     assert session.query(Integration).count() == 0
     assert config_export.export(session).get("services", []) == []
+
+
+def test_a_route_names_the_policy_of_the_incidents_it_opens(session: Session) -> None:
+    text = """
+users:
+  - {handle: alice}
+  - {handle: bob}
+escalation_policies:
+  - {name: platform-oncall, levels: [{targets: ["user:alice"]}]}
+  - {name: db-oncall, levels: [{targets: ["user:bob"]}]}
+services:
+  - slug: platform
+    escalation_policy: platform-oncall
+    routes:
+      - {match: '{team="db"}', policy: db-oncall}
+"""
+    applier.apply(session, config.parse(text, "tocsin.yaml"), now=T0)
+    hook, _ = integrations.create(session, service="platform", type="alertmanager", now=T0)
+    alerts.ingest(session, hook, [firing("PrimaryDown", team="db")], now=T0)
+    # Without grouping a service has one open incident: resolve it before the next one opens.
+    incidents.resolve(session, "INC-1", message="failed over", actor="alice", now=T0)
+    alerts.ingest(session, hook, [firing("CheckoutErrors")], now=T0)
+    policies = {
+        incidents.get(session, row.incident_id).title: session.get(
+            EscalationPolicy, row.policy_id
+        ).name
+        for row in session.query(Escalation)
+    }
+    # the route's policy for the incident it opened; the service's for the one it did not route
+    assert policies == {
+        "PrimaryDown firing": "db-oncall",
+        "CheckoutErrors firing": "platform-oncall",
+    }
+    paged = [e.message for e in incidents.get(session, "INC-1").events if e.kind == "notified"]
+    assert paged[0].startswith("Paging bob (db-oncall level 1")
+    bad = text.replace("policy: db-oncall", "policy: nobody-oncall")
+    with pytest.raises(InvalidInput, match=r"routes\[0\]\.policy: unknown escalation policy"):
+        applier.apply(session, config.parse(bad, "tocsin.yaml"), now=T0)

@@ -96,6 +96,7 @@ def explain(loaded: "Config", origin: "ServiceSpec", event: "AlertEvent") -> dic
                 matchers,
                 service=r.service,
                 severity=r.severity,
+                policy=r.policy,
                 drop=r.drop,
                 keep_going=r.continue_,
             )
@@ -128,6 +129,7 @@ def explain(loaded: "Config", origin: "ServiceSpec", event: "AlertEvent") -> dic
         ],
         "service": slug,
         "severity": decision.sev,
+        "policy": routed.policy,
         "action": decision.action.value,
         "dropped": routed.dropped,
         "labels": labels,
@@ -192,3 +194,5 @@ def test(
         return
     out.print(f"severity  {result['severity'] or '-'}", markup=False)
     out.print(f"action    {result['action']}", markup=False)
+    if result["policy"]:
+        out.print(f"policy    {result['policy']} (for an incident it opens)", markup=False)

@@ -8,6 +8,7 @@ and its notifications are committed together, or neither is and the step is stil
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,6 +31,8 @@ from tocsin.store.models import (
 )
 from tocsin.store.notifications import NotificationStatus, paged_users
 from tocsin.store.policies import escalation_of, policy_for, to_core
+
+log = logging.getLogger("tocsin.engine")
 
 # The actor of the engine's own timeline entries.
 ENGINE = "tocsin"
@@ -65,14 +68,27 @@ def _store(row: Escalation, state: core.State, now: datetime) -> None:
     row.updated_at = now
 
 
-def start(session: Session, incident: Incident, *, now: datetime) -> bool:
-    """Start the escalation of a new incident if its service has a policy; page level 1 now."""
-    policy = policy_for(session, incident)
-    if policy is None:
+def start(
+    session: Session, incident: Incident, *, now: datetime, policy: str | None = None
+) -> bool:
+    """Start the escalation of a new incident if its service has a policy; page level 1 now.
+
+    `policy` names another policy to run (a label route chose it); one that no longer exists
+    falls back to the service's, so the incident still pages.
+    """
+    chosen = (
+        session.scalar(select(EscalationPolicy).where(EscalationPolicy.name == policy))
+        if policy
+        else None
+    )
+    if policy and chosen is None:
+        log.error("policy %r of a route no longer exists; using the service's", policy)
+    found = chosen or policy_for(session, incident)
+    if found is None:
         return False
     row = Escalation(
         incident_id=incident.id,
-        policy_id=policy.id,
+        policy_id=found.id,
         level=-1,
         loop=0,
         next_at=None,
@@ -83,7 +99,7 @@ def start(session: Session, incident: Incident, *, now: datetime) -> bool:
     )
     session.add(row)
     announce_work(session)  # level 2 is now due at some time: the engines must know
-    state, actions = core.start(to_core(policy), now, on_call_lookup(session))
+    state, actions = core.start(to_core(found), now, on_call_lookup(session))
     _store(row, state, now)
     perform(session, incident, actions, now=now)
     session.flush()

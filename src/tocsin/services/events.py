@@ -25,6 +25,7 @@ class Declared:
     """A new incident (its commander, if one was named, is already assigned)."""
 
     incident: Incident
+    policy: str | None = None  # the escalation policy to run instead of its service's
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,8 @@ def _of_the_incident(follower: Follower) -> Handler:
 def _start_escalation(session: Session, event: Event, now: datetime) -> None:
     # A commander named at once already has it, and that is the acknowledgement.
     if event.incident.acknowledged_at is None:
-        escalations.start(session, event.incident, now=now)
+        policy = event.policy if isinstance(event, Declared) else None
+        escalations.start(session, event.incident, now=now, policy=policy)
 
 
 HANDLERS: dict[type[Event], tuple[Handler, ...]] = {

@@ -137,10 +137,14 @@ def declare(
     commander: str | None = None,
     commander_answered: bool = True,
     is_drill: bool = False,
+    policy: str | None = None,
     actor: str,
     now: datetime,
 ) -> Outcome:
     """Declare an incident. Declare early: the severity can always be changed later.
+
+    `policy` names the escalation policy to run instead of the first service's (a label route
+    chose it).
 
     A commander named by a person counts as the page being answered; one picked by a service's
     IC policy (`commander_answered=False`) has not answered yet, so the escalation still runs.
@@ -231,7 +235,7 @@ def declare(
     session.flush()
     # The service's escalation policy pages level 1 now, unless the commander named right away
     # answered: someone already has it.
-    declared = ev.Declared(incident)
+    declared = ev.Declared(incident, policy)
     outcome.events.append(declared)
     ev.dispatch(session, [declared], now=now)
     return outcome

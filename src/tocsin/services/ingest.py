@@ -145,6 +145,7 @@ class _Placement:
 
     service: Service
     decision: Route
+    policy: str | None = None  # the escalation policy of an incident it opens, if not the service's
 
 
 class Batch:
@@ -404,11 +405,15 @@ class Batch:
             return _Placement(service, Route(RouteAction.ALERT, None))
         if routed.severity is not None:
             return _Placement(
-                service, self._known_severity(Route(RouteAction.INCIDENT, routed.severity))
+                service,
+                self._known_severity(Route(RouteAction.INCIDENT, routed.severity)),
+                routed.policy,
             )
         rules = self.service(service).rules
         return _Placement(
-            service, self._known_severity(route(event.severity, event.raw_severity, rules))
+            service,
+            self._known_severity(route(event.severity, event.raw_severity, rules)),
+            routed.policy,
         )
 
     def _inhibitor(
@@ -513,6 +518,7 @@ class Batch:
                 detection=f"{integration.type} alert via {integration.name}: {summary}"[:2000],
                 commander=self._commander(service),
                 commander_answered=False,
+                policy=placed.policy,
                 actor=actor,
                 now=self.now,
             ).incident
@@ -931,6 +937,7 @@ def _routes(service: Service) -> list[routing.RouteRule]:
             tuple(parse_matchers(r.get("match") or [])),
             service=r.get("service"),
             severity=r.get("severity"),
+            policy=r.get("policy"),
             drop=bool(r.get("drop")),
             keep_going=bool(r.get("continue")),
         )

@@ -183,10 +183,14 @@ def _route_problems(context: Context, i: int, s: ServiceSpec) -> list[str]:
                     f"unknown severity {r.severity!r}; valid: {', '.join(context.scale.names)}",
                 )
             )
-        if r.drop and (r.service or r.severity):
+        if r.policy and r.policy not in context.known("escalation_policies"):
+            problems.append(
+                config.problem(f"{where}.policy", f"unknown escalation policy {r.policy!r}")
+            )
+        if r.drop and (r.service or r.severity or r.policy):
             problems.append(
                 config.problem(
-                    where, "a dropped alert goes nowhere: drop takes no service or severity"
+                    where, "a dropped alert goes nowhere: drop takes no service, severity or policy"
                 )
             )
     return problems
@@ -230,6 +234,7 @@ def _stored_routes(s: ServiceSpec) -> list[dict[str, Any]] | None:
             "match": [str(m) for m in parse_matchers(r.match)],
             "service": r.service,
             "severity": r.severity,
+            "policy": r.policy,
             "drop": r.drop,
             "continue": r.continue_,
         }
