@@ -180,3 +180,23 @@ services:
     bad = text.replace("policy: db-oncall", "policy: nobody-oncall")
     with pytest.raises(InvalidInput, match=r"routes\[0\]\.policy: unknown escalation policy"):
         applier.apply(session, config.parse(bad, "tocsin.yaml"), now=T0)
+
+
+def test_prune_keeps_a_policy_that_a_stored_route_names(session: Session) -> None:
+    text = """
+users:
+  - {handle: bob}
+escalation_policies:
+  - {name: db-oncall, levels: [{targets: ["user:bob"]}]}
+services:
+  - slug: platform
+    routes: [{match: 'team=db', policy: db-oncall}]
+"""
+    applier.apply(session, config.parse(text, "tocsin.yaml"), now=T0)
+    only_policies = 'escalation_policies:\n  - {name: other, levels: [{targets: ["user:bob"]}]}\n'
+    with pytest.raises(InvalidInput) as caught:
+        applier.apply(session, config.parse(only_policies, "tocsin.yaml"), now=T0, prune=True)
+    assert caught.value.problems == [
+        "tocsin.yaml:1: escalation_policies: --prune cannot delete escalation policy "
+        "'db-oncall': service platform, which the file does not describe, still names it"
+    ]

@@ -107,6 +107,11 @@ class Services(Section[Service]):
                 yield Reference(holder, "users", service.owner.handle)
             if kind == "user":
                 yield Reference(holder, "users", name)
+            for route in service.routes or []:
+                if route.get("service"):
+                    yield Reference(holder, "services", route["service"])
+                if route.get("policy"):
+                    yield Reference(holder, "escalation_policies", route["policy"])
 
 
 def _service_problems(context: Context, i: int, s: ServiceSpec) -> list[str]:
