@@ -78,29 +78,17 @@ def _service(loaded: "Config", slug: str | None) -> "ServiceSpec":
 def explain(loaded: "Config", origin: "ServiceSpec", event: "AlertEvent") -> dict[str, Any]:
     """Return where the routes of `origin` send `event`, as the ingest pipeline places it."""
     from tocsin.core import alerts, routing
-    from tocsin.core.matchers import MatcherError, event_labels, parse_matchers
+    from tocsin.core.matchers import MatcherError, event_labels
     from tocsin.core.severity import SeverityScale
 
     rules: list[routing.RouteRule] = []
     problems: list[str] = []
     for j, r in enumerate(origin.routes):
         try:
-            matchers = tuple(parse_matchers(r.match))
+            rules.append(routing.rule_of(r.model_dump(by_alias=True)))
         except MatcherError as exc:
-            i = loaded.spec.services.index(origin)
-            where = f"services[{i}].routes[{j}].match"
+            where = f"services[{loaded.spec.services.index(origin)}].routes[{j}].match"
             problems += [loaded.problem(where, line) for line in str(exc).splitlines()]
-            continue
-        rules.append(
-            routing.RouteRule(
-                matchers,
-                service=r.service,
-                severity=r.severity,
-                policy=r.policy,
-                drop=r.drop,
-                keep_going=r.continue_,
-            )
-        )
     if problems:
         raise InvalidInput.of(problems)
     labels = event_labels(event)
@@ -108,21 +96,12 @@ def explain(loaded: "Config", origin: "ServiceSpec", event: "AlertEvent") -> dic
     slug = routed.service or origin.slug
     target = next((s for s in loaded.spec.services if s.slug == slug), origin)
     levels = loaded.severity_levels()
-    scale = SeverityScale(tuple(levels)) if levels else SeverityScale()
-    if routed.dropped:
-        decision = alerts.Route(alerts.RouteAction.ALERT, None)
-    elif routed.severity is not None:
-        decision = alerts.Route(alerts.RouteAction.INCIDENT, routed.severity)
-    else:
-        own = (
-            [
-                alerts.Rule(alerts.RouteAction(r.action), r.severity, r.sev)
-                for r in target.alert_rules
-            ]
-            if target.alert_rules is not None
-            else list(alerts.default_rules(scale))
-        )
-        decision = alerts.route(event.severity, event.raw_severity, own)
+    own = (
+        [alerts.Rule(alerts.RouteAction(r.action), r.severity, r.sev) for r in target.alert_rules]
+        if target.alert_rules is not None
+        else list(alerts.default_rules(SeverityScale(tuple(levels)) if levels else SeverityScale()))
+    )
+    decision = routing.decide(routed, event, own)
     return {
         "routes": [
             {"index": j, "match": [str(m) for m in rules[j].matchers]} for j in routed.matched

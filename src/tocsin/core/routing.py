@@ -16,8 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from tocsin.core.matchers import Matcher, Op, matches_all
+from tocsin.core.alerts import AlertEvent, Route, RouteAction, Rule
+from tocsin.core.alerts import route as by_severity
+from tocsin.core.matchers import Matcher, Op, matches_all, parse_matchers
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,29 @@ def route(rules: Sequence[RouteRule], labels: Mapping[str, str]) -> Routed:
     return Routed(service, severity, policy, False, tuple(matched))
 
 
+def rule_of(spec: Mapping[str, Any]) -> RouteRule:
+    """Return a route as the file and the database write it (`match`, `service`, `severity`,
+    `policy`, `drop`, `continue`); MatcherError if its matchers do not parse."""
+    return RouteRule(
+        tuple(parse_matchers(spec.get("match") or [])),
+        service=spec.get("service"),
+        severity=spec.get("severity"),
+        policy=spec.get("policy"),
+        drop=bool(spec.get("drop")),
+        keep_going=bool(spec.get("continue")),
+    )
+
+
+def decide(routed: Routed, event: AlertEvent, rules: Sequence[Rule]) -> Route:
+    """Return what the alert does: dropped, at the route's severity, or by the `rules` of the
+    service it went to (its severity rules)."""
+    if routed.dropped:
+        return Route(RouteAction.ALERT, None)
+    if routed.severity is not None:
+        return Route(RouteAction.INCIDENT, routed.severity)
+    return by_severity(event.severity, event.raw_severity, rules)
+
+
 def group_key(labels: Mapping[str, str], group_by: Sequence[str]) -> str:
     """Return the alert's group: its `group_by` labels as `{a="x",b="y"}` (none: `{}`).
 
@@ -78,6 +104,15 @@ class InhibitRule:
     source: tuple[Matcher, ...]
     target: tuple[Matcher, ...]
     equal: tuple[str, ...] = ()
+
+
+def inhibit_rule_of(spec: Mapping[str, Any]) -> InhibitRule:
+    """Return an inhibit rule as stored (`source`, `target`, `equal`)."""
+    return InhibitRule(
+        tuple(parse_matchers(spec.get("source") or [])),
+        tuple(parse_matchers(spec.get("target") or [])),
+        tuple(spec.get("equal") or ()),
+    )
 
 
 def inhibited_by(

@@ -21,6 +21,7 @@ from tocsin.core import schedule as sched
 from tocsin.core.incident import EventKind
 from tocsin.engine.messages import message_for
 from tocsin.engine.work import announce_work
+from tocsin.errors import NotFound
 from tocsin.store import contacts, schedules, severities, users
 from tocsin.store.models import (
     Escalation,
@@ -30,7 +31,7 @@ from tocsin.store.models import (
     TimelineEvent,
 )
 from tocsin.store.notifications import NotificationStatus, paged_users
-from tocsin.store.policies import escalation_of, policy_for, to_core
+from tocsin.store.policies import escalation_of, get_policy, policy_for, to_core
 
 log = logging.getLogger("tocsin.engine")
 
@@ -76,14 +77,13 @@ def start(
     `policy` names another policy to run (a label route chose it); one that no longer exists
     falls back to the service's, so the incident still pages.
     """
-    chosen = (
-        session.scalar(select(EscalationPolicy).where(EscalationPolicy.name == policy))
-        if policy
-        else None
-    )
-    if policy and chosen is None:
-        log.error("policy %r of a route no longer exists; using the service's", policy)
-    found = chosen or policy_for(session, incident)
+    found = None
+    if policy:
+        try:
+            found = get_policy(session, policy)
+        except NotFound:
+            log.error("policy %r of a route no longer exists; using the service's", policy)
+    found = found or policy_for(session, incident)
     if found is None:
         return False
     row = Escalation(

@@ -38,15 +38,15 @@ from tocsin.core.alerts import (
     decide,
     default_level,
     default_rules,
-    route,
 )
 from tocsin.core.incident import EventKind, IncidentStatus, incident_ref
-from tocsin.core.matchers import event_labels, matches_all, parse_matchers
+from tocsin.core.matchers import event_labels, matches_all
 from tocsin.core.severity import SeverityScale
 from tocsin.errors import InvalidInput, TocsinError
 from tocsin.ingest import alertmanager
 from tocsin.services import incidents
 from tocsin.store import integrations, policies, schedules, severities, users
+from tocsin.store import services as service_rows
 from tocsin.store.integrations import IntegrationType
 from tocsin.store.models import (
     Alert,
@@ -116,7 +116,6 @@ class _Closer:
 
     actor: str
     sender: str | None  # the integration's type when the sender itself said it
-    auto_resolve: bool = False
 
 
 @dataclass
@@ -134,7 +133,7 @@ class _ServiceState:
     # The service's open alerts as (key, labels, summary): those stored, read once when first
     # needed, and those this batch opened, which are written only at its end.
     stored: list[tuple[str, dict[str, str], str]] | None = None
-    opened: list[tuple[str, AlertEvent, str]] = field(default_factory=list)
+    opened: list[tuple[str, dict[str, str], str]] = field(default_factory=list)
     incident: _OpenIncident | None = None
     incident_known: bool = False
 
@@ -146,6 +145,7 @@ class _Placement:
     service: Service
     decision: Route
     policy: str | None = None  # the escalation policy of an incident it opens, if not the service's
+    labels: dict[str, str] | None = None  # the event's labels, when routes or inhibition need them
 
 
 class Batch:
@@ -165,6 +165,7 @@ class Batch:
         self._scale: SeverityScale | None = None
         self._locked: set[int] = set()
         self._by_slug: dict[str, Service | None] = {}
+        self._placed: dict[int, _Placement] = {}
         self._resolved_keys: set[str] = set()
 
     # --- what the batch knows --------------------------------------------------------------
@@ -316,9 +317,7 @@ class Batch:
     ) -> list[Pending]:
         """Apply `events` in order; return their results, complete once `finish` has run."""
         who = (actor or f"{integration.type}:{integration.name}")[:_ACTOR]
-        closer = _Closer(
-            who, None if actor else integration.type, bool(integration.service.auto_resolve)
-        )
+        closer = _Closer(who, None if actor else integration.type)
         self.prefetch(integration.id, (e.dedup_key for e in events))
         return [self._apply_one(integration, event, closer) for event in events]
 
@@ -384,10 +383,17 @@ class Batch:
 
     def _place(self, integration: Integration, event: AlertEvent) -> _Placement:
         """Return where the event's alert goes: the integration's service's label routes may
-        send it to another service, at a severity, or drop it (recorded, never paged)."""
+        send it to another service, at a severity, or drop it (recorded, never paged).
+
+        Decided once per event: `lock_services` needs it before `_open` does.
+        """
+        placed = self._placed.get(id(event))
+        if placed is not None:
+            return placed
         origin = integration.service
         routes = self.service(origin).routes
-        routed = routing.route(routes, event_labels(event)) if routes else routing.Routed()
+        labels = event_labels(event) if routes or origin.inhibit_rules else None
+        routed = routing.route(routes, labels or {}) if routes else routing.Routed()
         service = origin
         if routed.service is not None and routed.service != origin.slug:
             found = self._service_named(routed.service)
@@ -401,26 +407,15 @@ class Batch:
                 )
             else:
                 service = found
-        if routed.dropped:
-            return _Placement(service, Route(RouteAction.ALERT, None))
-        if routed.severity is not None:
-            return _Placement(
-                service,
-                self._known_severity(Route(RouteAction.INCIDENT, routed.severity)),
-                routed.policy,
-            )
-        rules = self.service(service).rules
-        return _Placement(
-            service,
-            self._known_severity(route(event.severity, event.raw_severity, rules)),
-            routed.policy,
-        )
+        decision = routing.decide(routed, event, self.service(service).rules)
+        placed = _Placement(service, self._known_severity(decision), routed.policy, labels)
+        self._placed[id(event)] = placed
+        return placed
 
     def _inhibitor(
-        self, state: _ServiceState, service: Service, integration: Integration, event: AlertEvent
+        self, state: _ServiceState, service: Service, key: str, labels: dict[str, str]
     ) -> str | None:
         """Return the summary of a firing alert of the service that inhibits this one."""
-        labels = event_labels(event)
         if not any(matches_all(rule.target, labels) for rule in state.inhibit):
             return None
         if state.stored is None:
@@ -458,20 +453,20 @@ class Batch:
             ]
         firing = [
             *(f for f in state.stored if f[0] not in self._resolved_keys),
-            *((key, event_labels(e), summary) for key, e, summary in state.opened),
+            *state.opened,
         ]
         summaries = {key: summary for key, _, summary in firing}
         found = routing.inhibited_by(
             state.inhibit,
             labels,
-            ((key, other) for key, other, _ in firing),
-            key=_key(integration.id, event.dedup_key),
+            ((other_key, other) for other_key, other, _ in firing),
+            key=key,
         )
         return summaries[found] if found is not None else None
 
     def _service_named(self, slug: str) -> Service | None:
         if slug not in self._by_slug:
-            self._by_slug[slug] = self.session.scalar(select(Service).where(Service.slug == slug))
+            self._by_slug[slug] = service_rows.find(self.session, slug)
         return self._by_slug[slug]
 
     def _open(self, integration: Integration, event: AlertEvent, actor: str) -> _Alert:
@@ -481,13 +476,15 @@ class Batch:
         decision = placed.decision
         summary = event.summary or event.dedup_key
         inhibitor = None
-        if state.inhibit and not state.in_maintenance and decision.action is not RouteAction.ALERT:
-            inhibitor = self._inhibitor(state, service, integration, event)
-            if inhibitor is not None:
-                # Recorded and attached, but it opens no incident, upgrades none, pages nobody.
-                decision = Route(RouteAction.ATTACH, None)
         if state.inhibit:
-            state.opened.append((_key(integration.id, event.dedup_key), event, summary))
+            key = _key(integration.id, event.dedup_key)
+            labels = placed.labels if placed.labels is not None else event_labels(event)
+            if not state.in_maintenance and decision.action is not RouteAction.ALERT:
+                inhibitor = self._inhibitor(state, service, key, labels)
+                if inhibitor is not None:
+                    # Recorded and attached, but it opens no incident, upgrades none, pages nobody.
+                    decision = Route(RouteAction.ATTACH, None)
+            state.opened.append((key, labels, summary))
         alert = _Alert(
             integration.id, event.dedup_key, AlertStatus.TRIGGERED.value, 1, summary, None, new=True
         )
@@ -744,11 +741,8 @@ class Batch:
 
     def _open_incident_row(self, incident_id: int) -> Incident | None:
         # Acknowledgements and resolves of an incident's alerts often arrive together on several
-        # nodes; the incident row lock makes the last of them see the others' commits, so what
-        # follows from "every alert" is done exactly once.
-        self.session.execute(
-            select(Incident.id).where(Incident.id == incident_id).with_for_update(key_share=True)
-        ).all()
+        # nodes; `finish` locked the incident row before writing the alerts, so the last of them
+        # sees the others' commits and what follows from "every alert" is done exactly once.
         incident = self.session.get(Incident, incident_id, populate_existing=True)
         if incident is None or not IncidentStatus(incident.status).is_open:
             return None
@@ -767,11 +761,9 @@ class Batch:
             )
             # never before the resolve it follows, whichever node's clock stamped it
             at = max(self.now, last) if last else self.now
-            stays = (
-                ""
-                if closer.auto_resolve
-                else "; the incident stays open until a person resolves it"
-            )
+            # The incident's own service decides, wherever the alert's integration belongs.
+            auto_resolve = any(link.service.auto_resolve for link in incident.services)
+            stays = "" if auto_resolve else "; the incident stays open until a person resolves it"
             self.session.execute(
                 insert(_TIMELINE),
                 [
@@ -785,7 +777,7 @@ class Batch:
                     }
                 ],
             )
-            if closer.auto_resolve:
+            if auto_resolve:
                 by = f"the sender ({closer.sender})" if closer.sender else closer.actor
                 self.session.expire(incident, ["events"])
                 incidents.resolve(
@@ -932,17 +924,7 @@ class Submission:
 
 def _routes(service: Service) -> list[routing.RouteRule]:
     """Return the service's stored label routes as core rules (checked when they were applied)."""
-    return [
-        routing.RouteRule(
-            tuple(parse_matchers(r.get("match") or [])),
-            service=r.get("service"),
-            severity=r.get("severity"),
-            policy=r.get("policy"),
-            drop=bool(r.get("drop")),
-            keep_going=bool(r.get("continue")),
-        )
-        for r in service.routes or []
-    ]
+    return [routing.rule_of(r) for r in service.routes or []]
 
 
 def _key(integration_id: int, dedup_key: str) -> str:
@@ -951,14 +933,7 @@ def _key(integration_id: int, dedup_key: str) -> str:
 
 def _inhibit_rules(service: Service) -> list[routing.InhibitRule]:
     """Return the service's stored inhibit rules as core rules (checked when applied)."""
-    return [
-        routing.InhibitRule(
-            tuple(parse_matchers(r.get("source") or [])),
-            tuple(parse_matchers(r.get("target") or [])),
-            tuple(r.get("equal") or ()),
-        )
-        for r in service.inhibit_rules or []
-    ]
+    return [routing.inhibit_rule_of(r) for r in service.inhibit_rules or []]
 
 
 def for_integration(integration: Integration, events: Sequence[AlertEvent]) -> list[AlertEvent]:
