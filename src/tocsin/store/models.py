@@ -134,6 +134,15 @@ class Service(Base):
     routes: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     # Alertmanager-style inhibit rules among this service's alerts: {"source", "target", "equal"}.
     inhibit_rules: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # Grouping: alerts with equal values of these labels share an incident (none: one open
+    # incident for the service); with a window, only while the group's last alert is that recent.
+    group_by: Mapped[list[str] | None] = mapped_column(JSON)
+    group_window_seconds: Mapped[int | None]
+    # Flap suppression: a group opens an incident only once `count` alerts fired within the
+    # time; an alert that resolves and fires again within the flap window counts once.
+    open_after_count: Mapped[int | None]
+    open_after_seconds: Mapped[int | None]
+    flap_window_seconds: Mapped[int | None]
     severity_label: Mapped[str] = mapped_column(
         String(100), default="severity", server_default="severity"
     )
@@ -220,6 +229,8 @@ class IncidentService(Base):
         ForeignKey("services.id", ondelete="RESTRICT"), primary_key=True
     )
     position: Mapped[int] = mapped_column(default=0)
+    # The alert group of the service this incident was opened for, like `{cluster="eu"}`.
+    group_key: Mapped[str | None] = mapped_column(String(512))
 
     service: Mapped[Service] = relationship(lazy="joined")
 
@@ -404,6 +415,7 @@ class Alert(Base):
     raw_severity: Mapped[str] = mapped_column(String(100), default="")
     sev: Mapped[str | None] = mapped_column(String(32))
     route: Mapped[str] = mapped_column(String(20))
+    group_key: Mapped[str | None] = mapped_column(String(512))
     suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
     summary: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(300), default="")

@@ -1,0 +1,42 @@
+"""alert grouping and flap suppression: group labels, windows and open_after thresholds
+
+Revision ID: 0017
+Revises: 0016
+Create Date: 2026-11-30
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0017"
+down_revision = "0016"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("services") as batch:
+        batch.add_column(sa.Column("group_by", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("group_window_seconds", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("open_after_count", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("open_after_seconds", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("flap_window_seconds", sa.Integer(), nullable=True))
+    with op.batch_alter_table("incident_services") as batch:
+        batch.add_column(sa.Column("group_key", sa.String(length=512), nullable=True))
+    with op.batch_alter_table("alerts") as batch:
+        batch.add_column(sa.Column("group_key", sa.String(length=512), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("alerts") as batch:
+        batch.drop_column("group_key")
+    with op.batch_alter_table("incident_services") as batch:
+        batch.drop_column("group_key")
+    with op.batch_alter_table("services") as batch:
+        batch.drop_column("flap_window_seconds")
+        batch.drop_column("open_after_seconds")
+        batch.drop_column("open_after_count")
+        batch.drop_column("group_window_seconds")
+        batch.drop_column("group_by")
