@@ -147,6 +147,13 @@ class InhibitRuleSpec(Spec):
     )
 
 
+class OpenAfterSpec(Spec):
+    count: int = Field(
+        description="How many alerts of a group must fire before it opens an incident."
+    )
+    within: str = Field(description="Within this time, like 5m.")
+
+
 class ServiceSpec(Spec):
     slug: str
     name: str | None = None
@@ -167,6 +174,26 @@ class ServiceSpec(Spec):
         default_factory=list,
         description="While one of this service's alerts matches a source, its alerts matching"
         " the target are recorded and attached but page nobody, as in Alertmanager.",
+    )
+    group_by: list[str] = Field(
+        default_factory=list,
+        description="Alerts with equal values of these labels share an incident; none: the"
+        " service's one open incident takes every alert.",
+    )
+    group_window: str | None = Field(
+        None,
+        description="An alert joins its group's open incident only if the group's newest alert"
+        " is at most this old (it rolls with each alert), like 10m; past it, a new incident.",
+    )
+    open_after: OpenAfterSpec | None = Field(
+        None,
+        description="Flap suppression: record a group's alerts but open no incident until"
+        " `count` of them fired `within` the time.",
+    )
+    flap_window: str | None = Field(
+        None,
+        description="With open_after: an alert that resolves and fires again within this time"
+        " counts once.",
     )
     incident_commander: str | None = Field(None, description="user:HANDLE or schedule:NAME.")
     escalation_policy: str | None = None

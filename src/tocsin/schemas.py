@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from tocsin.core.incident import incident_ref
+from tocsin.core.timeutil import duration_text
 from tocsin.services import alerts
 from tocsin.store.incidents import active_roles
 from tocsin.store.models import (
@@ -118,6 +119,13 @@ class InhibitRuleOut(Out):
     equal: list[str]
 
 
+class OpenAfterOut(Out):
+    """Flap suppression: a group opens an incident once `count` alerts fired `within` a time."""
+
+    count: int
+    within: str = Field(description="A duration as the config file writes it: 5m.")
+
+
 class ServiceOut(Out):
     slug: str
     name: str
@@ -127,6 +135,18 @@ class ServiceOut(Out):
     auto_resolve: bool = Field(description="The sender resolving the last alert resolves it.")
     routes: list[RouteOut] = Field(description="Label routes, tried in order; first match wins.")
     inhibit_rules: list[InhibitRuleOut]
+    group_by: list[str] = Field(
+        description="Alerts with equal values of these labels share an incident; empty: the"
+        " service's open incident takes every alert."
+    )
+    group_window: str | None = Field(
+        description="An alert joins its group's open incident only while the group's newest"
+        " alert is at most this old: 10m. Null: as long as the incident is open."
+    )
+    open_after: OpenAfterOut | None
+    flap_window: str | None = Field(
+        description="An alert firing again this soon after it resolved counts once for open_after."
+    )
 
     @classmethod
     def of(cls, service: Service) -> ServiceOut:
@@ -139,7 +159,19 @@ class ServiceOut(Out):
             auto_resolve=service.auto_resolve,
             routes=[RouteOut.model_validate(route) for route in service.routes or []],
             inhibit_rules=[InhibitRuleOut.model_validate(r) for r in service.inhibit_rules or []],
+            group_by=list(service.group_by or []),
+            group_window=_duration(service.group_window_seconds),
+            open_after=OpenAfterOut(
+                count=service.open_after_count, within=duration_text(service.open_after_seconds)
+            )
+            if service.open_after_count is not None and service.open_after_seconds is not None
+            else None,
+            flap_window=_duration(service.flap_window_seconds),
         )
+
+
+def _duration(seconds: int | None) -> str | None:
+    return duration_text(seconds) if seconds is not None else None
 
 
 class RoleOut(Out):

@@ -28,6 +28,7 @@ def test_each_route_answers_with_service_severity_and_action(offline: Cli, tmp_p
         "service   database",
         "severity  SEV-1",
         "action    incident",
+        "group     {} (no group_by: the service's open incident)",
     ]
     # no route set a severity: the database's own rules, here the defaults, place it
     warning = offline.ok("route", "test", "-c", config, "--labels", "team=db,severity=warning")
@@ -35,6 +36,7 @@ def test_each_route_answers_with_service_severity_and_action(offline: Cli, tmp_p
         "service   database",
         "severity  SEV-3",
         "action    attach",
+        "group     {} (no group_by: the service's open incident)",
     ]
     dropped = offline.ok("route", "test", "-c", config, "--labels", 'team=db,env="test"')
     assert dropped.stdout.splitlines() == [
@@ -58,6 +60,7 @@ def test_each_route_answers_with_service_severity_and_action(offline: Cli, tmp_p
         "service   platform",
         "severity  SEV-3",  # the default rules
         "action    attach",
+        "group     {} (no group_by: the service's open incident)",
     ]
     assert not (tmp_path / "never-created.db").exists()
 
@@ -124,4 +127,22 @@ def test_a_route_shows_the_policy_it_names(tmp_path: Path) -> None:
     )
     cli = Cli(f"sqlite:///{tmp_path / 'never-created.db'}", FixedClock(T0))
     shown = cli.ok("route", "test", "-c", str(tmp_path / "tocsin.yaml"), "--labels", "team=db")
-    assert shown.stdout.splitlines()[-1] == "policy    db-oncall (for an incident it opens)"
+    assert shown.stdout.splitlines()[-2] == "policy    db-oncall (for an incident it opens)"
+
+
+def test_the_group_key_is_the_routed_services_group(tmp_path: Path) -> None:
+    (tmp_path / "tocsin.yaml").write_text(
+        "services:\n"
+        "  - slug: platform\n"
+        "    routes: [{match: 'team=db', service: database}]\n"
+        "  - slug: database\n"
+        "    group_by: [cluster, alertname]\n"
+    )
+    cli = Cli(f"sqlite:///{tmp_path / 'never-created.db'}", FixedClock(T0))
+    config = str(tmp_path / "tocsin.yaml")
+    shown = cli.ok("route", "test", "-c", config, "--labels", "team=db,cluster=eu,alertname=Up")
+    assert shown.stdout.splitlines()[-1] == (
+        'group     {cluster="eu",alertname="Up"} (one incident per group, by cluster, alertname)'
+    )
+    found = cli.ok("route", "test", "-c", config, "--labels", "team=db", "--json").json()
+    assert found["group"] == '{cluster="",alertname=""}'

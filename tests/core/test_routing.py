@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from tocsin.core.matchers import parse_matchers
-from tocsin.core.routing import InhibitRule, Routed, RouteRule, group_key, inhibited_by, route
+from tocsin.core.routing import (
+    GROUP_KEY_LENGTH,
+    Firing,
+    InhibitRule,
+    OpenAfter,
+    Routed,
+    RouteRule,
+    firings_counted,
+    group_key,
+    inhibited_by,
+    joins_group,
+    route,
+)
 
 
 def rule(matchers: str, **fields: object) -> RouteRule:
@@ -149,3 +163,87 @@ def test_an_alert_matching_both_sides_inhibits_neither_itself_nor_its_like() -> 
     # a source that is not also a target still inhibits it
     source = {**both, "severity": "critical"}
     assert inhibited_by([NODE_DOWN], both, [("src", source)], key="me") == "src"
+
+
+def test_a_long_group_key_is_cut_to_what_is_stored_and_stays_distinct() -> None:
+    a = group_key({"host": "x" * 600 + "a"}, ["host"])
+    b = group_key({"host": "x" * 600 + "b"}, ["host"])
+    assert len(a) == len(b) == GROUP_KEY_LENGTH
+    assert a.startswith('{host="xxx') and a != b
+
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+M = timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("newest", "window", "joins"),
+    [
+        pytest.param(NOW - 60 * M, None, True, id="no window: the open incident takes them all"),
+        pytest.param(NOW - 9 * M, 10 * M, True, id="within the window"),
+        pytest.param(NOW - 10 * M, 10 * M, True, id="at the window's edge"),
+        pytest.param(NOW - 11 * M, 10 * M, False, id="past the window: a new incident"),
+        pytest.param(None, 10 * M, True, id="an incident with no alert yet"),
+    ],
+)
+def test_group_windows_roll_from_the_newest_alert(
+    newest: datetime | None, window: timedelta | None, joins: bool
+) -> None:
+    assert joins_group(newest, NOW, window) is joins
+
+
+def fired(key: str, minutes_ago: float, resolved_minutes_ago: float | None = None) -> Firing:
+    resolved = NOW - resolved_minutes_ago * M if resolved_minutes_ago is not None else None
+    return Firing(key, NOW - minutes_ago * M, resolved)
+
+
+@pytest.mark.parametrize(
+    ("rule", "firings", "counted"),
+    [
+        pytest.param(
+            OpenAfter(3, 5 * M),
+            [fired("a", 1), fired("b", 2), fired("c", 0)],
+            3,
+            id="three alerts within the time",
+        ),
+        pytest.param(
+            OpenAfter(3, 5 * M),
+            [fired("a", 6, 5.5), fired("b", 2), fired("c", 0)],
+            2,
+            id="a firing older than the time does not count",
+        ),
+        pytest.param(
+            OpenAfter(3, 5 * M),
+            [fired("a", 4, 3.5), fired("a", 2, 1.5), fired("a", 0)],
+            3,
+            id="without a flap window every firing of one alert counts",
+        ),
+        pytest.param(
+            OpenAfter(3, 5 * M, flap_window=2 * M),
+            [fired("a", 4, 3.5), fired("a", 2, 1.5), fired("a", 0)],
+            1,
+            id="one alert flapping within the flap window counts once",
+        ),
+        pytest.param(
+            OpenAfter(3, 10 * M, flap_window=2 * M),
+            [fired("a", 9, 8), fired("a", 5), fired("a", 0)],
+            2,
+            id="firing again after more than the flap window is a new firing",
+        ),
+        pytest.param(
+            OpenAfter(3, 10 * M, flap_window=2 * M),
+            [fired("a", 9, 8), fired("a", 7, 6.5), fired("b", 1), fired("c", 0)],
+            3,
+            id="a flapping alert counts once among others",
+        ),
+        pytest.param(
+            OpenAfter(2, 5 * M, flap_window=1 * M),
+            [fired("a", 1), fired("a", 0)],
+            1,
+            id="a firing with no resolve time resolved in between: the same one",
+        ),
+    ],
+)
+def test_open_after_counts_firings(rule: OpenAfter, firings: list[Firing], counted: int) -> None:
+    assert firings_counted(rule, firings, NOW) == counted
+    assert firings_counted(rule, list(reversed(firings)), NOW) == counted

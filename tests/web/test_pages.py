@@ -523,21 +523,31 @@ def test_the_service_page_renders_the_runbook_with_scenario_anchors(browser: Bro
     assert "No escalation policy: alerts page nobody." in page
 
 
-@SQLITE_ONLY
-def test_the_service_page_lists_its_label_routes(browser: Browser) -> None:
+def _apply(browser: Browser, text: str) -> None:
     engine = make_engine(browser.db_url)
     with make_sessionmaker(engine)() as session, session.begin():
-        applier.apply(session, config.parse(ROUTES, "tocsin.yaml"), now=T0)
+        applier.apply(session, config.parse(text, "tocsin.yaml"), now=T0)
     engine.dispose()
     browser.login("alice")
+
+
+def _section(page: str, anchor: str, item: str) -> list[str]:
+    """Return the text of each `item` element (li, or dt and dd) in the card with id `anchor`."""
+    card = page[page.index(f'id="{anchor}"') :]
+    card = card[: card.index("</section>")]
+    return [
+        html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", found))).strip()
+        for found in re.findall(rf"<{item}>(.*?)</{item}>", card, re.DOTALL)
+    ]
+
+
+@SQLITE_ONLY
+def test_the_service_page_lists_its_label_routes(browser: Browser) -> None:
+    _apply(browser, ROUTES)
     page = browser.get("/services/platform").text
     routes = page[page.index('id="routes"') :]
     routes = routes[: routes.index("</section>")]
-    items = [
-        html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", item))).strip()
-        for item in re.findall(r"<li>(.*?)</li>", routes, re.DOTALL)
-    ]
-    assert items == [
+    assert _section(page, "routes", "li") == [
         '{env=~"dev|test"} dropped: recorded, never paged',
         '{team="db"} → database',
         '{alertname="Watchdog"} → this service at SEV-4 then later routes too',
@@ -546,6 +556,43 @@ def test_the_service_page_lists_its_label_routes(browser: Browser) -> None:
     assert '<a href="/services/database">database</a>' in routes
     assert "An incident stays open when its alerts resolve" in page
     assert "None: every alert" in browser.get("/services/meta").text
+
+
+GROUPED = """
+services:
+  - slug: database
+    group_by: [cluster, alertname]
+    group_window: 10m
+    open_after: {count: 3, within: 5m}
+    flap_window: 15m
+    inhibit_rules:
+      - source: '{alertname="NodeDown"}'
+        target: '{severity="warning"}'
+        equal: [instance]
+"""
+
+
+@SQLITE_ONLY
+def test_the_service_page_says_how_alerts_group_and_what_quiets_them(browser: Browser) -> None:
+    _apply(browser, GROUPED)
+    assert _section(browser.get("/services/database").text, "grouping", "d[td]") == [
+        "Incidents",
+        "one per alert group: equal cluster, alertname, while the group's newest alert is at"
+        " most 10m old",
+        "Opens",
+        "once 3 alerts of a group fired within 5m; until then they are recorded and held; an"
+        " alert firing again within 15m of its resolve counts once",
+        "Inhibit rules",
+        'while {alertname="NodeDown"} fires, {severity="warning"} pages nobody with equal instance',
+    ]
+    assert _section(browser.get("/services/api-gateway").text, "grouping", "d[td]") == [
+        "Incidents",
+        "one open incident takes every alert of this service",
+        "Opens",
+        "at the first alert that calls for an incident",
+        "Inhibit rules",
+        "none",
+    ]
 
 
 def test_a_postmortem_from_the_browser(browser: Browser) -> None:

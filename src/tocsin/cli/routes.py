@@ -111,6 +111,8 @@ def explain(loaded: "Config", origin: "ServiceSpec", event: "AlertEvent") -> dic
         "policy": routed.policy,
         "action": decision.action.value,
         "dropped": routed.dropped,
+        "group": routing.group_key(labels, target.group_by),
+        "group_by": list(target.group_by),
         "labels": labels,
     }
 
@@ -175,3 +177,11 @@ def test(
     out.print(f"action    {result['action']}", markup=False)
     if result["policy"]:
         out.print(f"policy    {result['policy']} (for an incident it opens)", markup=False)
+    if result["group_by"]:
+        out.print(
+            f"group     {result['group']} (one incident per group, by"
+            f" {', '.join(result['group_by'])})",
+            markup=False,
+        )
+    else:
+        out.print("group     {} (no group_by: the service's open incident)", markup=False)

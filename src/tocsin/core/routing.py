@@ -5,7 +5,13 @@
   is kept; a later matching rule only fills in what is still unset. A matching `drop` ends it:
   the alert is recorded and pages nobody.
 - Grouping: alerts whose `group_by` labels are equal share a group key; without `group_by` every
-  alert of the service shares one group (one open incident per service, as before).
+  alert of the service shares one group (one open incident per service, as before). With a
+  `group_window`, a new alert joins its group's open incident only while the group's newest
+  alert is at most that old, a window that rolls with every alert that joins (as PagerDuty's
+  content-based grouping counts it); past it, the alert opens an incident of its own.
+- Flap suppression: with `open_after` (count, within), a group opens no incident until `count`
+  alerts fired within the time; with a `flap_window`, an alert that resolves and fires again
+  within it is the same firing, so one flapping check never reaches the count alone.
 - Inhibition, as Alertmanager's `inhibit_rules`: an alert matching a rule's target matchers is
   inhibited while another firing alert matches its source matchers and has equal values of
   every `equal` label. An alert never inhibits itself, and, as in Alertmanager, an alert that
@@ -14,8 +20,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from tocsin.core.alerts import AlertEvent, Route, RouteAction, Rule
@@ -87,13 +96,74 @@ def decide(routed: Routed, event: AlertEvent, rules: Sequence[Rule]) -> Route:
     return by_severity(event.severity, event.raw_severity, rules)
 
 
+GROUP_KEY_LENGTH = 512  # as stored; a longer key keeps its start and ends in a digest
+
+
 def group_key(labels: Mapping[str, str], group_by: Sequence[str]) -> str:
     """Return the alert's group: its `group_by` labels as `{a="x",b="y"}` (none: `{}`).
 
-    A missing label groups as the empty string, as Alertmanager groups it.
+    A missing label groups as the empty string, as Alertmanager groups it. A key longer than
+    GROUP_KEY_LENGTH keeps its readable start and ends in a digest of the whole, so two groups
+    that differ only past the cut still differ.
     """
     parts = [str(Matcher(name, Op.EQUAL, labels.get(name, ""))) for name in group_by]
-    return "{" + ",".join(parts) + "}"
+    key = "{" + ",".join(parts) + "}"
+    if len(key) <= GROUP_KEY_LENGTH:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"{key[: GROUP_KEY_LENGTH - len(digest) - 4]}...#{digest}"
+
+
+def joins_group(newest: datetime | None, now: datetime, window: timedelta | None) -> bool:
+    """Whether a new alert joins the group's open incident whose newest alert came at `newest`.
+
+    Without a window the open incident takes every alert of its group, as long as it is open.
+    """
+    return window is None or newest is None or now - newest <= window
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAfter:
+    """Open an incident only once `count` alerts of a group fired within `within`; firings of
+    one alert less than `flap_window` apart (resolved, then firing again) count once."""
+
+    count: int
+    within: timedelta
+    flap_window: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """One alert firing: its key (integration and dedup key), when, and when it resolved."""
+
+    key: str
+    fired_at: datetime
+    resolved_at: datetime | None = None
+
+
+def firings_counted(rule: OpenAfter, firings: Iterable[Firing], now: datetime) -> int:
+    """Return how many firings within `rule.within` before `now` count towards `rule.count`.
+
+    Each alert's firings are taken in time order; with a flap window, a firing that comes at
+    most that long after the alert's previous firing resolved is the same one (a previous
+    firing with no resolve time resolved in between, so it is the same one too).
+    """
+    since = now - rule.within
+    by_key: dict[str, list[Firing]] = {}
+    for firing in firings:
+        if firing.fired_at >= since:
+            by_key.setdefault(firing.key, []).append(firing)
+    counted = 0
+    for own in by_key.values():
+        own.sort(key=lambda f: f.fired_at)
+        counted += 1
+        for before, after in pairwise(own):
+            if rule.flap_window is None or (
+                before.resolved_at is not None
+                and after.fired_at - before.resolved_at > rule.flap_window
+            ):
+                counted += 1
+    return counted
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,3 +45,17 @@ def parse_instant(text: str, *, now: datetime, zone: str = "UTC") -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(zone))
     return parsed.astimezone(UTC)
+
+
+def duration_text(seconds: int) -> str:
+    """Return seconds as the file's duration text: 26h, 1h30m, 2d, 45s, 0m."""
+    if seconds == 0:
+        return "0m"
+    if seconds % 86400 == 0:
+        return f"{seconds // 86400}d"
+    text = ""
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            text += f"{seconds // size}{unit}"
+            seconds %= size
+    return text

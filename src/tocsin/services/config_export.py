@@ -21,9 +21,8 @@ import yaml
 from sqlalchemy.orm import Session
 
 from tocsin.services.config import FILE_ORDER, SECTIONS
-from tocsin.services.config.base import duration
 
-__all__ = ["dump", "duration", "export", "has_secrets"]
+__all__ = ["dump", "export", "has_secrets"]
 
 HEADER = """\
 # Written by `tocsin export`; apply it with `tocsin apply -f`.

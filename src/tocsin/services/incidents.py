@@ -138,13 +138,15 @@ def declare(
     commander_answered: bool = True,
     is_drill: bool = False,
     policy: str | None = None,
+    group: str | None = None,
     actor: str,
     now: datetime,
 ) -> Outcome:
     """Declare an incident. Declare early: the severity can always be changed later.
 
     `policy` names the escalation policy to run instead of the first service's (a label route
-    chose it).
+    chose it). `group` is the alert group (`{cluster="eu"}`) of the services' alerts that this
+    incident takes: their `group_by` grouping opened it.
 
     A commander named by a person counts as the page being answered; one picked by a service's
     IC policy (`commander_answered=False`) has not answered yet, so the escalation still runs.
@@ -198,7 +200,10 @@ def declare(
             created_by=actor,
             created_at=now,
             updated_at=now,
-            services=[IncidentService(service=svc, position=i) for i, svc in enumerate(found)],
+            services=[
+                IncidentService(service=svc, position=i, group_key=group)
+                for i, svc in enumerate(found)
+            ],
         )
         try:
             with session.begin_nested():
@@ -211,13 +216,19 @@ def declare(
         raise Conflict("could not allocate an incident number; try again")
 
     where = f" on {', '.join(slugs)}" if slugs else ""
+    grouped = f", alert group {group}" if group else ""
     _event(
         incident,
         at=now,
         actor=actor,
         kind=EventKind.DECLARED,
-        message=f"Incident declared: {incident.title} ({level.name}{where})",
-        data={"severity": level.name, "services": slugs, "started_at": started.isoformat()},
+        message=f"Incident declared: {incident.title} ({level.name}{where}{grouped})",
+        data={
+            "severity": level.name,
+            "services": slugs,
+            "started_at": started.isoformat(),
+            **({"group": group} if group else {}),
+        },
     )
     outcome = Outcome(incident)
     if commander_user is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, bindparam, func, insert, select, text, update
@@ -42,6 +42,7 @@ from tocsin.core.alerts import (
 from tocsin.core.incident import EventKind, IncidentStatus, incident_ref
 from tocsin.core.matchers import event_labels, matches_all
 from tocsin.core.severity import SeverityScale
+from tocsin.core.timeutil import duration_text
 from tocsin.errors import InvalidInput, TocsinError
 from tocsin.ingest import alertmanager
 from tocsin.services import incidents
@@ -66,6 +67,9 @@ _TIMELINE: Table = TimelineEvent.__table__  # type: ignore[assignment]
 _CHUNK = 500  # keys per IN (...) list, well under SQLite's variable limit
 _ACTOR = TimelineEvent.__table__.c.actor.type.length  # type: ignore[attr-defined]
 _RUNBOOK = _ALERTS.c.runbook.type.length  # type: ignore[attr-defined]
+# The route of an alert recorded while its group waits for open_after; it becomes "incident"
+# when the group's incident opens and takes it.
+HELD = "held"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +134,17 @@ class _ServiceState:
     in_maintenance: bool
     routes: list[routing.RouteRule] = field(default_factory=list)
     inhibit: list[routing.InhibitRule] = field(default_factory=list)
+    group_by: tuple[str, ...] = ()
+    window: timedelta | None = None
+    open_after: routing.OpenAfter | None = None
     # The service's open alerts as (key, labels, summary): those stored, read once when first
     # needed, and those this batch opened, which are written only at its end.
     stored: list[tuple[str, dict[str, str], str]] | None = None
     opened: list[tuple[str, dict[str, str], str]] = field(default_factory=list)
-    incident: _OpenIncident | None = None
-    incident_known: bool = False
+    # Each alert group's open incident (None: it has none), looked up once per batch.
+    incidents: dict[str, _OpenIncident | None] = field(default_factory=dict)
+    # Each group's recent firings, for open_after: read once, then the batch's own added.
+    firings: dict[str, list[routing.Firing]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -146,6 +155,7 @@ class _Placement:
     decision: Route
     policy: str | None = None  # the escalation policy of an incident it opens, if not the service's
     labels: dict[str, str] | None = None  # the event's labels, when routes or inhibition need them
+    group: str | None = None  # its alert group, when the service groups by labels
 
 
 class Batch:
@@ -219,7 +229,13 @@ class Batch:
                 .limit(1)
             )
             state = _ServiceState(
-                self._rules(service), window is not None, _routes(service), _inhibit_rules(service)
+                self._rules(service),
+                window is not None,
+                _routes(service),
+                _inhibit_rules(service),
+                tuple(service.group_by or ()),
+                _seconds(service.group_window_seconds),
+                _open_after(service),
             )
             self.services[service.id] = state
         return state
@@ -288,16 +304,24 @@ class Batch:
                 .with_for_update(key_share=True)
             ).all()
 
-    def open_incident(self, service: Service) -> _OpenIncident | None:
+    def open_incident(self, service: Service, group: str | None) -> _OpenIncident | None:
+        """Return the open incident that takes a new alert of the service's `group`, if any.
+
+        Without `group_by`, that is the service's newest open incident; with it, the newest one
+        opened for the group. With a `group_window`, only while the incident's newest alert is
+        that recent: past it, the alert opens an incident of its own.
+        """
         state = self.service(service)
-        if not state.incident_known:
-            if service.id not in self._locked:
-                # A service `lock_services` did not foresee: lock it now (a deadlock with
-                # another node is then possible, and the writer retries the batch).
-                self._lock(Service, [service.id])
-                self._locked.add(service.id)
-            row = self.session.execute(
-                select(Incident.id, Incident.severity)
+        key = group or ""
+        if key not in state.incidents:
+            self._ensure_locked(service)
+            newest = (
+                select(func.max(_ALERTS.c.first_seen))
+                .where(_ALERTS.c.incident_id == Incident.id)
+                .scalar_subquery()
+            )
+            query = (
+                select(Incident.id, Incident.severity, newest.label("newest"))
                 .join(IncidentService, IncidentService.incident_id == Incident.id)
                 .where(
                     IncidentService.service_id == service.id,
@@ -305,10 +329,20 @@ class Batch:
                 )
                 .order_by(Incident.number.desc())
                 .limit(1)
-            ).first()
-            state.incident = _OpenIncident(row.id, row.severity) if row else None
-            state.incident_known = True
-        return state.incident
+            )
+            if group is not None:
+                query = query.where(IncidentService.group_key == group)
+            row = self.session.execute(query).first()
+            joins = row is not None and routing.joins_group(row.newest, self.now, state.window)
+            state.incidents[key] = _OpenIncident(row.id, row.severity) if row and joins else None
+        return state.incidents[key]
+
+    def _ensure_locked(self, service: Service) -> None:
+        if service.id not in self._locked:
+            # A service `lock_services` did not foresee: lock it now (a deadlock with another
+            # node is then possible, and the writer retries the batch).
+            self._lock(Service, [service.id])
+            self._locked.add(service.id)
 
     # --- applying events -----------------------------------------------------------------------
 
@@ -392,8 +426,8 @@ class Batch:
             return placed
         origin = integration.service
         routes = self.service(origin).routes
-        labels = event_labels(event) if routes or origin.inhibit_rules else None
-        routed = routing.route(routes, labels or {}) if routes else routing.Routed()
+        labels = event_labels(event) if routes else None
+        routed = routing.route(routes, labels) if labels is not None else routing.Routed()
         service = origin
         if routed.service is not None and routed.service != origin.slug:
             found = self._service_named(routed.service)
@@ -407,8 +441,12 @@ class Batch:
                 )
             else:
                 service = found
-        decision = routing.decide(routed, event, self.service(service).rules)
-        placed = _Placement(service, self._known_severity(decision), routed.policy, labels)
+        state = self.service(service)
+        if labels is None and (state.inhibit or state.group_by):
+            labels = event_labels(event)
+        group = routing.group_key(labels or {}, state.group_by) if state.group_by else None
+        decision = routing.decide(routed, event, state.rules)
+        placed = _Placement(service, self._known_severity(decision), routed.policy, labels, group)
         self._placed[id(event)] = placed
         return placed
 
@@ -476,8 +514,8 @@ class Batch:
         decision = placed.decision
         summary = event.summary or event.dedup_key
         inhibitor = None
+        key = _key(integration.id, event.dedup_key)
         if state.inhibit:
-            key = _key(integration.id, event.dedup_key)
             labels = placed.labels if placed.labels is not None else event_labels(event)
             if not state.in_maintenance and decision.action is not RouteAction.ALERT:
                 inhibitor = self._inhibitor(state, service, key, labels)
@@ -496,6 +534,7 @@ class Batch:
             "raw_severity": event.raw_severity,
             "sev": decision.sev,
             "route": decision.action.value,
+            "group_key": placed.group,
             "suppressed": state.in_maintenance,
             "source": event.source[:300],
             "runbook": runbook_reference(event.details) or matching_runbook_rule(service, event),
@@ -505,7 +544,14 @@ class Batch:
         }
         if state.in_maintenance or decision.action is RouteAction.ALERT:
             return alert
-        incident = self.open_incident(service)
+        incident = self.open_incident(service, placed.group)
+        counted = None
+        if state.open_after is not None and incident is None:
+            counted = self._count_firing(state, service, placed.group, key)
+            if decision.action is RouteAction.INCIDENT and counted < state.open_after.count:
+                # Recorded and held: the group opens no incident until enough alerts fired.
+                alert.values["route"] = HELD
+                return alert
         if incident is None and decision.action is RouteAction.INCIDENT:
             declared = incidents.declare(
                 self.session,
@@ -516,21 +562,31 @@ class Batch:
                 commander=self._commander(service),
                 commander_answered=False,
                 policy=placed.policy,
+                group=placed.group,
                 actor=actor,
                 now=self.now,
             ).incident
             incident = _OpenIncident(declared.id, declared.severity)
-            state.incident = incident
+            state.incidents[placed.group or ""] = incident
+            if counted is not None:
+                self._attach_held(state, service, placed.group, incident, actor)
         if incident is None:
             return alert
         alert.incident_id = incident.id
+        notes = []
+        if counted is not None and state.open_after is not None:
+            notes.append(
+                f"{_ordinal(counted)} alert of its group within "
+                f"{duration_text(int(state.open_after.within.total_seconds()))}: open_after reached"
+            )
+        if inhibitor:
+            notes.append(f"inhibited by {inhibitor}, it pages nobody")
         self._entry(
             alert,
             EventKind.ALERT_ATTACHED,
             actor,
             f"Alert triggered: {summary} [{event.raw_severity or event.severity}] "
-            f"via {integration.name} ({integration.type})"
-            + (f"; inhibited by {inhibitor}, it pages nobody" if inhibitor else ""),
+            f"via {integration.name} ({integration.type})" + "".join(f"; {note}" for note in notes),
             dedup_key=event.dedup_key,
             severity=event.severity.value,
             **({"inhibited_by": inhibitor} if inhibitor else {}),
@@ -541,6 +597,100 @@ class Batch:
             self.upgrades.append((incident.id, decision.sev, reason, actor))
             incident.severity = decision.sev
         return alert
+
+    def _count_firing(
+        self, state: _ServiceState, service: Service, group: str | None, key: str
+    ) -> int:
+        """Add this alert's firing to its group's and return how many count for open_after.
+
+        Firings in maintenance and alerts that page nobody (dropped, low urgency) do not count.
+        """
+        assert state.open_after is not None
+        firings = state.firings.get(group or "")
+        if firings is None:
+            since = self.now - state.open_after.within
+            query = select(
+                _ALERTS.c.integration_id,
+                _ALERTS.c.dedup_key,
+                _ALERTS.c.first_seen,
+                _ALERTS.c.resolved_at,
+            ).where(
+                _ALERTS.c.service_id == service.id,
+                _ALERTS.c.last_seen >= since,  # first_seen <= last_seen: the index narrows it
+                _ALERTS.c.first_seen >= since,
+                _ALERTS.c.suppressed.is_(False),
+                _ALERTS.c.route != RouteAction.ALERT.value,
+            )
+            if group is not None:
+                query = query.where(_ALERTS.c.group_key == group)
+            firings = [
+                routing.Firing(_key(r.integration_id, r.dedup_key), r.first_seen, r.resolved_at)
+                for r in self.session.execute(query)
+            ]
+            state.firings[group or ""] = firings
+        firings.append(routing.Firing(key, self.now))
+        return routing.firings_counted(state.open_after, firings, self.now)
+
+    def _attach_held(
+        self,
+        state: _ServiceState,
+        service: Service,
+        group: str | None,
+        incident: _OpenIncident,
+        actor: str,
+    ) -> None:
+        """Attach the group's open alerts held for open_after to the incident that opened."""
+        query = select(
+            _ALERTS.c.id,
+            _ALERTS.c.integration_id,
+            _ALERTS.c.dedup_key,
+            _ALERTS.c.summary,
+            _ALERTS.c.severity,
+            _ALERTS.c.raw_severity,
+        ).where(
+            _ALERTS.c.service_id == service.id,
+            _ALERTS.c.route == HELD,
+            _ALERTS.c.status != AlertStatus.RESOLVED.value,
+            _ALERTS.c.incident_id.is_(None),
+        )
+        if group is not None:
+            query = query.where(_ALERTS.c.group_key == group)
+        held: list[tuple[_Alert, str]] = []
+        for row in self.session.execute(query.order_by(_ALERTS.c.id)):
+            known = self.alerts.get((row.integration_id, row.dedup_key))
+            if known is None:
+                known = _Alert(
+                    row.integration_id, row.dedup_key, "", 0, row.summary, None, id=row.id
+                )
+            held.append((known, row.raw_severity or row.severity))
+        if held:
+            self.session.execute(
+                update(_ALERTS)
+                .where(_ALERTS.c.id.in_(sorted(a.id for a, _ in held if a.id is not None)))
+                .values(incident_id=incident.id, route=RouteAction.INCIDENT.value),
+                execution_options={"synchronize_session": False},
+            )
+        held += [
+            (a, a.values["raw_severity"] or a.values["severity"])
+            for a in self.alerts.values()
+            if a.new
+            and a.values.get("route") == HELD
+            and a.values["service_id"] == service.id
+            and a.values["group_key"] == group
+        ]
+        for alert, severity in held:
+            alert.incident_id = incident.id
+            if alert.new:
+                alert.values["route"] = RouteAction.INCIDENT.value
+            self._entry(
+                alert,
+                EventKind.ALERT_ATTACHED,
+                actor,
+                f"Alert triggered: {alert.summary} [{severity}]; held until its group reached"
+                " open_after",
+                dedup_key=alert.dedup_key,
+                held=True,
+            )
 
     def _known_severity(self, decision: Route) -> Route:
         """Return `decision` with a severity the scale knows: an alert must page, not fail.
@@ -929,6 +1079,26 @@ def _routes(service: Service) -> list[routing.RouteRule]:
 
 def _key(integration_id: int, dedup_key: str) -> str:
     return f"{integration_id}:{dedup_key}"
+
+
+def _seconds(seconds: int | None) -> timedelta | None:
+    return timedelta(seconds=seconds) if seconds is not None else None
+
+
+def _open_after(service: Service) -> routing.OpenAfter | None:
+    """Return the service's flap suppression, if it has one."""
+    if service.open_after_count is None or service.open_after_seconds is None:
+        return None
+    return routing.OpenAfter(
+        service.open_after_count,
+        timedelta(seconds=service.open_after_seconds),
+        _seconds(service.flap_window_seconds),
+    )
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _inhibit_rules(service: Service) -> list[routing.InhibitRule]:

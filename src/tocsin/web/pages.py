@@ -40,6 +40,7 @@ from tocsin.core.login_throttle import retry_after
 from tocsin.engine import messages
 from tocsin.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TocsinError
 from tocsin.http.deps import NowDep, SessionDep
+from tocsin.schemas import ServiceOut
 from tocsin.services import actions, alerts, incidents, postmortems
 from tocsin.store import (
     integrations,
@@ -722,6 +723,7 @@ def service_page(
         "service.html",
         {
             "service": service,
+            "shape": ServiceOut.of(service),
             "policy": policy,
             "levels": policies.policy_json(policy)["levels"] if policy else [],
             "integrations": integrations.list_(session, service=slug),

@@ -201,17 +201,3 @@ class Section(ABC, Generic[Row]):
             if name not in listed:
                 context.session.delete(row)
                 plan.changes.append(Change("delete", self.kind, name))
-
-
-def duration(seconds: int) -> str:
-    """Return seconds as the file's duration text: 26h, 1h30m, 2d, 45s, 0m."""
-    if seconds == 0:
-        return "0m"
-    if seconds % 86400 == 0:
-        return f"{seconds // 86400}d"
-    text = ""
-    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            text += f"{seconds // size}{unit}"
-            seconds %= size
-    return text

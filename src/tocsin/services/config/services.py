@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 from tocsin.config import Config, ConfigSpec, ServiceSpec
 from tocsin.core.incident import incident_ref
 from tocsin.core.matchers import LABEL_NAME, MatcherError, parse_matchers
-from tocsin.core.timeutil import parse_duration
+from tocsin.core.timeutil import duration_text, parse_duration
 from tocsin.errors import TocsinError
-from tocsin.services.config.base import Change, Context, Reference, Section, duration
+from tocsin.services.config.base import Change, Context, Reference, Section
 from tocsin.store import components, integrations, policies, services, teams
 from tocsin.store.integrations import IntegrationType
 from tocsin.store.models import Alert, Incident, IncidentService, Integration, Service
@@ -140,6 +140,7 @@ def _service_problems(context: Context, i: int, s: ServiceSpec) -> list[str]:
     problems += _integration_problems(config, i, s)
     problems += _route_problems(context, i, s)
     problems += _inhibit_problems(config, i, s)
+    problems += _grouping_problems(config, i, s)
     if s.ack_timeout is not None:
         try:
             parse_duration(s.ack_timeout)
@@ -218,6 +219,53 @@ def _inhibit_problems(config: Config, i: int, s: ServiceSpec) -> list[str]:
             if not LABEL_NAME.fullmatch(name)
         ]
     return problems
+
+
+def _grouping_problems(config: Config, i: int, s: ServiceSpec) -> list[str]:
+    """Return the problems of `group_by`, `group_window`, `open_after` and `flap_window`."""
+    where = f"services[{i}]"
+    problems = [
+        config.problem(f"{where}.group_by[{j}]", f"{name!r} is not a label name")
+        for j, name in enumerate(s.group_by)
+        if not LABEL_NAME.fullmatch(name)
+    ]
+    problems += [
+        config.problem(f"{where}.group_by", f"{name!r} is listed twice")
+        for name, n in Counter(s.group_by).items()
+        if n > 1
+    ]
+    durations = [("group_window", s.group_window), ("flap_window", s.flap_window)]
+    if s.open_after is not None:
+        durations.append(("open_after.within", s.open_after.within))
+        if s.open_after.count < 1:
+            problems.append(
+                config.problem(
+                    f"{where}.open_after.count",
+                    f"{s.open_after.count} alerts can never be reached; write 1 or more",
+                )
+            )
+    elif s.flap_window is not None:
+        problems.append(
+            config.problem(
+                f"{where}.flap_window",
+                "a flap window only counts firings for open_after; set open_after too",
+            )
+        )
+    for name, text in durations:
+        if text is None:
+            continue
+        try:
+            if parse_duration(text) <= timedelta(0):
+                problems.append(
+                    config.problem(f"{where}.{name}", f"{text!r} must be longer than 0")
+                )
+        except TocsinError as exc:
+            problems.append(config.problem(f"{where}.{name}", exc.message))
+    return problems
+
+
+def _seconds(text: str | None) -> int | None:
+    return int(parse_duration(text).total_seconds()) if text else None
 
 
 def _stored_inhibit_rules(s: ServiceSpec) -> list[dict[str, Any]] | None:
@@ -358,10 +406,29 @@ def _apply_service(
     if service.inhibit_rules != inhibit_rules:
         service.inhibit_rules = inhibit_rules
         fields.append("inhibit_rules")
-    timeout = int(parse_duration(s.ack_timeout).total_seconds()) if s.ack_timeout else None
+    timeout = _seconds(s.ack_timeout)
     if service.ack_timeout_seconds != timeout:
         service.ack_timeout_seconds = timeout
         fields.append("ack_timeout")
+    grouping = (list(s.group_by) or None, _seconds(s.group_window))
+    if (service.group_by, service.group_window_seconds) != grouping:
+        service.group_by, service.group_window_seconds = grouping
+        fields.append("grouping")
+    open_after = (
+        (s.open_after.count, _seconds(s.open_after.within)) if s.open_after else (None, None)
+    )
+    flapping = (*open_after, _seconds(s.flap_window))
+    if (
+        service.open_after_count,
+        service.open_after_seconds,
+        service.flap_window_seconds,
+    ) != flapping:
+        (
+            service.open_after_count,
+            service.open_after_seconds,
+            service.flap_window_seconds,
+        ) = flapping
+        fields.append("open_after")
     if service.auto_resolve != s.auto_resolve:
         service.auto_resolve = s.auto_resolve
         fields.append("auto_resolve")
@@ -466,8 +533,19 @@ def _service(
         found["inhibit_rules"] = [
             {key: value for key, value in rule.items() if value} for rule in service.inhibit_rules
         ]
+    if service.group_by:
+        found["group_by"] = list(service.group_by)
+    if service.group_window_seconds is not None:
+        found["group_window"] = duration_text(service.group_window_seconds)
+    if service.open_after_count is not None and service.open_after_seconds is not None:
+        found["open_after"] = {
+            "count": service.open_after_count,
+            "within": duration_text(service.open_after_seconds),
+        }
+    if service.flap_window_seconds is not None:
+        found["flap_window"] = duration_text(service.flap_window_seconds)
     if service.ack_timeout_seconds is not None:
-        found["ack_timeout"] = duration(service.ack_timeout_seconds)
+        found["ack_timeout"] = duration_text(service.ack_timeout_seconds)
     if service.auto_resolve:
         found["auto_resolve"] = True
     if service.runbook_path:
@@ -485,5 +563,5 @@ def _integration(integration: Integration) -> dict[str, Any]:
     if integration.name != integration.type:
         found["name"] = integration.name
     if integration.heartbeat_interval_seconds is not None:
-        found["interval"] = duration(integration.heartbeat_interval_seconds)
+        found["interval"] = duration_text(integration.heartbeat_interval_seconds)
     return found

@@ -9,8 +9,9 @@ from sqlalchemy.orm import Session
 
 from tocsin.config import ConfigSpec
 from tocsin.core.severity import Severity, SeverityScale
+from tocsin.core.timeutil import duration_text
 from tocsin.errors import TocsinError
-from tocsin.services.config.base import Change, Context, Plan, Section, duration, parsed
+from tocsin.services.config.base import Change, Context, Plan, Section, parsed
 from tocsin.store import severities
 
 
@@ -59,11 +60,11 @@ def _severity(level: Severity) -> dict[str, Any]:
     if level.business_hours or level.response_time is None:
         found["response_time"] = "next business day"
     else:
-        found["response_time"] = duration(int(level.response_time.total_seconds()))
+        found["response_time"] = duration_text(int(level.response_time.total_seconds()))
     if level.example:
         found["example"] = level.example
     if level.update_cadence is not None:
-        found["update_cadence"] = duration(int(level.update_cadence.total_seconds()))
+        found["update_cadence"] = duration_text(int(level.update_cadence.total_seconds()))
     if level.notify_executives:
         found["notify_executives"] = True
     return found

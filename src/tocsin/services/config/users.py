@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from tocsin.config import ConfigSpec, ContactMethodSpec, NotificationRuleSpec, UserConfigSpec
 from tocsin.core import paging
-from tocsin.core.timeutil import parse_duration
+from tocsin.core.timeutil import duration_text, parse_duration
 from tocsin.errors import TocsinError
-from tocsin.services.config.base import Change, Context, Plan, Section, duration, parsed
+from tocsin.services.config.base import Change, Context, Plan, Section, parsed
 from tocsin.store import contacts, users
 from tocsin.store.contacts import ContactType, Method
 from tocsin.store.models import (
@@ -253,7 +253,7 @@ def _user(session: Session, user: User, include_secrets: bool) -> dict[str, Any]
         everything_at_once = sorted((m.name, 0) for m in methods)
         if sorted((m.name, after) for m, after in rules) != everything_at_once:
             found["notification_rules"] = [
-                {"contact_method": m.name, "after": duration(after)} for m, after in rules
+                {"contact_method": m.name, "after": duration_text(after)} for m, after in rules
             ]
     return found
 
@@ -267,5 +267,5 @@ def _method(method: ContactMethod, include_secrets: bool) -> dict[str, Any]:
     if include_secrets and method.secret:
         found["secret"] = method.secret
     if method.throttle_seconds is not None:
-        found["throttle"] = duration(method.throttle_seconds)
+        found["throttle"] = duration_text(method.throttle_seconds)
     return found
