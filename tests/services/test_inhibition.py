@@ -119,3 +119,19 @@ def test_inhibit_rules_round_trip_and_bad_ones_are_named(
     ]
     assert "bad regular expression" in caught.value.problems[0]
     assert "'9lives' is not a label name" in caught.value.problems[1]
+
+
+def test_a_rule_added_later_quiets_behind_an_alert_already_firing(session: Session) -> None:
+    without = "services:\n  - slug: database\n"
+    applier.apply(session, config.parse(without, "tocsin.yaml"), now=T0)
+    hook, _ = integrations.create(session, service="database", type="alertmanager", now=T0)
+    alerts.ingest(session, hook, [event("NodeDown", "db-1", "warning")], now=T0)
+    assert session.query(Alert).filter_by(inhibits=True).count() == 0
+    applier.apply(session, config.parse(CONFIG, "tocsin.yaml"), now=T0)
+    [quiet] = alerts.ingest(session, hook, [event("DiskUnreachable", "db-1")], now=T0)
+    assert quiet.incident is None  # quieted by the NodeDown that fired before the rule
+    assert incidents.list_(session) == []
+    applier.apply(session, config.parse(without, "tocsin.yaml"), now=T0)
+    [loud] = alerts.ingest(session, hook, [event("DiskUnreachable", "db-2")], now=T0)
+    assert loud.incident == "INC-1"
+    assert session.query(Alert).filter_by(inhibits=True).count() == 0

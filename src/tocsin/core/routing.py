@@ -185,6 +185,11 @@ def inhibit_rule_of(spec: Mapping[str, Any]) -> InhibitRule:
     )
 
 
+def can_inhibit(rules: Iterable[InhibitRule], labels: Mapping[str, str]) -> bool:
+    """Whether an alert with `labels` matches the source of one of the rules."""
+    return any(matches_all(rule.source, labels) for rule in rules)
+
+
 def inhibited_by(
     rules: Iterable[InhibitRule],
     labels: Mapping[str, str],

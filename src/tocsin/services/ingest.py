@@ -137,8 +137,9 @@ class _ServiceState:
     group_by: tuple[str, ...] = ()
     window: timedelta | None = None
     open_after: routing.OpenAfter | None = None
-    # The service's open alerts as (key, labels, summary): those stored, read once when first
-    # needed, and those this batch opened, which are written only at its end.
+    # The service's open alerts that can inhibit others (they match an inhibit rule's source) as
+    # (key, labels, summary): those stored, read once when first needed, and those this batch
+    # opened, which are written only at its end.
     stored: list[tuple[str, dict[str, str], str]] | None = None
     opened: list[tuple[str, dict[str, str], str]] = field(default_factory=list)
     # Each alert group's open incident (None: it has none), looked up once per batch.
@@ -458,35 +459,14 @@ class Batch:
             return None
         if state.stored is None:
             rows = self.session.execute(
-                select(
-                    _ALERTS.c.integration_id,
-                    _ALERTS.c.dedup_key,
-                    _ALERTS.c.summary,
-                    _ALERTS.c.severity,
-                    _ALERTS.c.raw_severity,
-                    _ALERTS.c.source,
-                    _ALERTS.c.details,
-                ).where(
+                select(*_LABEL_COLUMNS).where(
                     _ALERTS.c.service_id == service.id,
+                    text("inhibits"),  # the partial index's own predicate, so it is used
                     _ALERTS.c.status != AlertStatus.RESOLVED.value,
                 )
             )
             state.stored = [
-                (
-                    _key(row.integration_id, row.dedup_key),
-                    event_labels(
-                        AlertEvent(
-                            AlertAction.TRIGGER,
-                            row.dedup_key,
-                            summary=row.summary,
-                            severity=AlertSeverity(row.severity),
-                            raw_severity=row.raw_severity or "",
-                            source=row.source or "",
-                            details=row.details or {},
-                        )
-                    ),
-                    row.summary,
-                )
+                (_key(row.integration_id, row.dedup_key), stored_labels(row), row.summary)
                 for row in rows
             ]
         firing = [
@@ -515,6 +495,7 @@ class Batch:
         summary = event.summary or event.dedup_key
         inhibitor = None
         key = _key(integration.id, event.dedup_key)
+        inhibits = False
         if state.inhibit:
             labels = placed.labels if placed.labels is not None else event_labels(event)
             if not state.in_maintenance and decision.action is not RouteAction.ALERT:
@@ -522,7 +503,9 @@ class Batch:
                 if inhibitor is not None:
                     # Recorded and attached, but it opens no incident, upgrades none, pages nobody.
                     decision = Route(RouteAction.ATTACH, None)
-            state.opened.append((key, labels, summary))
+            inhibits = routing.can_inhibit(state.inhibit, labels)
+            if inhibits:
+                state.opened.append((key, labels, summary))
         alert = _Alert(
             integration.id, event.dedup_key, AlertStatus.TRIGGERED.value, 1, summary, None, new=True
         )
@@ -535,6 +518,7 @@ class Batch:
             "sev": decision.sev,
             "route": decision.action.value,
             "group_key": placed.group,
+            "inhibits": inhibits,
             "suppressed": state.in_maintenance,
             "source": event.source[:300],
             "runbook": runbook_reference(event.details) or matching_runbook_rule(service, event),
@@ -993,6 +977,60 @@ class Pending:
     outcome: Outcome
     dedup_key: str
     alert: _Alert | None
+
+
+# What `stored_labels` reads of an alert row.
+_LABEL_COLUMNS = (
+    _ALERTS.c.id,
+    _ALERTS.c.integration_id,
+    _ALERTS.c.dedup_key,
+    _ALERTS.c.summary,
+    _ALERTS.c.severity,
+    _ALERTS.c.raw_severity,
+    _ALERTS.c.source,
+    _ALERTS.c.details,
+)
+
+
+def stored_labels(row: Any) -> dict[str, str]:
+    """Return the labels of a stored alert (a row of `_LABEL_COLUMNS`) as matchers see them."""
+    return event_labels(
+        AlertEvent(
+            AlertAction.TRIGGER,
+            row.dedup_key,
+            summary=row.summary,
+            severity=AlertSeverity(row.severity),
+            raw_severity=row.raw_severity or "",
+            source=row.source or "",
+            details=row.details or {},
+        )
+    )
+
+
+def flag_inhibiting(session: Session, service: Service) -> int:
+    """Mark which open alerts of the service can inhibit others under its current rules.
+
+    Called when a service's inhibit rules change, so that alerts already firing quiet the
+    alerts that arrive after the change; returns how many can.
+    """
+    rules = _inhibit_rules(service)
+    rows = session.execute(
+        select(*_LABEL_COLUMNS, _ALERTS.c.inhibits).where(
+            _ALERTS.c.service_id == service.id,
+            _ALERTS.c.status != AlertStatus.RESOLVED.value,
+        )
+    ).all()
+    flags = [(row, routing.can_inhibit(rules, stored_labels(row))) for row in rows]
+    changed = [{"b_id": row.id, "b_inhibits": flag} for row, flag in flags if flag != row.inhibits]
+    if changed:
+        session.execute(
+            update(_ALERTS)
+            .where(_ALERTS.c.id == bindparam("b_id"))
+            .values(inhibits=bindparam("b_inhibits")),
+            changed,
+            execution_options={"synchronize_session": False},
+        )
+    return sum(flag for _row, flag in flags)
 
 
 def runbook_reference(details: Any) -> str | None:

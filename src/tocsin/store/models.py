@@ -403,6 +403,14 @@ class Alert(Base):
             postgresql_where=text("status != 'resolved'"),
         ),
         Index("ix_alerts_incident_first_seen", "incident_id", "first_seen", "id"),
+        # The few alerts that match a source of their service's inhibit rules: an arriving alert
+        # looks only at these, not at every open alert of the service.
+        Index(
+            "ix_alerts_inhibiting",
+            "service_id",
+            sqlite_where=text("inhibits"),
+            postgresql_where=text("inhibits"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -416,6 +424,8 @@ class Alert(Base):
     sev: Mapped[str | None] = mapped_column(String(32))
     route: Mapped[str] = mapped_column(String(20))
     group_key: Mapped[str | None] = mapped_column(String(512))
+    # It matches a source of its service's inhibit rules: while it fires, it may quiet others.
+    inhibits: Mapped[bool] = mapped_column(default=False, server_default=false())
     suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
     summary: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(300), default="")

@@ -19,6 +19,7 @@ from tocsin.core.incident import incident_ref
 from tocsin.core.matchers import LABEL_NAME, MatcherError, parse_matchers
 from tocsin.core.timeutil import duration_text, parse_duration
 from tocsin.errors import TocsinError
+from tocsin.services import ingest
 from tocsin.services.config.base import Change, Context, Reference, Section
 from tocsin.store import components, integrations, policies, services, teams
 from tocsin.store.integrations import IntegrationType
@@ -406,6 +407,8 @@ def _apply_service(
     if service.inhibit_rules != inhibit_rules:
         service.inhibit_rules = inhibit_rules
         fields.append("inhibit_rules")
+        # Alerts firing now quiet the ones that arrive next under the new rules.
+        ingest.flag_inhibiting(session, service)
     timeout = _seconds(s.ack_timeout)
     if service.ack_timeout_seconds != timeout:
         service.ack_timeout_seconds = timeout

@@ -1,4 +1,4 @@
-"""alert grouping and flap suppression: group labels, windows and open_after thresholds
+"""alert grouping, flap suppression, and which alerts can inhibit others
 
 Revision ID: 0017
 Revises: 0016
@@ -27,10 +27,22 @@ def upgrade() -> None:
         batch.add_column(sa.Column("group_key", sa.String(length=512), nullable=True))
     with op.batch_alter_table("alerts") as batch:
         batch.add_column(sa.Column("group_key", sa.String(length=512), nullable=True))
+        batch.add_column(
+            sa.Column("inhibits", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+    op.create_index(
+        "ix_alerts_inhibiting",
+        "alerts",
+        ["service_id"],
+        sqlite_where=sa.text("inhibits"),
+        postgresql_where=sa.text("inhibits"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_alerts_inhibiting", table_name="alerts")
     with op.batch_alter_table("alerts") as batch:
+        batch.drop_column("inhibits")
         batch.drop_column("group_key")
     with op.batch_alter_table("incident_services") as batch:
         batch.drop_column("group_key")
