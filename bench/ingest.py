@@ -12,6 +12,15 @@ Alertmanager and a PagerDuty integration, and then, over keep-alive HTTP/1.1 con
 One event in five repeats an earlier one (dedup). At the end it counts what the database holds
 and checks it against every event answered 2xx: a 2xx must mean committed.
 Targets (2 cores, SQLite): >= 5,000 events/s sustained; p99 <= 25 ms at 1,000 events/s offered.
+
+With ``--routing`` it measures the cost of label routing in the same run: the same bodies go,
+in turns, to three services' keys, and it prints each figure and its ratio to the first:
+- plain: a service without rules;
+- rules: 50 label routes (each picks an escalation policy by team) and 5 inhibit rules, the
+  alerts staying on the service: what the rules cost (target: within 10% of plain);
+- fan-out: 50 label routes sending the alerts on to five team services that each have the 5
+  inhibit rules: a batch now touches six services (their incidents, maintenance windows and
+  inhibiting alerts), not one.
 """
 
 from __future__ import annotations
@@ -31,6 +40,10 @@ from pathlib import Path
 ALERTS_PER_GROUP = 10  # an Alertmanager notification carries its whole group
 REPEAT_SHARE = 0.2
 SEVERITIES = ["warning"] * 7 + ["info"] * 2 + ["critical"]
+TEAMS = 60  # label team=t00..t59: the first 50 have a route, the rest stay where they came
+CLUSTERS = ["eu-1", "eu-2", "us-1", "us-2", "ap-1"]
+# One alert in a hundred is a NodeDown, which can inhibit the others of its instance.
+NODE_DOWN_SHARE = 0.01
 
 
 @dataclass
@@ -51,6 +64,17 @@ class Load:
         self.counter += 1
         return f"{prefix}{self.counter:012x}"
 
+    def labels(self, instance: str) -> dict[str, str]:
+        """Return the labels of one alert: what label routes and inhibit rules look at."""
+        node_down = self.rng.random() < NODE_DOWN_SHARE
+        return {
+            "alertname": "NodeDown" if node_down else "HighLatency",
+            "instance": instance,
+            "severity": "critical" if node_down else self.rng.choice(SEVERITIES),
+            "team": f"t{self.rng.randrange(TEAMS):02d}",
+            "cluster": self.rng.choice(CLUSTERS),
+        }
+
     def alertmanager(self) -> tuple[str, bytes, int]:
         alerts = []
         for _ in range(ALERTS_PER_GROUP):
@@ -58,11 +82,7 @@ class Load:
             alerts.append(
                 {
                     "status": "firing",
-                    "labels": {
-                        "alertname": "HighLatency",
-                        "instance": fingerprint,
-                        "severity": self.rng.choice(SEVERITIES),
-                    },
+                    "labels": self.labels(fingerprint),
                     "annotations": {"summary": f"p99 latency high on {fingerprint}"},
                     "startsAt": "2026-11-28T20:19:07Z",
                     "endsAt": "0001-01-01T00:00:00Z",
@@ -87,6 +107,7 @@ class Load:
 
     def pagerduty(self) -> tuple[str, bytes, int]:
         key = self._key(self.sent_pd, "d")
+        details = self.labels(key)
         body = {
             "routing_key": self.pd_key,
             "event_action": "trigger",
@@ -94,7 +115,8 @@ class Load:
             "payload": {
                 "summary": f"Queue depth high on {key}",
                 "source": "worker-1",
-                "severity": self.rng.choice(SEVERITIES),
+                "severity": details.pop("severity"),
+                "custom_details": details,
             },
         }
         self.sent_pd.append(key)
@@ -228,6 +250,60 @@ def tocsin(*args: str, env: dict[str, str]) -> str:
     ).stdout
 
 
+INHIBIT_RULES = [
+    ('alertname="NodeDown"', 'severity=~"warning|info"', "[instance]"),
+    ('alertname="ClusterDown"', 'alertname!="ClusterDown"', "[cluster]"),
+    ('alertname="Maintenance"', 'severity!="critical"', "[cluster]"),
+    ('alertname="NetworkPartition"', 'alertname=~"High.*"', "[cluster]"),
+    ('alertname="DatabaseDown"', 'alertname="HighLatency"', "[team]"),
+]
+
+
+def routing_config() -> str:
+    """Return a tocsin.yaml: `checkout` without rules; `ruled` with 50 label routes that pick a
+    policy and 5 inhibit rules; `routed` with 50 label routes to five team services, each with
+    the 5 inhibit rules."""
+    lines = ["users:", "  - handle: bench", "escalation_policies:"]
+    for n in range(5):
+        lines += [f"  - name: oncall-{n}", "    levels: [{targets: ['user:bench']}]"]
+    lines += ["services:", "  - slug: checkout"]
+    for slug, action in (("ruled", "policy: oncall-"), ("routed", "service: team-")):
+        lines += [f"  - slug: {slug}", "    routes:"]
+        for team in range(50):
+            lines += [
+                f"      - match: ['team=\"t{team:02d}\"', 'alertname=~\"High.*|NodeDown\"']",
+                f"        {action}{team % 5}",
+            ]
+        if slug == "ruled":
+            lines += inhibit_rules()
+    for n in range(5):
+        lines += [f"  - slug: team-{n}", *inhibit_rules()]
+    return "\n".join(lines) + "\n"
+
+
+def inhibit_rules() -> list[str]:
+    lines = ["    inhibit_rules:"]
+    for source, target, equal in INHIBIT_RULES:
+        lines += [
+            f"      - source: '{source}'",
+            f"        target: '{target}'",
+            f"        equal: {equal}",
+        ]
+    return lines
+
+
+def keys_of(service: str, env: dict[str, str]) -> tuple[str, str]:
+    """Create an Alertmanager and a PagerDuty integration on `service`; return their keys."""
+    return tuple(  # type: ignore[return-value]
+        json.loads(tocsin("integration", "add", service, "--type", kind, "--json", env=env))["key"]
+        for kind in ("alertmanager", "pagerduty")
+    )
+
+
+def sustained(tally: Tally, seconds: float) -> float:
+    return tally.events_ok / seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", help="database URL (default: a fresh SQLite file)")
@@ -241,19 +317,24 @@ def main() -> None:
         default="both",
         help="which bodies to send",
     )
+    parser.add_argument(
+        "--routing",
+        action="store_true",
+        help="also send the same bodies through 50 label routes and 5 inhibit rules; compare",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="tocsin-bench-"))
     url = args.database or f"sqlite:///{workdir / 'bench.db'}"
     env = {**os.environ, "TOCSIN_DATABASE_URL": url, "TOCSIN_ACTOR": "bench"}
     tocsin("db", "upgrade", env=env)
-    tocsin("service", "add", "checkout", env=env)
-    am_key = json.loads(
-        tocsin("integration", "add", "checkout", "--type", "alertmanager", "--json", env=env)
-    )["key"]
-    pd_key = json.loads(
-        tocsin("integration", "add", "checkout", "--type", "pagerduty", "--json", env=env)
-    )["key"]
+    (workdir / "tocsin.yaml").write_text(routing_config())
+    tocsin("apply", "-f", str(workdir / "tocsin.yaml"), env=env)
+    loads = {"plain": Load(*keys_of("checkout", env), mix=args.mix)}
+    if args.routing:
+        # The same seed: every load sends the same bodies, each to its own service's keys.
+        loads["rules"] = Load(*keys_of("ruled", env), mix=args.mix)
+        loads["fan-out"] = Load(*keys_of("routed", env), mix=args.mix)
     port = 18000 + os.getpid() % 1000
     server = subprocess.Popen(
         [
@@ -270,7 +351,7 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    load = Load(am_key, pd_key, mix=args.mix)
+    totals: list[Tally] = []
     try:
         for _ in range(100):
             try:
@@ -284,38 +365,52 @@ def main() -> None:
             f"process(es), bodies: {args.mix}, {ALERTS_PER_GROUP} alerts per Alertmanager "
             f"body, {REPEAT_SHARE:.0%} repeats"
         )
-        asyncio.run(closed_loop(port, load, args.connections, 2.0))  # warm-up
-        tally = asyncio.run(closed_loop(port, load, args.connections, args.seconds))
-        print(
-            f"sustained: {tally.events_ok / args.seconds:,.0f} events/s "
-            f"({tally.requests_ok / args.seconds:,.0f} requests/s, {args.connections} "
-            f"connections), p50 {pct(tally.latencies, 0.5):.1f} ms, "
-            f"p99 {pct(tally.latencies, 0.99):.1f} ms, non-2xx {tally.failures or 'none'}"
-        )
-        totals = [tally]
-        for rate in [float(r) for r in args.rates.split(",") if r]:
-            fixed = asyncio.run(open_loop(port, load, rate, args.seconds))
-            totals.append(fixed)
+        for load in loads.values():
+            asyncio.run(closed_loop(port, load, args.connections, 2.0))  # warm-up
+        # There and back: the database grows as it goes, and this order gives each load the
+        # same share of early and late phases.
+        order = [*loads, *reversed(loads)] if args.routing else ["plain"]
+        order = os.environ.get("BENCH_ORDER", ",".join(order)).split(",")
+        rates: dict[str, list[float]] = {name: [] for name in loads}
+        for name in order:
+            tally = asyncio.run(closed_loop(port, loads[name], args.connections, args.seconds))
+            totals.append(tally)
+            rates[name].append(sustained(tally, args.seconds))
             print(
-                f"offered {rate:,.0f} events/s: answered {fixed.events_ok / args.seconds:,.0f}"
-                f" events/s, p50 {pct(fixed.latencies, 0.5):.1f} ms, "
-                f"p99 {pct(fixed.latencies, 0.99):.1f} ms, "
-                f"max {max(fixed.latencies) * 1000:.1f} ms, non-2xx {fixed.failures or 'none'}"
+                f"sustained ({name}): {sustained(tally, args.seconds):,.0f} events/s "
+                f"({tally.requests_ok / args.seconds:,.0f} requests/s, {args.connections} "
+                f"connections), p50 {pct(tally.latencies, 0.5):.1f} ms, "
+                f"p99 {pct(tally.latencies, 0.99):.1f} ms, non-2xx {tally.failures or 'none'}"
+            )
+        for rate in [float(r) for r in args.rates.split(",") if r]:
+            for name, load in loads.items():
+                fixed = asyncio.run(open_loop(port, load, rate, args.seconds))
+                totals.append(fixed)
+                print(
+                    f"offered {rate:,.0f} events/s ({name}): answered "
+                    f"{fixed.events_ok / args.seconds:,.0f} events/s, "
+                    f"p50 {pct(fixed.latencies, 0.5):.1f} ms, "
+                    f"p99 {pct(fixed.latencies, 0.99):.1f} ms, "
+                    f"max {max(fixed.latencies) * 1000:.1f} ms, non-2xx {fixed.failures or 'none'}"
+                )
+        plain = sum(rates["plain"]) / len(rates["plain"])
+        for name in list(loads)[1:]:
+            mean = sum(rates[name]) / len(rates[name])
+            print(
+                f"routing cost ({name}): {mean:,.0f} vs {plain:,.0f} events/s plain, "
+                f"{mean / plain:.1%} of it (means of {len(rates[name])} phases)"
             )
     finally:
         server.terminate()
         server.wait(timeout=30)
-    listed = json.loads(tocsin("alert", "list", "--limit", "1", "--json", env=env))
     counted = tocsin_count(url)
+    sent = sum(len(load.sent_am) + len(load.sent_pd) for load in loads.values())
+    answered = sum(t.events_ok for t in totals)
     print(
-        f"committed check: {counted} alert events in the database for "
-        f"{sum(t.events_ok for t in totals) + warmup_events(load, totals)} sent "
-        f"({'ok' if listed is not None else '?'})"
+        f"committed check: {counted} alert events in the database for {sent} sent"
+        f" ({answered} in measured phases, the rest in warm-ups):"
+        f" {'ok' if counted == sent else 'MISMATCH'}"
     )
-
-
-def warmup_events(load: Load, totals: list[Tally]) -> int:
-    return len(load.sent_am) + len(load.sent_pd) - sum(t.events_ok for t in totals)
 
 
 def tocsin_count(url: str) -> int:

@@ -64,6 +64,11 @@ class Matcher:
     op: Op
     value: str
     _pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    _negative: bool = field(default=False, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Read on every test of every alert: worked out once.
+        object.__setattr__(self, "_negative", self.op.is_negative)
 
     @classmethod
     def of(cls, name: str, op: Op | str, value: str) -> Matcher:
@@ -92,7 +97,7 @@ class Matcher:
             found = self._pattern.fullmatch(actual) is not None
         else:
             found = actual == self.value
-        return found != self.op.is_negative
+        return found != self._negative
 
     def __str__(self) -> str:
         return f"{self.name}{self.op}{_quote(self.value)}"
@@ -186,7 +191,10 @@ def parse_matchers(spec: str | Iterable[str]) -> list[Matcher]:
 
 def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:
     """Return whether every matcher passes (no matchers: every alert)."""
-    return all(m.matches(labels) for m in matchers)
+    for matcher in matchers:  # noqa: SIM110 - a plain loop: it runs for each rule of each alert
+        if not matcher.matches(labels):
+            return False
+    return True
 
 
 def _text(value: Any) -> str:

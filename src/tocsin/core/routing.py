@@ -55,11 +55,42 @@ class Routed:
     matched: tuple[int, ...] = ()
 
 
-def route(rules: Sequence[RouteRule], labels: Mapping[str, str]) -> Routed:
+class RouteTable:
+    """Routes made ready for many alerts: each rule filed under one of its `name="value"`
+    matchers, so an alert is tested only against the rules that can match it (with 50 routes
+    on a `team` label, one), in the rules' order."""
+
+    def __init__(self, rules: Iterable[RouteRule]) -> None:
+        self.rules = tuple(rules)
+        always: list[int] = []
+        keyed: dict[str, dict[str, list[int]]] = {}
+        for index, rule in enumerate(self.rules):
+            key = next((m for m in rule.matchers if m.op is Op.EQUAL), None)
+            if key is None:
+                always.append(index)
+            else:
+                keyed.setdefault(key.name, {}).setdefault(key.value, []).append(index)
+        self._always = tuple(always)
+        self._keyed = {name: {v: tuple(i) for v, i in by.items()} for name, by in keyed.items()}
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    def candidates(self, labels: Mapping[str, str]) -> list[int]:
+        """Return the indexes of the rules that may match `labels`, in order."""
+        found = list(self._always)
+        for name, by_value in self._keyed.items():
+            found += by_value.get(labels.get(name, ""), ())
+        return sorted(found)
+
+
+def route(rules: Sequence[RouteRule] | RouteTable, labels: Mapping[str, str]) -> Routed:
     """Return where the rules send an alert with `labels` (nothing matched: all None)."""
+    table = rules if isinstance(rules, RouteTable) else RouteTable(rules)
     service = severity = policy = None
     matched: list[int] = []
-    for index, rule in enumerate(rules):
+    for index in table.candidates(labels):
+        rule = table.rules[index]
         if not matches_all(rule.matchers, labels):
             continue
         matched.append(index)
@@ -190,6 +221,64 @@ def can_inhibit(rules: Iterable[InhibitRule], labels: Mapping[str, str]) -> bool
     return any(matches_all(rule.source, labels) for rule in rules)
 
 
+# Where an alert is filed in an InhibitIndex: (rule index, its `equal` values) for each rule.
+Places = tuple[tuple[int, tuple[str, ...]], ...]
+
+
+class InhibitIndex:
+    """The firing alerts that can inhibit others, indexed per rule by their `equal` values.
+
+    A check is a dictionary look-up per rule whose target the alert matches, however many
+    alerts fire: Alertmanager keeps its sources the same way.
+    """
+
+    def __init__(self, rules: Iterable[InhibitRule]) -> None:
+        self.rules = tuple(rules)
+        self._sources: list[dict[tuple[str, ...], dict[str, Mapping[str, str]]]] = [
+            {} for _ in self.rules
+        ]
+        self._places: dict[str, list[tuple[int, tuple[str, ...]]]] = {}
+
+    def places(self, labels: Mapping[str, str]) -> Places:
+        """Return where an alert with `labels` is filed: each rule whose source it matches, with
+        its `equal` values (the same for the same labels and rules: callers may keep it)."""
+        return tuple(
+            (index, _equal_values(rule, labels))
+            for index, rule in enumerate(self.rules)
+            if matches_all(rule.source, labels)
+        )
+
+    def add(self, key: str, labels: Mapping[str, str], places: Places | None = None) -> None:
+        """Count the alert `key` as firing, under each rule whose source it matches."""
+        for index, values in self.places(labels) if places is None else places:
+            self._sources[index].setdefault(values, {})[key] = labels
+            self._places.setdefault(key, []).append((index, values))
+
+    def discard(self, key: str) -> None:
+        """Forget the alert `key`: it resolved."""
+        for index, values in self._places.pop(key, []):
+            self._sources[index][values].pop(key, None)
+
+    def inhibitor(self, labels: Mapping[str, str], *, key: str | None = None) -> str | None:
+        """Return the key of a firing alert that inhibits the alert with `labels`, else None;
+        the alert's own `key` is skipped."""
+        for index, rule in enumerate(self.rules):
+            if not matches_all(rule.target, labels):
+                continue
+            both = matches_all(rule.source, labels)
+            for other_key, other in (
+                self._sources[index].get(_equal_values(rule, labels), {}).items()
+            ):
+                if other_key == key or (both and matches_all(rule.target, other)):
+                    continue  # itself, or both match both sides: neither inhibits the other
+                return other_key
+        return None
+
+
+def _equal_values(rule: InhibitRule, labels: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(labels.get(name, "") for name in rule.equal)
+
+
 def inhibited_by(
     rules: Iterable[InhibitRule],
     labels: Mapping[str, str],
@@ -201,18 +290,7 @@ def inhibited_by(
 
     `firing` is every other open alert as (key, labels); the alert's own `key` is skipped.
     """
-    rules = [r for r in rules if matches_all(r.target, labels)]
-    if not rules:
-        return None
+    index = InhibitIndex(rules)
     for other_key, other in firing:
-        if other_key == key:
-            continue
-        for rule in rules:
-            if not matches_all(rule.source, other) or any(
-                other.get(name, "") != labels.get(name, "") for name in rule.equal
-            ):
-                continue
-            if matches_all(rule.source, labels) and matches_all(rule.target, other):
-                continue  # both match both sides: neither inhibits the other
-            return other_key
-    return None
+        index.add(other_key, other)
+    return index.inhibitor(labels, key=key)

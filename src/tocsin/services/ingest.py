@@ -14,15 +14,17 @@ insert that loses the race to another node is skipped by ON CONFLICT and applied
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from tocsin.core import routing, runbook
 from tocsin.core import schedule as sched
@@ -60,6 +62,7 @@ from tocsin.store.models import (
 )
 
 log = logging.getLogger("tocsin.ingest")
+_R = TypeVar("_R")
 
 OPEN_INCIDENT = [s.value for s in IncidentStatus if s.is_open]
 _ALERTS: Table = Alert.__table__  # type: ignore[assignment]
@@ -132,18 +135,22 @@ class _OpenIncident:
 class _ServiceState:
     rules: list[Rule]
     in_maintenance: bool
-    routes: list[routing.RouteRule] = field(default_factory=list)
+    routes: routing.RouteTable = field(default_factory=lambda: routing.RouteTable(()))
     inhibit: list[routing.InhibitRule] = field(default_factory=list)
+    inhibit_text: str = ""  # the rules as stored, to know them again across batches
     group_by: tuple[str, ...] = ()
     window: timedelta | None = None
     open_after: routing.OpenAfter | None = None
-    # The service's open alerts that can inhibit others (they match an inhibit rule's source) as
-    # (key, labels, summary): those stored, read once when first needed, and those this batch
-    # opened, which are written only at its end.
-    stored: list[tuple[str, dict[str, str], str]] | None = None
-    opened: list[tuple[str, dict[str, str], str]] = field(default_factory=list)
-    # Each alert group's open incident (None: it has none), looked up once per batch.
+    # The service's firing alerts that can inhibit others (they match an inhibit rule's source):
+    # those stored, read when an alert first needs them, and those this batch opened, which are
+    # written only at its end (kept in `opened` until the stored ones are read).
+    sources: routing.InhibitIndex | None = None
+    opened: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    summaries: dict[str, str] = field(default_factory=dict)
+    # Each alert group's open incident (None: it has none), looked up once per batch; when
+    # `incidents_read`, every open incident of the service was read and a group not here has none.
     incidents: dict[str, _OpenIncident | None] = field(default_factory=dict)
+    incidents_read: bool = False
     # Each group's recent firings, for open_after: read once, then the batch's own added.
     firings: dict[str, list[routing.Firing]] = field(default_factory=dict)
 
@@ -176,6 +183,7 @@ class Batch:
         self._scale: SeverityScale | None = None
         self._locked: set[int] = set()
         self._by_slug: dict[str, Service | None] = {}
+        self._loaded: list[Service] = []
         self._placed: dict[int, _Placement] = {}
         self._resolved_keys: set[str] = set()
 
@@ -220,26 +228,57 @@ class Batch:
     def service(self, service: Service) -> _ServiceState:
         state = self.services.get(service.id)
         if state is None:
-            window = self.session.scalar(
-                select(MaintenanceWindow.id)
-                .where(
-                    MaintenanceWindow.service_id == service.id,
+            self._load_states([service])
+            state = self.services[service.id]
+        return state
+
+    def _load_states(self, wanted: Sequence[Service]) -> None:
+        """Read what the batch needs of these services, and of the services their label routes
+        send to, in a few queries for all of them rather than a few for each."""
+        new = {s.id: s for s in wanted if s.id not in self.services}
+        routes = {service.id: _routes(service) for service in new.values()}
+        targets = {
+            rule.service
+            for table in routes.values()
+            for rule in table.rules
+            if rule.service is not None and rule.service not in self._by_slug
+        }
+        if targets:
+            found = {
+                row.slug: row
+                for row in self.session.scalars(
+                    select(Service)
+                    .where(Service.slug.in_(targets))
+                    .options(lazyload(Service.owner))  # routing never needs it
+                )
+            }
+            self._by_slug.update({slug: found.get(slug) for slug in targets})
+            # Routing is one hop: the routes of the services routed to send nothing further.
+            new.update({row.id: row for row in found.values() if row.id not in self.services})
+        if not new:
+            return
+        in_window = set(
+            self.session.scalars(
+                select(MaintenanceWindow.service_id).where(
+                    MaintenanceWindow.service_id.in_(list(new)),
                     MaintenanceWindow.start <= self.now,
                     MaintenanceWindow.end > self.now,
                 )
-                .limit(1)
             )
-            state = _ServiceState(
+        )
+        self._loaded += new.values()
+        for service in new.values():
+            inhibit_text = json.dumps(service.inhibit_rules) if service.inhibit_rules else ""
+            self.services[service.id] = _ServiceState(
                 self._rules(service),
-                window is not None,
-                _routes(service),
-                _inhibit_rules(service),
+                service.id in in_window,
+                routes.get(service.id) or _routes(service),
+                list(_parsed(inhibit_text or "[]", routing.inhibit_rule_of)),
+                inhibit_text,
                 tuple(service.group_by or ()),
                 _seconds(service.group_window_seconds),
                 _open_after(service),
             )
-            self.services[service.id] = state
-        return state
 
     def _rules(self, service: Service) -> list[Rule]:
         """Return the service's routing rules, or the defaults placed on the scale in force."""
@@ -288,6 +327,7 @@ class Batch:
         wanted -= self._locked
         self._lock(Service, wanted)
         self._locked |= wanted
+        self._read_incidents([s for s in self._loaded if s.id in wanted])
 
     def _lock(self, model: type[Service] | type[Incident], ids: Iterable[int]) -> None:
         # FOR NO KEY UPDATE: it excludes other batches like FOR UPDATE does, but not the key
@@ -314,29 +354,56 @@ class Batch:
         """
         state = self.service(service)
         key = group or ""
-        if key not in state.incidents:
+        if key not in state.incidents and not state.incidents_read:
             self._ensure_locked(service)
+            self._read_incidents([service], group)
+        return state.incidents.get(key)
+
+    def _read_incidents(self, wanted: Sequence[Service], group: str | None = None) -> None:
+        """Read the open incidents of these services (of one group: only that group's) in one
+        query, the newest of each group first."""
+        if not wanted:
+            return
+        states = {service.id: self.service(service) for service in wanted}
+        columns: list[Any] = [
+            IncidentService.service_id,
+            IncidentService.group_key,
+            Incident.id,
+            Incident.severity,
+        ]
+        if any(state.window is not None for state in states.values()):
             newest = (
                 select(func.max(_ALERTS.c.first_seen))
                 .where(_ALERTS.c.incident_id == Incident.id)
                 .scalar_subquery()
             )
-            query = (
-                select(Incident.id, Incident.severity, newest.label("newest"))
-                .join(IncidentService, IncidentService.incident_id == Incident.id)
-                .where(
-                    IncidentService.service_id == service.id,
-                    Incident.status.in_(OPEN_INCIDENT),
-                )
-                .order_by(Incident.number.desc())
-                .limit(1)
+            columns.append(newest.label("newest"))
+        query = (
+            select(*columns)
+            .join(IncidentService, IncidentService.incident_id == Incident.id)
+            .where(
+                IncidentService.service_id.in_(list(states)),
+                Incident.status.in_(OPEN_INCIDENT),
             )
-            if group is not None:
-                query = query.where(IncidentService.group_key == group)
-            row = self.session.execute(query).first()
-            joins = row is not None and routing.joins_group(row.newest, self.now, state.window)
-            state.incidents[key] = _OpenIncident(row.id, row.severity) if row and joins else None
-        return state.incidents[key]
+            .order_by(Incident.number.desc())
+        )
+        if group is not None:
+            query = query.where(IncidentService.group_key == group)
+        seen: set[tuple[int, str]] = set()
+        for row in self.session.execute(query):
+            state = states[row.service_id]
+            key = (row.group_key or "") if state.group_by else ""
+            if (row.service_id, key) in seen:
+                continue  # an older one: the newest of a group takes its alerts
+            seen.add((row.service_id, key))
+            last = row.newest if state.window is not None else None
+            joins = routing.joins_group(last, self.now, state.window)
+            state.incidents[key] = _OpenIncident(row.id, row.severity) if joins else None
+        for state in states.values():
+            if group is None:
+                state.incidents_read = True
+            else:
+                state.incidents.setdefault(group, None)
 
     def _ensure_locked(self, service: Service) -> None:
         if service.id not in self._locked:
@@ -404,6 +471,8 @@ class Batch:
             resolved = _key(alert.integration_id, alert.dedup_key)
             self._resolved_keys.add(resolved)
             for state in self.services.values():
+                if state.sources is not None:
+                    state.sources.discard(resolved)
                 state.opened = [f for f in state.opened if f[0] != resolved]
             self._resolved.append(alert)
         return Pending(outcome, event.dedup_key, alert)
@@ -451,39 +520,77 @@ class Batch:
         self._placed[id(event)] = placed
         return placed
 
-    def _inhibitor(
-        self, state: _ServiceState, service: Service, key: str, labels: dict[str, str]
-    ) -> str | None:
+    def _inhibitor(self, state: _ServiceState, key: str, labels: dict[str, str]) -> str | None:
         """Return the summary of a firing alert of the service that inhibits this one."""
         if not any(matches_all(rule.target, labels) for rule in state.inhibit):
             return None
-        if state.stored is None:
-            rows = self.session.execute(
-                select(*_LABEL_COLUMNS).where(
-                    _ALERTS.c.service_id == service.id,
-                    text("inhibits"),  # the partial index's own predicate, so it is used
-                    _ALERTS.c.status != AlertStatus.RESOLVED.value,
-                )
+        if state.sources is None:
+            self._read_sources()
+        assert state.sources is not None
+        found = state.sources.inhibitor(labels, key=key)
+        return state.summaries[found] if found is not None else None
+
+    def _read_sources(self) -> None:
+        """Read the firing alerts that can inhibit others, of every service the batch knows
+        that has inhibit rules and has not read them yet, in one query."""
+        states = {
+            service_id: state
+            for service_id, state in self.services.items()
+            if state.inhibit and state.sources is None
+        }
+        rows = self.session.execute(
+            select(
+                _ALERTS.c.id,
+                _ALERTS.c.service_id,
+                _ALERTS.c.integration_id,
+                _ALERTS.c.dedup_key,
+                _ALERTS.c.summary,
+            ).where(
+                _ALERTS.c.service_id.in_(list(states)),
+                text("inhibits"),  # the partial index's own predicate, so it is used
+                _ALERTS.c.status != AlertStatus.RESOLVED.value,
             )
-            state.stored = [
-                (_key(row.integration_id, row.dedup_key), stored_labels(row), row.summary)
-                for row in rows
-            ]
-        firing = [
-            *(f for f in state.stored if f[0] not in self._resolved_keys),
-            *state.opened,
-        ]
-        summaries = {key: summary for key, _, summary in firing}
-        found = routing.inhibited_by(
-            state.inhibit,
-            labels,
-            ((other_key, other) for other_key, other, _ in firing),
-            key=key,
-        )
-        return summaries[found] if found is not None else None
+        ).all()
+        labels_of = self._stored_labels(rows)
+        for state in states.values():
+            state.sources = routing.InhibitIndex(state.inhibit)
+        for row in rows:
+            source = _key(row.integration_id, row.dedup_key)
+            state = states[row.service_id]
+            if source in self._resolved_keys or state.sources is None:
+                continue
+            # Where each firing source is filed is worked out once per process, not per batch.
+            kept = (row.id, row.summary, state.inhibit_text)
+            places = _PLACES.get(kept)
+            if places is None:
+                if len(_PLACES) >= _LABELS_KEPT:
+                    _PLACES.clear()
+                places = _PLACES[kept] = state.sources.places(labels_of[row.id])
+            state.sources.add(source, labels_of[row.id], places)
+            state.summaries[source] = row.summary
+        for state in states.values():
+            assert state.sources is not None
+            for source, its_labels in state.opened:
+                state.sources.add(source, its_labels)
+            state.opened.clear()
+
+    def _stored_labels(self, rows: Sequence[Any]) -> dict[int, dict[str, str]]:
+        """Return the labels of stored alerts (rows with id and summary) by id.
+
+        Only a repeat's summary changes a stored alert's labels, so each process reads and works
+        out an alert's labels once for each summary it has.
+        """
+        missing = [row.id for row in rows if (row.id, row.summary) not in _LABELS]
+        for start in range(0, len(missing), _CHUNK):
+            chunk = missing[start : start + _CHUNK]
+            for row in self.session.execute(select(*_LABEL_COLUMNS).where(_ALERTS.c.id.in_(chunk))):
+                if len(_LABELS) >= _LABELS_KEPT:
+                    _LABELS.clear()
+                _LABELS[(row.id, row.summary)] = stored_labels(row)
+        return {row.id: _LABELS[(row.id, row.summary)] for row in rows}
 
     def _service_named(self, slug: str) -> Service | None:
-        if slug not in self._by_slug:
+        if slug not in self._by_slug:  # read with the routes' other targets, unless renamed since
             self._by_slug[slug] = service_rows.find(self.session, slug)
         return self._by_slug[slug]
 
@@ -499,13 +606,17 @@ class Batch:
         if state.inhibit:
             labels = placed.labels if placed.labels is not None else event_labels(event)
             if not state.in_maintenance and decision.action is not RouteAction.ALERT:
-                inhibitor = self._inhibitor(state, service, key, labels)
+                inhibitor = self._inhibitor(state, key, labels)
                 if inhibitor is not None:
                     # Recorded and attached, but it opens no incident, upgrades none, pages nobody.
                     decision = Route(RouteAction.ATTACH, None)
             inhibits = routing.can_inhibit(state.inhibit, labels)
             if inhibits:
-                state.opened.append((key, labels, summary))
+                state.summaries[key] = summary
+                if state.sources is not None:
+                    state.sources.add(key, labels)
+                else:
+                    state.opened.append((key, labels))
         alert = _Alert(
             integration.id, event.dedup_key, AlertStatus.TRIGGERED.value, 1, summary, None, new=True
         )
@@ -855,11 +966,12 @@ class Batch:
                 for e in self.entries
             ],
         )
-        for incident_id in sorted({e.incident_id for e in self.entries}):
-            self.session.execute(
-                update(Incident).where(Incident.id == incident_id).values(updated_at=self.now),
-                execution_options={"synchronize_session": False},
-            )
+        self.session.execute(
+            update(Incident)
+            .where(Incident.id.in_(sorted({e.incident_id for e in self.entries})))
+            .values(updated_at=self.now),
+            execution_options={"synchronize_session": False},
+        )
 
     def _still_open(self, incident_id: int, *statuses: AlertStatus) -> int:
         """Return how many of the incident's alerts are in one of `statuses`."""
@@ -978,6 +1090,13 @@ class Pending:
     dedup_key: str
     alert: _Alert | None
 
+
+# Each stored alert's labels, by id, as `stored_labels` works them out; emptied when full.
+_LABELS: dict[tuple[int, str], dict[str, str]] = {}
+# Where each stored source alert is filed in its service's InhibitIndex, by its id and summary
+# and the inhibit rules (as stored text); emptied when full.
+_PLACES: dict[tuple[int, str, str], routing.Places] = {}
+_LABELS_KEPT = 50_000
 
 # What `stored_labels` reads of an alert row.
 _LABEL_COLUMNS = (
@@ -1110,9 +1229,14 @@ class Submission:
     events: Sequence[AlertEvent]
 
 
-def _routes(service: Service) -> list[routing.RouteRule]:
+def _routes(service: Service) -> routing.RouteTable:
     """Return the service's stored label routes as core rules (checked when they were applied)."""
-    return [routing.rule_of(r) for r in service.routes or []]
+    return _route_table(json.dumps(service.routes or []))
+
+
+@functools.lru_cache(maxsize=256)
+def _route_table(stored: str) -> routing.RouteTable:
+    return routing.RouteTable(_parsed(stored, routing.rule_of))
 
 
 def _key(integration_id: int, dedup_key: str) -> str:
@@ -1141,7 +1265,14 @@ def _ordinal(n: int) -> str:
 
 def _inhibit_rules(service: Service) -> list[routing.InhibitRule]:
     """Return the service's stored inhibit rules as core rules (checked when applied)."""
-    return [routing.inhibit_rule_of(r) for r in service.inhibit_rules or []]
+    return list(_parsed(json.dumps(service.inhibit_rules or []), routing.inhibit_rule_of))
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(stored: str, rule_of: Callable[[dict[str, Any]], _R]) -> tuple[_R, ...]:
+    """Return stored rules (as JSON text) parsed, once per process for each text: every batch
+    reads them, and 50 routes' regexes take longer to parse than the batch takes to route."""
+    return tuple(rule_of(spec) for spec in json.loads(stored))
 
 
 def for_integration(integration: Integration, events: Sequence[AlertEvent]) -> list[AlertEvent]:
