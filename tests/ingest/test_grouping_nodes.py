@@ -80,11 +80,11 @@ def test_two_nodes_open_one_incident_per_group(db_url: str, tmp_path: Path) -> N
         engine.dispose()
     assert len(alerts) == CLIENTS * EVENTS
     assert sorted(group for group, _ in links) == sorted(f'{{cluster="{c}"}}' for c in CLUSTERS)
-    incident_of = {group: incident for group, incident in links}
+    incident_of = dict(links)
     by_incident: dict[int | None, set[str | None]] = defaultdict(set)
     for group, incident, route in alerts:
         assert route == "incident"  # none left held: every group passed its count
         by_incident[incident].add(group)
-    assert {incident: groups for incident, groups in by_incident.items()} == {
+    assert dict(by_incident) == {
         incident: {group} for group, incident in incident_of.items()
     }

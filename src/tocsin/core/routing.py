@@ -20,7 +20,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -216,67 +218,72 @@ def inhibit_rule_of(spec: Mapping[str, Any]) -> InhibitRule:
     )
 
 
-def can_inhibit(rules: Iterable[InhibitRule], labels: Mapping[str, str]) -> bool:
-    """Whether an alert with `labels` matches the source of one of the rules."""
-    return any(matches_all(rule.source, labels) for rule in rules)
-
-
-# Where an alert is filed in an InhibitIndex: (rule index, its `equal` values) for each rule.
-Places = tuple[tuple[int, tuple[str, ...]], ...]
-
-
-class InhibitIndex:
-    """The firing alerts that can inhibit others, indexed per rule by their `equal` values.
-
-    A check is a dictionary look-up per rule whose target the alert matches, however many
-    alerts fire: Alertmanager keeps its sources the same way.
-    """
-
-    def __init__(self, rules: Iterable[InhibitRule]) -> None:
-        self.rules = tuple(rules)
-        self._sources: list[dict[tuple[str, ...], dict[str, Mapping[str, str]]]] = [
-            {} for _ in self.rules
-        ]
-        self._places: dict[str, list[tuple[int, tuple[str, ...]]]] = {}
-
-    def places(self, labels: Mapping[str, str]) -> Places:
-        """Return where an alert with `labels` is filed: each rule whose source it matches, with
-        its `equal` values (the same for the same labels and rules: callers may keep it)."""
-        return tuple(
-            (index, _equal_values(rule, labels))
-            for index, rule in enumerate(self.rules)
-            if matches_all(rule.source, labels)
-        )
-
-    def add(self, key: str, labels: Mapping[str, str], places: Places | None = None) -> None:
-        """Count the alert `key` as firing, under each rule whose source it matches."""
-        for index, values in self.places(labels) if places is None else places:
-            self._sources[index].setdefault(values, {})[key] = labels
-            self._places.setdefault(key, []).append((index, values))
-
-    def discard(self, key: str) -> None:
-        """Forget the alert `key`: it resolved."""
-        for index, values in self._places.pop(key, []):
-            self._sources[index][values].pop(key, None)
-
-    def inhibitor(self, labels: Mapping[str, str], *, key: str | None = None) -> str | None:
-        """Return the key of a firing alert that inhibits the alert with `labels`, else None;
-        the alert's own `key` is skipped."""
-        for index, rule in enumerate(self.rules):
-            if not matches_all(rule.target, labels):
-                continue
-            both = matches_all(rule.source, labels)
-            for other_key, other in (
-                self._sources[index].get(_equal_values(rule, labels), {}).items()
-            ):
-                if other_key == key or (both and matches_all(rule.target, other)):
-                    continue  # itself, or both match both sides: neither inhibits the other
-                return other_key
-        return None
-
-
 def _equal_values(rule: InhibitRule, labels: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(labels.get(name, "") for name in rule.equal)
+
+
+def inhibit_key(rule: InhibitRule, labels: Mapping[str, str]) -> str:
+    """Return the key that files an alert under `rule`: the rule and the alert's values of its
+    `equal` labels, hashed. A source and a target with equal values have the same key."""
+    digest = hashlib.blake2b(_rule_digest(rule), digest_size=24)
+    for value in _equal_values(rule, labels):
+        digest.update(f"{len(value)}:{value}".encode())
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=1024)
+def _rule_digest(rule: InhibitRule) -> bytes:
+    text = json.dumps(
+        [[str(m) for m in rule.source], [str(m) for m in rule.target], list(rule.equal)],
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(text.encode()).digest()
+
+
+def source_keys(rules: Iterable[InhibitRule], labels: Mapping[str, str]) -> list[tuple[str, bool]]:
+    """Return the keys an alert with `labels` inhibits under, one for each rule whose source it
+    matches, each with whether it matches that rule's target too."""
+    return [
+        (inhibit_key(rule, labels), matches_all(rule.target, labels))
+        for rule in rules
+        if matches_all(rule.source, labels)
+    ]
+
+
+def target_keys(rules: Iterable[InhibitRule], labels: Mapping[str, str]) -> list[tuple[str, bool]]:
+    """Return the keys under which a firing alert would inhibit an alert with `labels`, one for
+    each rule whose target it matches, each with whether it matches that rule's source too."""
+    return [
+        (inhibit_key(rule, labels), matches_all(rule.source, labels))
+        for rule in rules
+        if matches_all(rule.target, labels)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A firing alert filed under an inhibit key."""
+
+    key: str  # the alert's own key
+    matches_target: bool
+    summary: str = ""
+
+
+def inhibitor(
+    wanted: Iterable[tuple[str, bool]],
+    sources: Mapping[str, Iterable[Source]],
+    *,
+    key: str | None = None,
+) -> Source | None:
+    """Return a firing source that inhibits the alert whose `target_keys` are `wanted`, else
+    None. `sources` are the firing alerts by inhibit key; the alert's own `key` is skipped, and
+    one that matches both sides of a rule is not inhibited by another that does too."""
+    for inhibit, both in wanted:
+        for source in sources.get(inhibit, ()):
+            if source.key == key or (both and source.matches_target):
+                continue
+            return source
+    return None
 
 
 def inhibited_by(
@@ -290,7 +297,10 @@ def inhibited_by(
 
     `firing` is every other open alert as (key, labels); the alert's own `key` is skipped.
     """
-    index = InhibitIndex(rules)
+    rules = list(rules)
+    sources: dict[str, list[Source]] = {}
     for other_key, other in firing:
-        index.add(other_key, other)
-    return index.inhibitor(labels, key=key)
+        for inhibit, matches_target in source_keys(rules, other):
+            sources.setdefault(inhibit, []).append(Source(other_key, matches_target))
+    found = inhibitor(target_keys(rules, labels), sources, key=key)
+    return found.key if found is not None else None

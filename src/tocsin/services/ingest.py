@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, lazyload
 
@@ -42,7 +42,7 @@ from tocsin.core.alerts import (
     default_rules,
 )
 from tocsin.core.incident import EventKind, IncidentStatus, incident_ref
-from tocsin.core.matchers import event_labels, matches_all
+from tocsin.core.matchers import event_labels
 from tocsin.core.severity import SeverityScale
 from tocsin.core.timeutil import duration_text
 from tocsin.errors import InvalidInput, TocsinError
@@ -53,6 +53,7 @@ from tocsin.store import services as service_rows
 from tocsin.store.integrations import IntegrationType
 from tocsin.store.models import (
     Alert,
+    AlertInhibitKey,
     Incident,
     IncidentService,
     Integration,
@@ -67,6 +68,7 @@ _R = TypeVar("_R")
 OPEN_INCIDENT = [s.value for s in IncidentStatus if s.is_open]
 _ALERTS: Table = Alert.__table__  # type: ignore[assignment]
 _TIMELINE: Table = TimelineEvent.__table__  # type: ignore[assignment]
+_KEYS: Table = AlertInhibitKey.__table__  # type: ignore[assignment]
 _CHUNK = 500  # keys per IN (...) list, well under SQLite's variable limit
 _ACTOR = TimelineEvent.__table__.c.actor.type.length  # type: ignore[attr-defined]
 _RUNBOOK = _ALERTS.c.runbook.type.length  # type: ignore[attr-defined]
@@ -102,6 +104,8 @@ class _Alert:
     last_seen: datetime | None = None
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
+    inhibit_keys: list[tuple[str, bool]] = field(default_factory=list)
+    inserted: bool = False  # this batch's insert made the row (not another node's)
 
 
 @dataclass
@@ -137,16 +141,16 @@ class _ServiceState:
     in_maintenance: bool
     routes: routing.RouteTable = field(default_factory=lambda: routing.RouteTable(()))
     inhibit: list[routing.InhibitRule] = field(default_factory=list)
-    inhibit_text: str = ""  # the rules as stored, to know them again across batches
     group_by: tuple[str, ...] = ()
     window: timedelta | None = None
     open_after: routing.OpenAfter | None = None
-    # The service's firing alerts that can inhibit others (they match an inhibit rule's source):
-    # those stored, read when an alert first needs them, and those this batch opened, which are
-    # written only at its end (kept in `opened` until the stored ones are read).
-    sources: routing.InhibitIndex | None = None
-    opened: list[tuple[str, dict[str, str]]] = field(default_factory=list)
-    summaries: dict[str, str] = field(default_factory=dict)
+    # The firing alerts of the service that inhibit under each inhibit key (see
+    # AlertInhibitKey): those stored, read once per batch for the keys it asks about, and those
+    # this batch opened, which are written only at its end.
+    sources: dict[str, list[routing.Source]] = field(default_factory=dict)
+    keys_read: set[str] = field(default_factory=set)
+    keys_wanted: set[str] = field(default_factory=set)
+    opened: dict[str, list[routing.Source]] = field(default_factory=dict)
     # Each alert group's open incident (None: it has none), looked up once per batch; when
     # `incidents_read`, every open incident of the service was read and a group not here has none.
     incidents: dict[str, _OpenIncident | None] = field(default_factory=dict)
@@ -164,6 +168,8 @@ class _Placement:
     policy: str | None = None  # the escalation policy of an incident it opens, if not the service's
     labels: dict[str, str] | None = None  # the event's labels, when routes or inhibition need them
     group: str | None = None  # its alert group, when the service groups by labels
+    # The inhibit keys under which a firing alert would quiet it (see routing.target_keys).
+    inhibited_under: tuple[tuple[str, bool], ...] = ()
 
 
 class Batch:
@@ -268,13 +274,11 @@ class Batch:
         )
         self._loaded += new.values()
         for service in new.values():
-            inhibit_text = json.dumps(service.inhibit_rules) if service.inhibit_rules else ""
             self.services[service.id] = _ServiceState(
                 self._rules(service),
                 service.id in in_window,
                 routes.get(service.id) or _routes(service),
-                list(_parsed(inhibit_text or "[]", routing.inhibit_rule_of)),
-                inhibit_text,
+                _inhibit_rules(service),
                 tuple(service.group_by or ()),
                 _seconds(service.group_window_seconds),
                 _open_after(service),
@@ -307,9 +311,11 @@ class Batch:
         }
         wanted: set[int] = set()
         for integration, events in work:
-            # Without label routes every event stays with the integration's service, and one
-            # event that needs its incident is enough to know the lock is needed.
-            routed = bool(integration.service.routes)
+            # Without label routes or inhibit rules every event stays with the integration's
+            # service, and one event that needs its incident is enough to know the lock is
+            # needed; with them, each event is placed now (and asks for its inhibit keys).
+            origin = integration.service
+            routed = bool(origin.routes or origin.inhibit_rules)
             if not routed and integration.service.id in wanted | self._locked:
                 continue
             for e in events:
@@ -322,6 +328,7 @@ class Batch:
                 target = self.service(placed.service)
                 if not target.in_maintenance and placed.decision.action is not RouteAction.ALERT:
                     wanted.add(placed.service.id)
+                    target.keys_wanted.update(inhibit for inhibit, _ in placed.inhibited_under)
                     if not routed:
                         break
         wanted -= self._locked
@@ -471,9 +478,8 @@ class Batch:
             resolved = _key(alert.integration_id, alert.dedup_key)
             self._resolved_keys.add(resolved)
             for state in self.services.values():
-                if state.sources is not None:
-                    state.sources.discard(resolved)
-                state.opened = [f for f in state.opened if f[0] != resolved]
+                for opened in state.opened.values():
+                    opened[:] = [source for source in opened if source.key != resolved]
             self._resolved.append(alert)
         return Pending(outcome, event.dedup_key, alert)
 
@@ -516,78 +522,66 @@ class Batch:
             labels = event_labels(event)
         group = routing.group_key(labels or {}, state.group_by) if state.group_by else None
         decision = routing.decide(routed, event, state.rules)
-        placed = _Placement(service, self._known_severity(decision), routed.policy, labels, group)
+        under = (
+            tuple(routing.target_keys(state.inhibit, labels)) if state.inhibit and labels else ()
+        )
+        placed = _Placement(
+            service, self._known_severity(decision), routed.policy, labels, group, under
+        )
         self._placed[id(event)] = placed
         return placed
 
-    def _inhibitor(self, state: _ServiceState, key: str, labels: dict[str, str]) -> str | None:
-        """Return the summary of a firing alert of the service that inhibits this one."""
-        if not any(matches_all(rule.target, labels) for rule in state.inhibit):
+    def _inhibitor(
+        self,
+        state: _ServiceState,
+        service: Service,
+        key: str,
+        wanted: Sequence[tuple[str, bool]],
+    ) -> str | None:
+        """Return the summary of a firing alert of the service that inhibits this one, which
+        would be filed under the keys `wanted` (its `_Placement.inhibited_under`)."""
+        if not wanted:
             return None
-        if state.sources is None:
-            self._read_sources()
-        assert state.sources is not None
-        found = state.sources.inhibitor(labels, key=key)
-        return state.summaries[found] if found is not None else None
-
-    def _read_sources(self) -> None:
-        """Read the firing alerts that can inhibit others, of every service the batch knows
-        that has inhibit rules and has not read them yet, in one query."""
-        states = {
-            service_id: state
-            for service_id, state in self.services.items()
-            if state.inhibit and state.sources is None
+        missing = {inhibit for inhibit, _ in wanted} - state.keys_read
+        if missing:
+            self._read_sources(service, state, missing | (state.keys_wanted - state.keys_read))
+        firing = {
+            inhibit: [
+                *(s for s in state.sources.get(inhibit, ()) if s.key not in self._resolved_keys),
+                *state.opened.get(inhibit, ()),
+            ]
+            for inhibit, _ in wanted
         }
-        rows = self.session.execute(
-            select(
-                _ALERTS.c.id,
-                _ALERTS.c.service_id,
-                _ALERTS.c.integration_id,
-                _ALERTS.c.dedup_key,
-                _ALERTS.c.summary,
-            ).where(
-                _ALERTS.c.service_id.in_(list(states)),
-                text("inhibits"),  # the partial index's own predicate, so it is used
-                _ALERTS.c.status != AlertStatus.RESOLVED.value,
+        found = routing.inhibitor(wanted, firing, key=key)
+        return found.summary if found is not None else None
+
+    def _read_sources(self, service: Service, state: _ServiceState, keys: set[str]) -> None:
+        """Read the firing alerts of the service filed under these inhibit keys, in one query
+        (the keys `lock_services` saw this batch's alerts will ask about come along)."""
+        wanted = sorted(keys)
+        for start in range(0, len(wanted), _CHUNK):
+            rows = self.session.execute(
+                select(
+                    _KEYS.c.key,
+                    _KEYS.c.matches_target,
+                    _ALERTS.c.integration_id,
+                    _ALERTS.c.dedup_key,
+                    _ALERTS.c.summary,
+                )
+                .join(_ALERTS, _ALERTS.c.id == _KEYS.c.alert_id)
+                .where(
+                    _KEYS.c.service_id == service.id,
+                    _KEYS.c.key.in_(wanted[start : start + _CHUNK]),
+                    _ALERTS.c.status != AlertStatus.RESOLVED.value,
+                )
             )
-        ).all()
-        labels_of = self._stored_labels(rows)
-        for state in states.values():
-            state.sources = routing.InhibitIndex(state.inhibit)
-        for row in rows:
-            source = _key(row.integration_id, row.dedup_key)
-            state = states[row.service_id]
-            if source in self._resolved_keys or state.sources is None:
-                continue
-            # Where each firing source is filed is worked out once per process, not per batch.
-            kept = (row.id, row.summary, state.inhibit_text)
-            places = _PLACES.get(kept)
-            if places is None:
-                if len(_PLACES) >= _LABELS_KEPT:
-                    _PLACES.clear()
-                places = _PLACES[kept] = state.sources.places(labels_of[row.id])
-            state.sources.add(source, labels_of[row.id], places)
-            state.summaries[source] = row.summary
-        for state in states.values():
-            assert state.sources is not None
-            for source, its_labels in state.opened:
-                state.sources.add(source, its_labels)
-            state.opened.clear()
-
-    def _stored_labels(self, rows: Sequence[Any]) -> dict[int, dict[str, str]]:
-        """Return the labels of stored alerts (rows with id and summary) by id.
-
-        Only a repeat's summary changes a stored alert's labels, so each process reads and works
-        out an alert's labels once for each summary it has.
-        """
-        missing = [row.id for row in rows if (row.id, row.summary) not in _LABELS]
-        for start in range(0, len(missing), _CHUNK):
-            chunk = missing[start : start + _CHUNK]
-            for row in self.session.execute(select(*_LABEL_COLUMNS).where(_ALERTS.c.id.in_(chunk))):
-                if len(_LABELS) >= _LABELS_KEPT:
-                    _LABELS.clear()
-                _LABELS[(row.id, row.summary)] = stored_labels(row)
-        return {row.id: _LABELS[(row.id, row.summary)] for row in rows}
+            for row in rows:
+                state.sources.setdefault(row.key, []).append(
+                    routing.Source(
+                        _key(row.integration_id, row.dedup_key), row.matches_target, row.summary
+                    )
+                )
+        state.keys_read |= keys
 
     def _service_named(self, slug: str) -> Service | None:
         if slug not in self._by_slug:  # read with the routes' other targets, unless renamed since
@@ -602,24 +596,23 @@ class Batch:
         summary = event.summary or event.dedup_key
         inhibitor = None
         key = _key(integration.id, event.dedup_key)
-        inhibits = False
+        inhibit_keys: list[tuple[str, bool]] = []
         if state.inhibit:
             labels = placed.labels if placed.labels is not None else event_labels(event)
             if not state.in_maintenance and decision.action is not RouteAction.ALERT:
-                inhibitor = self._inhibitor(state, key, labels)
+                inhibitor = self._inhibitor(state, service, key, placed.inhibited_under)
                 if inhibitor is not None:
                     # Recorded and attached, but it opens no incident, upgrades none, pages nobody.
                     decision = Route(RouteAction.ATTACH, None)
-            inhibits = routing.can_inhibit(state.inhibit, labels)
-            if inhibits:
-                state.summaries[key] = summary
-                if state.sources is not None:
-                    state.sources.add(key, labels)
-                else:
-                    state.opened.append((key, labels))
+            inhibit_keys = routing.source_keys(state.inhibit, labels)
+            for inhibit, matches_target in inhibit_keys:
+                state.opened.setdefault(inhibit, []).append(
+                    routing.Source(key, matches_target, summary)
+                )
         alert = _Alert(
             integration.id, event.dedup_key, AlertStatus.TRIGGERED.value, 1, summary, None, new=True
         )
+        alert.inhibit_keys = inhibit_keys
         alert.values = {
             "integration_id": integration.id,
             "service_id": service.id,
@@ -629,7 +622,6 @@ class Batch:
             "sev": decision.sev,
             "route": decision.action.value,
             "group_key": placed.group,
-            "inhibits": inhibits,
             "suppressed": state.in_maintenance,
             "source": event.source[:300],
             "runbook": runbook_reference(event.details) or matching_runbook_rule(service, event),
@@ -846,6 +838,7 @@ class Batch:
             ],
         )
         self._insert_new()
+        self._insert_inhibit_keys()
         self._update_changed()
         self._insert_entries()
         self._upgrade_severities()
@@ -895,10 +888,26 @@ class Batch:
         for alert in new:
             alert.id = ids.get((alert.integration_id, alert.dedup_key))
             alert.new = False
+            alert.inserted = alert.id is not None
             if alert.id is None:
                 # Another node opened this alert between our look and our insert: fold ours
                 # into theirs as repeats.
                 self._fold_into_existing(alert)
+
+    def _insert_inhibit_keys(self) -> None:
+        rows = [
+            {
+                "alert_id": a.id,
+                "key": inhibit,
+                "service_id": a.values["service_id"],
+                "matches_target": matches_target,
+            }
+            for a in self._all()
+            if a.inserted and a.inhibit_keys
+            for inhibit, matches_target in a.inhibit_keys
+        ]
+        if rows:
+            self.session.execute(insert(_KEYS), rows)
 
     def _fold_into_existing(self, alert: _Alert) -> None:
         row = self.session.execute(
@@ -1091,13 +1100,6 @@ class Pending:
     alert: _Alert | None
 
 
-# Each stored alert's labels, by id, as `stored_labels` works them out; emptied when full.
-_LABELS: dict[tuple[int, str], dict[str, str]] = {}
-# Where each stored source alert is filed in its service's InhibitIndex, by its id and summary
-# and the inhibit rules (as stored text); emptied when full.
-_PLACES: dict[tuple[int, str, str], routing.Places] = {}
-_LABELS_KEPT = 50_000
-
 # What `stored_labels` reads of an alert row.
 _LABEL_COLUMNS = (
     _ALERTS.c.id,
@@ -1127,29 +1129,27 @@ def stored_labels(row: Any) -> dict[str, str]:
 
 
 def flag_inhibiting(session: Session, service: Service) -> int:
-    """Mark which open alerts of the service can inhibit others under its current rules.
+    """File the service's open alerts under its current inhibit rules again.
 
     Called when a service's inhibit rules change, so that alerts already firing quiet the
-    alerts that arrive after the change; returns how many can.
+    alerts that arrive after the change; returns how many open alerts can inhibit now.
     """
     rules = _inhibit_rules(service)
+    session.execute(delete(_KEYS).where(_KEYS.c.service_id == service.id))
     rows = session.execute(
-        select(*_LABEL_COLUMNS, _ALERTS.c.inhibits).where(
+        select(*_LABEL_COLUMNS).where(
             _ALERTS.c.service_id == service.id,
             _ALERTS.c.status != AlertStatus.RESOLVED.value,
         )
     ).all()
-    flags = [(row, routing.can_inhibit(rules, stored_labels(row))) for row in rows]
-    changed = [{"b_id": row.id, "b_inhibits": flag} for row, flag in flags if flag != row.inhibits]
-    if changed:
-        session.execute(
-            update(_ALERTS)
-            .where(_ALERTS.c.id == bindparam("b_id"))
-            .values(inhibits=bindparam("b_inhibits")),
-            changed,
-            execution_options={"synchronize_session": False},
-        )
-    return sum(flag for _row, flag in flags)
+    keys = [
+        {"alert_id": row.id, "key": inhibit, "service_id": service.id, "matches_target": both}
+        for row in rows
+        for inhibit, both in routing.source_keys(rules, stored_labels(row))
+    ]
+    if keys:
+        session.execute(insert(_KEYS), keys)
+    return len({key["alert_id"] for key in keys})
 
 
 def runbook_reference(details: Any) -> str | None:

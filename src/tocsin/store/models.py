@@ -403,14 +403,6 @@ class Alert(Base):
             postgresql_where=text("status != 'resolved'"),
         ),
         Index("ix_alerts_incident_first_seen", "incident_id", "first_seen", "id"),
-        # The few alerts that match a source of their service's inhibit rules: an arriving alert
-        # looks only at these, not at every open alert of the service.
-        Index(
-            "ix_alerts_inhibiting",
-            "service_id",
-            sqlite_where=text("inhibits"),
-            postgresql_where=text("inhibits"),
-        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -424,8 +416,6 @@ class Alert(Base):
     sev: Mapped[str | None] = mapped_column(String(32))
     route: Mapped[str] = mapped_column(String(20))
     group_key: Mapped[str | None] = mapped_column(String(512))
-    # It matches a source of its service's inhibit rules: while it fires, it may quiet others.
-    inhibits: Mapped[bool] = mapped_column(default=False, server_default=false())
     suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
     summary: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(300), default="")
@@ -440,6 +430,26 @@ class Alert(Base):
 
     integration: Mapped[Integration] = relationship(lazy="joined")
     service: Mapped[Service] = relationship(lazy="joined")
+
+
+class AlertInhibitKey(Base):
+    """An alert that matches the source of one of its service's inhibit rules, filed under the
+    rule and the alert's values of the rule's `equal` labels (hashed into `key`).
+
+    An arriving alert that matches the rule's target works out the same key from its own labels
+    and finds the firing alerts that inhibit it with one indexed look-up, however many fire.
+    """
+
+    __tablename__ = "alert_inhibit_keys"
+    __table_args__ = (Index("ix_alert_inhibit_keys_service_key", "service_id", "key"),)
+
+    alert_id: Mapped[int] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    # It matches the rule's target too: it cannot inhibit an alert that matches both sides.
+    matches_target: Mapped[bool]
 
 
 class MaintenanceWindow(Base):

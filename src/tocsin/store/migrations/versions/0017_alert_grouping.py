@@ -27,22 +27,31 @@ def upgrade() -> None:
         batch.add_column(sa.Column("group_key", sa.String(length=512), nullable=True))
     with op.batch_alter_table("alerts") as batch:
         batch.add_column(sa.Column("group_key", sa.String(length=512), nullable=True))
-        batch.add_column(
-            sa.Column("inhibits", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    op.create_table(
+        "alert_inhibit_keys",
+        sa.Column(
+            "alert_id",
+            sa.Integer(),
+            sa.ForeignKey("alerts.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("key", sa.String(length=64), primary_key=True),
+        sa.Column(
+            "service_id",
+            sa.Integer(),
+            sa.ForeignKey("services.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("matches_target", sa.Boolean(), nullable=False),
+    )
     op.create_index(
-        "ix_alerts_inhibiting",
-        "alerts",
-        ["service_id"],
-        sqlite_where=sa.text("inhibits"),
-        postgresql_where=sa.text("inhibits"),
+        "ix_alert_inhibit_keys_service_key", "alert_inhibit_keys", ["service_id", "key"]
     )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_alerts_inhibiting", table_name="alerts")
+    op.drop_table("alert_inhibit_keys")
     with op.batch_alter_table("alerts") as batch:
-        batch.drop_column("inhibits")
         batch.drop_column("group_key")
     with op.batch_alter_table("incident_services") as batch:
         batch.drop_column("group_key")
