@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -639,8 +640,11 @@ class Team(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(63), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # Who a `team:SLUG` escalation target pages: this schedule's on-call, or every member.
+    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]
 
+    schedule: Mapped[Schedule | None] = relationship(lazy="joined")
     members: Mapped[list[TeamMember]] = relationship(
         order_by="TeamMember.position", cascade="all, delete-orphan", lazy="selectin"
     )
@@ -660,6 +664,20 @@ class TeamMember(Base):
     position: Mapped[int] = mapped_column(default=0)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class Webhook(Base):
+    """An outgoing signed webhook that an escalation level calls as one of its targets."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(200))
+    timeout_seconds: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
 
 class StatusComponent(Base):
