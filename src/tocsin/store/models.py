@@ -531,7 +531,9 @@ class Escalation(Base):
 
 
 class Notification(Base):
-    """One message to one contact method: an outbox row, written with the decision to notify.
+    """One message to one contact method of a user, or one call of a webhook an escalation level
+    names (then `user_id` and `contact_method_id` are empty): an outbox row, written with the
+    decision to notify.
 
     pending -> sending (claimed until `claimed_until`) -> sent | failed; a temporary failure
     goes back to pending with a later `due_at`. `idempotency_key` stays the same for every
@@ -551,10 +553,11 @@ class Notification(Base):
     incident_id: Mapped[int | None] = mapped_column(
         ForeignKey("incidents.id", ondelete="CASCADE"), index=True
     )
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     contact_method_id: Mapped[int | None] = mapped_column(
         ForeignKey("contact_methods.id", ondelete="SET NULL")
     )
+    webhook_id: Mapped[int | None] = mapped_column(ForeignKey("webhooks.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20))
     due_at: Mapped[datetime]

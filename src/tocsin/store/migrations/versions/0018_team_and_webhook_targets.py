@@ -1,4 +1,4 @@
-"""team and webhook escalation targets: a team's schedule, webhooks
+"""team and webhook escalation targets: a team's schedule, webhooks, webhook notifications
 
 Revision ID: 0018
 Revises: 0017
@@ -40,9 +40,26 @@ def upgrade() -> None:
             ["id"],
             ondelete="SET NULL",
         )
+    with op.batch_alter_table("notifications") as batch:
+        # A webhook call belongs to no user.
+        batch.alter_column("user_id", existing_type=sa.Integer(), nullable=True)
+        batch.add_column(sa.Column("webhook_id", sa.Integer(), nullable=True))
+        batch.create_foreign_key(
+            batch.f("fk_notifications_webhook_id_webhooks"),
+            "webhooks",
+            ["webhook_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
 
 
 def downgrade() -> None:
+    # The calls of webhooks have no user to keep them under; the downgraded schema needs one.
+    op.execute("DELETE FROM notifications WHERE user_id IS NULL")
+    with op.batch_alter_table("notifications") as batch:
+        batch.drop_constraint(batch.f("fk_notifications_webhook_id_webhooks"), type_="foreignkey")
+        batch.drop_column("webhook_id")
+        batch.alter_column("user_id", existing_type=sa.Integer(), nullable=False)
     with op.batch_alter_table("teams") as batch:
         batch.drop_constraint(batch.f("fk_teams_schedule_id_schedules"), type_="foreignkey")
         batch.drop_column("schedule_id")
