@@ -2,7 +2,7 @@
 
     users:      [{handle, name, email, time_zone, role, stakeholder, contact_methods,
                   notification_rules}]
-    teams:      [{slug, name, members: [handle, ...]}]
+    teams:      [{slug, name, members: [handle, ...], schedule}]
     components: [{slug, name, description}]   status-page components, in display order
     services:   [{slug, name, owner, team, component, description, severity_definitions,
                   alert_rules, escalation_policy, runbook, runbook_rules, integrations, ...}]
@@ -10,6 +10,7 @@
     schedules:  [{name, time_zone, layers: [{name, rotation, start, participants, restrictions,
                   time_zone}], overrides: [{user, from, to}]}]
     escalation_policies: [{name, repeat, levels: [{targets, delay}]}]
+    webhooks:   [{name, url, secret, timeout}]   what `webhook:NAME` escalation targets call
 
 Problems are reported all at once, as `tocsin.yaml:12: services[2].owner: unknown user "zed"`.
 """
@@ -71,7 +72,10 @@ class UserConfigSpec(UserSpec):
 
 
 class EscalationLevelSpec(Spec):
-    targets: list[str] = Field(description="user:HANDLE or schedule:NAME.")
+    targets: list[str] = Field(
+        description="user:HANDLE, schedule:NAME, team:SLUG (the team's schedule's on-call, else"
+        " every member) or webhook:NAME (a signed POST to a webhook of `webhooks:`)."
+    )
     delay: str | None = Field(None, description="Wait before the next level: 15m.")
 
 
@@ -104,6 +108,24 @@ class TeamSpec(Spec):
     slug: str
     name: str | None = None
     members: list[str] = Field(default_factory=list, description="User handles, in order.")
+    schedule: str | None = Field(
+        None,
+        description="The schedule whose on-call a team:SLUG escalation target pages; without"
+        " one, every member is paged.",
+    )
+
+
+class WebhookSpec(Spec):
+    name: str = Field(description="What escalation targets call it by: webhook:NAME.")
+    url: str = Field(description="Where Tocsin POSTs the signed JSON: an http(s) URL.")
+    secret: str | None = Field(
+        None,
+        description="The HMAC-SHA256 signing secret (X-Tocsin-Signature). Required for a new"
+        " webhook; left out, an existing webhook keeps its stored one.",
+    )
+    timeout: str | None = Field(
+        None, description="How long to wait for the receiver's answer: 10s (default 5s)."
+    )
 
 
 class ComponentSpec(Spec):
@@ -265,6 +287,9 @@ class ConfigSpec(Spec):
     severities: list[SeveritySpec] | None = None
     schedules: list[ScheduleSpec] = Field(default_factory=list)
     escalation_policies: list[EscalationPolicySpec] = Field(default_factory=list)
+    webhooks: list[WebhookSpec] = Field(
+        default_factory=list, description="Outgoing signed webhooks that escalation levels call."
+    )
 
 
 Problem = Callable[[str, str], str]

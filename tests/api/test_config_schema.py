@@ -28,6 +28,7 @@ def test_the_schema_names_every_section_and_refuses_unknown_keys() -> None:
         "severities",
         "schedules",
         "escalation_policies",
+        "webhooks",
     }
     assert schema["additionalProperties"] is False
     restriction = schema["$defs"]["RestrictionSpec"]["properties"]

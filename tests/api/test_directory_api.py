@@ -140,3 +140,32 @@ def test_tokens_are_shown_once_and_can_be_revoked(api: Api) -> None:
     )
     assert bad.status_code == 400
     assert "valid scopes: calendar, read, write, admin" in bad.json()["detail"]
+
+
+def test_a_policy_posted_over_http_may_name_teams_and_webhooks_that_exist(
+    api: Api, db_url: str
+) -> None:
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        known = (
+            "teams: [{slug: dba, members: [alice, bob]}]\n"
+            "webhooks: [{name: chatops, url: 'https://chat.example.com/t', secret: s3cret}]\n"
+        )
+        applier.apply(session, config.parse(known, "tocsin.yaml"), now=T0)
+    engine.dispose()
+    levels = [{"targets": ["team:dba"], "delay": "5m"}, {"targets": ["webhook:chatops"]}]
+    created = api.client.post(
+        f"{V1}/escalation-policies", json={"name": "db", "levels": levels}, headers=api.writer
+    )
+    assert created.status_code == 201, created.text
+    shown = api.client.get(f"{V1}/escalation-policies/db", headers=api.reader).json()
+    assert [level["targets"] for level in shown["levels"]] == [["team:dba"], ["webhook:chatops"]]
+    unknown = [{"targets": ["team:dbas", "webhook:chat"]}]
+    bad = api.client.post(
+        f"{V1}/escalation-policies", json={"name": "db", "levels": unknown}, headers=api.writer
+    )
+    assert bad.status_code == 400
+    assert bad.json()["errors"] == [
+        "levels[0].targets[0]: unknown team 'dbas'",
+        "levels[0].targets[1]: unknown webhook 'chat'",
+    ]

@@ -29,10 +29,11 @@ RICH_PLAN = [
     "create user carol",
     "create component website",
     "create component api",
-    "create team platform",
-    "create team data",
+    "create webhook chatops",
     "create schedule primary",
     "create schedule secondary",
+    "create team platform",
+    "create team data",
     "create escalation policy web-oncall",
     "create service web",
     "create integration web/alertmanager (alertmanager)",
@@ -55,13 +56,24 @@ def fresh_cli(tmp_path: Path, name: str) -> Cli:
     return other
 
 
+def refused(cli: Cli, config: Path) -> list[str]:
+    """Return the problems a dry run and a real apply of `config` both refuse it with, once
+    checked that neither printed a plan nor created anything."""
+    result = cli("apply", "-f", str(config), "--dry-run")
+    assert result.code == 2
+    assert result.stdout == ""
+    assert cli("apply", "-f", str(config)).stderr == result.stderr
+    assert cli.ok("user", "list", "--json").json() == []
+    return result.stderr.splitlines()
+
+
 def test_dry_run_prints_the_plan_and_changes_nothing(cli: Cli, tmp_path: Path) -> None:
     config = rich_copy(tmp_path)
     empty = cli.ok("export").stdout
     dry = cli.ok("apply", "-f", str(config), "--dry-run")
     assert dry.stdout.splitlines() == RICH_PLAN
     assert "key=" not in dry.stdout + dry.stderr
-    assert dry.stderr == f"Dry run of {config}: 24 change(s), none made\n"
+    assert dry.stderr == f"Dry run of {config}: 25 change(s), none made\n"
     assert cli.ok("export").stdout == empty
     assert cli.ok("user", "list", "--json").json() == []
     assert cli.ok("integration", "list", "--json").json() == []
@@ -71,7 +83,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(cli: Cli, tmp_path: Path) -
     assert [line.split(" key=")[0] for line in lines] == RICH_PLAN
     keys = [line.split(" key=")[1] for line in lines if " key=" in line]
     assert [len(key) for key in keys] == [32, 32, 32]
-    assert real.stderr == f"Applied {config}: 24 change(s)\n"
+    assert real.stderr == f"Applied {config}: 25 change(s)\n"
 
     for args in (["apply", "-f", str(config)], ["apply", "-f", str(config), "--dry-run"]):
         again = cli.ok(*args)
@@ -134,10 +146,7 @@ def test_bad_teams_and_components_are_all_named_and_nothing_is_applied(
         "    team: platfrom\n"
         "    component: websit\n"
     )
-    result = cli("apply", "-f", str(config), "--dry-run")
-    assert result.code == 2
-    assert result.stdout == ""
-    assert result.stderr.splitlines() == [
+    assert refused(cli, config) == [
         f"error: {config}:3: teams: 'platform' is listed 2 times",
         f"error: {config}:8: components: 'website' is listed 2 times",
         f"error: {config}:5: teams[0].members[1]: unknown user 'zed'",
@@ -146,8 +155,61 @@ def test_bad_teams_and_components_are_all_named_and_nothing_is_applied(
         f"error: {config}:13: services[0].team: unknown team 'platfrom'",
         f"error: {config}:14: services[0].component: unknown component 'websit'",
     ]
-    assert cli("apply", "-f", str(config)).stderr == result.stderr
-    assert cli.ok("user", "list", "--json").json() == []
+
+
+def test_bad_team_and_webhook_targets_are_all_named_and_nothing_is_applied(
+    cli: Cli, tmp_path: Path
+) -> None:
+    config = tmp_path / "tocsin.yaml"
+    config.write_text(
+        "users:\n"
+        "  - {handle: alice}\n"
+        "teams:\n"
+        "  - {slug: dba, members: [alice], schedule: dba-rota}\n"
+        "webhooks:\n"
+        "  - {name: chatops, url: 'ftp://chat.example.com/hook', secret: s3cret}\n"
+        "  - {name: ticket, url: 'https://tickets.example.com/new'}\n"
+        "  - {name: Pager Bot, url: 'https://x.example.com', secret: '', timeout: 2m}\n"
+        "escalation_policies:\n"
+        "  - name: db-oncall\n"
+        "    levels:\n"
+        "      - targets: ['team:dba', 'team:dbas']\n"
+        "        delay: 5m\n"
+        "      - targets: ['webhook:chatops', 'webhook:tickets', 'user:alice']\n"
+    )
+    assert refused(cli, config) == [
+        f"error: {config}:4: teams[0].schedule: unknown schedule 'dba-rota'",
+        f"error: {config}:6: webhooks[0].url: the webhook URL must be an absolute http:// or "
+        "https:// URL, got 'ftp://chat.example.com/hook'",
+        f"error: {config}:7: webhooks[1].secret: a new webhook needs the secret its receiver "
+        "checks signatures with",
+        f"error: {config}:8: webhooks[2].name: 'Pager Bot' is not a valid name: lowercase "
+        "letters, digits and dashes",
+        f"error: {config}:8: webhooks[2].secret: must not be empty",
+        f"error: {config}:8: webhooks[2].timeout: '2m' must be from 1s to 30s",
+        f"error: {config}:12: escalation_policies[0].levels[0].targets[1]: unknown team 'dbas'",
+        f"error: {config}:14: escalation_policies[0].levels[1].targets[1]: unknown webhook "
+        "'tickets'",
+    ]
+
+
+def test_prune_keeps_a_team_and_a_webhook_a_policy_outside_the_file_names(
+    cli: Cli, tmp_path: Path
+) -> None:
+    config = rich_copy(tmp_path)
+    cli.ok("apply", "-f", str(config))
+    only = tmp_path / "only.yaml"
+    only.write_text(
+        "teams: [{slug: platform, name: Platform, members: [alice, bob]}]\nwebhooks: []\n"
+    )
+    result = cli("apply", "-f", str(only), "--prune")
+    assert result.code == 2
+    assert result.stderr.splitlines() == [
+        f"error: {only}:1: teams: --prune cannot delete team 'data': escalation policy "
+        "web-oncall, which the file does not describe, still names it",
+        f"error: {only}:2: webhooks: --prune cannot delete webhook 'chatops': escalation policy "
+        "web-oncall, which the file does not describe, still names it",
+    ]
 
 
 def test_prune_deletes_exactly_what_the_file_leaves_out(cli: Cli, tmp_path: Path) -> None:
@@ -178,8 +240,8 @@ def test_prune_deletes_exactly_what_the_file_leaves_out(cli: Cli, tmp_path: Path
         "delete integration web/by-hand (generic)",
         "delete service legacy",
         "delete escalation policy old-policy",
-        "delete schedule old-rota",
         "delete team retired",
+        "delete schedule old-rota",
         "delete component docs",
         "delete user zed",
     ]
@@ -352,6 +414,12 @@ def test_export_round_trips_every_section_and_keeps_secrets_out_unless_asked(
     assert (result.stdout, result.stderr) == ("", f"{exported}: no changes\n")
     assert cli.ok("export").stdout == text
     assert "      - {name: hook, type: webhook, url: 'https://hooks.example.com/alice'}\n" in text
+    assert "  - slug: data\n    members: [carol]\n    schedule: secondary\n" in text
+    assert (
+        "webhooks:\n  - {name: chatops, url: 'https://chat.example.com/tocsin', timeout: 10s}\n"
+    ) in text
+    assert "s3cret-chatops" not in text
+    assert "      - targets: ['user:carol', 'team:data', 'webhook:chatops']\n" in text
     secret = cli.ok("export", "--include-secrets").stdout
     assert (
         "      - name: hook\n"
@@ -359,6 +427,7 @@ def test_export_round_trips_every_section_and_keeps_secrets_out_unless_asked(
         "        url: https://hooks.example.com/alice\n"
         "        secret: s3cret-alice\n"
     ) in secret
+    assert "    secret: s3cret-chatops\n" in secret
 
 
 def test_an_export_with_its_secrets_rebuilds_a_fresh_database(cli: Cli, tmp_path: Path) -> None:

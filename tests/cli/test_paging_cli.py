@@ -54,7 +54,7 @@ def test_bad_policies_name_every_problem(cli: Cli, tmp_path: Path) -> None:
     config = tmp_path / "tocsin.yaml"
     config.write_text(
         CONFIG.replace('schedule:db-primary"], delay: 15m', 'schedule:db-backup"], delay: soon')
-        .replace("user:erin", "team:dba")
+        .replace("user:erin", "group:dba")
         .replace("escalation_policy: db-oncall", "escalation_policy: db-pager")
         .replace("ack_timeout: 30m", "ack_timeout: later")
     )
@@ -65,7 +65,7 @@ def test_bad_policies_name_every_problem(cli: Cli, tmp_path: Path) -> None:
         "escalation_policies[0].levels[0].delay" in line and "'soon'" in line for line in lines
     )
     assert any(
-        "escalation_policies[0].levels[1].targets[0]" in line and "team:dba" in line
+        "escalation_policies[0].levels[1].targets[0]" in line and "group:dba" in line
         for line in lines
     )
     assert any(

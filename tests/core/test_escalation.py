@@ -24,9 +24,11 @@ from tocsin.core.escalation import (
     State,
     Target,
     TargetKind,
+    TeamRoster,
     acknowledge,
     due,
     level_users,
+    level_webhooks,
     parse_policy,
     parse_target,
     resolve,
@@ -43,6 +45,7 @@ SEED_LEVELS: list[dict[str, Any]] = [
 ]
 ROSTER = {"db-primary": ("alice",), "db-secondary": ("bob",)}
 DURATION_HINT = "write it like 30s, 15m, 1h, 1h30m or 2d"
+TARGET_HINT = "user:NAME, schedule:NAME, team:SLUG or webhook:NAME"
 
 
 def at(hour: int, minute: int, second: int = 0) -> datetime:
@@ -94,6 +97,9 @@ def run_out(
             "schedule:db-primary", Target(TargetKind.SCHEDULE, "db-primary"), id="schedule"
         ),
         pytest.param(" Schedule : db-primary ", Target(TargetKind.SCHEDULE, "db-primary"), id="ws"),
+        pytest.param("team:dba", Target(TargetKind.TEAM, "dba"), id="team"),
+        pytest.param(" TEAM: dba", Target(TargetKind.TEAM, "dba"), id="team-ws"),
+        pytest.param("webhook:chatops", Target(TargetKind.WEBHOOK, "chatops"), id="webhook"),
     ],
 )
 def test_targets_parse(text: str, expected: Target) -> None:
@@ -108,9 +114,11 @@ def test_a_target_prints_as_it_is_written() -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        pytest.param("team:x", id="unknown-kind"),
+        pytest.param("group:x", id="unknown-kind"),
         pytest.param("erin", id="no-kind"),
         pytest.param("user:", id="no-name"),
+        pytest.param("team:", id="team-no-name"),
+        pytest.param("webhook: ", id="webhook-blank-name"),
         pytest.param("user:  ", id="blank-name"),
         pytest.param(":erin", id="blank-kind"),
         pytest.param("", id="empty"),
@@ -119,7 +127,7 @@ def test_a_target_prints_as_it_is_written() -> None:
 def test_bad_targets_are_named_in_the_error(text: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_target(text)
-    assert caught.value.problems == [f"{text!r} is not user:NAME or schedule:NAME"]
+    assert caught.value.problems == [f"{text!r} is not {TARGET_HINT}"]
 
 
 def test_the_seed_policy_parses() -> None:
@@ -151,14 +159,14 @@ def test_delays_of_one_minute_and_more_are_kept() -> None:
         pytest.param(
             [
                 {"targets": ["schedule:a"], "delay": "15 minutes"},
-                {"targets": ["user:b", "team:x"], "delay": "30s"},
+                {"targets": ["user:b", "group:x"], "delay": "30s"},
                 {"targets": []},
             ],
             11,
             [
                 "repeat: must be 0..10, not 11",
                 f"levels[0].delay: '15 minutes' is not a duration; {DURATION_HINT}",
-                "levels[1].targets[1]: 'team:x' is not user:NAME or schedule:NAME",
+                f"levels[1].targets[1]: 'group:x' is not {TARGET_HINT}",
                 "levels[1].delay: '30s' is shorter than the minimum of 1 minute",
                 "levels[2].targets: at least one target",
             ],
@@ -200,7 +208,7 @@ def test_delays_of_one_minute_and_more_are_kept() -> None:
         pytest.param(
             [{"targets": [7]}],
             0,
-            ["levels[0].targets[0]: 7 is not user:NAME or schedule:NAME"],
+            [f"levels[0].targets[0]: 7 is not {TARGET_HINT}"],
             id="target-not-text",
         ),
         pytest.param(
@@ -250,6 +258,90 @@ def test_a_level_pages_targets_in_order_each_schedule_sorted_and_nobody_twice() 
     )
     on_call = roster({"s1": ("cy", "al"), "s2": ("dee", "al")})
     assert level_users(level, at(10, 0), on_call) == ("al", "cy", "bo", "dee")
+
+
+TEAMS = {
+    "dba": TeamRoster(("dee", "al", "cy")),  # no schedule: every member, in the team's order
+    "net": TeamRoster(("al", "bo", "cy"), schedule="s1"),  # its schedule's on-call only
+    "gap": TeamRoster(("al", "bo"), schedule="empty"),  # a schedule with nobody on call now
+    "nobody": TeamRoster(()),
+}
+
+
+@pytest.mark.parametrize(
+    ("targets", "expected"),
+    [
+        pytest.param(["team:dba"], ("dee", "al", "cy"), id="members-in-team-order"),
+        pytest.param(["team:net"], ("al", "cy"), id="team-schedule-on-call-sorted"),
+        pytest.param(["team:gap"], (), id="team-schedule-gap-pages-no-member"),
+        pytest.param(["team:nobody"], (), id="team-without-members"),
+        pytest.param(["team:gone"], (), id="team-that-no-longer-exists"),
+        pytest.param(["user:cy", "team:dba"], ("cy", "dee", "al"), id="user-and-member-once"),
+        pytest.param(["team:dba", "user:al"], ("dee", "al", "cy"), id="member-and-user-once"),
+        pytest.param(["team:dba", "team:net"], ("dee", "al", "cy"), id="two-teams-overlap"),
+        pytest.param(["schedule:s2", "team:dba"], ("al", "dee", "cy"), id="schedule-then-team"),
+        pytest.param(["webhook:chatops"], (), id="webhook-pages-no-person"),
+        pytest.param(["webhook:chatops", "team:dba"], ("dee", "al", "cy"), id="webhook-and-team"),
+    ],
+)
+def test_a_team_pages_its_schedule_or_its_members_once_each(
+    targets: list[str], expected: tuple[str, ...]
+) -> None:
+    level = Level(tuple(parse_target(t) for t in targets), MIN)
+    on_call = roster({"s1": ("cy", "al"), "s2": ("dee", "al"), "empty": ()})
+    assert level_users(level, at(10, 0), on_call, TEAMS.get) == expected
+
+
+@pytest.mark.parametrize(
+    ("targets", "expected"),
+    [
+        pytest.param(["user:al"], (), id="none"),
+        pytest.param(["webhook:b", "user:al", "webhook:a"], ("b", "a"), id="in-order-written"),
+        pytest.param(["webhook:a", "webhook:a"], ("a",), id="once-each"),
+    ],
+)
+def test_a_level_calls_its_webhooks_once_each(
+    targets: list[str], expected: tuple[str, ...]
+) -> None:
+    assert level_webhooks(Level(tuple(parse_target(t) for t in targets), MIN)) == expected
+
+
+def test_a_team_with_nobody_on_call_is_skipped_like_an_empty_schedule() -> None:
+    policy = seed(levels=[{"targets": ["team:gap"], "delay": "5m"}, {"targets": ["team:dba"]}])
+    state, actions = start(policy, at(10, 0), roster({}), TEAMS.get)
+    assert [brief(a) for a in actions] == [
+        ("skip", 0, 0),
+        ("page", ("dee", "al", "cy"), 1, 0),
+        ("exhausted",),
+    ]
+    assert state.paged == {"dee", "al", "cy"}
+
+
+def test_a_level_with_only_a_webhook_fires_and_waits_its_delay() -> None:
+    policy = seed(
+        levels=[
+            {"targets": ["webhook:chatops"], "delay": "10m"},
+            {"targets": ["webhook:ticket", "user:erin"]},
+        ]
+    )
+    state, actions = start(policy, at(10, 0), roster({}))
+    assert actions == [Page((), 0, 0, "db-oncall level 1: webhook:chatops", ("chatops",))]
+    assert state.next_at == at(10, 10)
+    assert state.paged == frozenset()  # a webhook is not a person to tell of the resolve
+    state, actions = due(policy, state, at(10, 10), roster({}))
+    assert actions[0] == Page(
+        ("erin",), 1, 0, "db-oncall level 2: webhook:ticket, user:erin", ("ticket",)
+    )
+    _, told = resolve(state)
+    assert told == [NotifyResolved(("erin",))]
+
+
+def test_an_ack_before_a_webhook_level_means_it_is_never_called() -> None:
+    policy = seed(levels=[{"targets": ["user:al"], "delay": "5m"}, {"targets": ["webhook:w"]}])
+    state, _ = start(policy, at(10, 0), roster({}))
+    state = acknowledge(state)
+    state, actions = due(policy, state, at(10, 5), roster({}))
+    assert actions == []
 
 
 def test_schedules_are_asked_at_the_moment_of_paging() -> None:

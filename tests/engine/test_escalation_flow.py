@@ -33,15 +33,19 @@ def receiver() -> Iterator[PageReceiver]:
     found.close()
 
 
-def setup(sessions: sessionmaker[Session], receiver: PageReceiver, *, repeat: int = 0) -> None:
-    people = ["alice", "bob", "erin"]
-    users = "\n".join(
+def people(receiver: PageReceiver, handles: list[str]) -> str:
+    """Return the `users:` entries of people whose pages reach `receiver` at /HANDLE."""
+    return "\n".join(
         f"""  - handle: {p}
     time_zone: America/New_York
     contact_methods:
       - {{name: hook, type: webhook, url: "{receiver.url}/{p}", secret: secret-{p}}}"""
-        for p in people
+        for p in handles
     )
+
+
+def setup(sessions: sessionmaker[Session], receiver: PageReceiver, *, repeat: int = 0) -> None:
+    users = people(receiver, ["alice", "bob", "erin"])
     text = f"""
 users:
 {users}

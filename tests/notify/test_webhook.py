@@ -67,6 +67,8 @@ def test_sent_with_signed_json_and_headers(hook: Receiver, adapter: WebhookAdapt
         "ack_url",
         "runbook_url",
         "items",
+        "policy",
+        "level",
     ]
     assert Message(**{**document, "items": tuple(document["items"])}) == message
     assert document == payload(message)
@@ -83,6 +85,7 @@ def test_optional_fields_are_null_and_text_is_utf8(hook: Receiver, adapter: Webh
     assert document["incident"] is None
     assert document["ack_url"] is None
     assert document["items"] == []
+    assert (document["policy"], document["level"]) == (None, None)  # not a level's webhook
 
 
 def test_tampered_body_fails_verification(hook: Receiver, adapter: WebhookAdapter) -> None:

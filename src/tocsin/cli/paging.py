@@ -75,8 +75,8 @@ def notifications(
         ["User", "Via", "Kind", "Status", "Due", "Tries", "Sent", "Error"],
         [
             [
-                n["user"],
-                n["contact_method"],
+                n["user"] or f"webhook:{n['webhook']}",
+                n["contact_method"] or "-",
                 n["kind"],
                 n["status"],
                 n["due_at"],

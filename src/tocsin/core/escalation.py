@@ -1,7 +1,8 @@
 """Escalation: who is paged, level after level, until someone acknowledges.
 
-A policy has ordered levels. Each level pages its targets (users, and whoever is on call on its
-schedules) and waits its `delay` before the next level; after the last level the whole policy runs
+A policy has ordered levels. Each level pages its targets (users, whoever is on call on its
+schedules, the people of its teams) and calls its webhooks, then waits its `delay` before the next
+level; after the last level the whole policy runs
 `repeat` more times. The seed's policy:
 
     level 1  schedule:db-primary     15m
@@ -35,10 +36,15 @@ _DURATION_HINT = "write it like 30s, 15m, 1h, 1h30m or 2d"
 
 
 class TargetKind(StrEnum):
-    """What a level pages: one user, or whoever is on call on a schedule."""
+    """What a level pages: one user, whoever is on call on a schedule, a team, or a webhook."""
 
     USER = "user"
     SCHEDULE = "schedule"
+    TEAM = "team"
+    WEBHOOK = "webhook"
+
+
+_TARGET_HINT = "user:NAME, schedule:NAME, team:SLUG or webhook:NAME"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +76,11 @@ class Policy:
 
 
 def parse_target(text: str) -> Target:
-    """Return the target in "user:erin" or "schedule:db-primary"."""
+    """Return the target in "user:erin", "schedule:db-primary", "team:dba" or "webhook:chatops"."""
     kind, colon, name = text.partition(":")
     kind, name = kind.strip().lower(), name.strip()
     if not colon or not name or kind not in {k.value for k in TargetKind}:
-        raise InvalidInput(f"{text!r} is not user:NAME or schedule:NAME")
+        raise InvalidInput(f"{text!r} is not {_TARGET_HINT}")
     return Target(TargetKind(kind), name)
 
 
@@ -124,7 +130,7 @@ def _parse_targets(raw: object, path: str, problems: list[str]) -> tuple[Target,
     targets: list[Target] = []
     for j, text in enumerate(raw):
         if not isinstance(text, str):
-            problems.append(f"{path}[{j}]: {text!r} is not user:NAME or schedule:NAME")
+            problems.append(f"{path}[{j}]: {text!r} is not {_TARGET_HINT}")
             continue
         try:
             targets.append(parse_target(text))
@@ -174,12 +180,17 @@ class State:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """Page `users` now: level `level` of pass `loop` fired."""
+    """Page `users` and call `webhooks` now: level `level` of pass `loop` fired.
+
+    A webhook is not a person: it is called on the step only, is not among the `paged` of the
+    state and gets no resolve notice (as Grafana OnCall's trigger_webhook step).
+    """
 
     users: tuple[str, ...]
     level: int
     loop: int
     reason: str
+    webhooks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,25 +222,70 @@ Action = Page | Skip | NotifyResolved | Exhausted
 OnCall = Callable[[str, datetime], tuple[str, ...]]
 
 
-def level_users(level: Level, at: datetime, on_call: OnCall) -> tuple[str, ...]:
-    """Return who `level` pages at `at`, once each: targets in order, each schedule's sorted."""
+@dataclass(frozen=True, slots=True)
+class TeamRoster:
+    """What a team target pages: its schedule's on-call if it has a schedule, else `members`."""
+
+    members: tuple[str, ...]
+    schedule: str | None = None
+
+
+# team slug -> its roster, or None for a team that no longer exists (it pages nobody, like a
+# schedule that no longer exists).
+Teams = Callable[[str], TeamRoster | None]
+
+
+def no_teams(_slug: str) -> TeamRoster | None:
+    """Know no team: for callers whose policies name none."""
+    return None
+
+
+def level_users(
+    level: Level, at: datetime, on_call: OnCall, teams: Teams = no_teams
+) -> tuple[str, ...]:
+    """Return who `level` pages at `at`, once each: targets in order, each schedule's sorted,
+    each team's members in the team's order (or its schedule's on-call, sorted)."""
     users: dict[str, None] = {}  # a dict keeps first-seen order while deduplicating
     for target in level.targets:
-        if target.kind is TargetKind.USER:
-            users.setdefault(target.name, None)
-        else:
-            for user in sorted(on_call(target.name, at)):
-                users.setdefault(user, None)
+        for user in _target_users(target, at, on_call, teams):
+            users.setdefault(user, None)
     return tuple(users)
 
 
-def start(policy: Policy, now: datetime, on_call: OnCall) -> tuple[State, list[Action]]:
+def _target_users(target: Target, at: datetime, on_call: OnCall, teams: Teams) -> tuple[str, ...]:
+    if target.kind is TargetKind.USER:
+        return (target.name,)
+    if target.kind is TargetKind.SCHEDULE:
+        return tuple(sorted(on_call(target.name, at)))
+    if target.kind is TargetKind.TEAM:
+        roster = teams(target.name)
+        if roster is None:
+            return ()
+        if roster.schedule is not None:
+            # The team has said who answers for it: waking everyone in a gap of its schedule
+            # would page people who are off duty; the gap is skipped and shown instead.
+            return tuple(sorted(on_call(roster.schedule, at)))
+        return roster.members
+    return ()  # a webhook pages no person
+
+
+def level_webhooks(level: Level) -> tuple[str, ...]:
+    """Return the webhooks `level` calls, once each, in the order written."""
+    names = (t.name for t in level.targets if t.kind is TargetKind.WEBHOOK)
+    return tuple(dict.fromkeys(names))
+
+
+def start(
+    policy: Policy, now: datetime, on_call: OnCall, teams: Teams = no_teams
+) -> tuple[State, list[Action]]:
     """Return the escalation of a new incident, with level 1 fired at once."""
     _require_aware(now)
-    return _fire(policy, 0, 0, State(-1, 0, None), now, on_call, "")
+    return _fire(policy, 0, 0, State(-1, 0, None), now, (on_call, teams), "")
 
 
-def due(policy: Policy, state: State, now: datetime, on_call: OnCall) -> tuple[State, list[Action]]:
+def due(
+    policy: Policy, state: State, now: datetime, on_call: OnCall, teams: Teams = no_teams
+) -> tuple[State, list[Action]]:
     """Return the state after firing the next level, if it is due at `now`."""
     _require_aware(now)
     if state.acknowledged or state.resolved:
@@ -241,7 +297,7 @@ def due(policy: Policy, state: State, now: datetime, on_call: OnCall) -> tuple[S
         return state, []
     # Only the next level fires even when the engine is late by several delays: paging a string
     # of levels at once would skip the time each one is promised to answer.
-    return _fire(policy, state.level + 1, state.loop, state, now, on_call, "")
+    return _fire(policy, state.level + 1, state.loop, state, now, (on_call, teams), "")
 
 
 def acknowledge(state: State) -> State:
@@ -250,7 +306,7 @@ def acknowledge(state: State) -> State:
 
 
 def unacknowledge(
-    policy: Policy, state: State, now: datetime, on_call: OnCall
+    policy: Policy, state: State, now: datetime, on_call: OnCall, teams: Teams = no_teams
 ) -> tuple[State, list[Action]]:
     """Return the state after an unacknowledge: escalation restarts at level 1, paging at once."""
     _require_aware(now)
@@ -258,7 +314,8 @@ def unacknowledge(
         # Nothing to undo: a resolved incident pages nobody again, and a running escalation is
         # not restarted (that would page level 1 a second time for nothing).
         return state, []
-    return _fire(policy, 0, 0, state, now, on_call, "unacknowledged, escalation restarts: ")
+    restart = "unacknowledged, escalation restarts: "
+    return _fire(policy, 0, 0, state, now, (on_call, teams), restart)
 
 
 def resolve(state: State) -> tuple[State, list[NotifyResolved]]:
@@ -277,10 +334,14 @@ def _fire(
     loop: int,
     state: State,
     now: datetime,
-    on_call: OnCall,
+    lookups: tuple[OnCall, Teams],
     prefix: str,
 ) -> tuple[State, list[Action]]:
-    """Fire level `level` of pass `loop`, passing over empty levels to the first with anyone."""
+    """Fire level `level` of pass `loop`, passing over empty levels to the first with anyone.
+
+    A level that calls a webhook is not empty even when no person is on call: the webhook is
+    what it pages.
+    """
     actions: list[Action] = []
     paged = state.paged
     last = (state.level, state.loop)
@@ -294,15 +355,16 @@ def _fire(
         current = policy.levels[level]
         where = _where(policy, level, loop)
         names = ", ".join(str(t) for t in current.targets) or "no targets"
-        users = level_users(current, now, on_call)
+        users = level_users(current, now, *lookups)
+        webhooks = level_webhooks(current)
         last = (level, loop)
-        if not users:
+        if not users and not webhooks:
             # Waiting out an empty level's delay would leave the incident with nobody paged.
             actions.append(Skip(level, loop, f"{prefix}{where}: nobody is on call on {names}"))
             level += 1
             continue
         paged = paged | frozenset(users)
-        actions.append(Page(users, level, loop, f"{prefix}{where}: {names}"))
+        actions.append(Page(users, level, loop, f"{prefix}{where}: {names}", webhooks))
         if level == len(policy.levels) - 1 and loop >= policy.repeat:
             actions.append(Exhausted(_exhausted_reason(policy, paged)))
             return State(level, loop, None, paged=paged), actions

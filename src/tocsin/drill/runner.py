@@ -26,6 +26,7 @@ from tocsin.core import drill
 from tocsin.core.alerts import AlertStatus
 from tocsin.core.drill import Kind, Scenario, Step
 from tocsin.core.incident import EventKind, IncidentStatus, incident_ref
+from tocsin.engine.outbox import Destination
 from tocsin.errors import Conflict, InvalidInput, TocsinError
 from tocsin.ingest import alertmanager
 from tocsin.notify import Adapter, Message, Outcome, SendResult
@@ -36,7 +37,6 @@ from tocsin.store import integrations, severities
 from tocsin.store import services as services_store
 from tocsin.store.models import (
     Alert,
-    ContactMethod,
     Escalation,
     Incident,
     IncidentRole,
@@ -121,8 +121,8 @@ class Recorder:
         self.clock = clock
         self.sent: list[tuple[datetime, str, Message]] = []
 
-    def adapter_for(self, method: ContactMethod) -> Adapter:
-        """Return an adapter that records messages for `method`."""
+    def adapter_for(self, method: Destination) -> Adapter:
+        """Return an adapter that records messages for `method` (a webhook is not called)."""
         recorder = self
 
         class _Recording:
@@ -220,7 +220,8 @@ class Runner:
                 if event.kind == EventKind.ALERT_REPEATED.value:
                     continue
                 data = event.data or {}
-                if event.kind == EventKind.NOTIFIED.value and "level" in data:
+                # A webhook a level calls is no responder who could acknowledge: not a page.
+                if event.kind == EventKind.NOTIFIED.value and "level" in data and "user" in data:
                     self.pages.append(
                         drill.Page(event.at, str(data["user"]), int(data["level"]) + 1)
                     )

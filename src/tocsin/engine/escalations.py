@@ -22,13 +22,14 @@ from tocsin.core.incident import EventKind
 from tocsin.engine.messages import message_for
 from tocsin.engine.work import announce_work
 from tocsin.errors import NotFound
-from tocsin.store import contacts, schedules, severities, users
+from tocsin.store import contacts, schedules, severities, teams, users, webhooks
 from tocsin.store.models import (
     Escalation,
     EscalationPolicy,
     Incident,
     Notification,
     TimelineEvent,
+    Webhook,
 )
 from tocsin.store.notifications import NotificationStatus, paged_users
 from tocsin.store.policies import escalation_of, get_policy, policy_for, to_core
@@ -49,6 +50,24 @@ def on_call_lookup(session: Session) -> core.OnCall:
             cache[name] = schedules.to_core(row) if row is not None else None
         schedule = cache[name]
         return sched.on_call(schedule, at) if schedule is not None else ()
+
+    return lookup
+
+
+def team_lookup(session: Session) -> core.Teams:
+    """Return a team function over the stored teams (each loaded once): their members in
+    order, and the schedule that answers for the team if it has one."""
+    cache: dict[str, core.TeamRoster | None] = {}
+
+    def lookup(slug: str) -> core.TeamRoster | None:
+        if slug not in cache:
+            row = teams.find(session, slug)
+            cache[slug] = (
+                core.TeamRoster(tuple(teams.member_handles(row)), teams.schedule_name(row))
+                if row is not None
+                else None
+            )
+        return cache[slug]
 
     return lookup
 
@@ -99,7 +118,7 @@ def start(
     )
     session.add(row)
     announce_work(session)  # level 2 is now due at some time: the engines must know
-    state, actions = core.start(to_core(found), now, on_call_lookup(session))
+    state, actions = core.start(to_core(found), now, on_call_lookup(session), team_lookup(session))
     _store(row, state, now)
     perform(session, incident, actions, now=now)
     session.flush()
@@ -140,7 +159,9 @@ def unacknowledged(session: Session, incident: Incident, *, now: datetime) -> No
         return
     policy = session.get(EscalationPolicy, row.policy_id)
     assert policy is not None
-    state, actions = core.unacknowledge(to_core(policy), _state(row), now, on_call_lookup(session))
+    state, actions = core.unacknowledge(
+        to_core(policy), _state(row), now, on_call_lookup(session), team_lookup(session)
+    )
     _store(row, state, now)
     row.ack_expires_at = None
     perform(session, incident, actions, now=now)
@@ -199,7 +220,7 @@ def update_all(session: Session, *, now: datetime, limit: int = 100) -> int:
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
-    lookup = on_call_lookup(session)
+    lookup, team = on_call_lookup(session), team_lookup(session)
     expired = session.scalars(
         select(Escalation)
         .where(
@@ -230,7 +251,7 @@ def update_all(session: Session, *, now: datetime, limit: int = 100) -> int:
         if incident is None or policy is None:
             row.next_at = None
             continue
-        state, actions = core.due(to_core(policy), _state(row), now, lookup)
+        state, actions = core.due(to_core(policy), _state(row), now, lookup, team)
         _store(row, state, now)
         perform(session, incident, actions, now=now)
     session.flush()
@@ -282,6 +303,8 @@ def perform(
                     f"Paging {handle} ({action.reason}) via {how}",
                     {"user": handle, "level": action.level, "loop": action.loop},
                 )
+            for name in action.webhooks:
+                _call_webhook(session, incident, name, action, now=now)
         elif isinstance(action, core.Skip):
             timeline(
                 session,
@@ -325,6 +348,61 @@ def timeline(
             data=data,
         )
     )
+
+
+def _call_webhook(
+    session: Session, incident: Incident, name: str, action: core.Page, *, now: datetime
+) -> None:
+    """Write the outbox row that calls webhook `name` for a level that fired, and say so.
+
+    The row is a page like a user's (kind "page"): an acknowledgement withdraws it while it
+    waits, and later levels wait for it as for any earlier page.
+    """
+    webhook = webhooks.find(session, name)
+    data = {"webhook": name, "level": action.level, "loop": action.loop}
+    if webhook is None:
+        # Removed since the policy was applied: the level still fired for its other targets.
+        message = f"Could not call webhook {name} ({action.reason}): it is no longer configured"
+        timeline(session, incident, now, EventKind.NOTIFIED, message, data)
+        return
+    step = f"{action.level}.{action.loop}"
+    earlier = session.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.incident_id == incident.id, Notification.webhook_id == webhook.id)
+    )
+    session.add(
+        Notification(
+            idempotency_key=_key(incident.id, "webhook", webhook.id, step, earlier),
+            incident_id=incident.id,
+            webhook_id=webhook.id,
+            kind="page",
+            status=NotificationStatus.PENDING,
+            due_at=now,
+            attempts=0,
+            message=_webhook_message(session, incident, webhook, action),
+            created_at=now,
+        )
+    )
+    announce_work(session)
+    message = f"Calling webhook {name} ({action.reason}) via the outbox"
+    timeline(session, incident, now, EventKind.NOTIFIED, message, data)
+
+
+def _webhook_message(
+    session: Session, incident: Incident, webhook: Webhook, action: core.Page
+) -> dict[str, Any]:
+    """Return what the webhook call says: the page's words, and which policy and level fired."""
+    row = escalation_of(session, incident)
+    policy = session.get(EscalationPolicy, row.policy_id) if row and row.policy_id else None
+    page = message_for(session, incident, None, "page")
+    return {
+        **page,
+        "webhook": webhook.name,
+        "policy": policy.name if policy is not None else None,
+        "level": action.level + 1,  # as people count levels, and as the timeline names them
+        "repeat": action.loop,
+    }
 
 
 def enqueue(

@@ -65,7 +65,7 @@ def render_message(
 def message_for(
     session: Session,
     incident: Incident,
-    user: User,
+    user: User | None,
     kind: str,
     *,
     subject: str | None = None,
@@ -74,7 +74,7 @@ def message_for(
     """Return what the notification says, from the incident as it is now.
 
     Links (the incident page, the signed ack link) are added by the sender, which knows the
-    address people reach Tocsin at.
+    address people reach Tocsin at. `user` is None for the call of a webhook.
     """
     ref = incident_ref(incident.number)
     service = incident.service_slugs[0] if incident.services else None
@@ -94,5 +94,5 @@ def message_for(
         "severity": incident.severity,
         "incident": ref,
         "service": service,
-        "user": user.handle,
+        **({"user": user.handle} if user is not None else {}),
     }

@@ -4,7 +4,9 @@ Rows go pending -> sending -> sent | failed. A claim carries a deadline (`claime
 sender that dies mid-send leaves its rows to be claimed again once the deadline passes, so a page
 is never lost; at most the in-flight ones are sent twice, with the same idempotency key. Claims
 use FOR UPDATE SKIP LOCKED on PostgreSQL, so senders on several nodes never take the same row.
-Everything due for one contact method of one user goes out as one message (a bundle).
+Everything due for one contact method of one user goes out as one message (a bundle). A row
+may instead call a webhook an escalation level names (`webhook_id`, no user): each such call goes
+out alone, never bundled, since each is one fired level its receiver acts on.
 
 A claim is short (`LEASE`, 10 s) and renewed by a background thread while this node works through
 it, so a dead node's pages go out again within seconds, while a live node's slow send keeps its
@@ -44,13 +46,22 @@ from tocsin.notify.smtp import SmtpAdapter
 from tocsin.notify.webhook import WebhookAdapter
 from tocsin.settings import Settings
 from tocsin.store import acklinks
-from tocsin.store.models import Alert, ContactMethod, Escalation, Notification, TimelineEvent
+from tocsin.store.models import (
+    Alert,
+    ContactMethod,
+    Escalation,
+    Notification,
+    TimelineEvent,
+    Webhook,
+)
 from tocsin.store.notifications import NotificationStatus as Status
 from tocsin.store.notifications import paged_users, waits_for_earlier_page
 
 log = logging.getLogger("tocsin.outbox")
 
-AdapterFor = Callable[[ContactMethod], Adapter]
+# Where a message goes: a user's contact method, or a webhook an escalation level calls.
+Destination = ContactMethod | Webhook
+AdapterFor = Callable[[Destination], Adapter]
 
 # How long a claim holds without renewal: what a dead node's pages wait before another node
 # sends them. Renewed every quarter of it, so a renewal may be late three times over (a busy
@@ -59,9 +70,13 @@ LEASE = timedelta(seconds=10)
 
 
 def adapter_factory(settings: Settings) -> AdapterFor:
-    """Return a function that builds the adapter for a contact method, from the settings."""
+    """Return a function that builds the adapter for a destination, from the settings."""
 
-    def build(method: ContactMethod) -> Adapter:
+    def build(method: Destination) -> Adapter:
+        if isinstance(method, Webhook):
+            if method.timeout_seconds is None:
+                return WebhookAdapter(method.url, method.secret)
+            return WebhookAdapter(method.url, method.secret, timeout=method.timeout_seconds)
         if method.type == "email":
             return SmtpAdapter(
                 settings.smtp_host,
@@ -81,34 +96,49 @@ def adapter_factory(settings: Settings) -> AdapterFor:
     return build
 
 
+_Shape = tuple[str, str, str | None, float | None]
+
+
+def _identity(method: Destination) -> tuple[tuple[str, int], _Shape]:
+    """Return which destination this is, and what its adapter is built from."""
+    if isinstance(method, Webhook):
+        return ("webhook", method.id), (
+            "webhook",
+            method.url,
+            method.secret,
+            method.timeout_seconds,
+        )
+    return ("method", method.id), (method.type, method.target, method.secret, None)
+
+
 class Adapters:
-    """The adapter of each contact method, built on first use and kept: one connection pool per
-    destination, reused by every later send, instead of a new client (and TLS handshake) each
-    time. A contact method whose type, target or secret changes gets a new adapter; the old one
-    is closed. Safe to share between threads.
+    """The adapter of each destination (contact method or webhook), built on first use and kept:
+    one connection pool per destination, reused by every later send, instead of a new client
+    (and TLS handshake) each time. A destination whose type, target, secret or timeout changes
+    gets a new adapter; the old one is closed. Safe to share between threads.
     """
 
     def __init__(self, build: AdapterFor) -> None:
         self._build = build
         self._lock = threading.Lock()
-        self._made: dict[int, tuple[tuple[str, str, str | None], Adapter]] = {}
+        self._made: dict[tuple[str, int], tuple[_Shape, Adapter]] = {}
 
     for_settings = staticmethod(adapter_factory)
 
-    def __call__(self, method: ContactMethod) -> Adapter:
+    def __call__(self, method: Destination) -> Adapter:
         """Return `method`'s adapter (raises InvalidInput for a misconfigured method)."""
-        shape = (method.type, method.target, method.secret)
+        key, shape = _identity(method)
         with self._lock:
-            found = self._made.get(method.id)
+            found = self._made.get(key)
             if found is not None and found[0] == shape:
                 return found[1]
         adapter = self._build(method)  # outside the lock: building may resolve or read files
         with self._lock:
-            found = self._made.get(method.id)
+            found = self._made.get(key)
             if found is not None and found[0] == shape:
                 adapter.close()  # another thread built it first
                 return found[1]
-            self._made[method.id] = (shape, adapter)
+            self._made[key] = (shape, adapter)
         if found is not None:
             found[1].close()
         return adapter
@@ -129,13 +159,53 @@ class Claimed:
     id: int
     key: str
     incident_id: int | None
-    user_id: int
+    user_id: int | None
     method_id: int | None
     kind: str
     attempts: int
     message: dict[str, object]
     ack_token: str | None = None
     runbook: str | None = None
+    webhook_id: int | None = None
+
+    @property
+    def webhook(self) -> str | None:
+        """The name of the webhook this row calls (kept if the webhook was removed since)."""
+        name = self.message.get("webhook")
+        return str(name) if name else None
+
+    @property
+    def recipient(self) -> str:
+        """Whom this row notifies, as the timeline names them: "alice", "webhook chatops"."""
+        return _recipient(self.message, self.user_id)
+
+    def who(self, method: str) -> str:
+        """Return whom this row notifies and how: "alice via hook", "webhook chatops"."""
+        return _who(self.message, self.user_id, method)
+
+
+def _recipient(message: dict[str, object], user_id: int | None) -> str:
+    name = message.get("webhook")
+    return f"webhook {name}" if name else str(message.get("user") or user_id)
+
+
+def _who(message: dict[str, object], user_id: int | None, method: str) -> str:
+    recipient = _recipient(message, user_id)
+    return recipient if message.get("webhook") else f"{recipient} via {method}"
+
+
+@dataclass(frozen=True, slots=True)
+class Destinations:
+    """The contact methods and webhooks of claimed rows, detached from their session."""
+
+    methods: dict[int, ContactMethod]
+    webhooks: dict[int, Webhook]
+
+    def of(self, row: Claimed) -> Destination | None:
+        """Return where `row` goes, or None if it was removed since the row was written."""
+        if row.webhook is not None:
+            return self.webhooks.get(row.webhook_id) if row.webhook_id is not None else None
+        return self.methods.get(row.method_id) if row.method_id is not None else None
 
 
 class _Renewal:
@@ -265,29 +335,37 @@ class Sender:
     def run_once(self) -> int:
         """Send everything due now; return how many rows were handled."""
         claimed_at = self._clock.now()
-        claimed, methods = self.claim()
+        claimed, destinations = self.claim()
         if not claimed:
             return 0
         with _Renewal(self, claimed, claimed_at) as renewal:
-            self._send(claimed, methods, renewal)
+            self._send(claimed, destinations, renewal)
         return len(claimed)
 
-    def _send(
-        self, claimed: list[Claimed], methods: dict[int, ContactMethod], renewal: _Renewal
-    ) -> None:
-        groups: dict[tuple[int, int | None], list[Claimed]] = {}
+    def _send(self, claimed: list[Claimed], destinations: Destinations, renewal: _Renewal) -> None:
+        groups: dict[tuple[str, int | None, int | None], list[Claimed]] = {}
         for row in claimed:
-            groups.setdefault((row.user_id, row.method_id), []).append(row)
-        for (_user, method_id), group in groups.items():
+            key = (
+                ("webhook", row.id, None)
+                if row.webhook is not None
+                else ("method", row.user_id, row.method_id)
+            )
+            groups.setdefault(key, []).append(row)
+        for group in groups.values():
             rows = self._withdraw_stale(group, renewal)
             if not rows:
                 continue
-            method = methods.get(method_id) if method_id is not None else None
+            method = destinations.of(rows[0])
             if method is None:
-                result = SendResult(Outcome.PERMANENT, "the contact method was removed")
+                what = "webhook" if rows[0].webhook is not None else "contact method"
+                result = SendResult(Outcome.PERMANENT, f"the {what} was removed")
                 self.record([(rows, result, "?")])
                 continue
-            if method.throttle_seconds and self._hold(method, rows):
+            if (
+                isinstance(method, ContactMethod)
+                and method.throttle_seconds
+                and self._hold(method, rows)
+            ):
                 continue
             try:
                 result = self._deliver(method, rows)
@@ -303,7 +381,7 @@ class Sender:
             # being sent can go out twice (with the same idempotency key), not the whole claim.
             self.record([(rows, result, method.name)])
 
-    def _deliver(self, method: ContactMethod, rows: list[Claimed]) -> SendResult:
+    def _deliver(self, method: Destination, rows: list[Claimed]) -> SendResult:
         """Send `rows` as one message through `method`'s adapter; return what happened."""
         try:
             adapter = self._adapter_for(method)
@@ -398,7 +476,7 @@ class Sender:
             }
             keep = []
             for claimed in rows:
-                user = str(claimed.message.get("user") or claimed.user_id)
+                user = claimed.recipient
                 why = None
                 if claimed.kind == "page" and claimed.incident_id in stopped:
                     why = f"{stopped[claimed.incident_id]} before sending"
@@ -429,7 +507,7 @@ class Sender:
                 row.attempts += 1
         return keep
 
-    def claim(self) -> tuple[list[Claimed], dict[int, ContactMethod]]:
+    def claim(self) -> tuple[list[Claimed], Destinations]:
         """Mark due rows as being sent by this node, until a deadline; return them."""
         now = self._clock.now()
         claim_now = self._claim_clock.now()
@@ -476,9 +554,12 @@ class Sender:
                 token = None
                 if row.kind == "page" and row.incident_id is not None:
                     number = str(row.message.get("incident", "")).removeprefix("INC-")
+                    # Whoever acts on a webhook's call (a chat bot's button, a person reading
+                    # the ticket it opened) acknowledges on behalf of the webhook.
+                    actor = row.message.get("user") or f"webhook:{row.message.get('webhook')}"
                     if number.isdigit():
                         token = acklinks.make_token(
-                            key, incident=int(number), user=str(row.message["user"]), now=now
+                            key, incident=int(number), user=str(actor), now=now
                         )
                 claimed.append(
                     Claimed(
@@ -492,20 +573,25 @@ class Sender:
                         dict(row.message),
                         token,
                         runbooks.get(row.incident_id) if row.incident_id is not None else None,
+                        row.webhook_id,
                     )
                 )
             ids = {row.contact_method_id for row in rows if row.contact_method_id is not None}
-            methods = (
+            hooks = {row.webhook_id for row in rows if row.webhook_id is not None}
+            destinations = Destinations(
                 {
                     m.id: m
                     for m in session.scalars(select(ContactMethod).where(ContactMethod.id.in_(ids)))
                 }
                 if ids
-                else {}
+                else {},
+                {w.id: w for w in session.scalars(select(Webhook).where(Webhook.id.in_(hooks)))}
+                if hooks
+                else {},
             )
-            for method in methods.values():
-                session.expunge(method)
-        return claimed, methods
+            for found in [*destinations.methods.values(), *destinations.webhooks.values()]:
+                session.expunge(found)
+        return claimed, destinations
 
     def _give_up_exhausted(self, session: Session, now: datetime, claim_now: datetime) -> None:
         """Fail the rows whose every attempt ended with the claim running out.
@@ -533,14 +619,13 @@ class Sender:
             for method in session.scalars(select(ContactMethod).where(ContactMethod.id.in_(ids)))
         }
         for row in rows:
-            user = str(row.message.get("user") or row.user_id)
-            method = names.get(row.contact_method_id or 0, "?")
+            who = _who(row.message, row.user_id, names.get(row.contact_method_id or 0, "?"))
             detail = f"no send finished in {row.attempts} attempts"
-            log.warning("gave up notification %s to %s via %s: %s", row.id, user, method, detail)
+            log.warning("gave up notification %s to %s: %s", row.id, who, detail)
             row.status = Status.FAILED
             row.claimed_by = row.claimed_until = None
             row.last_error = detail
-            self._timeline(session, row, now, f"Could not notify {user} via {method}: {detail}")
+            self._timeline(session, row, now, f"Could not notify {who}: {detail}")
         # Written before the claim below reads: later steps waiting on these go out now.
         session.flush()
 
@@ -569,6 +654,8 @@ class Sender:
                 url=url,
                 ack_url=ack_url,
                 runbook_url=runbook_url,
+                policy=str(first["policy"]) if first.get("policy") else None,
+                level=int(str(first["level"])) if first.get("level") is not None else None,
             )
         # One message listing everything due for this contact method, not one message each.
         subject = f"{len(rows)} notifications: " + str(first["subject"])
@@ -591,7 +678,7 @@ class Sender:
                     row = session.get(Notification, claimed.id)
                     if row is None or row.claimed_by != self.node or row.status != Status.SENDING:
                         continue  # reclaimed by another node after our deadline: theirs now
-                    user = str(claimed.message.get("user") or claimed.user_id)
+                    who = claimed.who(method)
                     row.claimed_until = None
                     row.claimed_by = None
                     if result.outcome is Outcome.SENT:
@@ -600,7 +687,7 @@ class Sender:
                             session,
                             row,
                             now,
-                            f"Notified {user} via {method}"
+                            f"Notified {who}"
                             + (" (resolved notice)" if row.kind == "resolved" else ""),
                         )
                         continue
@@ -612,9 +699,7 @@ class Sender:
                         row.due_at = now + self._delay(row.attempts, result.retry_after)
                         continue
                     row.status = Status.FAILED
-                    self._timeline(
-                        session, row, now, f"Could not notify {user} via {method}: {detail}"
-                    )
+                    self._timeline(session, row, now, f"Could not notify {who}: {detail}")
 
     def _delay(self, attempts: int, retry_after: float | None) -> timedelta:
         delay: timedelta = min(self.backoff * 2 ** (attempts - 1), self.max_backoff)

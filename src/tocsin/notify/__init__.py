@@ -52,6 +52,9 @@ class Message:
     ack_url: str | None = None
     runbook_url: str | None = None
     items: tuple[str, ...] = ()
+    # Set when an escalation level calls a webhook: which policy, and which level (from 1).
+    policy: str | None = None
+    level: int | None = None
 
     def __post_init__(self) -> None:
         # The subject becomes a mail header and a Slack header block, and each item one line

@@ -60,6 +60,8 @@ def payload(message: Message) -> dict[str, object]:
         "ack_url": message.ack_url,
         "runbook_url": message.runbook_url,
         "items": list(message.items),
+        "policy": message.policy,
+        "level": message.level,
     }
 
 

@@ -33,9 +33,18 @@ from tocsin.config import Config
 from tocsin.errors import InvalidInput
 from tocsin.services.config import CHECK_ORDER, SECTIONS
 from tocsin.services.config.base import Change, Context, Plan
-from tocsin.services.config.escalation_policies import policy_problems, put_policy
+from tocsin.services.config.escalation_policies import policy_problems, put_policy, stored_targets
 
-__all__ = ["Change", "Plan", "apply", "dry_run", "policy_problems", "put_policy", "validate"]
+__all__ = [
+    "Change",
+    "Plan",
+    "apply",
+    "dry_run",
+    "policy_problems",
+    "put_policy",
+    "stored_targets",
+    "validate",
+]
 
 
 def validate(session: Session, config: Config, *, prune: bool = False) -> list[str]:

@@ -50,7 +50,7 @@ def has_secrets(data: dict[str, Any]) -> bool:
         method.get("secret") or method["type"] == "slack"
         for user in data.get("users", [])
         for method in user.get("contact_methods", [])
-    )
+    ) or any(webhook.get("secret") for webhook in data.get("webhooks", []))
 
 
 def dump(data: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -550,7 +551,9 @@ class Escalation(Base):
 
 
 class Notification(Base):
-    """One message to one contact method: an outbox row, written with the decision to notify.
+    """One message to one contact method of a user, or one call of a webhook an escalation level
+    names (then `user_id` and `contact_method_id` are empty): an outbox row, written with the
+    decision to notify.
 
     pending -> sending (claimed until `claimed_until`) -> sent | failed; a temporary failure
     goes back to pending with a later `due_at`. `idempotency_key` stays the same for every
@@ -570,10 +573,11 @@ class Notification(Base):
     incident_id: Mapped[int | None] = mapped_column(
         ForeignKey("incidents.id", ondelete="CASCADE"), index=True
     )
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     contact_method_id: Mapped[int | None] = mapped_column(
         ForeignKey("contact_methods.id", ondelete="SET NULL")
     )
+    webhook_id: Mapped[int | None] = mapped_column(ForeignKey("webhooks.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20))
     due_at: Mapped[datetime]
@@ -659,8 +663,11 @@ class Team(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(63), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # Who a `team:SLUG` escalation target pages: this schedule's on-call, or every member.
+    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]
 
+    schedule: Mapped[Schedule | None] = relationship(lazy="joined")
     members: Mapped[list[TeamMember]] = relationship(
         order_by="TeamMember.position", cascade="all, delete-orphan", lazy="selectin"
     )
@@ -680,6 +687,20 @@ class TeamMember(Base):
     position: Mapped[int] = mapped_column(default=0)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class Webhook(Base):
+    """An outgoing signed webhook that an escalation level calls as one of its targets."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(String(200))
+    timeout_seconds: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
 
 class StatusComponent(Base):

@@ -24,7 +24,7 @@ class NotificationStatus:
 
 def paged_users(session: Session, incident_id: int, *, in_flight: bool = False) -> set[str]:
     """Return the handles of users a page of this incident reached (or, with `in_flight`, may
-    still reach: it is being sent)."""
+    still reach: it is being sent). A webhook a level called is no user: it is not among them."""
     statuses = [NotificationStatus.SENT]
     if in_flight:
         statuses.append(NotificationStatus.SENDING)
@@ -71,11 +71,15 @@ def waits_for_earlier_page() -> ColumnElement[bool]:
 
 
 def notifications_json(session: Session, ref: str) -> list[dict[str, Any]]:
-    """Return an incident's outbox rows, oldest first: who, how, and how it went."""
+    """Return an incident's outbox rows, oldest first: who, how, and how it went.
+
+    A webhook's call has no user and no contact method; `webhook` names it (null otherwise),
+    even once the webhook itself was removed.
+    """
     incident = incidents.get(session, ref)
     rows = session.execute(
         select(Notification, User.handle, ContactMethod.name)
-        .join(User, User.id == Notification.user_id)
+        .outerjoin(User, User.id == Notification.user_id)
         .outerjoin(ContactMethod, ContactMethod.id == Notification.contact_method_id)
         .where(Notification.incident_id == incident.id)
         .order_by(Notification.created_at, Notification.id)
@@ -85,6 +89,7 @@ def notifications_json(session: Session, ref: str) -> list[dict[str, Any]]:
             "id": n.id,
             "incident": incident_ref(incident.number),
             "user": handle,
+            "webhook": n.message.get("webhook"),
             "contact_method": method,
             "kind": n.kind,
             "status": n.status,

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin.errors import NotFound
-from tocsin.store import users
-from tocsin.store.models import Team, TeamMember
+from tocsin.store import schedules, users
+from tocsin.store.models import Schedule, Team, TeamMember
 
 
 def find(session: Session, slug: str) -> Team | None:
@@ -35,23 +35,41 @@ def member_handles(team: Team) -> list[str]:
     return [member.user.handle for member in team.members]
 
 
+def schedule_name(team: Team) -> str | None:
+    """Return the name of the schedule whose on-call answers for the team, if it has one."""
+    return team.schedule.name if team.schedule is not None else None
+
+
 def create(
-    session: Session, *, slug: str, name: str | None = None, members: list[str], now: datetime
+    session: Session,
+    *,
+    slug: str,
+    name: str | None = None,
+    members: list[str],
+    schedule: str | None = None,
+    now: datetime,
 ) -> Team:
-    """Create a team of known users (handles, in order)."""
+    """Create a team of known users (handles, in order), answered for by a known schedule."""
     team = Team(slug=slug, name=(name or slug).strip(), created_at=now)
     team.members = _members(session, members)
+    team.schedule = _schedule(session, schedule)
     session.add(team)
     session.flush()
     return team
 
 
-def update(session: Session, team: Team, *, name: str, members: list[str]) -> list[str]:
-    """Make the team's name and members these; return the names of the fields that changed."""
+def update(
+    session: Session, team: Team, *, name: str, members: list[str], schedule: str | None = None
+) -> list[str]:
+    """Make the team's name, members and schedule these; return the names of the fields that
+    changed."""
     changed = []
     if team.name != name.strip():
         team.name = name.strip()
         changed.append("name")
+    if schedule_name(team) != schedule:
+        team.schedule = _schedule(session, schedule)
+        changed.append("schedule")
     if member_handles(team) != [m.lstrip("@") for m in members]:
         # Replace the rows rather than renumber them: the primary key is (team, user), and
         # clearing first lets a user move position without a duplicate key on the way.
@@ -61,6 +79,10 @@ def update(session: Session, team: Team, *, name: str, members: list[str]) -> li
         changed.append("members")
     session.flush()
     return changed
+
+
+def _schedule(session: Session, name: str | None) -> Schedule | None:
+    return schedules.get_by_name(session, name) if name is not None else None
 
 
 def _members(session: Session, handles: list[str]) -> list[TeamMember]:

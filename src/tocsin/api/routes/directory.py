@@ -14,7 +14,7 @@ from tocsin.errors import InvalidInput, NotFound
 from tocsin.http.deps import Admin, NowDep, Reader, SessionDep, Writer
 from tocsin.schemas import ServiceOut, TokenCreated, TokenOut, UserOut
 from tocsin.services import config_apply
-from tocsin.store import policies, schedules, services, severities, tokens, users
+from tocsin.store import policies, services, severities, tokens, users
 
 router = APIRouter()
 
@@ -177,11 +177,7 @@ def put_policy(
     body: EscalationPolicySpec, session: SessionDep, _caller: Writer, now: NowDep
 ) -> dict[str, Any]:
     """Create an escalation policy, or replace its levels."""
-    problems = config_apply.policy_problems(
-        body,
-        known_users={u.handle for u in users.list_(session)},
-        known_schedules={s.name for s in schedules.list_(session)},
-    )
+    problems = config_apply.policy_problems(body, known=config_apply.stored_targets(session))
     if problems:
         raise InvalidInput.of(problems)
     config_apply.put_policy(session, body, now=now)

@@ -1,7 +1,8 @@
 """The sections of `tocsin.yaml`, one module each, and the order the applier walks them in.
 
 `SECTIONS` is in dependency order: a section comes after every section it names (a team names
-users, a service names teams, components, policies and severities). Apply walks it forwards,
+users and a schedule, a policy names users, schedules, teams and webhooks, a service names teams,
+components, policies and severities). Apply walks it forwards,
 prune backwards. `FILE_ORDER` is the order people write the file in, which export keeps.
 `CHECK_ORDER` is the order problems are reported in: every list's duplicates, then each entry.
 """
@@ -18,13 +19,15 @@ from tocsin.services.config.services import Services
 from tocsin.services.config.severities import Severities
 from tocsin.services.config.teams import Teams
 from tocsin.services.config.users import Users
+from tocsin.services.config.webhooks import Webhooks
 
 SECTIONS: tuple[Section[Any], ...] = (
     Severities(),
     Users(),
     Components(),
-    Teams(),
+    Webhooks(),
     Schedules(),
+    Teams(),
     EscalationPolicies(),
     Services(),
 )
@@ -34,6 +37,7 @@ FILE_ORDER = (
     "components",
     "severities",
     "schedules",
+    "webhooks",
     "escalation_policies",
     "services",
 )
@@ -42,6 +46,7 @@ CHECK_ORDER = (
     "users",
     "teams",
     "components",
+    "webhooks",
     "escalation_policies",
     "services",
     "schedules",

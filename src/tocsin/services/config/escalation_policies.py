@@ -6,7 +6,7 @@ in the file's shape.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -18,11 +18,16 @@ from tocsin.core import escalation as escalation_core
 from tocsin.core.incident import incident_ref
 from tocsin.errors import InvalidInput
 from tocsin.services.config.base import Change, Context, Reference, Section, parsed
-from tocsin.store import policies
+from tocsin.store import policies, schedules, teams, users, webhooks
 from tocsin.store.models import Escalation, EscalationPolicy, Incident
 
-# A level's target names a user or a schedule, like "user:alice" or "schedule:primary".
-_TARGET_SECTIONS = {"user": "users", "schedule": "schedules"}
+# A level's target names a row of another section, like "user:alice" or "team:dba".
+_TARGET_SECTIONS = {
+    escalation_core.TargetKind.USER: "users",
+    escalation_core.TargetKind.SCHEDULE: "schedules",
+    escalation_core.TargetKind.TEAM: "teams",
+    escalation_core.TargetKind.WEBHOOK: "webhooks",
+}
 
 
 class EscalationPolicies(Section[EscalationPolicy]):
@@ -40,11 +45,9 @@ class EscalationPolicies(Section[EscalationPolicy]):
 
     def validate(self, context: Context) -> list[str]:
         problems: list[str] = []
-        known_users, known_schedules = context.known("users"), context.known("schedules")
+        known = {kind: context.known(section) for kind, section in _TARGET_SECTIONS.items()}
         for i, policy in enumerate(context.spec.escalation_policies):
-            for problem in policy_problems(
-                policy, known_users=known_users, known_schedules=known_schedules
-            ):
+            for problem in policy_problems(policy, known=known):
                 field_name, _, message = problem.partition(": ")
                 problems.append(context.problem(f"escalation_policies[{i}].{field_name}", message))
         return problems
@@ -87,16 +90,28 @@ class EscalationPolicies(Section[EscalationPolicy]):
         for policy in self.rows(session):
             holder = f"{self.kind} {policy.name}"
             for level in policy.levels:
-                for target in level.get("targets", []):
-                    kind, _, name = str(target).partition(":")
-                    if kind in _TARGET_SECTIONS:
-                        yield Reference(holder, _TARGET_SECTIONS[kind], name)
+                for text in level.get("targets", []):
+                    target = escalation_core.parse_target(str(text))
+                    yield Reference(holder, _TARGET_SECTIONS[target.kind], target.name)
+
+
+def stored_targets(session: Session) -> dict[escalation_core.TargetKind, set[str]]:
+    """Return the names each kind of target may name in the database as it is."""
+    return {
+        escalation_core.TargetKind.USER: {u.handle for u in users.list_(session)},
+        escalation_core.TargetKind.SCHEDULE: {s.name for s in schedules.list_(session)},
+        escalation_core.TargetKind.TEAM: {t.slug for t in teams.list_(session)},
+        escalation_core.TargetKind.WEBHOOK: {w.name for w in webhooks.list_(session)},
+    }
 
 
 def policy_problems(
-    spec: EscalationPolicySpec, *, known_users: set[str], known_schedules: set[str]
+    spec: EscalationPolicySpec, *, known: Mapping[escalation_core.TargetKind, set[str]]
 ) -> list[str]:
-    """Return every problem of a policy from the config file (paths relative to it)."""
+    """Return every problem of a policy from the config file (paths relative to it).
+
+    `known` holds the names each kind of target may name.
+    """
     try:
         policy = escalation_core.parse_policy(
             spec.name, [_level_dict(level) for level in spec.levels], spec.repeat
@@ -106,10 +121,7 @@ def policy_problems(
     problems = []
     for i, level in enumerate(policy.levels):
         for j, target in enumerate(level.targets):
-            known = (
-                known_users if target.kind is escalation_core.TargetKind.USER else known_schedules
-            )
-            if target.name not in known:
+            if target.name not in known[target.kind]:
                 problems.append(
                     f"levels[{i}].targets[{j}]: unknown {target.kind.value} {target.name!r}"
                 )

@@ -1,4 +1,5 @@
-"""`teams:`, who owns services together, members in order."""
+"""`teams:`, who owns services together, members in order, and the schedule that answers for
+the team when an escalation level names it (`team:SLUG`)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,12 @@ class Teams(Section[Team]):
 
     def validate(self, context: Context) -> list[str]:
         problems: list[str] = []
-        known_users = context.known("users")
+        known_users, known_schedules = context.known("users"), context.known("schedules")
         for i, team in enumerate(context.spec.teams):
+            if team.schedule is not None and team.schedule not in known_schedules:
+                problems.append(
+                    context.problem(f"teams[{i}].schedule", f"unknown schedule {team.schedule!r}")
+                )
             if not services.SLUG.match(team.slug):
                 problems.append(
                     context.problem(f"teams[{i}].slug", f"{team.slug!r} is not a valid slug")
@@ -58,10 +63,23 @@ class Teams(Section[Team]):
             members = [m.lstrip("@") for m in spec.members]
             found = teams.find(session, spec.slug)
             if found is None:
-                teams.create(session, slug=spec.slug, name=spec.name, members=members, now=now)
+                teams.create(
+                    session,
+                    slug=spec.slug,
+                    name=spec.name,
+                    members=members,
+                    schedule=spec.schedule,
+                    now=now,
+                )
                 changes.append(Change("create", "team", spec.slug))
                 continue
-            changed = teams.update(session, found, name=spec.name or spec.slug, members=members)
+            changed = teams.update(
+                session,
+                found,
+                name=spec.name or spec.slug,
+                members=members,
+                schedule=spec.schedule,
+            )
             if changed:
                 changes.append(Change("update", "team", spec.slug, tuple(changed)))
         return changes
@@ -73,6 +91,9 @@ class Teams(Section[Team]):
         for team in self.rows(session):
             for handle in teams.member_handles(team):
                 yield Reference(f"{self.kind} {team.slug}", "users", handle)
+            schedule = teams.schedule_name(team)
+            if schedule is not None:
+                yield Reference(f"{self.kind} {team.slug}", "schedules", schedule)
 
 
 def _team(team: Team) -> dict[str, Any]:
@@ -80,4 +101,7 @@ def _team(team: Team) -> dict[str, Any]:
     if team.name != team.slug:
         found["name"] = team.name
     found["members"] = teams.member_handles(team)
+    schedule = teams.schedule_name(team)
+    if schedule is not None:
+        found["schedule"] = schedule
     return found
