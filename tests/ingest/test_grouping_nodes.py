@@ -85,6 +85,4 @@ def test_two_nodes_open_one_incident_per_group(db_url: str, tmp_path: Path) -> N
     for group, incident, route in alerts:
         assert route == "incident"  # none left held: every group passed its count
         by_incident[incident].add(group)
-    assert dict(by_incident) == {
-        incident: {group} for group, incident in incident_of.items()
-    }
+    assert dict(by_incident) == {incident: {group} for group, incident in incident_of.items()}

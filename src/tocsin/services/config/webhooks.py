@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tocsin.config import ConfigSpec, WebhookSpec
-from tocsin.core.timeutil import parse_duration
+from tocsin.core.timeutil import duration_text, parse_duration
 from tocsin.errors import TocsinError
 from tocsin.notify.webhook import check_url
-from tocsin.services.config.base import Change, Context, Section, duration
+from tocsin.services.config.base import Change, Context, Section
 from tocsin.store import services, webhooks
 from tocsin.store.models import Webhook
 
@@ -114,5 +114,5 @@ def _webhook(webhook: Webhook, include_secrets: bool) -> dict[str, Any]:
     if include_secrets:
         found["secret"] = webhook.secret
     if webhook.timeout_seconds is not None:
-        found["timeout"] = duration(int(webhook.timeout_seconds))
+        found["timeout"] = duration_text(int(webhook.timeout_seconds))
     return found
