@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from tests.conftest import T0
 from tocsin import config
+from tocsin.core.incident import incident_ref
 from tocsin.ingest import alertmanager
 from tocsin.services import alerts, incidents
 from tocsin.services import config_apply as applier
@@ -41,8 +43,8 @@ def test_the_readme_routing_example_pages_as_it_says(session: Session) -> None:
         "version": "4",
         "status": "firing",
         "alerts": [
-            firing("NodeDown", team="db", instance="db-1"),
-            firing("DiskFull", team="db", instance="db-1"),
+            firing("NodeDown", team="db", instance="db-1", cluster="eu"),
+            firing("DiskFull", team="db", instance="db-1", cluster="eu"),
             firing("HighLatency", instance="web-1"),
             firing("DiskFull", team="db", instance="db-9", env="dev"),
             firing("Watchdog", severity="info"),
@@ -79,3 +81,22 @@ def test_the_readme_routing_example_pages_as_it_says(session: Session) -> None:
     assert any(e.message.startswith("Paging alice") for e in platform.events)
     dropped = session.query(Alert).filter_by(dedup_key="DiskFull-db-9-dev").one()
     assert (dropped.route, dropped.incident_id, dropped.service.slug) == ("alert", None, "platform")
+
+    later = {
+        "version": "4",
+        "status": "firing",
+        "alerts": [
+            firing("ReplicaLag", team="db", instance="db-2", cluster="eu"),
+            firing("NodeDown", team="db", instance="db-7", cluster="us"),
+        ],
+    }
+    results = alerts.ingest(
+        session, receiver, alertmanager.parse(later), now=T0 + timedelta(minutes=10)
+    )
+    assert [r.incident for r in results] == [
+        incident_ref(database.number),
+        incident_ref(database.number + 3),
+    ]
+    us = incidents.get(session, results[1].incident or "")
+    assert (us.title, us.services[0].group_key) == ("NodeDown db-7", '{cluster="us"}')
+    assert any(e.message.startswith("Paging bob") for e in us.events)

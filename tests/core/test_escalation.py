@@ -344,6 +344,15 @@ def test_an_ack_before_a_webhook_level_means_it_is_never_called() -> None:
     assert actions == []
 
 
+def test_a_webhook_only_policy_that_runs_out_says_its_webhooks_were_called() -> None:
+    policy = seed(levels=[{"targets": ["webhook:chatops"]}])
+    _, actions = start(policy, at(10, 0), roster({}))
+    assert actions[-1] == Exhausted(
+        "db-oncall has run out after 1 pass: its webhooks were called, no person was on call to"
+        " page, and nobody acknowledged"
+    )
+
+
 def test_schedules_are_asked_at_the_moment_of_paging() -> None:
     def shifts(schedule: str, instant: datetime) -> tuple[str, ...]:
         return ("alice",) if instant < at(11, 0) else ("carol",)

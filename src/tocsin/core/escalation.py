@@ -381,6 +381,13 @@ def _where(policy: Policy, level: int, loop: int) -> str:
 def _exhausted_reason(policy: Policy, paged: frozenset[str]) -> str:
     passes = policy.repeat + 1
     runs = f"{passes} pass" if passes == 1 else f"{passes} passes"
+    webhooks = any(t.kind is TargetKind.WEBHOOK for level in policy.levels for t in level.targets)
+    if not paged and webhooks:
+        # A webhook level never skips, so its webhooks were called: say so, not "nobody".
+        return (
+            f"{policy.name} has run out after {runs}: its webhooks were called, no person was"
+            " on call to page, and nobody acknowledged"
+        )
     if not paged:
         return f"{policy.name} has run out after {runs}: nobody was on call to page"
     return f"{policy.name} has run out after {runs}: every level fired and nobody acknowledged"
