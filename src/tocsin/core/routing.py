@@ -23,8 +23,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -207,6 +207,15 @@ class InhibitRule:
     source: tuple[Matcher, ...]
     target: tuple[Matcher, ...]
     equal: tuple[str, ...] = ()
+    # A digest of the rule, the start of every inhibit key filed under it (see inhibit_key).
+    digest: bytes = field(default=b"", init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        text = json.dumps(
+            [[str(m) for m in self.source], [str(m) for m in self.target], list(self.equal)],
+            ensure_ascii=False,
+        )
+        object.__setattr__(self, "digest", hashlib.sha256(text.encode()).digest())
 
 
 def inhibit_rule_of(spec: Mapping[str, Any]) -> InhibitRule:
@@ -225,19 +234,16 @@ def _equal_values(rule: InhibitRule, labels: Mapping[str, str]) -> tuple[str, ..
 def inhibit_key(rule: InhibitRule, labels: Mapping[str, str]) -> str:
     """Return the key that files an alert under `rule`: the rule and the alert's values of its
     `equal` labels, hashed. A source and a target with equal values have the same key."""
-    digest = hashlib.blake2b(_rule_digest(rule), digest_size=24)
-    for value in _equal_values(rule, labels):
+    return _key_of(rule.digest, _equal_values(rule, labels))
+
+
+@functools.lru_cache(maxsize=65536)
+def _key_of(rule: bytes, values: tuple[str, ...]) -> str:
+    # Kept: many alerts share their values of a rule's `equal` labels (a cluster, a team).
+    digest = hashlib.blake2b(rule, digest_size=24)
+    for value in values:
         digest.update(f"{len(value)}:{value}".encode())
     return digest.hexdigest()
-
-
-@functools.lru_cache(maxsize=1024)
-def _rule_digest(rule: InhibitRule) -> bytes:
-    text = json.dumps(
-        [[str(m) for m in rule.source], [str(m) for m in rule.target], list(rule.equal)],
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(text.encode()).digest()
 
 
 def source_keys(rules: Iterable[InhibitRule], labels: Mapping[str, str]) -> list[tuple[str, bool]]:
@@ -271,15 +277,16 @@ class Source:
 
 def inhibitor(
     wanted: Iterable[tuple[str, bool]],
-    sources: Mapping[str, Iterable[Source]],
+    sources: Callable[[str], Iterable[Source]],
     *,
     key: str | None = None,
 ) -> Source | None:
     """Return a firing source that inhibits the alert whose `target_keys` are `wanted`, else
-    None. `sources` are the firing alerts by inhibit key; the alert's own `key` is skipped, and
-    one that matches both sides of a rule is not inhibited by another that does too."""
+    None. `sources` gives the firing alerts filed under an inhibit key; the alert's own `key`
+    is skipped, and one that matches both sides of a rule is not inhibited by another that
+    does too."""
     for inhibit, both in wanted:
-        for source in sources.get(inhibit, ()):
+        for source in sources(inhibit):
             if source.key == key or (both and source.matches_target):
                 continue
             return source
@@ -302,5 +309,5 @@ def inhibited_by(
     for other_key, other in firing:
         for inhibit, matches_target in source_keys(rules, other):
             sources.setdefault(inhibit, []).append(Source(other_key, matches_target))
-    found = inhibitor(target_keys(rules, labels), sources, key=key)
+    found = inhibitor(target_keys(rules, labels), lambda k: sources.get(k, ()), key=key)
     return found.key if found is not None else None

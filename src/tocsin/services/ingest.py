@@ -532,11 +532,7 @@ class Batch:
         return placed
 
     def _inhibitor(
-        self,
-        state: _ServiceState,
-        service: Service,
-        key: str,
-        wanted: Sequence[tuple[str, bool]],
+        self, state: _ServiceState, key: str, wanted: Sequence[tuple[str, bool]]
     ) -> str | None:
         """Return the summary of a firing alert of the service that inhibits this one, which
         would be filed under the keys `wanted` (its `_Placement.inhibited_under`)."""
@@ -544,24 +540,32 @@ class Batch:
             return None
         missing = {inhibit for inhibit, _ in wanted} - state.keys_read
         if missing:
-            self._read_sources(service, state, missing | (state.keys_wanted - state.keys_read))
-        firing = {
-            inhibit: [
-                *(s for s in state.sources.get(inhibit, ()) if s.key not in self._resolved_keys),
-                *state.opened.get(inhibit, ()),
-            ]
-            for inhibit, _ in wanted
-        }
+            state.keys_wanted |= missing
+            self._read_sources()
+        resolved = self._resolved_keys
+
+        def firing(inhibit: str) -> Iterable[routing.Source]:
+            stored, opened = state.sources.get(inhibit), state.opened.get(inhibit)
+            if not stored:
+                return opened or ()
+            return [*(s for s in stored if s.key not in resolved), *(opened or ())]
+
         found = routing.inhibitor(wanted, firing, key=key)
         return found.summary if found is not None else None
 
-    def _read_sources(self, service: Service, state: _ServiceState, keys: set[str]) -> None:
-        """Read the firing alerts of the service filed under these inhibit keys, in one query
-        (the keys `lock_services` saw this batch's alerts will ask about come along)."""
-        wanted = sorted(keys)
-        for start in range(0, len(wanted), _CHUNK):
+    def _read_sources(self) -> None:
+        """Read the firing alerts filed under the inhibit keys the batch's alerts will ask
+        about (`lock_services` collected them), of every service, in one query."""
+        wanted = {
+            service_id: state.keys_wanted - state.keys_read
+            for service_id, state in self.services.items()
+            if state.keys_wanted - state.keys_read
+        }
+        keys = sorted(set().union(*wanted.values()))
+        for start in range(0, len(keys), _CHUNK):
             rows = self.session.execute(
                 select(
+                    _KEYS.c.service_id,
                     _KEYS.c.key,
                     _KEYS.c.matches_target,
                     _ALERTS.c.integration_id,
@@ -570,18 +574,21 @@ class Batch:
                 )
                 .join(_ALERTS, _ALERTS.c.id == _KEYS.c.alert_id)
                 .where(
-                    _KEYS.c.service_id == service.id,
-                    _KEYS.c.key.in_(wanted[start : start + _CHUNK]),
+                    _KEYS.c.service_id.in_(list(wanted)),
+                    _KEYS.c.key.in_(keys[start : start + _CHUNK]),
                     _ALERTS.c.status != AlertStatus.RESOLVED.value,
                 )
             )
             for row in rows:
-                state.sources.setdefault(row.key, []).append(
+                if row.key not in wanted[row.service_id]:
+                    continue  # another service's key: two services with the same rule
+                self.services[row.service_id].sources.setdefault(row.key, []).append(
                     routing.Source(
                         _key(row.integration_id, row.dedup_key), row.matches_target, row.summary
                     )
                 )
-        state.keys_read |= keys
+        for service_id, read in wanted.items():
+            self.services[service_id].keys_read |= read
 
     def _service_named(self, slug: str) -> Service | None:
         if slug not in self._by_slug:  # read with the routes' other targets, unless renamed since
@@ -600,7 +607,7 @@ class Batch:
         if state.inhibit:
             labels = placed.labels if placed.labels is not None else event_labels(event)
             if not state.in_maintenance and decision.action is not RouteAction.ALERT:
-                inhibitor = self._inhibitor(state, service, key, placed.inhibited_under)
+                inhibitor = self._inhibitor(state, key, placed.inhibited_under)
                 if inhibitor is not None:
                     # Recorded and attached, but it opens no incident, upgrades none, pages nobody.
                     decision = Route(RouteAction.ATTACH, None)
