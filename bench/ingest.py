@@ -30,6 +30,7 @@ import asyncio
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -322,6 +323,9 @@ def main() -> None:
         action="store_true",
         help="also send the same bodies through 50 label routes and 5 inhibit rules; compare",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="with --routing: how many there-and-back rounds"
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="tocsin-bench-"))
@@ -369,8 +373,7 @@ def main() -> None:
             asyncio.run(closed_loop(port, load, args.connections, 2.0))  # warm-up
         # There and back: the database grows as it goes, and this order gives each load the
         # same share of early and late phases.
-        order = [*loads, *reversed(loads)] if args.routing else ["plain"]
-        order = os.environ.get("BENCH_ORDER", ",".join(order)).split(",")
+        order = [*loads, *reversed(loads)] * args.rounds if args.routing else ["plain"]
         rates: dict[str, list[float]] = {name: [] for name in loads}
         for name in order:
             tally = asyncio.run(closed_loop(port, loads[name], args.connections, args.seconds))
@@ -393,12 +396,12 @@ def main() -> None:
                     f"p99 {pct(fixed.latencies, 0.99):.1f} ms, "
                     f"max {max(fixed.latencies) * 1000:.1f} ms, non-2xx {fixed.failures or 'none'}"
                 )
-        plain = sum(rates["plain"]) / len(rates["plain"])
+        plain = statistics.median(rates["plain"])
         for name in list(loads)[1:]:
-            mean = sum(rates[name]) / len(rates[name])
+            median = statistics.median(rates[name])
             print(
-                f"routing cost ({name}): {mean:,.0f} vs {plain:,.0f} events/s plain, "
-                f"{mean / plain:.1%} of it (means of {len(rates[name])} phases)"
+                f"routing cost ({name}): {median:,.0f} vs {plain:,.0f} events/s plain, "
+                f"{median / plain:.1%} of it (medians of {len(rates[name])} phases each)"
             )
     finally:
         server.terminate()
