@@ -158,3 +158,17 @@ def test_alert_show_gives_the_senders_own_severity_word(cli: Cli, tmp_path: Path
     [alert] = cli.ok("alert", "list", "--open", "--json").json()
     assert alert["raw_severity"] == "P5"
     assert "Severity: info (P5) -> alert only" in cli.ok("alert", "show", str(alert["id"])).stdout
+
+
+def test_a_held_alert_says_why_it_pages_nobody(cli: Cli, tmp_path: Path) -> None:
+    config = tmp_path / "tocsin.yaml"
+    held = "    open_after: {count: 2, within: 5m}\n    alert_rules:"
+    config.write_text(CONFIG.replace("    alert_rules:", held))
+    cli.ok("apply", "-f", str(config))
+    fire(cli.db_url, "replica lag 40s")
+    [alert] = cli.ok("alert", "list", "--json").json()
+    assert (alert["route"], alert["incident"]) == ("held", None)
+    shown = cli.ok("alert", "show", str(alert["id"])).stdout
+    assert "held (its group opens no incident until open_after is reached)" in shown
+    fire(cli.db_url, "replica lag 50s")
+    assert [a["incident"] for a in cli.ok("alert", "list", "--json").json()] == ["INC-1"] * 2

@@ -186,7 +186,7 @@ def alert_show(
             "Severity",
             f"{_severity(view.severity, view.raw_severity)} -> {view.sev or 'alert only'}",
         ),
-        ("Routed", view.route + (" (suppressed: maintenance)" if view.suppressed else "")),
+        ("Routed", _routed(view.route, suppressed=view.suppressed)),
         ("Count", view.count),
         ("First seen", fmt_time(view.first_seen)),
         ("Last seen", fmt_time(view.last_seen)),
@@ -311,3 +311,12 @@ def maintenance_end(
 def _severity(severity: str, raw: str) -> str:
     """Return the severity Tocsin routes by, with the sender's own word when it differs."""
     return f"{severity} ({raw})" if raw and raw.lower() != severity else severity
+
+
+def _routed(route: str, *, suppressed: bool) -> str:
+    """Return how an alert was routed, saying why one pages nobody."""
+    if suppressed:
+        return f"{route} (suppressed: maintenance)"
+    if route == "held":
+        return "held (its group opens no incident until open_after is reached)"
+    return route
