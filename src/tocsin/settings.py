@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_DATABASE_URL = "sqlite:///tocsin.db"
@@ -23,6 +23,11 @@ class Settings:
     smtp_starttls: bool = False
     smtp_username: str | None = None
     smtp_password: str | None = None
+    # A Twilio-compatible provider for SMS: its account, auth token, sending number and API.
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = field(default="", repr=False)
+    twilio_from: str = ""
+    twilio_base_url: str = "https://api.twilio.com"
     claim_seconds: float = 60.0
     secret_key: str | None = None
     status_page_title: str = "Service status"
@@ -47,6 +52,10 @@ class Settings:
             smtp_starttls=(env.get("TOCSIN_SMTP_STARTTLS") or "").lower() in ("1", "true", "yes"),
             smtp_username=env.get("TOCSIN_SMTP_USERNAME") or None,
             smtp_password=env.get("TOCSIN_SMTP_PASSWORD") or None,
+            twilio_account_sid=env.get("TOCSIN_TWILIO_ACCOUNT_SID") or "",
+            twilio_auth_token=env.get("TOCSIN_TWILIO_AUTH_TOKEN") or "",
+            twilio_from=env.get("TOCSIN_TWILIO_FROM") or "",
+            twilio_base_url=env.get("TOCSIN_TWILIO_BASE_URL") or "https://api.twilio.com",
             claim_seconds=float(env.get("TOCSIN_CLAIM_SECONDS") or 60),
             secret_key=env.get("TOCSIN_SECRET_KEY") or None,
             status_page_title=env.get("TOCSIN_STATUS_TITLE") or "Service status",

@@ -38,10 +38,12 @@ from tocsin.clock import Clock
 from tocsin.core import paging
 from tocsin.core.incident import EventKind
 from tocsin.core.printable import printable
+from tocsin.engine.work import announce_work
 from tocsin.errors import TocsinError
 from tocsin.notify import Adapter, Message, Outcome, SendResult
 from tocsin.notify.console import ConsoleAdapter
 from tocsin.notify.slack import SlackAdapter
+from tocsin.notify.sms import SmsAdapter, TwilioAccount
 from tocsin.notify.smtp import SmtpAdapter
 from tocsin.notify.webhook import WebhookAdapter
 from tocsin.settings import Settings
@@ -89,6 +91,14 @@ def adapter_factory(settings: Settings) -> AdapterFor:
             )
         if method.type == "slack":
             return SlackAdapter(method.target)
+        if method.type == "sms":
+            account = TwilioAccount(
+                settings.twilio_account_sid,
+                settings.twilio_auth_token,
+                settings.twilio_from,
+                settings.twilio_base_url,
+            )
+            return SmsAdapter(account, method.target)
         if method.type == "webhook":
             return WebhookAdapter(method.target, method.secret or "")
         return ConsoleAdapter()
@@ -699,7 +709,40 @@ class Sender:
                         row.due_at = now + self._delay(row.attempts, result.retry_after)
                         continue
                     row.status = Status.FAILED
-                    self._timeline(session, row, now, f"Could not notify {who}: {detail}")
+                    then = self._fall_through(session, row, now)
+                    self._timeline(session, row, now, f"Could not notify {who}: {detail}{then}")
+
+    @staticmethod
+    def _fall_through(session: Session, row: Notification, now: datetime) -> str:
+        """Bring the user's next page of this incident forward to now, after a page that
+        failed for good: waiting out its delay would leave them unreached for nothing.
+
+        Return what the timeline says of it ("" when there is no next method).
+        """
+        if row.kind != "page" or row.user_id is None or row.incident_id is None:
+            return ""
+        later = session.scalars(
+            select(Notification)
+            .where(
+                Notification.incident_id == row.incident_id,
+                Notification.user_id == row.user_id,
+                Notification.kind == "page",
+                Notification.status == Status.PENDING,
+                Notification.due_at > now,
+            )
+            .order_by(Notification.due_at, Notification.id)
+            .limit(1)
+        ).first()
+        if later is None:
+            return ""
+        later.due_at = now
+        announce_work(session)
+        method = (
+            session.get(ContactMethod, later.contact_method_id)
+            if later.contact_method_id is not None
+            else None
+        )
+        return f"; trying {method.name if method else 'the next method'} now"
 
     def _delay(self, attempts: int, retry_after: float | None) -> timedelta:
         delay: timedelta = min(self.backoff * 2 ** (attempts - 1), self.max_backoff)

@@ -20,6 +20,7 @@ class ContactType(StrEnum):
     EMAIL = "email"
     SLACK = "slack"
     WEBHOOK = "webhook"
+    SMS = "sms"
     CONSOLE = "console"
 
 

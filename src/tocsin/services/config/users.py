@@ -19,6 +19,7 @@ from tocsin.config import ConfigSpec, ContactMethodSpec, NotificationRuleSpec, U
 from tocsin.core import paging
 from tocsin.core.timeutil import duration_text, parse_duration
 from tocsin.errors import TocsinError
+from tocsin.notify.sms import E164
 from tocsin.services.config.base import Change, Context, Plan, Section, parsed
 from tocsin.store import contacts, users
 from tocsin.store.contacts import ContactType, Method
@@ -139,6 +140,13 @@ def method_problems(spec: ContactMethodSpec) -> list[str]:
         spec.url and spec.url.startswith(("http://", "https://"))
     ):
         problems.append(f"url: a {kind.value} method needs an http(s) URL (got {spec.url!r})")
+    if kind is ContactType.SMS and not (spec.number and E164.fullmatch(spec.number)):
+        problems.append(
+            f"number: an sms method needs a phone number in E.164 form, + and 8 to 15 digits"
+            f" like +4915112345678 (got {spec.number!r})"
+        )
+    if spec.number is not None and kind is not ContactType.SMS:
+        problems.append("number: only an sms method has a phone number")
     if spec.secret is not None and kind is not ContactType.WEBHOOK:
         problems.append("secret: only a webhook method signs its requests")
     if spec.throttle is not None:
@@ -193,7 +201,9 @@ def _apply_user(session: Session, u: UserConfigSpec, *, now: datetime) -> list[C
 
 
 def _method_values(spec: ContactMethodSpec) -> Method:
-    target = spec.address if spec.type == ContactType.EMAIL else spec.url
+    target = {ContactType.EMAIL: spec.address, ContactType.SMS: spec.number}.get(
+        ContactType(spec.type), spec.url
+    )
     return Method(
         name=spec.name,
         type=spec.type,
@@ -262,6 +272,8 @@ def _method(method: ContactMethod, include_secrets: bool) -> dict[str, Any]:
     found: dict[str, Any] = {"name": method.name, "type": method.type}
     if method.type == ContactType.EMAIL:
         found["address"] = method.target
+    elif method.type == ContactType.SMS:
+        found["number"] = method.target
     elif method.target:
         found["url"] = method.target
     if include_secrets and method.secret:
