@@ -254,3 +254,70 @@ services:
     ]
     [database] = config_export.export(session)["services"]
     assert database["group_by"] == ["cluster", "alertname"]  # nothing changed
+
+
+HELD_PAIR = """
+services:
+  - slug: database
+    group_by: [cluster]
+    open_after: {count: 2, within: 5m}
+    flap_window: 10m
+"""
+
+
+def test_a_held_alert_resolved_in_the_batch_that_opens_joins_only_if_it_fires_again(
+    session: Session,
+) -> None:
+    hook = hook_for(session, HELD_PAIR)
+    alerts.ingest(session, hook, [event("Down", "eu", "1"), event("Down", "us", "1")], now=T0)
+    later = T0 + timedelta(minutes=1)
+    # eu/1 resolves and fires again, eu/2 reaches the count: eu/1 joins once, as the new alert
+    out = alerts.ingest(
+        session,
+        hook,
+        [
+            event("Down", "eu", "1", action="resolve"),
+            event("Down", "eu", "1"),
+            event("Down", "eu", "2"),
+        ],
+        now=later,
+    )
+    assert out[2].incident == "INC-1"
+    attached = [e for e in incidents.get(session, "INC-1").events if e.kind == "alert_attached"]
+    assert len(attached) == 2
+    # us/1 resolves in the batch where us/2 reaches the count: it no longer fires, so stays out
+    out = alerts.ingest(
+        session,
+        hook,
+        [event("Down", "us", "1", action="resolve"), event("Down", "us", "2")],
+        now=later,
+    )
+    assert out[1].incident == "INC-2"
+    rows = session.execute(
+        select(Alert.dedup_key, Alert.status, Alert.route, Alert.incident_id).where(
+            Alert.dedup_key == "Down/us/1"
+        )
+    ).all()
+    assert [(r.status, r.route, r.incident_id) for r in rows] == [("resolved", HELD, None)]
+
+
+def test_a_held_alert_more_severe_than_the_one_that_opens_raises_the_incident(
+    session: Session,
+) -> None:
+    hook = hook_for(session, HELD_PAIR)
+    critical = event("Down", "eu", "1")
+    error = AlertEvent(
+        AlertAction.TRIGGER,
+        "Lag/eu/2",
+        summary="Lag in eu on 2",
+        severity=AlertSeverity.ERROR,
+        raw_severity="error",
+        details={"labels": {"alertname": "Lag", "cluster": "eu", "severity": "error"}},
+    )
+    alerts.ingest(session, hook, [critical], now=T0)
+    [opened] = alerts.ingest(session, hook, [error], now=T0)
+    incident = incidents.get(session, opened.incident or "")
+    assert incident.severity == "SEV-1"
+    assert any(
+        "a held critical alert joined: Down in eu on 1" in e.message for e in incident.events
+    )

@@ -135,3 +135,48 @@ def test_a_rule_added_later_quiets_behind_an_alert_already_firing(session: Sessi
     [loud] = alerts.ingest(session, hook, [event("DiskUnreachable", "db-2")], now=T0)
     assert loud.incident == "INC-1"
     assert session.query(AlertInhibitKey).count() == 0
+
+
+def test_an_upgrade_files_the_alerts_already_firing(db_url: str) -> None:
+    """Alerts quieting others before the inhibit-key table existed keep quieting them."""
+    from alembic import command
+
+    from tocsin.store.db import _alembic_config, make_engine, make_sessionmaker, upgrade
+
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    with sessions() as session, session.begin():
+        applier.apply(session, config.parse(CONFIG, "tocsin.yaml"), now=T0)
+        hook, _ = integrations.create(session, service="database", type="alertmanager", now=T0)
+        alerts.ingest(session, hook, [event("NodeDown", "db-1", "warning")], now=T0)
+    command.downgrade(_alembic_config(engine), "0016")  # before the table
+    upgrade(engine)
+    with sessions() as session, session.begin():
+        assert session.query(AlertInhibitKey).count() == 1
+        hook = integrations.list_(session, service="database")[0]
+        [quiet] = alerts.ingest(session, hook, [event("DiskUnreachable", "db-1")], now=T0)
+        assert quiet.incident is None
+    engine.dispose()
+
+
+def test_two_rules_alike_are_refused_and_a_source_that_flaps_in_one_batch_still_quiets(
+    session: Session, hook: Integration
+) -> None:
+    twice = CONFIG + (
+        "      - source: 'alertname=\"NodeDown\"'\n"
+        "        target: ['severity=~\"critical|warning\"', 'alertname!=\"NodeDown\"']\n"
+        "        equal: [instance]\n"
+    )
+    with pytest.raises(InvalidInput) as caught:
+        applier.apply(session, config.parse(twice, "tocsin.yaml"), now=T0)
+    assert caught.value.problems == [
+        "tocsin.yaml:8: services[0].inhibit_rules[1]: the same rule as inhibit_rules[0];"
+        " write it once"
+    ]
+    node = event("NodeDown", "db-1", "warning")
+    gone = event("NodeDown", "db-1", "warning", "resolve")
+    alerts.ingest(session, hook, [node, gone, node], now=T0)
+    [firing] = session.query(Alert).filter_by(status="triggered").all()
+    assert [k.alert_id for k in session.query(AlertInhibitKey)] == [firing.id]
+    [quiet] = alerts.ingest(session, hook, [event("DiskUnreachable", "db-1")], now=T0)
+    assert quiet.incident is None

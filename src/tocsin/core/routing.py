@@ -249,21 +249,23 @@ def _key_of(rule: bytes, values: tuple[str, ...]) -> str:
 def source_keys(rules: Iterable[InhibitRule], labels: Mapping[str, str]) -> list[tuple[str, bool]]:
     """Return the keys an alert with `labels` inhibits under, one for each rule whose source it
     matches, each with whether it matches that rule's target too."""
-    return [
-        (inhibit_key(rule, labels), matches_all(rule.target, labels))
+    found = {
+        inhibit_key(rule, labels): matches_all(rule.target, labels)
         for rule in rules
         if matches_all(rule.source, labels)
-    ]
+    }
+    return list(found.items())  # two rules alike file an alert once
 
 
 def target_keys(rules: Iterable[InhibitRule], labels: Mapping[str, str]) -> list[tuple[str, bool]]:
     """Return the keys under which a firing alert would inhibit an alert with `labels`, one for
     each rule whose target it matches, each with whether it matches that rule's source too."""
-    return [
-        (inhibit_key(rule, labels), matches_all(rule.source, labels))
+    found = {
+        inhibit_key(rule, labels): matches_all(rule.source, labels)
         for rule in rules
         if matches_all(rule.target, labels)
-    ]
+    }
+    return list(found.items())
 
 
 @dataclass(frozen=True, slots=True)

@@ -741,6 +741,7 @@ class Batch:
             _ALERTS.c.summary,
             _ALERTS.c.severity,
             _ALERTS.c.raw_severity,
+            _ALERTS.c.sev,
         ).where(
             _ALERTS.c.service_id == service.id,
             _ALERTS.c.route == HELD,
@@ -749,30 +750,37 @@ class Batch:
         )
         if group is not None:
             query = query.where(_ALERTS.c.group_key == group)
-        held: list[tuple[_Alert, str]] = []
+        # (alert, the sender's severity word, the severity it would have opened at)
+        held: list[tuple[_Alert, str, str | None]] = []
         for row in self.session.execute(query.order_by(_ALERTS.c.id)):
             known = self.alerts.get((row.integration_id, row.dedup_key))
+            if known is not None and known.id != row.id:
+                continue  # resolved earlier in this batch (and fired again as a new alert)
             if known is None:
+                if _key(row.integration_id, row.dedup_key) in self._resolved_keys:
+                    continue  # resolved earlier in this batch: it no longer fires
                 known = _Alert(
                     row.integration_id, row.dedup_key, "", 0, row.summary, None, id=row.id
                 )
-            held.append((known, row.raw_severity or row.severity))
-        if held:
+            held.append((known, row.raw_severity or row.severity, row.sev))
+        stored = sorted(a.id for a, _, _ in held if a.id is not None)
+        for start in range(0, len(stored), _CHUNK):
             self.session.execute(
                 update(_ALERTS)
-                .where(_ALERTS.c.id.in_(sorted(a.id for a, _ in held if a.id is not None)))
+                .where(_ALERTS.c.id.in_(stored[start : start + _CHUNK]))
                 .values(incident_id=incident.id, route=RouteAction.INCIDENT.value),
                 execution_options={"synchronize_session": False},
             )
         held += [
-            (a, a.values["raw_severity"] or a.values["severity"])
+            (a, a.values["raw_severity"] or a.values["severity"], a.values["sev"])
             for a in self.alerts.values()
             if a.new
             and a.values.get("route") == HELD
             and a.values["service_id"] == service.id
             and a.values["group_key"] == group
         ]
-        for alert, severity in held:
+        scale = self.scale()
+        for alert, severity, sev in held:
             alert.incident_id = incident.id
             if alert.new:
                 alert.values["route"] = RouteAction.INCIDENT.value
@@ -785,6 +793,12 @@ class Batch:
                 dedup_key=alert.dedup_key,
                 held=True,
             )
+            if sev and sev in scale.names and scale.compare(sev, incident.severity) < 0:
+                # A held alert more severe than the one that opened the incident raises it, as
+                # it would have had it arrived after the incident opened.
+                reason = f"a held {severity} alert joined: {alert.summary}"
+                self.upgrades.append((incident.id, sev, reason, actor))
+                incident.severity = sev
 
     def _known_severity(self, decision: Route) -> Route:
         """Return `decision` with a severity the scale knows: an alert must page, not fail.
@@ -888,12 +902,21 @@ class Batch:
         dialect = self.session.get_bind().dialect.name
         statement = _insert_skipping_open_duplicates(dialect)
         returned = self.session.execute(
-            statement.returning(_ALERTS.c.id, _ALERTS.c.integration_id, _ALERTS.c.dedup_key),
+            statement.returning(
+                _ALERTS.c.id, _ALERTS.c.integration_id, _ALERTS.c.dedup_key, _ALERTS.c.status
+            ),
             rows,
         ).all()
-        ids = {(r.integration_id, r.dedup_key): r.id for r in returned}
+        # One key can have several new rows in a batch (fired, resolved, fired again): at most
+        # one of them open, which is the one whose id matters (its inhibit keys, its incident).
+        ids: dict[tuple[int, str, bool], list[int]] = {}
+        for r in returned:
+            open_ = r.status != AlertStatus.RESOLVED.value
+            ids.setdefault((r.integration_id, r.dedup_key, open_), []).append(r.id)
         for alert in new:
-            alert.id = ids.get((alert.integration_id, alert.dedup_key))
+            open_ = alert.status != AlertStatus.RESOLVED.value
+            found = ids.get((alert.integration_id, alert.dedup_key, open_))
+            alert.id = found.pop(0) if found else None
             alert.new = False
             alert.inserted = alert.id is not None
             if alert.id is None:
@@ -910,7 +933,7 @@ class Batch:
                 "matches_target": matches_target,
             }
             for a in self._all()
-            if a.inserted and a.inhibit_keys
+            if a.inserted and a.inhibit_keys and a.status != AlertStatus.RESOLVED.value
             for inhibit, matches_target in a.inhibit_keys
         ]
         if rows:
@@ -1142,6 +1165,12 @@ def flag_inhibiting(session: Session, service: Service) -> int:
     alerts that arrive after the change; returns how many open alerts can inhibit now.
     """
     rules = _inhibit_rules(service)
+    if session.get_bind().dialect.name == "postgresql":
+        # The lock ingest takes on the service (see Batch.lock_services): a batch that read the
+        # old rules files its alerts before this, or waits and reads the new ones.
+        session.execute(
+            select(Service.id).where(Service.id == service.id).with_for_update(key_share=True)
+        ).all()
     session.execute(delete(_KEYS).where(_KEYS.c.service_id == service.id))
     rows = session.execute(
         select(*_LABEL_COLUMNS).where(

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from tocsin.config import Config, ConfigSpec, ServiceSpec
 from tocsin.core.incident import incident_ref
 from tocsin.core.matchers import LABEL_NAME, MatcherError, parse_matchers
+from tocsin.core.routing import InhibitRule, inhibit_rule_of
 from tocsin.core.timeutil import duration_text, parse_duration
 from tocsin.errors import TocsinError
 from tocsin.services import ingest
@@ -205,6 +206,7 @@ def _route_problems(context: Context, i: int, s: ServiceSpec) -> list[str]:
 
 def _inhibit_problems(config: Config, i: int, s: ServiceSpec) -> list[str]:
     problems = []
+    seen: dict[InhibitRule, int] = {}
     for j, rule in enumerate(s.inhibit_rules):
         where = f"services[{i}].inhibit_rules[{j}]"
         for side in ("source", "target"):
@@ -219,6 +221,17 @@ def _inhibit_problems(config: Config, i: int, s: ServiceSpec) -> list[str]:
             for name in rule.equal
             if not LABEL_NAME.fullmatch(name)
         ]
+        try:
+            parsed = inhibit_rule_of(rule.model_dump())
+        except MatcherError:
+            continue  # reported above
+        if parsed in seen:
+            problems.append(
+                config.problem(
+                    where, f"the same rule as inhibit_rules[{seen[parsed]}]; write it once"
+                )
+            )
+        seen.setdefault(parsed, j)
     return problems
 
 

@@ -7,6 +7,8 @@ Create Date: 2026-11-30
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -47,6 +49,71 @@ def upgrade() -> None:
     op.create_index(
         "ix_alert_inhibit_keys_service_key", "alert_inhibit_keys", ["service_id", "key"]
     )
+    _file_firing_sources()
+
+
+def _file_firing_sources() -> None:
+    """File the alerts firing now under their services' inhibit rules (those of 0016).
+
+    Without this, an alert that was quieting others before the upgrade would stop quieting
+    them until it fired again. The keys are worked out by the core's rules, as ingest does.
+    """
+    from tocsin.core.alerts import AlertAction, AlertEvent, AlertSeverity
+    from tocsin.core.matchers import event_labels
+    from tocsin.core.routing import inhibit_rule_of, source_keys
+
+    bind = op.get_bind()
+    services = bind.execute(
+        sa.text("SELECT id, inhibit_rules FROM services WHERE inhibit_rules IS NOT NULL")
+    ).all()
+    keys = sa.table(
+        "alert_inhibit_keys",
+        sa.column("alert_id", sa.Integer()),
+        sa.column("key", sa.String()),
+        sa.column("service_id", sa.Integer()),
+        sa.column("matches_target", sa.Boolean()),
+    )
+    alerts = sa.table(
+        "alerts",
+        sa.column("id", sa.Integer()),
+        sa.column("service_id", sa.Integer()),
+        sa.column("status", sa.String()),
+        sa.column("dedup_key", sa.String()),
+        sa.column("summary", sa.Text()),
+        sa.column("severity", sa.String()),
+        sa.column("raw_severity", sa.String()),
+        sa.column("source", sa.String()),
+        sa.column("details", sa.JSON()),
+    )
+    for service_id, stored in services:
+        specs = json.loads(stored) if isinstance(stored, str) else stored
+        rules = [inhibit_rule_of(spec) for spec in specs or []]
+        if not rules:
+            continue
+        rows = bind.execute(
+            sa.select(alerts).where(
+                alerts.c.service_id == service_id, alerts.c.status != "resolved"
+            )
+        ).all()
+        filed = []
+        for row in rows:
+            labels = event_labels(
+                AlertEvent(
+                    AlertAction.TRIGGER,
+                    row.dedup_key,
+                    summary=row.summary,
+                    severity=AlertSeverity(row.severity),
+                    raw_severity=row.raw_severity or "",
+                    source=row.source or "",
+                    details=row.details or {},
+                )
+            )
+            filed += [
+                {"alert_id": row.id, "key": key, "service_id": service_id, "matches_target": both}
+                for key, both in source_keys(rules, labels)
+            ]
+        if filed:
+            bind.execute(keys.insert(), filed)
 
 
 def downgrade() -> None:
