@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from tocsin.core.alerts import AlertEvent
+from tocsin.core.alerts import AlertAction, AlertEvent, AlertSeverity
 
 
 class MatcherError(ValueError):
@@ -238,3 +238,20 @@ def event_labels(event: AlertEvent) -> dict[str, str]:
     if isinstance(alert_labels, Mapping):
         labels.update({str(k): _text(v) for k, v in alert_labels.items()})
     return labels
+
+
+def stored_labels(row: Any) -> dict[str, str]:
+    """Return the labels of a stored alert as `event_labels` gives them for the event that
+    opened it; `row` has the alert's dedup_key, summary, severity, raw_severity, source and
+    details (a database row)."""
+    return event_labels(
+        AlertEvent(
+            AlertAction.TRIGGER,
+            row.dedup_key,
+            summary=row.summary,
+            severity=AlertSeverity(row.severity),
+            raw_severity=row.raw_severity or "",
+            source=row.source or "",
+            details=row.details or {},
+        )
+    )

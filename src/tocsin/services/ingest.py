@@ -54,7 +54,7 @@ from tocsin.core.alerts import (
     default_rules,
 )
 from tocsin.core.incident import EventKind, IncidentStatus, incident_ref
-from tocsin.core.matchers import event_labels
+from tocsin.core.matchers import event_labels, stored_labels
 from tocsin.core.severity import SeverityScale
 from tocsin.core.timeutil import duration_text
 from tocsin.errors import InvalidInput, TocsinError
@@ -169,6 +169,7 @@ class _ServiceState:
     incidents_read: bool = False
     # Each group's recent firings, for open_after: read once, then the batch's own added.
     firings: dict[str, list[routing.Firing]] = field(default_factory=dict)
+    firings_read: bool = False
 
 
 @dataclass(frozen=True)
@@ -700,28 +701,32 @@ class Batch:
         Firings in maintenance and alerts that page nobody (dropped, low urgency) do not count.
         """
         assert state.open_after is not None
-        firings = state.firings.get(group or "")
-        if firings is None:
+        if not state.firings_read:
+            # Every group's recent firings in one query, whichever groups the batch touches.
             since = self.now - state.open_after.within
-            query = select(
-                _ALERTS.c.integration_id,
-                _ALERTS.c.dedup_key,
-                _ALERTS.c.first_seen,
-                _ALERTS.c.resolved_at,
-            ).where(
-                _ALERTS.c.service_id == service.id,
-                _ALERTS.c.last_seen >= since,  # first_seen <= last_seen: the index narrows it
-                _ALERTS.c.first_seen >= since,
-                _ALERTS.c.suppressed.is_(False),
-                _ALERTS.c.route != RouteAction.ALERT.value,
+            rows = self.session.execute(
+                select(
+                    _ALERTS.c.integration_id,
+                    _ALERTS.c.dedup_key,
+                    _ALERTS.c.group_key,
+                    _ALERTS.c.first_seen,
+                    _ALERTS.c.resolved_at,
+                ).where(
+                    _ALERTS.c.service_id == service.id,
+                    _ALERTS.c.last_seen >= since,  # first_seen <= last_seen: the index narrows it
+                    _ALERTS.c.first_seen >= since,
+                    _ALERTS.c.suppressed.is_(False),
+                    _ALERTS.c.route != RouteAction.ALERT.value,
+                )
             )
-            if group is not None:
-                query = query.where(_ALERTS.c.group_key == group)
-            firings = [
-                routing.Firing(_key(r.integration_id, r.dedup_key), r.first_seen, r.resolved_at)
-                for r in self.session.execute(query)
-            ]
-            state.firings[group or ""] = firings
+            for r in rows:
+                if state.group_by and r.group_key is None:
+                    continue  # stored before the service grouped: it counts for no group
+                state.firings.setdefault(r.group_key or "", []).append(
+                    routing.Firing(_key(r.integration_id, r.dedup_key), r.first_seen, r.resolved_at)
+                )
+            state.firings_read = True
+        firings = state.firings.setdefault(group or "", [])
         firings.append(routing.Firing(key, self.now))
         return routing.firings_counted(state.open_after, firings, self.now)
 
@@ -744,6 +749,8 @@ class Batch:
             _ALERTS.c.sev,
         ).where(
             _ALERTS.c.service_id == service.id,
+            # No index of its own: a partial index on held alerts slowed every batch's writes
+            # by a third on SQLite, and this runs only when a group reaches its count.
             _ALERTS.c.route == HELD,
             _ALERTS.c.status != AlertStatus.RESOLVED.value,
             _ALERTS.c.incident_id.is_(None),
@@ -861,6 +868,7 @@ class Batch:
         self._insert_new()
         self._insert_inhibit_keys()
         self._update_changed()
+        self._forget_inhibit_keys()
         self._insert_entries()
         self._upgrade_severities()
         self._say_all_resolved()
@@ -939,6 +947,15 @@ class Batch:
         if rows:
             self.session.execute(insert(_KEYS), rows)
 
+    def _forget_inhibit_keys(self) -> None:
+        """Drop the inhibit keys of the alerts this batch resolved: they quiet nothing now, and
+        a key's look-up should not wade through every time an alert fired under it."""
+        resolved = sorted(a.id for a in self._resolved if a.id is not None)
+        for start in range(0, len(resolved), _CHUNK):
+            self.session.execute(
+                delete(_KEYS).where(_KEYS.c.alert_id.in_(resolved[start : start + _CHUNK]))
+            )
+
     def _fold_into_existing(self, alert: _Alert) -> None:
         row = self.session.execute(
             select(_ALERTS.c.id, _ALERTS.c["count"].label("n"), _ALERTS.c.incident_id).where(
@@ -1005,12 +1022,14 @@ class Batch:
                 for e in self.entries
             ],
         )
-        self.session.execute(
-            update(Incident)
-            .where(Incident.id.in_(sorted({e.incident_id for e in self.entries})))
-            .values(updated_at=self.now),
-            execution_options={"synchronize_session": False},
-        )
+        touched = sorted({e.incident_id for e in self.entries})
+        for start in range(0, len(touched), _CHUNK):
+            self.session.execute(
+                update(Incident)
+                .where(Incident.id.in_(touched[start : start + _CHUNK]))
+                .values(updated_at=self.now),
+                execution_options={"synchronize_session": False},
+            )
 
     def _still_open(self, incident_id: int, *statuses: AlertStatus) -> int:
         """Return how many of the incident's alerts are in one of `statuses`."""
@@ -1141,21 +1160,6 @@ _LABEL_COLUMNS = (
     _ALERTS.c.source,
     _ALERTS.c.details,
 )
-
-
-def stored_labels(row: Any) -> dict[str, str]:
-    """Return the labels of a stored alert (a row of `_LABEL_COLUMNS`) as matchers see them."""
-    return event_labels(
-        AlertEvent(
-            AlertAction.TRIGGER,
-            row.dedup_key,
-            summary=row.summary,
-            severity=AlertSeverity(row.severity),
-            raw_severity=row.raw_severity or "",
-            source=row.source or "",
-            details=row.details or {},
-        )
-    )
 
 
 def flag_inhibiting(session: Session, service: Service) -> int:

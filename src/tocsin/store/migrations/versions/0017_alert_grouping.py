@@ -58,8 +58,7 @@ def _file_firing_sources() -> None:
     Without this, an alert that was quieting others before the upgrade would stop quieting
     them until it fired again. The keys are worked out by the core's rules, as ingest does.
     """
-    from tocsin.core.alerts import AlertAction, AlertEvent, AlertSeverity
-    from tocsin.core.matchers import event_labels
+    from tocsin.core.matchers import stored_labels
     from tocsin.core.routing import inhibit_rule_of, source_keys
 
     bind = op.get_bind()
@@ -97,17 +96,7 @@ def _file_firing_sources() -> None:
         ).all()
         filed = []
         for row in rows:
-            labels = event_labels(
-                AlertEvent(
-                    AlertAction.TRIGGER,
-                    row.dedup_key,
-                    summary=row.summary,
-                    severity=AlertSeverity(row.severity),
-                    raw_severity=row.raw_severity or "",
-                    source=row.source or "",
-                    details=row.details or {},
-                )
-            )
+            labels = stored_labels(row)
             filed += [
                 {"alert_id": row.id, "key": key, "service_id": service_id, "matches_target": both}
                 for key, both in source_keys(rules, labels)
