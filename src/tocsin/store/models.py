@@ -487,7 +487,7 @@ class ServiceEvent(Base):
 
 
 class ContactMethod(Base):
-    """A way to reach a user: email, Slack incoming webhook, signed webhook, console."""
+    """A way to reach a user: email, Slack incoming webhook, signed webhook, SMS, console."""
 
     __tablename__ = "contact_methods"
     __table_args__ = (UniqueConstraint("user_id", "name"),)
