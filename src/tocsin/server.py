@@ -22,6 +22,7 @@ from tocsin.api.routes import (
     incidents,
     ingest,
     postmortems,
+    replies,
     schedules,
 )
 from tocsin.api.writer import Writer
@@ -113,6 +114,7 @@ def _routes() -> list[BaseRoute]:
     shared = APIRouter()
     shared.include_router(health.router)
     shared.include_router(ingest.router)
+    shared.include_router(replies.router)
     for router in (
         incidents.router,
         schedules.router,

@@ -65,7 +65,9 @@ def test_a_page_reaches_the_phone_as_an_sms(
     run(sessions, twilio, "+4915112345678")
     [sms] = twilio.messages
     assert sms["To"] == "+4915112345678"
-    assert sms["Body"].startswith("[SEV-1] INC-1 database: Primary down Ack: https://tocsin.test/")
+    assert sms["Body"].startswith(
+        "[SEV-1] INC-1 database: Primary down Reply ACK 1 or RES 1. https://tocsin.test/ack/"
+    )
     with sessions() as session:
         timeline = [e.message for e in incidents.get(session, "INC-1").events]
     assert "Paging alice (db-oncall level 1: user:alice) via phone, desk" in timeline

@@ -40,7 +40,7 @@ def test_a_page_arrives_as_one_short_text(twilio: FakeTwilio) -> None:
     assert (sent["To"], sent["From"]) == ("+4915112345678", FROM)
     assert sent["Body"] == (
         "[SEV-1] INC-12 checkout: Checkout is returning 502 for every request"
-        " Ack: http://tocsin.example/ack/abc"
+        " Reply ACK 12 or RES 12. http://tocsin.example/ack/abc"
     )
     assert result.detail == f"SMS {sent['Sid']} queued"
 
@@ -48,7 +48,8 @@ def test_a_page_arrives_as_one_short_text(twilio: FakeTwilio) -> None:
 def test_a_long_summary_is_cut_and_the_link_kept() -> None:
     long = Message("k", "x" * 1000, "", "SEV-2", "INC-3", "db", ack_url="http://t.example/ack/z")
     body = text(long)
-    assert len(body) <= TEXT_LIMIT and body.endswith(" Ack: http://t.example/ack/z")
+    assert len(body) <= TEXT_LIMIT
+    assert body.endswith(" Reply ACK 3 or RES 3. http://t.example/ack/z")
 
 
 @pytest.mark.parametrize(

@@ -58,8 +58,11 @@ class TwilioAccount:
 
 def text(message: Message) -> str:
     """Return the SMS text of a message: its subject (which names the severity, incident and
-    service, "[SEV-1] INC-12 checkout: ..."), then the link that acknowledges it."""
-    tail = f" Ack: {message.ack_url}" if message.ack_url else ""
+    service, "[SEV-1] INC-12 checkout: ..."), how to answer it by SMS, and the link that
+    acknowledges it."""
+    number = (message.incident or "").removeprefix("INC-")
+    reply = f" Reply ACK {number} or RES {number}." if number.isdigit() else ""
+    tail = reply + (f" {message.ack_url}" if message.ack_url else "")
     room = TEXT_LIMIT - len(tail)
     subject = message.subject if len(message.subject) <= room else message.subject[: room - 1] + "…"
     return subject + tail

@@ -492,11 +492,13 @@ def acknowledge(
     actor: str,
     now: datetime,
     sender: str | None = None,
+    via: str | None = None,
 ) -> Outcome:
     """Acknowledge the incident: someone has it, escalation stops. A repeat changes nothing.
 
     `sender` names the kind of integration (pagerduty, opsgenie) when the monitoring sender
-    acknowledged every alert of the incident rather than a person acknowledging it here.
+    acknowledged every alert of the incident rather than a person acknowledging it here;
+    `via` says how the person did it when it was not here (SMS, phone).
     """
     incident = _resolve(session, incident)
     _require_open_for_changes(incident)
@@ -520,7 +522,9 @@ def acknowledge(
         at=now,
         actor=actor,
         kind=EventKind.ACKNOWLEDGED,
-        message=f"Acknowledged by the sender ({sender})" if sender else f"Acknowledged by {actor}",
+        message=f"Acknowledged by the sender ({sender})"
+        if sender
+        else f"Acknowledged by {actor}" + (f" by {via}" if via else ""),
     )
     return _publish(session, Outcome(incident, events=[ev.Acknowledged(incident)]), now=now)
 

@@ -433,6 +433,20 @@ class Alert(Base):
     service: Mapped[Service] = relationship(lazy="joined")
 
 
+class InboundMessage(Base):
+    """A message a provider delivered to us (an SMS reply), by its id: acted on once only.
+
+    A provider's signature proves who sent a request but not that it is new; a replayed reply
+    finds its id here and changes nothing.
+    """
+
+    __tablename__ = "inbound_messages"
+
+    provider: Mapped[str] = mapped_column(String(20), primary_key=True)
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime]
+
+
 class AlertInhibitKey(Base):
     """An alert that matches the source of one of its service's inhibit rules, filed under the
     rule and the alert's values of the rule's `equal` labels (hashed into `key`).
