@@ -51,12 +51,16 @@ class UserSpec(Spec):
 
 class ContactMethodSpec(Spec):
     name: str
-    type: str = Field(description="email, slack, webhook, sms or console.")
+    type: str = Field(description="email, slack, webhook, sms, teams or console.")
     address: str | None = Field(None, description="email: the address.")
     number: str | None = Field(
         None, description="sms: the phone number in E.164 form, like +4915112345678."
     )
-    url: str | None = Field(None, description="slack: the incoming-webhook URL; webhook: the URL.")
+    url: str | None = Field(
+        None,
+        description="slack: the incoming-webhook URL; teams: the Workflows webhook URL;"
+        " webhook: the URL.",
+    )
     secret: str | None = Field(None, description="webhook: the HMAC-SHA256 signing secret.")
     throttle: str | None = Field(
         None, description="At most one message per this long; what waits goes out bundled: 1m."

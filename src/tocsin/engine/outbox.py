@@ -45,6 +45,7 @@ from tocsin.notify.console import ConsoleAdapter
 from tocsin.notify.slack import SlackAdapter
 from tocsin.notify.sms import SmsAdapter, TwilioAccount
 from tocsin.notify.smtp import SmtpAdapter
+from tocsin.notify.teams import TeamsAdapter
 from tocsin.notify.webhook import WebhookAdapter
 from tocsin.settings import Settings
 from tocsin.store import acklinks
@@ -91,6 +92,8 @@ def adapter_factory(settings: Settings) -> AdapterFor:
             )
         if method.type == "slack":
             return SlackAdapter(method.target)
+        if method.type == "teams":
+            return TeamsAdapter(method.target)
         if method.type == "sms":
             account = TwilioAccount(
                 settings.twilio_account_sid,

@@ -21,6 +21,7 @@ class ContactType(StrEnum):
     SLACK = "slack"
     WEBHOOK = "webhook"
     SMS = "sms"
+    TEAMS = "teams"
     CONSOLE = "console"
 
 

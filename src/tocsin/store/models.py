@@ -501,7 +501,7 @@ class ServiceEvent(Base):
 
 
 class ContactMethod(Base):
-    """A way to reach a user: email, Slack incoming webhook, signed webhook, SMS, console."""
+    """A way to reach a user: email, Slack incoming webhook, signed webhook, SMS, Teams, console."""
 
     __tablename__ = "contact_methods"
     __table_args__ = (UniqueConstraint("user_id", "name"),)

@@ -136,7 +136,7 @@ def method_problems(spec: ContactMethodSpec) -> list[str]:
         ]
     if kind is ContactType.EMAIL and not (spec.address and EMAIL.match(spec.address)):
         problems.append(f"address: an email method needs an email address (got {spec.address!r})")
-    if kind in (ContactType.SLACK, ContactType.WEBHOOK) and not (
+    if kind in (ContactType.SLACK, ContactType.TEAMS, ContactType.WEBHOOK) and not (
         spec.url and spec.url.startswith(("http://", "https://"))
     ):
         problems.append(f"url: a {kind.value} method needs an http(s) URL (got {spec.url!r})")
