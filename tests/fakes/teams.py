@@ -14,11 +14,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any
 
 import jsonschema
+
+from tests.fakes import serving
 
 CARD = "application/vnd.microsoft.card.adaptive"
 
@@ -85,12 +87,6 @@ def _handler(state: FakeTeams) -> type[BaseHTTPRequestHandler]:
 def fake_teams() -> Iterator[FakeTeams]:
     """Serve a fake Teams Workflows webhook for the length of the block."""
     state = FakeTeams()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/workflows/tocsin"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(state)) as url:
+        state.url = url + "/workflows/tocsin"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -8,14 +8,10 @@ retried, post the message twice; the protocol prefers that to losing a page.
 
 from __future__ import annotations
 
-import json
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-import httpx
-
-from tocsin.notify import Message, SendResult
-from tocsin.notify.webhook import USER_AGENT, check_timeout, check_url, new_client, post
+from tocsin.notify import Message
+from tocsin.notify.webhook import Poster
 
 __all__ = ["SlackAdapter", "payload"]
 
@@ -57,44 +53,14 @@ def payload(message: Message) -> dict[str, Any]:
     }
 
 
-class SlackAdapter:
+class SlackAdapter(Poster):
     """Post each message to one Slack incoming webhook."""
 
-    def __init__(
-        self,
-        webhook_url: str,
-        *,
-        timeout: float = 5.0,
-        client: httpx.Client | None = None,
-    ) -> None:
-        self.webhook_url = check_url(webhook_url, "Slack webhook url")
-        self.timeout = check_timeout(timeout)
-        self._owns_client = client is None
-        self._client = client if client is not None else new_client(self.timeout)
+    what = "Slack webhook url"
+    peer = "Slack"
 
-    def send(self, message: Message) -> SendResult:
-        """Post the message once and classify Slack's answer."""
-        body = json.dumps(payload(message), ensure_ascii=False, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
-        return post(
-            self._client, self.webhook_url, body, headers, timeout=self.timeout, peer="Slack"
-        )
-
-    def close(self) -> None:
-        """Close the connection pool, unless the caller supplied the client."""
-        if self._owns_client:
-            self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
+    def payload(self, message: Message) -> dict[str, Any]:
+        return payload(message)
 
 
 def clip(text: str, limit: int) -> str:

@@ -10,16 +10,12 @@ and open the runbook.
 
 from __future__ import annotations
 
-import json
 import re
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-import httpx
-
-from tocsin.notify import Message, SendResult
+from tocsin.notify import Message
 from tocsin.notify.slack import clip
-from tocsin.notify.webhook import USER_AGENT, check_timeout, check_url, new_client, post
+from tocsin.notify.webhook import Poster
 
 __all__ = ["CARD_VERSION", "TeamsAdapter", "card", "payload"]
 
@@ -98,41 +94,13 @@ def payload(message: Message) -> dict[str, Any]:
     }
 
 
-class TeamsAdapter:
+class TeamsAdapter(Poster):
     """Post each message as a card to one Teams Workflows webhook."""
 
-    def __init__(
-        self,
-        webhook_url: str,
-        *,
-        timeout: float = 10.0,
-        client: httpx.Client | None = None,
-    ) -> None:
-        self.webhook_url = check_url(webhook_url, "Teams workflow url")
-        self.timeout = check_timeout(timeout)
-        self._owns_client = client is None
-        self._client = client if client is not None else new_client(self.timeout)
+    what = "Teams workflow url"
+    peer = "Teams"
 
-    def send(self, message: Message) -> SendResult:
-        """Post the card once and classify the answer."""
-        body = json.dumps(payload(message), ensure_ascii=False, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
-        return post(
-            self._client, self.webhook_url, body, headers, timeout=self.timeout, peer="Teams"
-        )
+    default_timeout = 10.0  # a flow starts on the request: Teams can be slow
 
-    def close(self) -> None:
-        """Close the connection pool, unless the caller supplied the client."""
-        if self._owns_client:
-            self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
+    def payload(self, message: Message) -> dict[str, Any]:
+        return payload(message)

@@ -17,7 +17,7 @@ import math
 import os
 import ssl
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import httpx
 
@@ -28,6 +28,7 @@ from tocsin.notify import Message, Outcome, SendResult, http_outcome, parse_retr
 __all__ = [
     "SIGNATURE_HEADER",
     "USER_AGENT",
+    "Poster",
     "WebhookAdapter",
     "check_timeout",
     "check_url",
@@ -65,39 +66,43 @@ def payload(message: Message) -> dict[str, object]:
     }
 
 
-class WebhookAdapter:
-    """POST each message as signed JSON to one URL, over one kept-alive connection pool."""
+class Poster:
+    """An adapter that POSTs each message to one URL over one kept-alive connection pool.
+
+    Subclasses say what the URL is (`what`, for errors), whom they talk to (`peer`, for
+    details) and the body (`payload`); `send` posts it as JSON and classifies the answer.
+    """
+
+    what = "url"
+    peer = "receiver"
+    default_timeout = 5.0
 
     def __init__(
-        self,
-        url: str,
-        secret: str,
-        *,
-        timeout: float = 5.0,
-        client: httpx.Client | None = None,
+        self, url: str, *, timeout: float | None = None, client: httpx.Client | None = None
     ) -> None:
-        if not secret:
-            # An empty HMAC key signs nothing a receiver could trust.
-            raise InvalidInput("webhook secret must not be empty")
-        self.url = check_url(url, "webhook url")
-        self.timeout = check_timeout(timeout)
-        self._secret = secret
+        self.url = check_url(url, self.what)
+        self.timeout = check_timeout(self.default_timeout if timeout is None else timeout)
         self._owns_client = client is None
         self._client = client if client is not None else new_client(self.timeout)
 
+    def payload(self, message: Message) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def headers(self, message: Message, body: bytes) -> dict[str, str]:
+        """Return the request's headers for this body."""
+        return {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT}
+
     def send(self, message: Message) -> SendResult:
         """POST the message once and classify the answer."""
-        body = json.dumps(payload(message), ensure_ascii=False, separators=(",", ":")).encode()
-        headers = {
-            "Content-Type": "application/json",
-            # The signature covers these exact bytes; nothing may re-encode the body after this.
-            SIGNATURE_HEADER: sign(body, self._secret),
-            # draft-ietf-httpapi-idempotency-key-header: the same key on every retry lets the
-            # receiver drop the duplicates that TEMPORARY-on-timeout can produce.
-            "Idempotency-Key": message.idempotency_key,
-            "User-Agent": USER_AGENT,
-        }
-        return post(self._client, self.url, body, headers, timeout=self.timeout, peer="receiver")
+        body = json.dumps(self.payload(message), ensure_ascii=False, separators=(",", ":")).encode()
+        return post(
+            self._client,
+            self.url,
+            body,
+            self.headers(message, body),
+            timeout=self.timeout,
+            peer=self.peer,
+        )
 
     def close(self) -> None:
         """Close the connection pool, unless the caller supplied the client."""
@@ -114,6 +119,40 @@ class WebhookAdapter:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class WebhookAdapter(Poster):
+    """POST each message as signed JSON to one URL, over one kept-alive connection pool."""
+
+    what = "webhook url"
+
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        *,
+        timeout: float = 5.0,
+        client: httpx.Client | None = None,
+    ) -> None:
+        if not secret:
+            # An empty HMAC key signs nothing a receiver could trust.
+            raise InvalidInput("webhook secret must not be empty")
+        super().__init__(url, timeout=timeout, client=client)
+        self._secret = secret
+
+    def payload(self, message: Message) -> dict[str, Any]:
+        return payload(message)
+
+    def headers(self, message: Message, body: bytes) -> dict[str, str]:
+        return {
+            "Content-Type": "application/json",
+            # The signature covers these exact bytes; nothing may re-encode the body after this.
+            SIGNATURE_HEADER: sign(body, self._secret),
+            # draft-ietf-httpapi-idempotency-key-header: the same key on every retry lets the
+            # receiver drop the duplicates that TEMPORARY-on-timeout can produce.
+            "Idempotency-Key": message.idempotency_key,
+            "User-Agent": USER_AGENT,
+        }
 
 
 def check_url(url: str, what: str) -> str:
