@@ -11,6 +11,7 @@ into `SendResult.detail`. A 429 or a 5xx is worth trying again; any other refusa
 
 from __future__ import annotations
 
+import logging
 import re
 from types import TracebackType
 from typing import Self
@@ -24,6 +25,9 @@ from tocsin.notify import Message, Outcome, SendResult, http_outcome
 from tocsin.notify.webhook import check_timeout, check_url
 
 __all__ = ["E164", "SmsAdapter", "TwilioAccount", "text"]
+
+# The library logs every request at INFO: numbers and page texts, which do not belong in logs.
+logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
 # E.164: a plus, a country code that does not start with 0, and at most 15 digits in all.
 E164 = re.compile(r"\+[1-9][0-9]{7,14}")

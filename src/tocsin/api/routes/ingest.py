@@ -125,7 +125,7 @@ async def _check_key(request: Request, key: str | None, expect: IntegrationType)
     """
     writer = _writer(request)
     if not writer.check_key(key, expect):
-        await _run(
+        await run_unit(
             request, lambda session: writer.authenticate(session, key, expect), read_only=True
         )
 
@@ -133,7 +133,7 @@ async def _check_key(request: Request, key: str | None, expect: IntegrationType)
 Work = Callable[[Session], Any]
 
 
-async def _run(request: Request, work: Work, *, read_only: bool = False) -> Any:
+async def run_unit(request: Request, work: Work, *, read_only: bool = False) -> Any:
     """Run `work` in a session on a worker thread and commit; raise Overloaded when busy.
 
     `read_only` work runs in a read session, which on SQLite waits for no writer.
@@ -323,7 +323,7 @@ async def pagerduty_change(request: Request) -> JSONResponse:
         )
 
     try:
-        await _run(request, work)
+        await run_unit(request, work)
     except Overloaded:
         return overloaded()
     except TocsinError as exc:
@@ -410,7 +410,7 @@ async def _opsgenie_action(request: Request, identifier: str, action: AlertActio
                 alert = _alert_by_id(session, integration, identifier)
                 return alert.dedup_key if alert else None
 
-            dedup_key = await _run(request, find, read_only=True)
+            dedup_key = await run_unit(request, find, read_only=True)
         if dedup_key is not None:  # unknown alerts are accepted and ignored, as Opsgenie does
             event = opsgenie.close_or_ack(action, dedup_key)
             await _writer(request).submit(key, IntegrationType.OPSGENIE, [event])
@@ -460,7 +460,7 @@ async def opsgenie_heartbeat(name: str, request: Request) -> JSONResponse:
         heartbeats.ping(session, integration, now=now)
 
     try:
-        await _run(request, work)
+        await run_unit(request, work)
     except Overloaded:
         return overloaded()
     except TocsinError as exc:
@@ -521,7 +521,7 @@ async def heartbeat_ping(key: str, request: Request) -> JSONResponse:
         }
 
     try:
-        answer = await _run(request, work)
+        answer = await run_unit(request, work)
     except Overloaded:
         return overloaded()
     except TocsinError as exc:

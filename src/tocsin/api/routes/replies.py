@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from tocsin.api.routes.ingest import TooLarge, _run
+from tocsin.api.routes.ingest import TooLarge, run_unit
 from tocsin.services import replies
 from tocsin.store import inbound
 
@@ -81,4 +81,4 @@ async def sms_reply(request: Request) -> Response:
             return None  # seen before: a replay, or the provider trying again
         return replies.sms_reply(session, from_number=sender, body=body, now=now)
 
-    return _twiml(await _run(request, work))
+    return _twiml(await run_unit(request, work))
