@@ -105,6 +105,7 @@ def build(
         claim_for=timedelta(seconds=settings.claim_seconds),
         secret_key=settings.secret_key,
         claim_clock=claim_clock(database, clock),
+        sms_per_hour=settings.sms_per_hour,
     )
     return Tocsin(
         settings=settings,

@@ -15,6 +15,7 @@ from tocsin.core.paging import (
     Pending,
     Rule,
     bundle,
+    cap_release,
     low_urgency_due,
     next_business_start,
     parse_rules,
@@ -489,3 +490,22 @@ def test_the_next_business_start_is_the_first_one_coming(
     between = instant + (got - instant) * fraction
     assert next_business_start(between, zone, start=clock, days=days) == got
     assert next_business_start(got, zone, start=clock, days=days) == got
+
+
+@pytest.mark.parametrize(
+    ("sent_minutes_ago", "limit", "release_in"),
+    [
+        pytest.param([], 2, None, id="nothing sent"),
+        pytest.param([5], 2, None, id="under the cap"),
+        pytest.param([50, 5], 2, 10, id="at the cap: when the older leaves the hour"),
+        pytest.param([70, 5], 2, None, id="one left the hour already"),
+        pytest.param([59, 30, 1], 2, 30, id="over the cap: the second newest decides"),
+    ],
+)
+def test_the_hourly_cap_says_when_the_next_message_may_go(
+    sent_minutes_ago: list[int], limit: int, release_in: int | None
+) -> None:
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    sent = [now - timedelta(minutes=m) for m in sent_minutes_ago]
+    found = cap_release(sent, now, limit=limit, window=timedelta(hours=1))
+    assert found == (now + timedelta(minutes=release_in) if release_in is not None else None)

@@ -4,6 +4,7 @@ fake), on SQLite and PostgreSQL; a refused number falls through to the next meth
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -104,3 +105,37 @@ def test_numbers_are_checked_with_their_line_and_round_trip(session: Session) ->
     assert phone in alice["contact_methods"]
     again = config.parse(config.dump(config_export.export(session)), "tocsin.yaml")
     assert applier.apply(session, again, now=T0).changes == []
+
+
+def test_sms_over_the_hourly_cap_wait_and_then_go_together(
+    sessions: sessionmaker[Session], twilio: FakeTwilio
+) -> None:
+    with sessions() as session, session.begin():
+        text = CONFIG.format(number="+4915112345678")
+        applier.apply(session, config.parse(text, "t.yaml"), now=T0)
+    clock = FixedClock(T0)
+    sender = Sender(
+        sessions,
+        clock,
+        adapter_factory(
+            Settings(
+                twilio_account_sid=ACCOUNT_SID,
+                twilio_auth_token=AUTH_TOKEN,
+                twilio_from=FROM,
+                twilio_base_url=twilio.url,
+            )
+        ),
+        base_url="https://tocsin.test",
+        sms_per_hour=2,
+    )
+    engine = Engine(sessions, clock, DUE_WORK, sender=sender)
+    for minute in range(4):  # four incidents, four pages to alice's phone within minutes
+        clock.set(T0 + timedelta(minutes=minute))
+        declare(sessions, clock)
+        engine.run_once()
+    assert len(twilio.messages) == 2  # the cap: the other two wait, they are not dropped
+    clock.set(T0 + timedelta(minutes=60))
+    engine.run_once()
+    assert len(twilio.messages) == 3
+    third = twilio.messages[2]["Body"]
+    assert "INC-3" in third and "INC-4" in third  # the two that waited, in one SMS

@@ -8,7 +8,7 @@ Everything here is pure: `now` is always a parameter, and computed instants are 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Set
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -232,6 +232,22 @@ def bundle(
             sendable = held[0][0] if open_at is None else max(held[0][0], open_at)
             wake = sendable if wake is None else min(wake, sendable)
     return bundles, wake
+
+
+def cap_release(
+    sent: Iterable[datetime], now: datetime, *, limit: int, window: timedelta
+) -> datetime | None:
+    """Return when a message may go next if at most `limit` go in any `window` (None: now).
+
+    `sent` are when the earlier messages went. What waits for the cap is sent then, together.
+    """
+    instant = _utc(now, "now")
+    if limit < 1:
+        raise InvalidInput(f"limit must be 1 or more, not {limit}")
+    recent = sorted(t for t in (_utc(s, "sent") for s in sent) if instant - t < window)
+    if len(recent) < limit:
+        return None
+    return recent[len(recent) - limit] + window
 
 
 def _utc(value: datetime, label: str) -> datetime:

@@ -49,6 +49,7 @@ from tocsin.notify.teams import TeamsAdapter
 from tocsin.notify.webhook import WebhookAdapter
 from tocsin.settings import Settings
 from tocsin.store import acklinks
+from tocsin.store.contacts import ContactType
 from tocsin.store.models import (
     Alert,
     ContactMethod,
@@ -328,8 +329,11 @@ class Sender:
         batch: int = 100,
         secret_key: str | None = None,
         claim_clock: Clock | None = None,
+        sms_per_hour: int | None = None,
     ) -> None:
         self._sessions = sessions
+        # At most this many SMS to one person in any hour; what waits goes out together.
+        self.sms_per_hour = sms_per_hour
         self._clock = clock
         # Claims are compared between nodes: on PostgreSQL the composition root gives the
         # database's clock here, so skewed node clocks still agree on when a claim runs out.
@@ -374,10 +378,9 @@ class Sender:
                 result = SendResult(Outcome.PERMANENT, f"the {what} was removed")
                 self.record([(rows, result, "?")])
                 continue
-            if (
-                isinstance(method, ContactMethod)
-                and method.throttle_seconds
-                and self._hold(method, rows)
+            if isinstance(method, ContactMethod) and (
+                (method.throttle_seconds and self._hold(method, rows))
+                or self._hold_for_sms_cap(method, rows)
             ):
                 continue
             try:
@@ -433,6 +436,38 @@ class Sender:
                 if row is not None and row.claimed_by == self.node:
                     row.status = Status.PENDING
                     row.due_at = later or now
+                    row.claimed_by = row.claimed_until = None
+                    row.attempts -= 1  # held, not tried
+        return True
+
+    def _hold_for_sms_cap(self, method: ContactMethod, rows: list[Claimed]) -> bool:
+        """Put rows back until the hour's SMS cap of their user allows one more; return True if
+        held. Held rows go out together as one SMS when it does: delayed, never dropped."""
+        if method.type != ContactType.SMS.value or not self.sms_per_hour:
+            return False
+        now = self._clock.now()
+        window = timedelta(hours=1)
+        with self._sessions() as session, session.begin():
+            sent = session.scalars(
+                select(Notification.sent_at)
+                .join(ContactMethod, ContactMethod.id == Notification.contact_method_id)
+                .where(
+                    ContactMethod.user_id == method.user_id,
+                    ContactMethod.type == ContactType.SMS.value,
+                    Notification.status == Status.SENT,
+                    Notification.sent_at > now - window,
+                )
+            ).all()
+            release = paging.cap_release(
+                [t for t in sent if t is not None], now, limit=self.sms_per_hour, window=window
+            )
+            if release is None:
+                return False
+            for claimed in rows:
+                row = session.get(Notification, claimed.id)
+                if row is not None and row.claimed_by == self.node:
+                    row.status = Status.PENDING
+                    row.due_at = release
                     row.claimed_by = row.claimed_until = None
                     row.attempts -= 1  # held, not tried
         return True

@@ -62,14 +62,16 @@ class TwilioAccount:
 
 def text(message: Message) -> str:
     """Return the SMS text of a message: its subject (which names the severity, incident and
-    service, "[SEV-1] INC-12 checkout: ..."), how to answer it by SMS, and the link that
-    acknowledges it."""
+    service, "[SEV-1] INC-12 checkout: ..."), the lines of a bundle, how to answer it by SMS,
+    and the link that acknowledges it."""
     number = (message.incident or "").removeprefix("INC-")
     reply = f" Reply ACK {number} or RES {number}." if number.isdigit() else ""
     tail = reply + (f" {message.ack_url}" if message.ack_url else "")
+    head = message.subject
+    if message.items:
+        head += ": " + "; ".join(message.items)
     room = TEXT_LIMIT - len(tail)
-    subject = message.subject if len(message.subject) <= room else message.subject[: room - 1] + "…"
-    return subject + tail
+    return (head if len(head) <= room else head[: room - 1] + "…") + tail
 
 
 class SmsAdapter:
