@@ -20,7 +20,7 @@ from typing import Any
 
 import jsonschema
 
-from tests.fakes import serving
+from tests.fakes import JsonHandler, serving
 
 CARD = "application/vnd.microsoft.card.adaptive"
 
@@ -48,18 +48,7 @@ class FakeTeams:
 
 
 def _handler(state: FakeTeams) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *_args: object) -> None:
-            return
-
-        def _answer(self, status: int, body: dict[str, Any] | None = None) -> None:
-            data = json.dumps(body).encode() if body else b""
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
             message = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             attachments = message.get("attachments") or [{}]
@@ -68,17 +57,17 @@ def _handler(state: FakeTeams) -> type[BaseHTTPRequestHandler]:
             )
             problems = card_problems(card) if isinstance(card, dict) else ["no Adaptive Card"]
             if message.get("type") != "message" or problems:
-                self._answer(
+                self.answer(
                     400,
                     {"error": {"code": "InvalidRequestContent", "message": "; ".join(problems)}},
                 )
                 return
             if state.status != 202:
-                self._answer(state.status, {"error": {"code": "ServiceUnavailable"}})
+                self.answer(state.status, {"error": {"code": "ServiceUnavailable"}})
                 return
             with state.lock:
                 state.cards.append(card)
-            self._answer(202)
+            self.answer(202)
 
     return Handler
 

@@ -9,7 +9,6 @@ message resource as JSON, and errors as JSON with Twilio's own `code` (20003 bad
 from __future__ import annotations
 
 import base64
-import json
 import re
 import secrets
 import threading
@@ -20,7 +19,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.fakes import serving
+from tests.fakes import JsonHandler, serving
 
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 AUTH_TOKEN = "fake-auth-token-" + "9" * 16
@@ -50,44 +49,33 @@ def _error(status: int, code: int, message: str) -> dict[str, Any]:
 
 
 def _handler(state: FakeTwilio) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *_args: object) -> None:
-            return
-
-        def _answer(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
             found = _MESSAGES.fullmatch(self.path)
             if found is None:
-                self._answer(404, _error(404, 20404, "The requested resource was not found"))
+                self.answer(404, _error(404, 20404, "The requested resource was not found"))
                 return
             expected = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
             if found.group(1) != ACCOUNT_SID or self.headers.get("Authorization") != (
                 f"Basic {expected}"
             ):
-                self._answer(401, _error(401, 20003, "Authenticate"))
+                self.answer(401, _error(401, 20003, "Authenticate"))
                 return
             with state.lock:
                 if state.fail_next:
                     status = state.fail_next.pop(0)
-                    self._answer(status, _error(status, 20500, "Internal Server Error"))
+                    self.answer(status, _error(status, 20500, "Internal Server Error"))
                     return
             to = form.get("To", "")
             if not _PHONE.fullmatch(to):
-                self._answer(
+                self.answer(
                     400, _error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
                 )
                 return
             if to in state.stopped:
-                self._answer(
+                self.answer(
                     400,
                     _error(400, 21610, "Attempt to send to unsubscribed recipient"),
                 )
@@ -108,7 +96,7 @@ def _handler(state: FakeTwilio) -> type[BaseHTTPRequestHandler]:
             }
             with state.lock:
                 state.messages.append({**form, "Sid": resource["sid"]})
-            self._answer(201, resource)
+            self.answer(201, resource)
 
     return Handler
 

@@ -75,7 +75,9 @@ def test_a_firing_source_quiets_its_targets_with_equal_labels(
 
 def test_a_resolved_source_quiets_nothing(session: Session, hook: Integration) -> None:
     alerts.ingest(session, hook, [event("NodeDown", "db-1", "warning")], now=T0)
+    assert session.query(AlertInhibitKey).count() == 1
     alerts.ingest(session, hook, [event("NodeDown", "db-1", "warning", "resolve")], now=T0)
+    assert session.query(AlertInhibitKey).count() == 0  # a resolved source keeps no keys
     [loud] = alerts.ingest(session, hook, [event("DiskUnreachable", "db-1")], now=T0)
     assert loud.incident == "INC-1"
     # resolved earlier in the same batch counts as well

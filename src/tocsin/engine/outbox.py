@@ -43,7 +43,6 @@ from tocsin.errors import TocsinError
 from tocsin.notify import Adapter, Message, Outcome, SendResult
 from tocsin.notify.console import ConsoleAdapter
 from tocsin.notify.slack import SlackAdapter
-from tocsin.notify.sms import SmsAdapter, TwilioAccount
 from tocsin.notify.smtp import SmtpAdapter
 from tocsin.notify.teams import TeamsAdapter
 from tocsin.notify.webhook import WebhookAdapter
@@ -96,6 +95,10 @@ def adapter_factory(settings: Settings) -> AdapterFor:
         if method.type == "teams":
             return TeamsAdapter(method.target)
         if method.type == "sms":
+            # Imported here: the twilio library takes 0.15 s to import, which only a process
+            # that sends an SMS should pay.
+            from tocsin.notify.sms import SmsAdapter, TwilioAccount
+
             account = TwilioAccount(
                 settings.twilio_account_sid,
                 settings.twilio_auth_token,
@@ -431,13 +434,7 @@ class Sender:
             )
             if ready:
                 return False
-            for claimed in rows:
-                row = session.get(Notification, claimed.id)
-                if row is not None and row.claimed_by == self.node:
-                    row.status = Status.PENDING
-                    row.due_at = later or now
-                    row.claimed_by = row.claimed_until = None
-                    row.attempts -= 1  # held, not tried
+            self._put_back(session, rows, later or now)
         return True
 
     def _hold_for_sms_cap(self, method: ContactMethod, rows: list[Claimed]) -> bool:
@@ -463,14 +460,18 @@ class Sender:
             )
             if release is None:
                 return False
-            for claimed in rows:
-                row = session.get(Notification, claimed.id)
-                if row is not None and row.claimed_by == self.node:
-                    row.status = Status.PENDING
-                    row.due_at = release
-                    row.claimed_by = row.claimed_until = None
-                    row.attempts -= 1  # held, not tried
+            self._put_back(session, rows, release)
         return True
+
+    def _put_back(self, session: Session, rows: list[Claimed], due: datetime) -> None:
+        """Return held rows to pending, due at `due`; held is not tried, so no attempt counts."""
+        for claimed in rows:
+            row = session.get(Notification, claimed.id)
+            if row is not None and row.claimed_by == self.node:
+                row.status = Status.PENDING
+                row.due_at = due
+                row.claimed_by = row.claimed_until = None
+                row.attempts -= 1
 
     def _withdraw_stale(self, rows: list[Claimed], renewal: _Renewal) -> list[Claimed]:
         """Return the rows still to send now, each claimed for one more lease from now, and

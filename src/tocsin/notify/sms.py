@@ -12,7 +12,6 @@ into `SendResult.detail`. A 429 or a 5xx is worth trying again; any other refusa
 from __future__ import annotations
 
 import logging
-import re
 from types import TracebackType
 from typing import Self
 
@@ -20,6 +19,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from tocsin.core.phone import E164
 from tocsin.errors import InvalidInput
 from tocsin.notify import Message, Outcome, SendResult, http_outcome
 from tocsin.notify.webhook import check_timeout, check_url
@@ -29,8 +29,6 @@ __all__ = ["E164", "SmsAdapter", "TwilioAccount", "text"]
 # The library logs every request at INFO: numbers and page texts, which do not belong in logs.
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
-# E.164: a plus, a country code that does not start with 0, and at most 15 digits in all.
-E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 # One SMS segment holds 160 GSM-7 characters; a page is kept to two segments, link included.
 TEXT_LIMIT = 300
 

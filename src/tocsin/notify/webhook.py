@@ -16,6 +16,7 @@ import json
 import math
 import os
 import ssl
+from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Any, Self
 
@@ -66,7 +67,7 @@ def payload(message: Message) -> dict[str, object]:
     }
 
 
-class Poster:
+class Poster(ABC):
     """An adapter that POSTs each message to one URL over one kept-alive connection pool.
 
     Subclasses say what the URL is (`what`, for errors), whom they talk to (`peer`, for
@@ -85,8 +86,9 @@ class Poster:
         self._owns_client = client is None
         self._client = client if client is not None else new_client(self.timeout)
 
+    @abstractmethod
     def payload(self, message: Message) -> dict[str, Any]:
-        raise NotImplementedError
+        """Return the JSON body that carries `message` to this peer."""
 
     def headers(self, message: Message, body: bytes) -> dict[str, str]:
         """Return the request's headers for this body."""

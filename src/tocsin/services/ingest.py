@@ -28,6 +28,7 @@ from sqlalchemy import (
     Table,
     bindparam,
     delete,
+    exists,
     func,
     insert,
     literal_column,
@@ -118,6 +119,7 @@ class _Alert:
     resolved_at: datetime | None = None
     inhibit_keys: list[tuple[str, bool]] = field(default_factory=list)
     inserted: bool = False  # this batch's insert made the row (not another node's)
+    filed: bool = False  # stored with inhibit keys (see AlertInhibitKey)
 
 
 @dataclass
@@ -227,6 +229,9 @@ class Batch:
                     _ALERTS.c["count"].label("n"),
                     _ALERTS.c.summary,
                     _ALERTS.c.incident_id,
+                    # whether it is filed under inhibit keys: one index probe, read here so a
+                    # resolve knows without another query whether it has keys to drop
+                    exists().where(_KEYS.c.alert_id == _ALERTS.c.id).label("filed"),
                 ).where(
                     _ALERTS.c.integration_id == integration_id,
                     _ALERTS.c.status != AlertStatus.RESOLVED.value,
@@ -242,6 +247,7 @@ class Batch:
                     row.summary,
                     row.incident_id,
                     id=row.id,
+                    filed=bool(row.filed),
                 )
 
     def service(self, service: Service) -> _ServiceState:
@@ -949,8 +955,9 @@ class Batch:
 
     def _forget_inhibit_keys(self) -> None:
         """Drop the inhibit keys of the alerts this batch resolved: they quiet nothing now, and
-        a key's look-up should not wade through every time an alert fired under it."""
-        resolved = sorted(a.id for a in self._resolved if a.id is not None)
+        a key's look-up should not wade through every time an alert fired under it. (Look-ups
+        skip resolved alerts anyway: this only keeps the table small.)"""
+        resolved = sorted(a.id for a in self._resolved if a.id is not None and a.filed)
         for start in range(0, len(resolved), _CHUNK):
             self.session.execute(
                 delete(_KEYS).where(_KEYS.c.alert_id.in_(resolved[start : start + _CHUNK]))

@@ -80,17 +80,20 @@ def _limit(request: Request) -> int:
     return limit
 
 
-def _refuse_declared_size(request: Request) -> None:
-    """Raise TooLarge if the declared Content-Length is over the limit; nothing is read."""
+def _refuse_declared_size(request: Request, limit: int | None = None) -> None:
+    """Raise TooLarge if the declared Content-Length is over the limit (the ingestion limit
+    unless another is given); nothing is read."""
+    limit = _limit(request) if limit is None else limit
     declared = request.headers.get("content-length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > _limit(request):
-        raise TooLarge(_limit(request), int(declared))
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise TooLarge(limit, int(declared))
 
 
-async def _read_body(request: Request) -> bytes:
-    """Return the body, reading no more than the limit: raise TooLarge past it."""
-    _refuse_declared_size(request)
-    limit = _limit(request)
+async def read_body(request: Request, limit: int | None = None) -> bytes:
+    """Return the body, reading no more than the limit (the ingestion limit unless another is
+    given): raise TooLarge past it."""
+    limit = _limit(request) if limit is None else limit
+    _refuse_declared_size(request, limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -107,7 +110,7 @@ async def _body(request: Request) -> tuple[Any, list[str]]:
     Raises TooLarge for a body over the limit.
     """
     content_type = request.headers.get("content-type", "")
-    raw = await _read_body(request)
+    raw = await read_body(request)
     problems = []
     if "json" not in content_type.lower():
         problems.append(f"Content-Type must be application/json (got {content_type or 'none'!r})")
@@ -398,7 +401,7 @@ async def _opsgenie_action(request: Request, identifier: str, action: AlertActio
     key = _genie_key(request)
     try:
         await _check_key(request, key, IntegrationType.OPSGENIE)
-        await _read_body(request)  # the note and user it may carry are not kept
+        await read_body(request)  # the note and user it may carry are not kept
         kind = opsgenie.parse_identifier_type(request.query_params.get("identifierType"))
         dedup_key: str | None = identifier
         if kind == "id":

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from tocsin.api.routes.ingest import TooLarge, run_unit
+from tocsin.api.routes.ingest import TooLarge, read_body, run_unit
 from tocsin.services import replies
 from tocsin.store import inbound
 
@@ -38,17 +38,7 @@ def _refused(status: int, reason: str) -> Response:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > MAX_BODY:
-        raise TooLarge(MAX_BODY, int(declared))
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise TooLarge(MAX_BODY)
-        chunks.append(chunk)
-    text = b"".join(chunks).decode("utf-8", errors="replace")
+    text = (await read_body(request, MAX_BODY)).decode("utf-8", errors="replace")
     return dict(parse_qsl(text, keep_blank_values=True))
 
 

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from tocsin.config import ConfigSpec, ContactMethodSpec, NotificationRuleSpec, UserConfigSpec
 from tocsin.core import paging
+from tocsin.core.phone import E164
 from tocsin.core.timeutil import duration_text, parse_duration
 from tocsin.errors import TocsinError
-from tocsin.notify.sms import E164
 from tocsin.services.config.base import Change, Context, Plan, Section, parsed
 from tocsin.store import contacts, users
 from tocsin.store.contacts import ContactType, Method
