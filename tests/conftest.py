@@ -268,7 +268,10 @@ def _serve(
     tls: bool,
     seed: bool = True,
     clock: FixedClock | None = None,
+    settings: dict[str, object] | None = None,
 ) -> Iterator[LiveServer]:
+    """Serve `db_url`; with `settings`, on Settings made of them whose base URL is the
+    server's own (so that links, and the URLs providers sign, are the served ones)."""
     import threading
     import time
 
@@ -282,11 +285,13 @@ def _serve(
         with make_sessionmaker(engine)() as session, session.begin():
             seed_people(session)
         engine.dispose()
-    if clock is None:
-        app = create_app(Settings(database_url=db_url))
-    else:
-        app = create_app(Settings(database_url=db_url), clock=clock, run_engine=False)
     port = free_port()
+    scheme = "https" if tls else "http"
+    made = Settings(database_url=db_url)
+    if settings is not None:
+        own = {"base_url": f"{scheme}://127.0.0.1:{port}", **settings}
+        made = Settings(database_url=db_url, **own)  # type: ignore[arg-type]
+    app = create_app(made) if clock is None else create_app(made, clock=clock, run_engine=False)
     options: dict[str, object] = {}
     ca_file = None
     if tls:
@@ -320,7 +325,6 @@ def _serve(
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
-    scheme = "https" if tls else "http"
     try:
         yield LiveServer(f"{scheme}://127.0.0.1:{port}", db_url, ca_file, clock)
     finally:

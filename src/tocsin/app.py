@@ -106,6 +106,7 @@ def build(
         secret_key=settings.secret_key,
         claim_clock=claim_clock(database, clock),
         sms_per_hour=settings.sms_per_hour,
+        calls_per_minute=settings.calls_per_minute,
     )
     return Tocsin(
         settings=settings,

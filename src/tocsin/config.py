@@ -51,10 +51,10 @@ class UserSpec(Spec):
 
 class ContactMethodSpec(Spec):
     name: str
-    type: str = Field(description="email, slack, webhook, sms, teams or console.")
+    type: str = Field(description="email, slack, webhook, sms, voice, teams or console.")
     address: str | None = Field(None, description="email: the address.")
     number: str | None = Field(
-        None, description="sms: the phone number in E.164 form, like +4915112345678."
+        None, description="sms and voice: the phone number in E.164 form, like +4915112345678."
     )
     url: str | None = Field(
         None,

@@ -29,6 +29,7 @@ class Settings:
     twilio_from: str = ""
     twilio_base_url: str = "https://api.twilio.com"
     sms_per_hour: int = 10
+    calls_per_minute: int = 1
     claim_seconds: float = 60.0
     secret_key: str | None = None
     status_page_title: str = "Service status"
@@ -58,6 +59,7 @@ class Settings:
             twilio_from=env.get("TOCSIN_TWILIO_FROM") or "",
             twilio_base_url=env.get("TOCSIN_TWILIO_BASE_URL") or "https://api.twilio.com",
             sms_per_hour=int(env.get("TOCSIN_SMS_PER_HOUR") or 10),
+            calls_per_minute=int(env.get("TOCSIN_CALLS_PER_MINUTE") or 1),
             claim_seconds=float(env.get("TOCSIN_CLAIM_SECONDS") or 60),
             secret_key=env.get("TOCSIN_SECRET_KEY") or None,
             status_page_title=env.get("TOCSIN_STATUS_TITLE") or "Service status",

@@ -97,7 +97,8 @@ def test_numbers_are_checked_with_their_line_and_round_trip(session: Session) ->
     assert caught.value.problems == [
         "tocsin.yaml:5: users[0].contact_methods[0].number: an sms method needs a phone number"
         " in E.164 form, + and 8 to 15 digits like +4915112345678 (got '0151 1234567')",
-        "tocsin.yaml:6: users[0].contact_methods[1].number: only an sms method has a phone number",
+        "tocsin.yaml:6: users[0].contact_methods[1].number: only an sms or voice method has a"
+        " phone number",
     ]
     applier.apply(session, config.parse(CONFIG.format(number="+4915112345678"), "t"), now=T0)
     [alice] = config_export.export(session)["users"]

@@ -167,6 +167,16 @@ def unacknowledged(session: Session, incident: Incident, *, now: datetime) -> No
     perform(session, incident, actions, now=now)
 
 
+def escalate_now(session: Session, incident: Incident, *, now: datetime) -> bool:
+    """Make the next level of a running escalation due now; return False if none is waiting."""
+    row = escalation_of(session, incident)
+    if row is None or row.acknowledged or row.resolved or row.next_at is None:
+        return False
+    row.next_at = min(row.next_at, now)
+    announce_work(session)
+    return True
+
+
 def resolved(session: Session, incident: Incident, *, now: datetime) -> None:
     """Stop the escalation and tell everyone already paged."""
     row = escalation_of(session, incident)

@@ -35,7 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.clock import Clock
-from tocsin.core import paging
+from tocsin.core import paging, phone
 from tocsin.core.incident import EventKind
 from tocsin.core.printable import printable
 from tocsin.engine.work import announce_work
@@ -48,7 +48,7 @@ from tocsin.notify.teams import TeamsAdapter
 from tocsin.notify.webhook import WebhookAdapter
 from tocsin.settings import Settings
 from tocsin.store import acklinks
-from tocsin.store.contacts import ContactType
+from tocsin.store.contacts import PHONE_TYPES, ContactType
 from tocsin.store.models import (
     Alert,
     ContactMethod,
@@ -94,10 +94,11 @@ def adapter_factory(settings: Settings) -> AdapterFor:
             return SlackAdapter(method.target)
         if method.type == "teams":
             return TeamsAdapter(method.target)
-        if method.type == "sms":
+        if method.type in PHONE_TYPES:
             # Imported here: the twilio library takes 0.15 s to import, which only a process
-            # that sends an SMS should pay.
+            # that texts or calls should pay.
             from tocsin.notify.sms import SmsAdapter, TwilioAccount
+            from tocsin.notify.voice import VoiceAdapter
 
             account = TwilioAccount(
                 settings.twilio_account_sid,
@@ -105,6 +106,8 @@ def adapter_factory(settings: Settings) -> AdapterFor:
                 settings.twilio_from,
                 settings.twilio_base_url,
             )
+            if method.type == ContactType.VOICE:
+                return VoiceAdapter(account, method.target)
             return SmsAdapter(account, method.target)
         if method.type == "webhook":
             return WebhookAdapter(method.target, method.secret or "")
@@ -333,10 +336,13 @@ class Sender:
         secret_key: str | None = None,
         claim_clock: Clock | None = None,
         sms_per_hour: int | None = None,
+        calls_per_minute: int | None = None,
     ) -> None:
         self._sessions = sessions
-        # At most this many SMS to one person in any hour; what waits goes out together.
+        # At most this many texts to one person in any hour, and calls in any minute; what
+        # waits goes out together.
         self.sms_per_hour = sms_per_hour
+        self.calls_per_minute = calls_per_minute
         self._clock = clock
         # Claims are compared between nodes: on PostgreSQL the composition root gives the
         # database's clock here, so skewed node clocks still agree on when a claim runs out.
@@ -383,7 +389,7 @@ class Sender:
                 continue
             if isinstance(method, ContactMethod) and (
                 (method.throttle_seconds and self._hold(method, rows))
-                or self._hold_for_sms_cap(method, rows)
+                or self._hold_for_cap(method, rows)
             ):
                 continue
             try:
@@ -406,7 +412,7 @@ class Sender:
             adapter = self._adapter_for(method)
         except TocsinError as exc:  # a misconfigured contact method
             return SendResult(Outcome.PERMANENT, exc.message)
-        return adapter.send(self._message(rows))
+        return adapter.send(self._message(rows, method))
 
     def _hold(self, method: ContactMethod, rows: list[Claimed]) -> bool:
         """Put rows back if this method's throttle forbids a message now; return True if held.
@@ -437,26 +443,36 @@ class Sender:
             self._put_back(session, rows, later or now)
         return True
 
-    def _hold_for_sms_cap(self, method: ContactMethod, rows: list[Claimed]) -> bool:
-        """Put rows back until the hour's SMS cap of their user allows one more; return True if
-        held. Held rows go out together as one SMS when it does: delayed, never dropped."""
-        if method.type != ContactType.SMS.value or not self.sms_per_hour:
+    def _cap(self, kind: str) -> tuple[int, timedelta] | None:
+        """Return how many messages of a kind one person may get in how long, if capped."""
+        if kind == ContactType.SMS and self.sms_per_hour:
+            return self.sms_per_hour, timedelta(hours=1)
+        if kind == ContactType.VOICE and self.calls_per_minute:
+            return self.calls_per_minute, timedelta(minutes=1)
+        return None
+
+    def _hold_for_cap(self, method: ContactMethod, rows: list[Claimed]) -> bool:
+        """Put rows back until their user's cap of texts (per hour) or calls (per minute) allows
+        one more; return True if held. Held rows go out together as one text or call when it
+        does: delayed, never dropped."""
+        cap = self._cap(method.type)
+        if cap is None:
             return False
+        limit, window = cap
         now = self._clock.now()
-        window = timedelta(hours=1)
         with self._sessions() as session, session.begin():
+            # Every text or call made counts, answered or not: the cap is about the phone.
             sent = session.scalars(
                 select(Notification.sent_at)
                 .join(ContactMethod, ContactMethod.id == Notification.contact_method_id)
                 .where(
                     ContactMethod.user_id == method.user_id,
-                    ContactMethod.type == ContactType.SMS.value,
-                    Notification.status == Status.SENT,
+                    ContactMethod.type == method.type,
                     Notification.sent_at > now - window,
                 )
             ).all()
             release = paging.cap_release(
-                [t for t in sent if t is not None], now, limit=self.sms_per_hour, window=window
+                [t for t in sent if t is not None], now, limit=limit, window=window
             )
             if release is None:
                 return False
@@ -529,14 +545,14 @@ class Sender:
                 why = None
                 if claimed.kind == "page" and claimed.incident_id in stopped:
                     why = f"{stopped[claimed.incident_id]} before sending"
-                    note = f"Withdrew the page to {user}: {why}"
+                    words = f"Withdrew the page to {user}: {why}"
                 elif (
                     claimed.kind == "resolved"
                     and claimed.incident_id is not None
                     and user not in reached[claimed.incident_id]
                 ):
                     why = "no page of this incident reached this user"
-                    note = f"Did not tell {user} the incident is resolved: no page reached them"
+                    words = f"Did not tell {user} the incident is resolved: no page reached them"
                 if why is None:
                     keep.append(claimed)
                     continue
@@ -544,7 +560,7 @@ class Sender:
                 row.status = Status.CANCELLED
                 row.claimed_by = row.claimed_until = None
                 row.last_error = why
-                self._timeline(session, row, now, note)
+                note(session, row, now, words)
             # Claimed afresh now, in the transaction that checked the claim: the renewal thread
             # may not run again for a quarter of a lease. The attempt counts from here, where
             # the send really starts: rows of a batch that a node died on before their turn
@@ -674,14 +690,21 @@ class Sender:
             row.status = Status.FAILED
             row.claimed_by = row.claimed_until = None
             row.last_error = detail
-            self._timeline(session, row, now, f"Could not notify {who}: {detail}")
+            note(session, row, now, f"Could not notify {who}: {detail}")
         # Written before the claim below reads: later steps waiting on these go out now.
         session.flush()
 
-    def _message(self, rows: list[Claimed]) -> Message:
+    def _message(self, rows: list[Claimed], method: Destination | None = None) -> Message:
         first = rows[0].message
         incident = str(first.get("incident") or "") or None
         url = f"{self.base_url}/incidents/{incident}" if self.base_url and incident else None
+        # A phone provider reports delivery, and a call's keys, back to us: naming the rows
+        # in the URL finds them even before this send is recorded.
+        kind = method.type if isinstance(method, ContactMethod) else None
+        rows_ref = ".".join(str(r.id) for r in rows)
+        hooks = f"{self.base_url}/hooks/twilio" if self.base_url and kind in PHONE_TYPES else None
+        status_url = f"{hooks}/status?n={rows_ref}" if hooks else None
+        keys_url = f"{hooks}/keys?n={rows_ref}" if hooks and kind == ContactType.VOICE else None
         token = rows[0].ack_token if len(rows) == 1 else None
         ack_url = f"{self.base_url}/ack/{token}" if self.base_url and token else None
         runbook = rows[0].runbook or ""
@@ -705,6 +728,8 @@ class Sender:
                 runbook_url=runbook_url,
                 policy=str(first["policy"]) if first.get("policy") else None,
                 level=int(str(first["level"])) if first.get("level") is not None else None,
+                status_url=status_url,
+                keys_url=keys_url,
             )
         # One message listing everything due for this contact method, not one message each.
         subject = f"{len(rows)} notifications: " + str(first["subject"])
@@ -716,6 +741,8 @@ class Sender:
             incident=incident,
             url=url,
             items=tuple(str(r.message["subject"]) for r in rows),
+            status_url=status_url,
+            keys_url=keys_url,
         )
 
     def record(self, outcomes: list[tuple[list[Claimed], SendResult, str]]) -> None:
@@ -724,15 +751,24 @@ class Sender:
         with self._sessions() as session, session.begin():
             for rows, result, method in outcomes:
                 for claimed in rows:
-                    row = session.get(Notification, claimed.id)
+                    # Locked: a provider's delivery report for this row may be stored at the
+                    # same moment (`services.replies.delivery_report`).
+                    row = session.get(Notification, claimed.id, with_for_update=True)
                     if row is None or row.claimed_by != self.node or row.status != Status.SENDING:
                         continue  # reclaimed by another node after our deadline: theirs now
                     who = claimed.who(method)
                     row.claimed_until = None
                     row.claimed_by = None
+                    if result.reference is not None:
+                        row.provider_sid = result.reference[:64]
                     if result.outcome is Outcome.SENT:
-                        row.status, row.sent_at, row.last_error = Status.SENT, now, ""
-                        self._timeline(
+                        row.sent_at = now
+                        lost = lost_on_the_way(session, row)
+                        if lost is not None:  # reported lost before this send was recorded
+                            fail(session, row, now, f"Could not reach {who}: {lost}")
+                            continue
+                        row.status, row.last_error = Status.SENT, ""
+                        note(
                             session,
                             row,
                             now,
@@ -747,41 +783,7 @@ class Sender:
                         row.status = Status.PENDING
                         row.due_at = now + self._delay(row.attempts, result.retry_after)
                         continue
-                    row.status = Status.FAILED
-                    then = self._fall_through(session, row, now)
-                    self._timeline(session, row, now, f"Could not notify {who}: {detail}{then}")
-
-    @staticmethod
-    def _fall_through(session: Session, row: Notification, now: datetime) -> str:
-        """Bring the user's next page of this incident forward to now, after a page that
-        failed for good: waiting out its delay would leave them unreached for nothing.
-
-        Return what the timeline says of it ("" when there is no next method).
-        """
-        if row.kind != "page" or row.user_id is None or row.incident_id is None:
-            return ""
-        later = session.scalars(
-            select(Notification)
-            .where(
-                Notification.incident_id == row.incident_id,
-                Notification.user_id == row.user_id,
-                Notification.kind == "page",
-                Notification.status == Status.PENDING,
-                Notification.due_at > now,
-            )
-            .order_by(Notification.due_at, Notification.id)
-            .limit(1)
-        ).first()
-        if later is None:
-            return ""
-        later.due_at = now
-        announce_work(session)
-        method = (
-            session.get(ContactMethod, later.contact_method_id)
-            if later.contact_method_id is not None
-            else None
-        )
-        return f"; trying {method.name if method else 'the next method'} now"
+                    fail(session, row, now, f"Could not notify {who}: {detail}")
 
     def _delay(self, attempts: int, retry_after: float | None) -> timedelta:
         delay: timedelta = min(self.backoff * 2 ** (attempts - 1), self.max_backoff)
@@ -791,20 +793,72 @@ class Sender:
             )
         return delay
 
-    @staticmethod
-    def _timeline(session: Session, row: Notification, now: datetime, message: str) -> None:
-        if row.incident_id is None:
-            return
-        session.add(
-            TimelineEvent(
-                incident_id=row.incident_id,
-                at=now,
-                actor="tocsin",
-                kind=EventKind.NOTIFIED.value,
-                message=message,
-                data={"notification": row.id, "status": row.status},
-            )
+
+def note(session: Session, row: Notification, now: datetime, message: str) -> None:
+    """Put what became of a notification on its incident's timeline."""
+    if row.incident_id is None:
+        return
+    session.add(
+        TimelineEvent(
+            incident_id=row.incident_id,
+            at=now,
+            actor="tocsin",
+            kind=EventKind.NOTIFIED.value,
+            message=message,
+            data={"notification": row.id, "status": row.status},
         )
+    )
+
+
+def lost_on_the_way(session: Session, row: Notification) -> str | None:
+    """Return why a sent text or call reached no one, by the provider's last report, if so."""
+    if not row.provider_status or row.contact_method_id is None:
+        return None
+    method = session.get(ContactMethod, row.contact_method_id)
+    if method is None:
+        return None
+    receipt = phone.receipt(method.type, row.provider_status)
+    return receipt.words if receipt.reached is False else None
+
+
+def fail(session: Session, row: Notification, now: datetime, what: str) -> None:
+    """Fail a notification for good and say so on the timeline, trying the user's next method
+    at once when this was a page (`fall_through`)."""
+    row.status = Status.FAILED
+    row.claimed_by = row.claimed_until = None
+    note(session, row, now, what + fall_through(session, row, now))
+
+
+def fall_through(session: Session, row: Notification, now: datetime) -> str:
+    """Bring the user's next page of this incident forward to now, after a page that failed for
+    good: waiting out its delay would leave them unreached for nothing.
+
+    Return what the timeline says of it ("" when there is no next method).
+    """
+    if row.kind != "page" or row.user_id is None or row.incident_id is None:
+        return ""
+    later = session.scalars(
+        select(Notification)
+        .where(
+            Notification.incident_id == row.incident_id,
+            Notification.user_id == row.user_id,
+            Notification.kind == "page",
+            Notification.status == Status.PENDING,
+            Notification.due_at > now,
+        )
+        .order_by(Notification.due_at, Notification.id)
+        .limit(1)
+    ).first()
+    if later is None:
+        return ""
+    later.due_at = now
+    announce_work(session)
+    method = (
+        session.get(ContactMethod, later.contact_method_id)
+        if later.contact_method_id is not None
+        else None
+    )
+    return f"; trying {method.name if method else 'the next method'} now"
 
 
 def next_due(session: Session) -> datetime | None:

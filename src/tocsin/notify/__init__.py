@@ -55,6 +55,11 @@ class Message:
     # Set when an escalation level calls a webhook: which policy, and which level (from 1).
     policy: str | None = None
     level: int | None = None
+    # Where a phone provider reports how the text or call went (delivered, no answer), and
+    # where a call sends the key the person pressed; set for phone methods when Tocsin has a
+    # public URL.
+    status_url: str | None = None
+    keys_url: str | None = None
 
     def __post_init__(self) -> None:
         # The subject becomes a mail header and a Slack header block, and each item one line
@@ -93,6 +98,9 @@ class SendResult:
     outcome: Outcome
     detail: str
     retry_after: float | None = None
+    # The peer's id of what it accepted (an SMS's MessageSid, a call's CallSid), which its
+    # later delivery reports name.
+    reference: str | None = None
 
 
 @runtime_checkable

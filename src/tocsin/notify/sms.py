@@ -24,7 +24,7 @@ from tocsin.errors import InvalidInput
 from tocsin.notify import Message, Outcome, SendResult, http_outcome
 from tocsin.notify.webhook import check_timeout, check_url
 
-__all__ = ["E164", "SmsAdapter", "TwilioAccount", "text"]
+__all__ = ["E164", "PhoneAdapter", "SmsAdapter", "TwilioAccount", "refused", "text"]
 
 # The library logs every request at INFO: numbers and page texts, which do not belong in logs.
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
@@ -57,6 +57,26 @@ class TwilioAccount:
     def __repr__(self) -> str:  # the token must never reach a log line
         return f"TwilioAccount({self.account_sid!r}, from {self.from_number}, {self.base_url})"
 
+    def client(self, timeout: float) -> Client:
+        """Return a client of this account's REST API, with its own connection pool."""
+        client = Client(
+            self.account_sid, self.auth_token, http_client=TwilioHttpClient(timeout=timeout)
+        )
+        client.api.base_url = self.base_url
+        return client
+
+
+def refused(what: str, exc: Exception) -> SendResult:
+    """Classify what the provider's library raised for a request: its error answer, or no
+    answer at all."""
+    if isinstance(exc, TwilioRestException):
+        outcome = http_outcome(exc.status)
+        if outcome is Outcome.SENT:  # an error raised with a 2xx status: not a delivery
+            outcome = Outcome.TEMPORARY
+        return SendResult(outcome, f"{what} provider refused ({exc.status}, code {exc.code})")
+    # Connection refused or reset, DNS, a timeout: the request may not have arrived.
+    return SendResult(Outcome.TEMPORARY, f"{what} provider unreachable: {type(exc).__name__}")
+
 
 def text(message: Message) -> str:
     """Return the SMS text of a message: its subject (which names the severity, incident and
@@ -72,8 +92,9 @@ def text(message: Message) -> str:
     return (head if len(head) <= room else head[: room - 1] + "…") + tail
 
 
-class SmsAdapter:
-    """Send each message as one SMS to one phone number."""
+class PhoneAdapter:
+    """What the SMS and call adapters share: one number to reach, through one account's client
+    (and connection pool), closed with the adapter."""
 
     def __init__(self, account: TwilioAccount, to_number: str, *, timeout: float = 10.0) -> None:
         if not E164.fullmatch(to_number):
@@ -83,25 +104,7 @@ class SmsAdapter:
         self.to_number = to_number
         self.account = account
         self.timeout = check_timeout(timeout)
-        http = TwilioHttpClient(timeout=self.timeout)
-        self._client = Client(account.account_sid, account.auth_token, http_client=http)
-        self._client.api.base_url = account.base_url
-
-    def send(self, message: Message) -> SendResult:
-        """Ask the provider to send the SMS once and classify its answer."""
-        try:
-            sent = self._client.messages.create(
-                to=self.to_number, from_=self.account.from_number, body=text(message)
-            )
-        except TwilioRestException as exc:
-            outcome = http_outcome(exc.status)
-            if outcome is Outcome.SENT:  # an error raised with a 2xx status: not a delivery
-                outcome = Outcome.TEMPORARY
-            return SendResult(outcome, f"SMS provider refused ({exc.status}, code {exc.code})")
-        except (TwilioException, OSError) as exc:
-            # Connection refused or reset, DNS, a timeout: the request may not have arrived.
-            return SendResult(Outcome.TEMPORARY, f"SMS provider unreachable: {type(exc).__name__}")
-        return SendResult(Outcome.SENT, f"SMS {sent.sid} {sent.status}")
+        self._client = account.client(self.timeout)
 
     def close(self) -> None:
         session = getattr(self._client.http_client, "session", None)
@@ -118,3 +121,18 @@ class SmsAdapter:
         _traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class SmsAdapter(PhoneAdapter):
+    """Send each message as one SMS to one phone number."""
+
+    def send(self, message: Message) -> SendResult:
+        """Ask the provider to send the SMS once and classify its answer."""
+        extra = {"status_callback": message.status_url} if message.status_url else {}
+        try:
+            sent = self._client.messages.create(
+                to=self.to_number, from_=self.account.from_number, body=text(message), **extra
+            )
+        except (TwilioException, OSError) as exc:
+            return refused("SMS", exc)
+        return SendResult(Outcome.SENT, f"SMS {sent.sid} {sent.status}", reference=sent.sid)

@@ -43,6 +43,13 @@ class Unacknowledged:
 
 
 @dataclass(frozen=True, slots=True)
+class EscalatedNow:
+    """Someone asked for the next escalation level now, without waiting out this one's delay."""
+
+    incident: Incident
+
+
+@dataclass(frozen=True, slots=True)
 class SeverityChanged:
     """The severity moved up or down: cadences and who must hear of it change with it."""
 
@@ -64,7 +71,15 @@ class Resolved:
     incident: Incident
 
 
-Event = Declared | Acknowledged | Unacknowledged | SeverityChanged | PublicUpdatePosted | Resolved
+Event = (
+    Declared
+    | Acknowledged
+    | Unacknowledged
+    | EscalatedNow
+    | SeverityChanged
+    | PublicUpdatePosted
+    | Resolved
+)
 Handler = Callable[[Session, Event, datetime], None]
 
 
@@ -94,6 +109,7 @@ HANDLERS: dict[type[Event], tuple[Handler, ...]] = {
     Declared: (_start_escalation, _of_the_incident(reminders.on_declared)),
     Acknowledged: (_of_the_incident(escalations.acknowledged),),
     Unacknowledged: (_of_the_incident(escalations.unacknowledged),),
+    EscalatedNow: (_of_the_incident(escalations.escalate_now),),
     SeverityChanged: (_of_the_incident(reminders.on_severity_changed),),
     PublicUpdatePosted: (_of_the_incident(reminders.on_public_update),),
     # Telling the paged that it is over, then the runbook's follow-up action item.

@@ -529,6 +529,35 @@ def acknowledge(
     return _publish(session, Outcome(incident, events=[ev.Acknowledged(incident)]), now=now)
 
 
+def escalate_now(
+    session: Session,
+    incident: Incident | str | int,
+    *,
+    actor: str,
+    now: datetime,
+    via: str | None = None,
+) -> Outcome:
+    """Page the escalation's next level now instead of after this level's delay."""
+    incident = _resolve(session, incident)
+    _require_open_for_changes(incident)
+    ref = incident_ref(incident.number)
+    row = policies.escalation_of(session, incident)
+    if row is None or row.resolved:
+        raise Conflict(f"{ref} has no escalation to move on")
+    if row.acknowledged:
+        raise Conflict(f"{ref} is acknowledged: its escalation has stopped")
+    if row.next_at is None:
+        raise Conflict(f"{ref} has paged every level of its escalation policy already")
+    _event(
+        incident,
+        at=now,
+        actor=actor,
+        kind=EventKind.ESCALATION,
+        message=f"{actor} asked to escalate now" + (f" by {via}" if via else ""),
+    )
+    return _publish(session, Outcome(incident, events=[ev.EscalatedNow(incident)]), now=now)
+
+
 def unacknowledge(
     session: Session, incident: Incident | str | int, *, actor: str, now: datetime
 ) -> Outcome:

@@ -1,22 +1,28 @@
-"""What a person answers to a page from their phone: `ACK 12` or `RES 12` by SMS.
+"""What a person answers to a page from their phone (`ACK 12` or `RES 12` by SMS, a key
+pressed during a call), and what the phone provider reports of each text and call.
 
 The HTTP route proves the provider sent the request (its signature) and that it is new (its
-message id); this finds whom the number belongs to, what they asked, and does it as them.
+message id); this finds whom the number or call belongs to, what they asked, and does it as them.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tocsin.core import phone
 from tocsin.core.incident import IncidentStatus, incident_ref
+from tocsin.engine import outbox
 from tocsin.errors import TocsinError
 from tocsin.services import incidents
-from tocsin.store.contacts import ContactType
+from tocsin.store import inbound
+from tocsin.store.contacts import PHONE_TYPES, ContactType
 from tocsin.store.models import ContactMethod, Incident, Notification, User
+from tocsin.store.notifications import NotificationStatus as Status
 
 HELP = "Reply ACK 12 to acknowledge INC-12, or RES 12 to resolve it."
 _COMMAND = re.compile(
@@ -84,3 +90,127 @@ def _last_page(session: Session, user: User) -> Incident | None:
         .order_by(Notification.created_at.desc(), Notification.id.desc())
         .limit(1)
     )
+
+
+# --- delivery reports and the keys of a call ----------------------------------------------
+
+
+def _rows(session: Session, ids: list[int], sid: str) -> list[tuple[Notification, ContactMethod]]:
+    """Return the phone notifications `ids` names that the provider's `sid` is theirs, locked:
+    the sender may be recording the same rows."""
+    found = session.execute(
+        select(Notification, ContactMethod)
+        .join(ContactMethod, ContactMethod.id == Notification.contact_method_id)
+        .where(Notification.id.in_(ids), ContactMethod.type.in_([t.value for t in PHONE_TYPES]))
+        .order_by(Notification.id)
+        .with_for_update(of=Notification)
+    ).all()
+    # A row not yet recorded has no sid; one that has must have this one, so that a report for
+    # one text cannot be pinned on another row by changing the URL's numbers.
+    return [
+        (row, method)
+        for row, method in found
+        if row.provider_sid == sid or (row.provider_sid is None and row.status == Status.SENDING)
+    ]
+
+
+def delivery_report(
+    session: Session,
+    *,
+    ids: list[int],
+    sid: str,
+    status: str,
+    answered_by: str = "",
+    error_code: str = "",
+    now: datetime,
+) -> int:
+    """Store a provider's status report of a text or call on its notifications; return how
+    many it changed.
+
+    A final report that says it reached no one (failed, undelivered, busy, no answer, a
+    voicemail box) fails the page and tries the person's next method at once. A report for a
+    send not yet recorded is kept, and the sender acts on it when it records the send. Once a
+    row's end is known, later or repeated reports change nothing.
+    """
+    changed = 0
+    for row, method in _rows(session, ids, sid):
+        if row.status not in (Status.SENT, Status.SENDING):
+            continue
+        if row.provider_status and phone.receipt(method.type, row.provider_status).final:
+            continue
+        stored = phone.stored_status(status, answered_by)
+        row.provider_status = stored
+        row.provider_sid = sid
+        changed += 1
+        if row.status != Status.SENT:
+            continue
+        receipt = (
+            phone.text_receipt(stored, error_code)
+            if method.type == ContactType.SMS
+            else phone.receipt(method.type, stored)
+        )
+        if not receipt.final:
+            continue
+        who = f"{row.message.get('user') or row.user_id} via {method.name}"
+        if receipt.reached:
+            outbox.note(session, row, now, f"Reached {who}: {receipt.words}")
+        else:
+            row.last_error = receipt.words
+            outbox.fail(session, row, now, f"Could not reach {who}: {receipt.words}")
+    return changed
+
+
+@dataclass(frozen=True, slots=True)
+class Spoken:
+    """What a call says after a key: `words`, then asks again when `again`, else hangs up."""
+
+    words: str
+    again: bool = False
+
+
+def keypress(
+    session: Session, *, ids: list[int], call_sid: str, digits: str, now: datetime
+) -> Spoken:
+    """Act on the key a person pressed during a page call, as that person."""
+    rows = _rows(session, ids, call_sid)
+    user = session.get(User, rows[0][0].user_id) if rows and rows[0][0].user_id else None
+    if user is None:
+        return Spoken("Tocsin does not know this call any more. Goodbye.")
+    action = phone.KEYS.get(digits.strip()[:1])
+    if action is None:
+        return Spoken(f"That key does nothing. {phone.PROMPT}", again=True)
+    if not inbound.first_time(session, "twilio", f"{call_sid}:{action}"[:64], now=now):
+        return Spoken("That was done already. Goodbye.")
+    said = []
+    seen: set[int] = set()
+    for row, _method in rows:
+        if row.incident_id is None or row.incident_id in seen:
+            continue
+        seen.add(row.incident_id)
+        incident = session.get(Incident, row.incident_id)
+        if incident is not None:
+            said.append(_act(session, incident, user, action, now))
+    return Spoken(" ".join(said) + " Goodbye.")
+
+
+def _act(session: Session, incident: Incident, user: User, action: str, now: datetime) -> str:
+    name = f"Incident {incident.number}"
+    try:
+        if action == "acknowledge":
+            done = incidents.acknowledge(session, incident, actor=user.handle, now=now, via="phone")
+            return f"{name} was acknowledged already." if done.warnings else f"{name} acknowledged."
+        if action == "resolve":
+            if incident.status in (IncidentStatus.RESOLVED.value, IncidentStatus.CLOSED.value):
+                return f"{name} is {incident.status} already."
+            incidents.resolve(
+                session,
+                incident,
+                message=f"Resolved by {user.handle} by phone",
+                actor=user.handle,
+                now=now,
+            )
+            return f"{name} resolved."
+        incidents.escalate_now(session, incident, actor=user.handle, now=now, via="phone")
+        return f"{name}: paging the next level now."
+    except TocsinError as exc:
+        return f"{name}: {exc.message}."

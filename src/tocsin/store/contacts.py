@@ -21,8 +21,13 @@ class ContactType(StrEnum):
     SLACK = "slack"
     WEBHOOK = "webhook"
     SMS = "sms"
+    VOICE = "voice"
     TEAMS = "teams"
     CONSOLE = "console"
+
+
+# The methods that reach a phone number through the phone provider.
+PHONE_TYPES = frozenset({ContactType.SMS, ContactType.VOICE})
 
 
 class Method(NamedTuple):

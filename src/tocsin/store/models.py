@@ -602,6 +602,10 @@ class Notification(Base):
     message: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+    # A text or call is delivered after the provider took it: its id there (MessageSid,
+    # CallSid), which its status callbacks name, and the last status it reported.
+    provider_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    provider_status: Mapped[str | None] = mapped_column(String(20))
 
 
 class Reminder(Base):

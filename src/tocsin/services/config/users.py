@@ -22,7 +22,7 @@ from tocsin.core.timeutil import duration_text, parse_duration
 from tocsin.errors import TocsinError
 from tocsin.services.config.base import Change, Context, Plan, Section, parsed
 from tocsin.store import contacts, users
-from tocsin.store.contacts import ContactType, Method
+from tocsin.store.contacts import PHONE_TYPES, ContactType, Method
 from tocsin.store.models import (
     ActionItem,
     ApiToken,
@@ -140,13 +140,14 @@ def method_problems(spec: ContactMethodSpec) -> list[str]:
         spec.url and spec.url.startswith(("http://", "https://"))
     ):
         problems.append(f"url: a {kind.value} method needs an http(s) URL (got {spec.url!r})")
-    if kind is ContactType.SMS and not (spec.number and E164.fullmatch(spec.number)):
+    if kind in PHONE_TYPES and not (spec.number and E164.fullmatch(spec.number)):
+        which = "an sms" if kind is ContactType.SMS else "a voice"
         problems.append(
-            f"number: an sms method needs a phone number in E.164 form, + and 8 to 15 digits"
+            f"number: {which} method needs a phone number in E.164 form, + and 8 to 15 digits"
             f" like +4915112345678 (got {spec.number!r})"
         )
-    if spec.number is not None and kind is not ContactType.SMS:
-        problems.append("number: only an sms method has a phone number")
+    if spec.number is not None and kind not in PHONE_TYPES:
+        problems.append("number: only an sms or voice method has a phone number")
     if spec.secret is not None and kind is not ContactType.WEBHOOK:
         problems.append("secret: only a webhook method signs its requests")
     if spec.throttle is not None:
@@ -201,8 +202,13 @@ def _apply_user(session: Session, u: UserConfigSpec, *, now: datetime) -> list[C
 
 
 def _method_values(spec: ContactMethodSpec) -> Method:
-    target = {ContactType.EMAIL: spec.address, ContactType.SMS: spec.number}.get(
-        ContactType(spec.type), spec.url
+    kind = ContactType(spec.type)
+    target = (
+        spec.address
+        if kind is ContactType.EMAIL
+        else spec.number
+        if kind in PHONE_TYPES
+        else spec.url
     )
     return Method(
         name=spec.name,
@@ -272,7 +278,7 @@ def _method(method: ContactMethod, include_secrets: bool) -> dict[str, Any]:
     found: dict[str, Any] = {"name": method.name, "type": method.type}
     if method.type == ContactType.EMAIL:
         found["address"] = method.target
-    elif method.type == ContactType.SMS:
+    elif method.type in PHONE_TYPES:
         found["number"] = method.target
     elif method.target:
         found["url"] = method.target
