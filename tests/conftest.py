@@ -349,3 +349,47 @@ def stepped_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
 def live_tls_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
     """The same over HTTPS with a throwaway CA, for clients that insist on https://."""
     yield from _serve(db_url, tmp_path, tls=True)
+
+
+@dataclass
+class Stepped:
+    """A real Tocsin server with provider settings, on a stopped clock, and the engine the test
+    runs (its sender built from the same settings, linking to the server)."""
+
+    server: LiveServer
+    sessions: sessionmaker[Session]
+    clock: FixedClock
+    engine: object  # tocsin.engine.loop.Engine
+
+    def run(self) -> None:
+        """Run the engine once: due escalation steps, then the outbox."""
+        self.engine.run_once()  # type: ignore[attr-defined]
+
+    def timeline(self, ref: str = "INC-1") -> list[str]:
+        from tocsin.services import incidents
+
+        with self.sessions() as session:
+            return [e.message for e in incidents.get(session, ref).events]
+
+
+def stepped_with(
+    db_url: str, tmp_path: Path, settings: dict[str, object], config_text: str, **sender: object
+) -> Iterator[Stepped]:
+    """Serve `db_url` with `settings`, apply `config_text`, and yield the stepped engine."""
+    from tocsin import config
+    from tocsin.app import DUE_WORK
+    from tocsin.engine.loop import Engine as Loop
+    from tocsin.engine.outbox import Sender, adapter_factory
+    from tocsin.services import config_apply
+    from tocsin.settings import Settings
+
+    clock = FixedClock(T0)
+    for server in _serve(db_url, tmp_path, tls=False, seed=False, clock=clock, settings=settings):
+        engine = make_engine(db_url)
+        sessions = make_sessionmaker(engine)
+        with sessions() as session, session.begin():
+            config_apply.apply(session, config.parse(config_text, "tocsin.yaml"), now=T0)
+        made = Settings(**settings)  # type: ignore[arg-type]
+        outbox = Sender(sessions, clock, adapter_factory(made), base_url=server.url, **sender)  # type: ignore[arg-type]
+        yield Stepped(server, sessions, clock, Loop(sessions, clock, DUE_WORK, sender=outbox))
+        engine.dispose()

@@ -51,7 +51,7 @@ class UserSpec(Spec):
 
 class ContactMethodSpec(Spec):
     name: str
-    type: str = Field(description="email, slack, webhook, sms, voice, teams or console.")
+    type: str = Field(description="email, slack, webhook, sms, voice, teams, telegram or console.")
     address: str | None = Field(None, description="email: the address.")
     number: str | None = Field(
         None, description="sms and voice: the phone number in E.164 form, like +4915112345678."
@@ -60,6 +60,10 @@ class ContactMethodSpec(Spec):
         None,
         description="slack: the incoming-webhook URL; teams: the Workflows webhook URL;"
         " webhook: the URL.",
+    )
+    chat_id: str | None = Field(
+        None,
+        description="telegram: the chat the bot writes to; linking from the profile page sets it.",
     )
     secret: str | None = Field(None, description="webhook: the HMAC-SHA256 signing secret.")
     throttle: str | None = Field(

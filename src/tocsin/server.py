@@ -17,6 +17,7 @@ from tocsin.api import openapi
 from tocsin.api.metrics import StateCollector
 from tocsin.api.routes import (
     alerts,
+    chat,
     directory,
     health,
     incidents,
@@ -115,6 +116,7 @@ def _routes() -> list[BaseRoute]:
     shared.include_router(health.router)
     shared.include_router(ingest.router)
     shared.include_router(replies.router)
+    shared.include_router(chat.router)
     for router in (
         incidents.router,
         schedules.router,

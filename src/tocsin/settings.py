@@ -29,6 +29,10 @@ class Settings:
     twilio_from: str = ""
     twilio_base_url: str = "https://api.twilio.com"
     sms_per_hour: int = 10
+    telegram_bot_token: str = field(default="", repr=False)
+    telegram_webhook_secret: str = field(default="", repr=False)
+    telegram_base_url: str = "https://api.telegram.org"
+    telegram_bot_name: str = ""
     calls_per_minute: int = 1
     claim_seconds: float = 60.0
     secret_key: str | None = None
@@ -59,6 +63,10 @@ class Settings:
             twilio_from=env.get("TOCSIN_TWILIO_FROM") or "",
             twilio_base_url=env.get("TOCSIN_TWILIO_BASE_URL") or "https://api.twilio.com",
             sms_per_hour=int(env.get("TOCSIN_SMS_PER_HOUR") or 10),
+            telegram_bot_token=env.get("TOCSIN_TELEGRAM_BOT_TOKEN") or "",
+            telegram_webhook_secret=env.get("TOCSIN_TELEGRAM_WEBHOOK_SECRET") or "",
+            telegram_base_url=env.get("TOCSIN_TELEGRAM_BASE_URL") or "https://api.telegram.org",
+            telegram_bot_name=(env.get("TOCSIN_TELEGRAM_BOT_NAME") or "").lstrip("@"),
             calls_per_minute=int(env.get("TOCSIN_CALLS_PER_MINUTE") or 1),
             claim_seconds=float(env.get("TOCSIN_CLAIM_SECONDS") or 60),
             secret_key=env.get("TOCSIN_SECRET_KEY") or None,

@@ -12,19 +12,10 @@ from xml.etree import ElementTree
 
 import httpx
 import pytest
-from sqlalchemy.orm import Session, sessionmaker
 
-from tests.conftest import T0, LiveServer, _serve
+from tests.conftest import T0, Stepped, stepped_with
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM, FakeTwilio, fake_twilio
-from tocsin import config
-from tocsin.app import DUE_WORK
-from tocsin.clock import FixedClock
-from tocsin.engine.loop import Engine
-from tocsin.engine.outbox import Sender, adapter_factory
-from tocsin.services import config_apply as applier
 from tocsin.services import incidents
-from tocsin.settings import Settings
-from tocsin.store.db import make_engine, make_sessionmaker
 
 ALICE, BOB = "+4915112345678", "+4915187654321"
 CONFIG = f"""
@@ -83,51 +74,32 @@ FIRING = {
 class Phones:
     """A Tocsin server whose phone provider is the fake, and the engine the test steps."""
 
-    server: LiveServer
+    stepped: Stepped
     twilio: FakeTwilio
-    sessions: sessionmaker[Session]
-    clock: FixedClock
-    engine: Engine
+
+    def __post_init__(self) -> None:
+        self.server, self.sessions = self.stepped.server, self.stepped.sessions
+        self.clock, self.engine = self.stepped.clock, self.stepped
+        self.timeline = self.stepped.timeline
 
     def fire(self) -> None:
         key = self.server.integration("alertmanager", service="database", name="am")
         answer = httpx.post(f"{self.server.url}/hooks/alertmanager/{key}", json=FIRING)
         assert answer.status_code == 200, answer.text
-        self.engine.run_once()
-
-    def timeline(self) -> list[str]:
-        with self.sessions() as session:
-            return [e.message for e in incidents.get(session, "INC-1").events]
+        self.stepped.run()
 
 
 def phones(db_url: str, tmp_path: Path, rules: tuple[str, str]) -> Iterator[Phones]:
-    settings = {
-        "twilio_account_sid": ACCOUNT_SID,
-        "twilio_auth_token": AUTH_TOKEN,
-        "twilio_from": FROM,
-    }
     with fake_twilio() as twilio:
-        settings["twilio_base_url"] = twilio.url
-        clock = FixedClock(T0)
-        for server in _serve(
-            db_url, tmp_path, tls=False, seed=False, clock=clock, settings=settings
-        ):
-            engine = make_engine(db_url)
-            sessions = make_sessionmaker(engine)
-            text = CONFIG.replace("RULE_ONE", rules[0]).replace("RULE_TWO", rules[1])
-            with sessions() as session, session.begin():
-                applier.apply(session, config.parse(text, "tocsin.yaml"), now=T0)
-            sender = Sender(
-                sessions,
-                clock,
-                adapter_factory(Settings(**settings)),  # type: ignore[arg-type]
-                base_url=server.url,
-                calls_per_minute=1,
-            )
-            yield Phones(
-                server, twilio, sessions, clock, Engine(sessions, clock, DUE_WORK, sender=sender)
-            )
-            engine.dispose()
+        settings = {
+            "twilio_account_sid": ACCOUNT_SID,
+            "twilio_auth_token": AUTH_TOKEN,
+            "twilio_from": FROM,
+            "twilio_base_url": twilio.url,
+        }
+        text = CONFIG.replace("RULE_ONE", rules[0]).replace("RULE_TWO", rules[1])
+        for stepped in stepped_with(db_url, tmp_path, settings, text, calls_per_minute=1):
+            yield Phones(stepped, twilio)
 
 
 @pytest.fixture
@@ -165,7 +137,7 @@ def test_a_sev1_from_alertmanager_calls_the_on_call_who_presses_4_to_acknowledge
     assert "Acknowledged by alice by phone" in timeline
     assert "Reached alice via phone: answered" in timeline
     p.clock.advance(minutes=16)  # level 2 (bob) was due at 15 minutes
-    p.engine.run_once()
+    p.engine.run()
     assert [c["To"] for c in p.twilio.calls] == [ALICE]  # escalation stopped: bob not called
     with p.sessions() as session:
         assert incidents.get(session, "INC-1").acknowledged_at == T0
@@ -182,7 +154,7 @@ def test_keys_6_resolve_and_9_escalates_now(call_first: Phones) -> None:
         "Incident 1: paging the next level now. Goodbye."
     )
     p.clock.advance(minutes=2)  # bob's call waits for the per-minute cap of nobody: bob's own
-    p.engine.run_once()
+    p.engine.run()
     assert [c["To"] for c in p.twilio.calls] == [ALICE, BOB]  # not 15 minutes later
     assert "alice asked to escalate now by phone" in p.timeline()
     # The same key again (the provider retrying the request) does nothing twice.
@@ -204,7 +176,7 @@ def test_no_answer_or_a_voicemail_box_goes_on_to_the_next_method_at_once(
     p.twilio.report(call["Sid"], "completed", AnsweredBy="machine_end_beep")
     timeline = p.timeline()
     assert "Could not reach alice via phone: a voicemail box answered; trying desk now" in timeline
-    p.engine.run_once()
+    p.engine.run()
     assert "Notified alice via desk" in p.timeline()  # now, not five minutes later
     # A repeated or late report changes nothing: the call's end is known.
     assert p.twilio.report(call["Sid"], "completed", AnsweredBy="human") == 204
@@ -223,7 +195,7 @@ def test_a_failed_sms_falls_through_to_a_call_at_once(text_first: Phones) -> Non
         "Could not reach alice via text: not delivered (error 30003); trying phone now"
         in p.timeline()
     )
-    p.engine.run_once()
+    p.engine.run()
     [call] = p.twilio.calls  # at once, not after the rule's five minutes
     assert call["To"] == ALICE
 
@@ -264,10 +236,10 @@ def test_at_most_one_call_a_minute_and_what_waits_is_one_call(call_first: Phones
             incidents.declare(
                 session, title=title, severity="SEV-1", services=["database"], actor="t", now=T0
             )
-    p.engine.run_once()
+    p.engine.run()
     assert len(p.twilio.calls) == 1  # the others wait for the minute, they are not dropped
     p.clock.advance(seconds=61)
-    p.engine.run_once()
+    p.engine.run()
     assert len(p.twilio.calls) == 2
     words = ElementTree.fromstring(p.twilio.calls[1]["Twiml"]).find("Gather")
     assert words is not None

@@ -45,6 +45,7 @@ from tocsin.notify.console import ConsoleAdapter
 from tocsin.notify.slack import SlackAdapter
 from tocsin.notify.smtp import SmtpAdapter
 from tocsin.notify.teams import TeamsAdapter
+from tocsin.notify.telegram import TelegramAdapter, TelegramBot
 from tocsin.notify.webhook import WebhookAdapter
 from tocsin.settings import Settings
 from tocsin.store import acklinks
@@ -94,6 +95,9 @@ def adapter_factory(settings: Settings) -> AdapterFor:
             return SlackAdapter(method.target)
         if method.type == "teams":
             return TeamsAdapter(method.target)
+        if method.type == ContactType.TELEGRAM:
+            bot = TelegramBot(settings.telegram_bot_token, settings.telegram_base_url)
+            return TelegramAdapter(bot, method.target)
         if method.type in PHONE_TYPES:
             # Imported here: the twilio library takes 0.15 s to import, which only a process
             # that texts or calls should pay.

@@ -23,6 +23,7 @@ class ContactType(StrEnum):
     SMS = "sms"
     VOICE = "voice"
     TEAMS = "teams"
+    TELEGRAM = "telegram"
     CONSOLE = "console"
 
 
@@ -123,3 +124,36 @@ def put(
         changes.append(f"update notification rules of {user.handle}")
     session.flush()
     return changes
+
+
+def add(
+    session: Session, user: User, spec: Method, *, after_seconds: int | None, now: datetime
+) -> ContactMethod:
+    """Add one contact method to a user, with a notification rule `after_seconds` after a page
+    (None: no rule); the name must be new for the user."""
+    method = ContactMethod(
+        user_id=user.id,
+        name=spec.name,
+        type=spec.type,
+        target=spec.target,
+        secret=spec.secret or (secrets.token_hex(32) if spec.type == "webhook" else None),
+        throttle_seconds=spec.throttle_seconds,
+        created_at=now,
+    )
+    session.add(method)
+    session.flush()
+    if after_seconds is not None:
+        session.add(
+            NotificationRule(
+                user_id=user.id, contact_method_id=method.id, after_seconds=after_seconds
+            )
+        )
+        session.flush()
+    return method
+
+
+def find(session: Session, user: User, name: str) -> ContactMethod | None:
+    """Return a user's contact method by name."""
+    return session.scalar(
+        select(ContactMethod).where(ContactMethod.user_id == user.id, ContactMethod.name == name)
+    )

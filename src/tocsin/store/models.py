@@ -447,6 +447,29 @@ class InboundMessage(Base):
     received_at: Mapped[datetime]
 
 
+class ChatLink(Base):
+    """A chat account (a Telegram user) that acts as a Tocsin user when it presses a button."""
+
+    __tablename__ = "chat_links"
+
+    provider: Mapped[str] = mapped_column(String(20), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    linked_at: Mapped[datetime]
+
+
+class LinkCode(Base):
+    """A one-time code a user takes from their profile page to a chat, to link their account
+    there; only its SHA-256 is kept, and it runs out."""
+
+    __tablename__ = "link_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    expires_at: Mapped[datetime]
+
+
 class AlertInhibitKey(Base):
     """An alert that matches the source of one of its service's inhibit rules, filed under the
     rule and the alert's values of the rule's `equal` labels (hashed into `key`).

@@ -34,6 +34,8 @@ from tocsin.store.models import (
 from tocsin.store.users import check_time_zone
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# A Telegram chat id: an integer, negative for a group.
+CHAT_ID = re.compile(r"-?[0-9]{1,20}")
 # The kept-user warning names what holds a user in this order; other sections come after.
 _HOLDERS = ("schedules", "escalation_policies", "services", "teams")
 
@@ -148,6 +150,12 @@ def method_problems(spec: ContactMethodSpec) -> list[str]:
         )
     if spec.number is not None and kind not in PHONE_TYPES:
         problems.append("number: only an sms or voice method has a phone number")
+    if kind is ContactType.TELEGRAM and not (spec.chat_id and CHAT_ID.fullmatch(spec.chat_id)):
+        problems.append(
+            f"chat_id: a telegram method needs the chat's id, an integer (got {spec.chat_id!r})"
+        )
+    if spec.chat_id is not None and kind is not ContactType.TELEGRAM:
+        problems.append("chat_id: only a telegram method has a chat id")
     if spec.secret is not None and kind is not ContactType.WEBHOOK:
         problems.append("secret: only a webhook method signs its requests")
     if spec.throttle is not None:
@@ -280,6 +288,8 @@ def _method(method: ContactMethod, include_secrets: bool) -> dict[str, Any]:
         found["address"] = method.target
     elif method.type in PHONE_TYPES:
         found["number"] = method.target
+    elif method.type == ContactType.TELEGRAM:
+        found["chat_id"] = method.target
     elif method.target:
         found["url"] = method.target
     if include_secrets and method.secret:

@@ -1,0 +1,179 @@
+"""A person's own contact methods, one at a time: add, test and remove them.
+
+The CLI (`tocsin user contact`), the API and the web profile page call these; `tocsin apply`
+sets a user's methods all at once instead (`services.config.users`), with the same checks.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from tocsin.config import ContactMethodSpec
+from tocsin.core.timeutil import parse_duration
+from tocsin.engine.work import announce_work
+from tocsin.errors import InvalidInput, NotFound, TocsinError
+from tocsin.services.config.users import method_problems
+from tocsin.store import contacts, links, users
+from tocsin.store.contacts import ContactType, Method
+from tocsin.store.models import ContactMethod, Notification, NotificationRule, User
+from tocsin.store.notifications import NotificationStatus
+
+# Which field of a method's spec holds its destination, by type.
+_FIELD = {
+    ContactType.EMAIL: "address",
+    ContactType.SMS: "number",
+    ContactType.VOICE: "number",
+    ContactType.TELEGRAM: "chat_id",
+}
+
+
+def field_of(kind: str) -> str:
+    """Return the name of a method type's destination field: address, number, chat_id, url."""
+    try:
+        return _FIELD.get(ContactType(kind), "url")
+    except ValueError:
+        return "url"
+
+
+def _user(session: Session, handle: str) -> User:
+    user = users.find(session, handle)
+    if user is None:
+        raise NotFound(f"no user {handle!r}")
+    return user
+
+
+def add(
+    session: Session,
+    handle: str,
+    *,
+    name: str,
+    type: str,
+    target: str,
+    after: str | None = "0m",
+    now: datetime,
+) -> ContactMethod:
+    """Add a contact method to a user, with a notification rule `after` a page ("0m": at once;
+    None: no rule). Every problem is raised at once, and nothing is changed."""
+    user = _user(session, handle)
+    problems = []
+    name = name.strip()
+    if not name or len(name) > 50:
+        problems.append("name: must be 1 to 50 characters")
+    elif contacts.find(session, user, name) is not None:
+        problems.append(f"name: {handle} already has a contact method named {name!r}")
+    values: dict[str, str | None] = {"name": name or "-", "type": type}
+    try:
+        values[field_of(type)] = target.strip() or None
+        spec = ContactMethodSpec.model_validate(values)
+    except ValueError as exc:  # pydantic's: a type it cannot take at all
+        raise InvalidInput(f"{field_of(type)}: {exc}") from None
+    problems += method_problems(spec)
+    seconds = None
+    if after is not None:
+        try:
+            seconds = int(parse_duration(after).total_seconds())
+        except TocsinError as exc:
+            problems.append(f"after: {exc.message}")
+    if problems:
+        raise InvalidInput.of(problems)
+    return contacts.add(
+        session,
+        user,
+        Method(name, type, target.strip(), None, None),
+        after_seconds=seconds,
+        now=now,
+    )
+
+
+def remove(session: Session, handle: str, name: str) -> None:
+    """Remove a user's contact method and its notification rules."""
+    user = _user(session, handle)
+    method = contacts.find(session, user, name)
+    if method is None:
+        raise NotFound(f"{handle} has no contact method named {name!r}")
+    session.execute(delete(NotificationRule).where(NotificationRule.contact_method_id == method.id))
+    session.delete(method)
+    session.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class TestResult:
+    """Where a test message stands: pending, sending, sent or failed, and why it failed."""
+
+    status: str
+    detail: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.status in (NotificationStatus.SENT, NotificationStatus.FAILED)
+
+
+def test(session: Session, handle: str, name: str, *, now: datetime) -> int:
+    """Queue a test message to a user's contact method; return its notification id, whose
+    outcome `test_result` reads once the outbox has sent it."""
+    user = _user(session, handle)
+    method = contacts.find(session, user, name)
+    if method is None:
+        raise NotFound(f"{handle} has no contact method named {name!r}")
+    how = "call" if method.type == ContactType.VOICE else "message"
+    row = Notification(
+        idempotency_key="test-" + secrets.token_hex(16),
+        incident_id=None,
+        user_id=user.id,
+        contact_method_id=method.id,
+        kind="test",
+        status=NotificationStatus.PENDING,
+        due_at=now,
+        attempts=0,
+        message={
+            "subject": f"[TEST] Tocsin test {how} to {method.name}",
+            "text": f"This is a test {how} from Tocsin to {user.handle}'s contact method"
+            f" {method.name!r}. If it reached you, pages will too.",
+            "severity": "",
+            "user": user.handle,
+        },
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    announce_work(session)
+    return row.id
+
+
+def test_result(session: Session, notification_id: int) -> TestResult:
+    """Return how a test message went (its outbox row's status and error)."""
+    row = session.get(Notification, notification_id)
+    if row is None or row.kind != "test":
+        raise NotFound(f"no test message {notification_id}")
+    if row.status == NotificationStatus.SENT and row.provider_status:
+        return TestResult(row.status, f"the provider reports it {row.provider_status}")
+    return TestResult(row.status, row.last_error)
+
+
+def last_tests(session: Session, user: User) -> dict[int, TestResult]:
+    """Return the outcome of the latest test message of each of a user's methods."""
+    found: dict[int, TestResult] = {}
+    for row in session.scalars(
+        select(Notification)
+        .where(Notification.user_id == user.id, Notification.kind == "test")
+        .order_by(Notification.id)
+    ):
+        if row.contact_method_id is not None:
+            found[row.contact_method_id] = TestResult(row.status, row.last_error)
+    return found
+
+
+def link_code(session: Session, handle: str, provider: str, *, now: datetime) -> str:
+    """Return a new one-time code that links a chat account (`provider`: telegram) to the user,
+    valid for `links.CODE_LIFETIME`; it replaces the user's earlier code."""
+    return links.new_code(session, _user(session, handle), provider, now=now)
+
+
+def unlink(session: Session, handle: str, provider: str) -> int:
+    """Unlink the user's chat accounts of `provider`; return how many there were."""
+    return links.unlink(session, _user(session, handle), provider)
