@@ -16,6 +16,7 @@ from tocsin.store.models import (
     ActionItem,
     Alert,
     ApiToken,
+    ContactMethod,
     Incident,
     Integration,
     MaintenanceWindow,
@@ -69,6 +70,29 @@ class UserOut(Out):
     @classmethod
     def of(cls, user: User) -> UserOut:
         return cls.model_validate(user)
+
+
+class ContactMethodOut(Out):
+    name: str
+    type: str
+    target: str = Field(description="The address, number, chat id or URL (never a secret).")
+    after: list[str] = Field(description="When its notification rules send a page: 0m, 5m.")
+    last_test: str | None = Field(None, description="How its latest test message went.")
+
+    @classmethod
+    def of(cls, method: ContactMethod, after: list[int], last_test: str | None) -> ContactMethodOut:
+        # A webhook URL may carry a token in its path or query; it is shown by host only.
+        target = method.target
+        if method.type in ("webhook", "slack", "teams") and "://" in target:
+            scheme, _, rest = target.partition("://")
+            target = f"{scheme}://{rest.split('/', 1)[0]}/…"
+        return cls(
+            name=method.name,
+            type=method.type,
+            target=target,
+            after=[duration_text(a) for a in after],
+            last_test=last_test,
+        )
 
 
 class TokenOut(Out):

@@ -78,3 +78,31 @@ def test_bad_contact_methods_name_file_line_and_path(cli: Cli, tmp_path: Path) -
         "write it like 30s, 15m, 1h, 1h30m or 2d",
     ]
     assert cli.ok("user", "list", "--json").json() == []
+
+
+def test_user_contact_add_test_list_remove(cli: Cli) -> None:
+    cli.ok("user", "add", "alice")
+    refused = cli("user", "contact", "add", "alice", "phone", "--type", "sms", "--to", "0151")
+    assert refused.code == 2
+    assert refused.stderr.splitlines() == [
+        "error: number: an sms method needs a phone number in E.164 form, + and 8 to 15 digits"
+        " like +4915112345678 (got '0151')"
+    ]
+    cli.ok("user", "contact", "add", "alice", "phone", "--type", "voice", "--to", "+4915112345678")
+    cli.ok("user", "contact", "add", "alice", "desk", "--type", "console", "--after", "5m")
+    listed = cli.ok("user", "contact", "list", "alice", "--json").json()
+    assert [(m["name"], m["type"], m["after"]) for m in listed] == [
+        ("desk", "console", ["5m"]),
+        ("phone", "voice", ["0m"]),
+    ]
+    assert rules(cli, "alice") == [("phone", "voice", 0), ("desk", "console", 300)]
+    # Nothing sends it here (no server runs): said in one line, not a hang or a traceback.
+    waited = cli("user", "contact", "test", "alice", "desk", "--wait", "0.2")
+    assert waited.code == 1
+    assert "still pending after 0.2 s: is `tocsin serve`" in waited.stderr
+    cli.ok("user", "contact", "remove", "alice", "phone")
+    gone = cli("user", "contact", "remove", "alice", "phone")
+    assert gone.stderr.strip() == "error: alice has no contact method named 'phone'"
+    assert rules(cli, "alice") == [("desk", "console", 300)]
+    linked = cli.ok("user", "contact", "link", "alice", "telegram")
+    assert "/start " in linked.stdout

@@ -14,7 +14,17 @@ import typer
 from rich.text import Text
 from typer.exceptions import TyperException
 
-from tocsin.cli import alerts, directory, incident, paging, postmortem, routes, runbook, schedule
+from tocsin.cli import (
+    alerts,
+    contacts,
+    directory,
+    incident,
+    paging,
+    postmortem,
+    routes,
+    runbook,
+    schedule,
+)
 from tocsin.cli.common import (
     App,
     Group,
@@ -143,6 +153,7 @@ app = App(
 db_app = App(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(incident.app, name="incident")
 app.add_typer(directory.user_app, name="user")
+directory.user_app.add_typer(contacts.contact_app, name="contact")
 app.add_typer(directory.service_app, name="service")
 app.add_typer(directory.token_app, name="token")
 app.add_typer(db_app, name="db")

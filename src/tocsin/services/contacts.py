@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from tocsin.config import ContactMethodSpec
 from tocsin.core.timeutil import parse_duration
 from tocsin.engine.work import announce_work
-from tocsin.errors import InvalidInput, NotFound, TocsinError
+from tocsin.errors import InvalidInput, NotFound, PermissionDenied, TocsinError
 from tocsin.services.config.users import method_problems
 from tocsin.store import contacts, links, users
 from tocsin.store.contacts import ContactType, Method
@@ -38,6 +38,35 @@ def field_of(kind: str) -> str:
         return _FIELD.get(ContactType(kind), "url")
     except ValueError:
         return "url"
+
+
+def require_own_or_admin(caller: User, handle: str) -> None:
+    """Raise PermissionDenied unless `caller` is `handle` or an admin: people manage their own
+    contact methods, admins everyone's."""
+    if caller.handle != handle and caller.role != "admin":
+        raise PermissionDenied(f"only {handle} or an admin can change {handle}'s contact methods")
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One contact method with when its rules page, and how its latest test went."""
+
+    method: ContactMethod
+    after: list[int]
+    last_test: TestResult | None
+
+
+def list_(session: Session, handle: str) -> list[Listed]:
+    """Return a user's contact methods, by name."""
+    user = _user(session, handle)
+    rules: dict[int, list[int]] = {}
+    for method, after in contacts.rules_of(session, user):
+        rules.setdefault(method.id, []).append(after)
+    tests = last_tests(session, user)
+    return [
+        Listed(m, sorted(rules.get(m.id, [])), tests.get(m.id))
+        for m in contacts.methods_of(session, user)
+    ]
 
 
 def _user(session: Session, handle: str) -> User:
@@ -111,6 +140,9 @@ class TestResult:
     @property
     def done(self) -> bool:
         return self.status in (NotificationStatus.SENT, NotificationStatus.FAILED)
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.detail}" if self.detail else str(self.status)
 
 
 def test(session: Session, handle: str, name: str, *, now: datetime) -> int:

@@ -128,7 +128,7 @@ def login_form(request: Request, next: str = "/") -> Response:
 LOGIN_THREADS = 2
 
 
-async def _in_thread(request: Request, work: Callable[[Session], Response]) -> Response:
+async def in_thread(request: Request, work: Callable[[Session], Response]) -> Response:
     """Return `work`'s answer, run on a worker thread with a session it opens and closes there.
 
     Sessions take the database's write lock (SQLite), and argon2 takes a core: neither may run
@@ -235,7 +235,7 @@ async def logout(request: Request, login: LoginDep) -> Response:
         response.delete_cookie(auth.COOKIE, path="/")
         return response
 
-    return await _in_thread(request, work)
+    return await in_thread(request, work)
 
 
 # --------------------------------------------------------------------------------------------
@@ -416,7 +416,7 @@ async def declare(request: Request, now: NowDep, login: LoginDep) -> Response:
     """Declare an incident from the form."""
     data = await auth.form(request, login)
     login.need(UserRole.RESPONDER, "declare incidents")
-    return await _in_thread(request, lambda session: _declare(request, session, now, login, data))
+    return await in_thread(request, lambda session: _declare(request, session, now, login, data))
 
 
 def _declare(
@@ -642,7 +642,7 @@ async def incident_action(
     data = await auth.form(request, login)
     _run, doing = ACTIONS[action]
     login.need(UserRole.RESPONDER, doing)
-    return await _in_thread(
+    return await in_thread(
         request, lambda session: _incident_action(request, session, now, login, ref, action, data)
     )
 
@@ -782,7 +782,7 @@ async def add_override(name: str, request: Request, now: NowDep, login: LoginDep
     """Put someone on call for a while, above every layer."""
     data = await auth.form(request, login)
     login.need(UserRole.RESPONDER, "add overrides")
-    return await _in_thread(
+    return await in_thread(
         request, lambda session: _add_override(request, session, now, login, name, data)
     )
 
@@ -846,7 +846,7 @@ async def remove_override(
         session.commit()
         return _done(request, f"/schedules/{quote(name)}", "Override removed.")
 
-    return await _in_thread(request, work)
+    return await in_thread(request, work)
 
 
 # --------------------------------------------------------------------------------------------
@@ -916,7 +916,7 @@ async def postmortem_action(
     """Draft, edit, publish a postmortem or add and close its action items."""
     data = await auth.form(request, login)
     login.need(UserRole.RESPONDER, "change postmortems")
-    return await _in_thread(
+    return await in_thread(
         request, lambda session: _postmortem_action(request, session, now, login, ref, action, data)
     )
 

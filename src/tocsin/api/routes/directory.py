@@ -12,8 +12,8 @@ from tocsin.api.params import Handle, RowId, ServiceSlug
 from tocsin.config import EscalationPolicySpec, UserSpec
 from tocsin.errors import InvalidInput, NotFound
 from tocsin.http.deps import Admin, NowDep, Reader, SessionDep, Writer
-from tocsin.schemas import ServiceOut, TokenCreated, TokenOut, UserOut
-from tocsin.services import config_apply
+from tocsin.schemas import ContactMethodOut, ServiceOut, TokenCreated, TokenOut, UserOut
+from tocsin.services import config_apply, contacts
 from tocsin.store import policies, services, severities, tokens, users
 
 router = APIRouter()
@@ -67,6 +67,87 @@ def create_user(body: UserSpec, session: SessionDep, _caller: Admin, now: NowDep
     user = users.create(session, **body.model_dump(), now=now)
     session.commit()
     return UserOut.of(user)
+
+
+class ContactMethodIn(Body):
+    name: str = Field(description="Its name among the user's methods, like phone.")
+    type: str = Field(description="email, slack, webhook, sms, voice, teams, telegram or console.")
+    target: str = Field("", description="The address, E.164 number, chat id or URL the type needs.")
+    after: str | None = Field(
+        "0m", description="Page through it this long after a page starts; null: no rule."
+    )
+
+
+class TestQueued(BaseModel):
+    test: int = Field(description="The test message's id, for GET .../tests/{id}.")
+    status: str
+
+
+def _contacts_out(session: SessionDep, handle: str) -> list[ContactMethodOut]:
+    return [
+        ContactMethodOut.of(c.method, c.after, str(c.last_test) if c.last_test else None)
+        for c in contacts.list_(session, handle)
+    ]
+
+
+@router.get("/users/{handle}/contact-methods", tags=["users"])
+def list_contact_methods(
+    handle: Handle, session: SessionDep, caller: Reader
+) -> list[ContactMethodOut]:
+    """List a user's contact methods (yours, or anyone's for an admin)."""
+    contacts.require_own_or_admin(caller.user, handle)
+    return _contacts_out(session, handle)
+
+
+@router.post("/users/{handle}/contact-methods", status_code=201, tags=["users"])
+def add_contact_method(
+    handle: Handle, body: ContactMethodIn, session: SessionDep, caller: Writer, now: NowDep
+) -> ContactMethodOut:
+    """Add a contact method, with a notification rule `after` a page starts."""
+    contacts.require_own_or_admin(caller.user, handle)
+    method = contacts.add(
+        session,
+        handle,
+        name=body.name,
+        type=body.type,
+        target=body.target,
+        after=body.after,
+        now=now,
+    )
+    session.commit()
+    return next(c for c in _contacts_out(session, handle) if c.name == method.name)
+
+
+@router.delete("/users/{handle}/contact-methods/{name}", status_code=204, tags=["users"])
+def remove_contact_method(
+    handle: Handle, name: str, session: SessionDep, caller: Writer
+) -> Response:
+    """Remove a contact method and its notification rules."""
+    contacts.require_own_or_admin(caller.user, handle)
+    contacts.remove(session, handle, name)
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.post("/users/{handle}/contact-methods/{name}/test", status_code=202, tags=["users"])
+def test_contact_method(
+    handle: Handle, name: str, session: SessionDep, caller: Writer, now: NowDep
+) -> TestQueued:
+    """Send a test message through a contact method; GET the test to see how it went."""
+    contacts.require_own_or_admin(caller.user, handle)
+    found = contacts.test(session, handle, name, now=now)
+    session.commit()
+    return TestQueued(test=found, status="pending")
+
+
+@router.get("/users/{handle}/contact-methods/tests/{test}", tags=["users"])
+def show_contact_test(
+    handle: Handle, test: RowId, session: SessionDep, caller: Reader
+) -> TestQueued:
+    """Show how a test message went: pending, sending, sent or failed (with why)."""
+    contacts.require_own_or_admin(caller.user, handle)
+    result = contacts.test_result(session, test)
+    return TestQueued(test=test, status=str(result))
 
 
 @router.get("/users/{handle}", tags=["users"])

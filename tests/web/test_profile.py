@@ -1,0 +1,80 @@
+"""The profile page: each person adds, tests and removes their own contact methods, and links
+Telegram; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import T0
+from tests.web.conftest import Browser
+from tocsin.clock import FixedClock
+from tocsin.engine.outbox import Sender, adapter_factory
+from tocsin.settings import Settings
+from tocsin.store.db import make_engine, make_sessionmaker
+
+
+def _rows(html: str) -> list[str]:
+    body = html.split('id="contact-methods"', 1)[1].split("</section>", 1)[0]
+    body = body.split("<tbody>", 1)[-1]
+    return [
+        " ".join(re.sub(r"<[^>]+>", " ", row).split())
+        for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)
+    ]
+
+
+def _send_outbox(db_url: str) -> None:
+    engine = make_engine(db_url)
+    sender = Sender(make_sessionmaker(engine), FixedClock(T0), adapter_factory(Settings()))
+    sender.run_once()
+    engine.dispose()
+
+
+def test_add_test_and_remove_a_contact_method(browser: Browser) -> None:
+    browser.login("vera")  # a viewer: being reachable needs no role
+    page = browser.get("/profile")
+    assert "Tocsin has no way to reach you" in page.text
+
+    refused = browser.post(
+        "/profile/contacts",
+        {"name": "phone", "type": "voice", "target": "0151 1234567", "after": "soon"},
+    )
+    assert refused.status_code == 400
+    assert "a voice method needs a phone number in E.164 form" in refused.text
+    assert "&#39;soon&#39; is not a duration" in refused.text
+    assert 'value="0151 1234567"' in refused.text  # what was typed stays, to correct it
+    assert "Tocsin has no way to reach you" in refused.text  # nothing was added
+
+    added = browser.post(
+        "/profile/contacts",
+        {"name": "desk", "type": "console", "target": "", "after": "2m"},
+    )
+    assert added.status_code == 303
+    assert _rows(browser.get("/profile").text) == [
+        "desk console — 2m never tested Send test Remove"
+    ]
+
+    assert browser.post("/profile/contacts/desk/test").status_code == 303
+    assert "test message to desk queued" in browser.get("/profile").text.lower()
+    assert _rows(browser.get("/profile").text)[0].startswith("desk console — 2m pending")
+    _send_outbox(browser.db_url)
+    assert _rows(browser.get("/profile").text)[0].startswith("desk console — 2m sent")
+
+    assert browser.post("/profile/contacts/desk/delete").status_code == 303
+    assert "Tocsin has no way to reach you" in browser.get("/profile").text
+
+
+def test_changes_need_the_sessions_csrf_token(browser: Browser) -> None:
+    browser.login("alice")
+    browser.get("/profile")
+    forged = browser.post(
+        "/profile/contacts", {"name": "x", "type": "console", "target": ""}, csrf=False
+    )
+    assert forged.status_code == 403
+    assert "Tocsin has no way to reach you" in browser.get("/profile").text
+
+
+def test_the_telegram_section_says_when_no_bot_is_set_up(browser: Browser) -> None:
+    browser.login("alice")
+    text = browser.get("/profile").text
+    assert "This Tocsin has no Telegram bot" in text
+    assert "Link Telegram" not in text
