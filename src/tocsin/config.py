@@ -59,13 +59,17 @@ class ContactMethodSpec(Spec):
     url: str | None = Field(
         None,
         description="slack: the incoming-webhook URL; teams: the Workflows webhook URL;"
-        " webhook: the URL.",
+        " ntfy: the topic's URL, like https://ntfy.sh/oncall-alice; webhook: the URL.",
     )
     chat_id: str | None = Field(
         None,
         description="telegram: the chat the bot writes to; linking from the profile page sets it.",
     )
-    secret: str | None = Field(None, description="webhook: the HMAC-SHA256 signing secret.")
+    secret: str | None = Field(
+        None,
+        description="webhook: the HMAC-SHA256 signing secret; ntfy: an access token for a"
+        " protected topic.",
+    )
     throttle: str | None = Field(
         None, description="At most one message per this long; what waits goes out bundled: 1m."
     )

@@ -81,9 +81,10 @@ class ContactMethodOut(Out):
 
     @classmethod
     def of(cls, method: ContactMethod, after: list[int], last_test: str | None) -> ContactMethodOut:
-        # A webhook URL may carry a token in its path or query; it is shown by host only.
+        # A webhook URL may carry a token in its path or query, and whoever knows an ntfy topic
+        # can read it: such URLs are shown by host only.
         target = method.target
-        if method.type in ("webhook", "slack", "teams") and "://" in target:
+        if method.type in ("webhook", "slack", "teams", "ntfy") and "://" in target:
             scheme, _, rest = target.partition("://")
             target = f"{scheme}://{rest.split('/', 1)[0]}/…"
         return cls(

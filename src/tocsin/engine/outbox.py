@@ -42,6 +42,7 @@ from tocsin.engine.work import announce_work
 from tocsin.errors import TocsinError
 from tocsin.notify import Adapter, Message, Outcome, SendResult
 from tocsin.notify.console import ConsoleAdapter
+from tocsin.notify.ntfy import NtfyAdapter
 from tocsin.notify.slack import SlackAdapter
 from tocsin.notify.smtp import SmtpAdapter
 from tocsin.notify.teams import TeamsAdapter
@@ -95,6 +96,8 @@ def adapter_factory(settings: Settings) -> AdapterFor:
             return SlackAdapter(method.target)
         if method.type == "teams":
             return TeamsAdapter(method.target)
+        if method.type == ContactType.NTFY:
+            return NtfyAdapter(method.target, method.secret)
         if method.type == ContactType.TELEGRAM:
             bot = TelegramBot(settings.telegram_bot_token, settings.telegram_base_url)
             return TelegramAdapter(bot, method.target)

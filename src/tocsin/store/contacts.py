@@ -24,6 +24,7 @@ class ContactType(StrEnum):
     VOICE = "voice"
     TEAMS = "teams"
     TELEGRAM = "telegram"
+    NTFY = "ntfy"
     CONSOLE = "console"
 
 

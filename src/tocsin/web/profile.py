@@ -41,6 +41,7 @@ TARGETS = {
     "teams": ("Workflows webhook URL", "https://…logic.azure.com/…"),
     "webhook": ("URL", "https://example.com/tocsin"),
     "telegram": ("Chat id (linking sets it for you)", "123456789"),
+    "ntfy": ("Topic URL", "https://ntfy.sh/oncall-alice"),
     "console": ("(nothing: printed by tocsin serve)", ""),
 }
 

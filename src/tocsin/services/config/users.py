@@ -20,6 +20,7 @@ from tocsin.core import paging
 from tocsin.core.phone import E164
 from tocsin.core.timeutil import duration_text, parse_duration
 from tocsin.errors import TocsinError
+from tocsin.notify.ntfy import split_topic_url
 from tocsin.services.config.base import Change, Context, Plan, Section, parsed
 from tocsin.store import contacts, users
 from tocsin.store.contacts import PHONE_TYPES, ContactType, Method
@@ -138,9 +139,12 @@ def method_problems(spec: ContactMethodSpec) -> list[str]:
         ]
     if kind is ContactType.EMAIL and not (spec.address and EMAIL.match(spec.address)):
         problems.append(f"address: an email method needs an email address (got {spec.address!r})")
-    if kind in (ContactType.SLACK, ContactType.TEAMS, ContactType.WEBHOOK) and not (
-        spec.url and spec.url.startswith(("http://", "https://"))
-    ):
+    if kind in (
+        ContactType.SLACK,
+        ContactType.TEAMS,
+        ContactType.WEBHOOK,
+        ContactType.NTFY,
+    ) and not (spec.url and spec.url.startswith(("http://", "https://"))):
         problems.append(f"url: a {kind.value} method needs an http(s) URL (got {spec.url!r})")
     if kind in PHONE_TYPES and not (spec.number and E164.fullmatch(spec.number)):
         which = "an sms" if kind is ContactType.SMS else "a voice"
@@ -156,8 +160,16 @@ def method_problems(spec: ContactMethodSpec) -> list[str]:
         )
     if spec.chat_id is not None and kind is not ContactType.TELEGRAM:
         problems.append("chat_id: only a telegram method has a chat id")
-    if spec.secret is not None and kind is not ContactType.WEBHOOK:
-        problems.append("secret: only a webhook method signs its requests")
+    if kind is ContactType.NTFY and spec.url and spec.url.startswith(("http://", "https://")):
+        try:
+            split_topic_url(spec.url)
+        except TocsinError as exc:
+            problems.append(f"url: {exc.message}")
+    if spec.secret is not None and kind not in (ContactType.WEBHOOK, ContactType.NTFY):
+        problems.append(
+            "secret: only a webhook method (its signing secret) or an ntfy method (its access"
+            " token) has a secret"
+        )
     if spec.throttle is not None:
         try:
             parse_duration(spec.throttle)
