@@ -51,7 +51,9 @@ class UserSpec(Spec):
 
 class ContactMethodSpec(Spec):
     name: str
-    type: str = Field(description="email, slack, webhook, sms, voice, teams, telegram or console.")
+    type: str = Field(
+        description="email, slack, webhook, sms, voice, teams, telegram, ntfy, webpush or console."
+    )
     address: str | None = Field(None, description="email: the address.")
     number: str | None = Field(
         None, description="sms and voice: the phone number in E.164 form, like +4915112345678."
@@ -59,7 +61,8 @@ class ContactMethodSpec(Spec):
     url: str | None = Field(
         None,
         description="slack: the incoming-webhook URL; teams: the Workflows webhook URL;"
-        " ntfy: the topic's URL, like https://ntfy.sh/oncall-alice; webhook: the URL.",
+        " ntfy: the topic's URL, like https://ntfy.sh/oncall-alice; webpush: the browser"
+        " subscription's endpoint (the profile page makes these); webhook: the URL.",
     )
     chat_id: str | None = Field(
         None,
@@ -68,7 +71,7 @@ class ContactMethodSpec(Spec):
     secret: str | None = Field(
         None,
         description="webhook: the HMAC-SHA256 signing secret; ntfy: an access token for a"
-        " protected topic.",
+        " protected topic; webpush: the subscription's keys as JSON.",
     )
     throttle: str | None = Field(
         None, description="At most one message per this long; what waits goes out bundled: 1m."

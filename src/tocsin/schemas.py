@@ -84,7 +84,7 @@ class ContactMethodOut(Out):
         # A webhook URL may carry a token in its path or query, and whoever knows an ntfy topic
         # can read it: such URLs are shown by host only.
         target = method.target
-        if method.type in ("webhook", "slack", "teams", "ntfy") and "://" in target:
+        if method.type in ("webhook", "slack", "teams", "ntfy", "webpush") and "://" in target:
             scheme, _, rest = target.partition("://")
             target = f"{scheme}://{rest.split('/', 1)[0]}/…"
         return cls(

@@ -33,6 +33,8 @@ class Settings:
     telegram_webhook_secret: str = field(default="", repr=False)
     telegram_base_url: str = "https://api.telegram.org"
     telegram_bot_name: str = ""
+    vapid_private_key: str = field(default="", repr=False)
+    vapid_subject: str = ""
     calls_per_minute: int = 1
     claim_seconds: float = 60.0
     secret_key: str | None = None
@@ -67,6 +69,8 @@ class Settings:
             telegram_webhook_secret=env.get("TOCSIN_TELEGRAM_WEBHOOK_SECRET") or "",
             telegram_base_url=env.get("TOCSIN_TELEGRAM_BASE_URL") or "https://api.telegram.org",
             telegram_bot_name=(env.get("TOCSIN_TELEGRAM_BOT_NAME") or "").lstrip("@"),
+            vapid_private_key=env.get("TOCSIN_VAPID_PRIVATE_KEY") or "",
+            vapid_subject=env.get("TOCSIN_VAPID_SUBJECT") or "",
             calls_per_minute=int(env.get("TOCSIN_CALLS_PER_MINUTE") or 1),
             claim_seconds=float(env.get("TOCSIN_CLAIM_SECONDS") or 60),
             secret_key=env.get("TOCSIN_SECRET_KEY") or None,

@@ -69,7 +69,8 @@ def test_bad_contact_methods_name_file_line_and_path(cli: Cli, tmp_path: Path) -
     assert result.code == 2
     assert result.stderr.splitlines() == [
         f"error: {config}:5: users[0].contact_methods[0].type: unknown contact method type "
-        "'pager'; valid: email, slack, webhook, sms, voice, teams, telegram, ntfy, console",
+        "'pager'; valid: email, slack, webhook, sms, voice, teams, telegram, ntfy, webpush,"
+        " console",
         f"error: {config}:6: users[0].contact_methods[1].address: an email method needs an email "
         "address (got 'alice')",
         f"error: {config}:9: users[0].notification_rules[1].contact_method: unknown contact "

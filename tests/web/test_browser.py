@@ -270,3 +270,53 @@ def test_pages_work_under_the_content_security_policy(chromium: Any, site: LiveS
         )
         assert page.evaluate("() => document.body.dataset.ran") is None
     assert len(blocked) == 1 and "script-src" in blocked[0]
+
+
+# The browser's push service (FCM for Chromium) cannot be reached here: the stub stands in for
+# PushManager.subscribe only, and checks it was called with the server's VAPID key.
+PUSH_STUB = """
+PushManager.prototype.subscribe = function (options) {
+  var key = Array.from(new Uint8Array(options.applicationServerKey));
+  window.sessionStorage.setItem("vapid", key.length + "," + key[0]);
+  return Promise.resolve({
+    toJSON: function () {
+      return {
+        endpoint: "https://push.example.net/wpush/v2/browser-test",
+        expirationTime: null,
+        keys: { p256dh: "B" + "A".repeat(86), auth: "A".repeat(22) },
+      };
+    },
+  });
+};
+"""
+
+
+def test_push_is_enabled_from_the_profile_page(chromium: Any, db_url: str, tmp_path: Path) -> None:
+    from tests.conftest import _serve
+    from tocsin.notify.webpush import generate
+
+    set_passwords(db_url)
+    private, _public = generate()
+    settings = {"vapid_private_key": private, "vapid_subject": "mailto:oncall@example.com"}
+    serving = _serve(db_url, tmp_path, tls=False, seed=False, settings=settings)
+    server = next(serving)
+    try:
+        page = open_page(chromium)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        watch_policy(page, errors)
+        page.context.add_init_script(PUSH_STUB)
+        log_in(page, server.url, "alice")
+        page.click("a[href='/profile']")
+        page.wait_for_url(f"{server.url}/profile")
+        page.fill("#push-name", "laptop")
+        with page.expect_navigation():
+            page.click("#push-enable")
+        # Subscribed with the server's public key: 65 bytes, an uncompressed P-256 point.
+        assert page.evaluate("window.sessionStorage.getItem('vapid')") == "65,4"
+        assert "Push enabled on this device as laptop" in page.content()
+        row = page.locator("#contact-methods tbody tr").first.inner_text()
+        assert row.split("\t")[:3] == ["laptop", "webpush", "https://push.example.net/…"]
+        assert errors == []
+    finally:
+        serving.close()

@@ -78,3 +78,29 @@ def test_the_telegram_section_says_when_no_bot_is_set_up(browser: Browser) -> No
     text = browser.get("/profile").text
     assert "This Tocsin has no Telegram bot" in text
     assert "Link Telegram" not in text
+
+
+def test_a_browser_subscription_becomes_a_webpush_method(browser: Browser) -> None:
+    import json
+
+    browser.login("alice")
+    assert "This Tocsin has no VAPID key" in browser.get("/profile").text
+    worker = browser.get("/sw.js")
+    assert worker.headers["content-type"].startswith("text/javascript")
+    assert 'addEventListener("push"' in worker.text
+    subscription = {
+        "endpoint": "https://push.example.net/wpush/v2/gAAAAABk",
+        "expirationTime": None,
+        "keys": {"p256dh": "B" + "A" * 86, "auth": "A" * 22},
+    }
+    added = browser.post(
+        "/profile/push", {"name": "laptop", "subscription": json.dumps(subscription)}
+    )
+    assert added.status_code == 303
+    # The endpoint is a capability (whoever has it can push): shown by host only.
+    assert _rows(browser.get("/profile").text) == [
+        "laptop webpush https://push.example.net/… 0m never tested Send test Remove"
+    ]
+    bad = browser.post("/profile/push", {"name": "x", "subscription": '{"endpoint": "http://a"}'})
+    assert bad.status_code == 400
+    assert "endpoint is an https URL" in bad.text and "needs its keys" in bad.text

@@ -344,6 +344,17 @@ def export_config(
 SHUTDOWN_SECONDS = 5
 
 
+@app.command("vapid-keys")
+def vapid_keys() -> None:
+    """Print a new VAPID key pair for Web Push, as the settings that take it."""
+    from tocsin.notify.webpush import generate
+
+    private, public = generate()
+    out.print(f"TOCSIN_VAPID_PRIVATE_KEY={private}", soft_wrap=True)
+    out.print(f"# public key (browsers subscribe with it; the profile page gives it): {public}")
+    out.print("TOCSIN_VAPID_SUBJECT=mailto:oncall@example.com", soft_wrap=True)
+
+
 @app.command()
 def serve(
     ctx: typer.Context,

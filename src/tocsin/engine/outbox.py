@@ -96,6 +96,12 @@ def adapter_factory(settings: Settings) -> AdapterFor:
             return SlackAdapter(method.target)
         if method.type == "teams":
             return TeamsAdapter(method.target)
+        if method.type == ContactType.WEBPUSH:
+            # Imported here, like twilio: only a process that pushes pays for the library.
+            from tocsin.notify.webpush import VapidKey, WebPushAdapter
+
+            key = VapidKey(settings.vapid_private_key, settings.vapid_subject)
+            return WebPushAdapter(key, method.target, method.secret or "")
         if method.type == ContactType.NTFY:
             return NtfyAdapter(method.target, method.secret)
         if method.type == ContactType.TELEGRAM:

@@ -6,6 +6,7 @@ sets a user's methods all at once instead (`services.config.users`), with the sa
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tocsin.config import ContactMethodSpec
+from tocsin.core.push import check_keys
 from tocsin.core.timeutil import parse_duration
 from tocsin.engine.work import announce_work
 from tocsin.errors import InvalidInput, NotFound, PermissionDenied, TocsinError
@@ -209,3 +211,39 @@ def link_code(session: Session, handle: str, provider: str, *, now: datetime) ->
 def unlink(session: Session, handle: str, provider: str) -> int:
     """Unlink the user's chat accounts of `provider`; return how many there were."""
     return links.unlink(session, _user(session, handle), provider)
+
+
+def add_push(
+    session: Session, handle: str, subscription: object, *, name: str, now: datetime
+) -> ContactMethod:
+    """Keep a browser's push subscription (the Push API's `PushSubscription.toJSON()`) as a
+    webpush contact method paging at once; the same endpoint again takes the new keys."""
+    user = _user(session, handle)
+    found = subscription if isinstance(subscription, dict) else {}
+    endpoint = found.get("endpoint")
+    problems = []
+    if not isinstance(endpoint, str) or not endpoint.startswith("https://") or len(endpoint) > 2000:
+        problems.append("endpoint: a push subscription's endpoint is an https URL")
+    try:
+        keys = json.dumps(check_keys(json.dumps(found.get("keys"))), sort_keys=True)
+    except TocsinError as exc:
+        problems.append(f"keys: {exc.message}")
+    if problems:
+        raise InvalidInput.of(problems)
+    assert isinstance(endpoint, str)
+    mine = contacts.methods_of(session, user)
+    for method in mine:
+        if method.type == ContactType.WEBPUSH and method.target == endpoint:
+            method.secret = keys
+            session.flush()
+            return method
+    taken = {m.name for m in mine}
+    base = (name.strip() or "browser")[:40]
+    unique = next(n for n in [base, *(f"{base}-{i}" for i in range(2, 100))] if n not in taken)
+    return contacts.add(
+        session,
+        user,
+        Method(unique, ContactType.WEBPUSH.value, endpoint, keys, None),
+        after_seconds=0,
+        now=now,
+    )

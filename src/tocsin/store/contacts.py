@@ -25,6 +25,7 @@ class ContactType(StrEnum):
     TEAMS = "teams"
     TELEGRAM = "telegram"
     NTFY = "ntfy"
+    WEBPUSH = "webpush"
     CONSOLE = "console"
 
 

@@ -9,11 +9,14 @@ form and changes nothing.
 
 from __future__ import annotations
 
+import functools
+import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from tocsin.errors import TocsinError
@@ -32,6 +35,7 @@ from tocsin.web.routing import PageRoute
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 FIELDS = ("name", "type", "target", "after")
+SERVICE_WORKER = Path(__file__).parent / "static" / "sw.js"
 # What the target field asks for, by type (the form's hint and placeholder).
 TARGETS = {
     "email": ("Address", "alice@example.com"),
@@ -67,7 +71,8 @@ def _context(
             ContactMethodOut.of(c.method, c.after, str(c.last_test) if c.last_test else None)
             for c in contacts.list_(session, user.handle)
         ],
-        "types": [t.value for t in ContactType],
+        # A browser subscription is made by the browser ("Enable push"), not typed in.
+        "types": [t.value for t in ContactType if t is not ContactType.WEBPUSH],
         "targets": TARGETS,
         "errors": errors,
         "values": values,
@@ -75,9 +80,56 @@ def _context(
         "telegram_links": [
             link for link in links.links_of(session, user) if link.provider == "telegram"
         ],
+        "vapid_key": _vapid_public_key(settings.vapid_private_key, settings.vapid_subject),
         "code": code,
         "deep_link": f"https://t.me/{bot}?start={code}" if code and bot else None,
     }
+
+
+@functools.lru_cache(maxsize=2)
+def _vapid_public_key(private_key: str, subject: str) -> str | None:
+    """Return the key browsers subscribe with, or None when push is not set up."""
+    if not private_key:
+        return None
+    from tocsin.notify.webpush import VapidKey  # the push library loads only where push is used
+
+    try:
+        return VapidKey(private_key, subject).public_key
+    except TocsinError:
+        return None
+
+
+@router.get("/sw.js")
+def service_worker() -> Response:
+    """The service worker that shows pushed pages; served from the root to control every page."""
+    return Response(
+        SERVICE_WORKER.read_bytes(),
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+@router.post("/profile/push")
+async def add_push(request: Request, now: NowDep, login: LoginDep) -> Response:
+    """Keep this browser's push subscription as one of your contact methods."""
+    data = await auth.form(request, login)
+    try:
+        subscription = json.loads(data.get("subscription", ""))
+    except ValueError:
+        return PlainTextResponse("The browser sent no push subscription.", status_code=400)
+
+    def work(session: Session) -> Response:
+        try:
+            method = contacts.add_push(
+                session, login.user.handle, subscription, name=data.get("name", ""), now=now
+            )
+        except TocsinError as exc:
+            session.rollback()
+            return PlainTextResponse("; ".join(exc.problems or [exc.message]), status_code=400)
+        session.commit()
+        return _done("/profile", f"Push enabled on this device as {method.name}. Send it a test.")
+
+    return await in_thread(request, work)
 
 
 @router.get("/profile", response_class=HTMLResponse)

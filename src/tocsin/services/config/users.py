@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from tocsin.config import ConfigSpec, ContactMethodSpec, NotificationRuleSpec, UserConfigSpec
 from tocsin.core import paging
 from tocsin.core.phone import E164
+from tocsin.core.push import check_keys
 from tocsin.core.timeutil import duration_text, parse_duration
 from tocsin.errors import TocsinError
 from tocsin.notify.ntfy import split_topic_url
@@ -165,10 +166,23 @@ def method_problems(spec: ContactMethodSpec) -> list[str]:
             split_topic_url(spec.url)
         except TocsinError as exc:
             problems.append(f"url: {exc.message}")
-    if spec.secret is not None and kind not in (ContactType.WEBHOOK, ContactType.NTFY):
+    if kind is ContactType.WEBPUSH:
+        if not (spec.url and spec.url.startswith("https://")):
+            problems.append(
+                f"url: a webpush method needs its push service's https endpoint (got {spec.url!r})"
+            )
+        try:
+            check_keys(spec.secret or "")
+        except TocsinError as exc:
+            problems.append(f"secret: {exc.message}")
+    if spec.secret is not None and kind not in (
+        ContactType.WEBHOOK,
+        ContactType.NTFY,
+        ContactType.WEBPUSH,
+    ):
         problems.append(
-            "secret: only a webhook method (its signing secret) or an ntfy method (its access"
-            " token) has a secret"
+            "secret: only a webhook (its signing secret), ntfy (its access token) or webpush"
+            " (its subscription's keys) method has a secret"
         )
     if spec.throttle is not None:
         try:

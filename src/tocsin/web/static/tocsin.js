@@ -60,8 +60,50 @@
     });
   }
 
+  // The profile page's "Push to this browser": register the service worker, subscribe with the
+  // server's VAPID key, and hand the subscription to the server as a form with the CSRF token.
+  function pushButton(button) {
+    if (!("serviceWorker" in navigator) || !("PushManager" in window)) {
+      button.disabled = true;
+      button.textContent = "This browser cannot receive push";
+      return;
+    }
+    button.addEventListener("click", function () {
+      var status = document.querySelector("#push-status");
+      var key = button.dataset.key;
+      var padded = (key + "===".slice((key.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/");
+      var raw = Uint8Array.from(window.atob(padded), function (c) { return c.charCodeAt(0); });
+      navigator.serviceWorker.register("/sw.js", { scope: "/" })
+        .then(function () { return navigator.serviceWorker.ready; })
+        .then(function (registration) {
+          return registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: raw });
+        })
+        .then(function (subscription) {
+          var form = new URLSearchParams();
+          form.set("csrf_token", button.dataset.csrf);
+          form.set("name", document.querySelector("#push-name").value);
+          form.set("subscription", JSON.stringify(subscription));
+          // Not followed: the page it leads to is loaded below, showing the message it set.
+          return fetch("/profile/push", {
+            method: "POST", credentials: "same-origin", body: form, redirect: "manual",
+          });
+        })
+        .then(function (response) {
+          if (response.type === "opaqueredirect" || response.ok) {
+            window.location.assign("/profile");
+          } else {
+            return response.text().then(function (text) { status.textContent = text; });
+          }
+        })
+        .catch(function (error) {
+          status.textContent = "Push was not enabled: " + error.message;
+        });
+    });
+  }
+
   function start() {
     backLinks();
+    document.querySelectorAll("#push-enable").forEach(pushButton);
     document.querySelectorAll("[data-live]").forEach(function (element) {
       var seconds = Number(element.dataset.every) || 5;
       window.setInterval(function () { refresh(element); }, seconds * 1000);
