@@ -365,6 +365,21 @@ class Stepped:
         """Run the engine once: due escalation steps, then the outbox."""
         self.engine.run_once()  # type: ignore[attr-defined]
 
+    def declare(self, title: str = "Primary down", severity: str = "SEV-1") -> None:
+        """Declare an incident on the `database` service, and run the engine once."""
+        from tocsin.services import incidents
+
+        with self.sessions() as session, session.begin():
+            incidents.declare(
+                session,
+                title=title,
+                severity=severity,
+                services=["database"],
+                actor="alertmanager",
+                now=self.clock.now(),
+            )
+        self.run()
+
     def timeline(self, ref: str = "INC-1") -> list[str]:
         from tocsin.services import incidents
 

@@ -9,9 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import T0, Stepped, stepped_with
+from tests.conftest import Stepped, stepped_with
 from tests.fakes.ntfy import FakeNtfy, fake_ntfy
-from tocsin.services import incidents
 
 CONFIG = """
 users:
@@ -36,23 +35,10 @@ def ntfy(db_url: str, tmp_path: Path) -> Iterator[tuple[Stepped, FakeNtfy]]:
             yield stepped, fake
 
 
-def _declare(stepped: Stepped) -> None:
-    with stepped.sessions() as session, session.begin():
-        incidents.declare(
-            session,
-            title="Primary down",
-            severity="SEV-1",
-            services=["database"],
-            actor="t",
-            now=T0,
-        )
-    stepped.run()
-
-
 def test_a_page_is_pushed_and_its_action_acknowledges(ntfy: tuple[Stepped, FakeNtfy]) -> None:
     stepped, fake = ntfy
     fake.protected["oncall-alice"] = "tk_alice_token_123"
-    _declare(stepped)
+    stepped.declare()
     [push] = fake.published
     assert push["topic"] == "oncall-alice"
     assert push["title"] == "[SEV-1] INC-1 database: Primary down"
@@ -69,7 +55,7 @@ def test_a_page_is_pushed_and_its_action_acknowledges(ntfy: tuple[Stepped, FakeN
 def test_a_topic_that_refuses_the_token_falls_through(ntfy: tuple[Stepped, FakeNtfy]) -> None:
     stepped, fake = ntfy
     fake.protected["oncall-alice"] = "another-token"
-    _declare(stepped)
+    stepped.declare()
     assert fake.published == []
     assert (
         'Could not notify alice via push: HTTP 403 from ntfy: {"code": 40301, "http": 403,'

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import T0, Stepped, stepped_with
 from tests.fakes.telegram import SECRET, TOKEN, FakeTelegram, fake_telegram
-from tocsin.services import contacts, incidents
+from tocsin.services import contacts
 from tocsin.store import links
 
 ALICE, MALLORY = 1001, 6666
@@ -40,18 +40,6 @@ class Bot:
         with self.stepped.sessions() as session, session.begin():
             code = contacts.link_code(session, "alice", "telegram", now=T0)
         return self.telegram.say(chat, ALICE, f"/start {code}")
-
-    def declare(self) -> None:
-        with self.stepped.sessions() as session, session.begin():
-            incidents.declare(
-                session,
-                title="Primary down",
-                severity="SEV-1",
-                services=["database"],
-                actor="alertmanager",
-                now=T0,
-            )
-        self.stepped.run()
 
     def page(self) -> dict[str, Any]:
         pages = [m for m in self.telegram.messages if "INC-1" in m["text"]]
@@ -83,7 +71,7 @@ def test_linking_then_a_page_with_buttons_that_act_as_the_linked_person(bot: Bot
     status, _ = bot.link()
     assert status == 200
     assert bot.telegram.messages[-1]["text"] == "Linked to alice: pages will arrive in this chat."
-    bot.declare()
+    bot.stepped.declare()
     page = bot.page()
     assert page["chat"]["id"] == ALICE
     assert page["text"].startswith("[SEV-1] INC-1 database: Primary down")
@@ -121,7 +109,7 @@ def test_codes_are_used_once_and_requests_without_the_secret_change_nothing(bot:
     assert status == 403
     unsigned = httpx.post(bot.telegram.webhook, json={"update_id": 1})
     assert unsigned.status_code == 403
-    bot.declare()
+    bot.stepped.declare()
     page = bot.page()
     update = {"update_id": 999, "message": {"chat": {"id": 1}, "from": {"id": 1}, "text": "x"}}
     headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
@@ -134,7 +122,7 @@ def test_codes_are_used_once_and_requests_without_the_secret_change_nothing(bot:
 def test_a_chat_that_blocked_the_bot_falls_through_to_the_next_method(bot: Bot) -> None:
     bot.link()
     bot.telegram.blocked.add(ALICE)
-    bot.declare()
+    bot.stepped.declare()
     timeline = bot.stepped.timeline()
     failed = [line for line in timeline if line.startswith("Could not notify alice via telegram")]
     assert failed == [

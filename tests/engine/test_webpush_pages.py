@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import T0, Stepped, stepped_with
 from tests.fakes.push import FakePush, fake_push
 from tocsin.notify.webpush import generate
-from tocsin.services import contacts, incidents
+from tocsin.services import contacts
 
 CONFIG = """
 users:
@@ -39,18 +39,6 @@ class Push:
             contacts.add_push(session, "alice", browser.subscription(), name="laptop", now=T0)
         return browser.endpoint.rsplit("/", 1)[1]
 
-    def declare(self) -> None:
-        with self.stepped.sessions() as session, session.begin():
-            incidents.declare(
-                session,
-                title="Primary down",
-                severity="SEV-1",
-                services=["database"],
-                actor="t",
-                now=T0,
-            )
-        self.stepped.run()
-
 
 def _push(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, subject: str
@@ -71,7 +59,7 @@ def push(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
 
 def test_a_page_arrives_encrypted_and_its_button_acknowledges(push: Push) -> None:
     browser = push.subscribe()
-    push.declare()
+    push.stepped.declare()
     assert push.service.refused == []
     [got] = push.service.received
     assert got["to"] == browser
@@ -89,7 +77,7 @@ def test_a_page_arrives_encrypted_and_its_button_acknowledges(push: Push) -> Non
 def test_a_subscription_that_is_gone_falls_through(push: Push) -> None:
     browser = push.subscribe()
     push.service.gone.add(browser)
-    push.declare()
+    push.stepped.declare()
     assert (
         "the browser's push subscription is gone; subscribe again on the profile page;"
         " trying desk now" in " ".join(push.stepped.timeline())
