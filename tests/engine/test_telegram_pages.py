@@ -130,3 +130,21 @@ def test_a_chat_that_blocked_the_bot_falls_through_to_the_next_method(bot: Bot) 
         " by the user; trying desk now"
     ]
     assert TOKEN not in " ".join(timeline)
+
+
+def test_a_chat_id_in_the_config_file_pages_and_round_trips(bot: Bot) -> None:
+    from tocsin import config
+    from tocsin.services import config_apply, config_export
+
+    text = CONFIG.replace(
+        "contact_methods: [{name: desk, type: console}]",
+        "contact_methods: [{name: desk, type: console},"
+        ' {name: tg, type: telegram, chat_id: "1001"}]',
+    ).replace("[{contact_method: desk, after: 10m}]", "[{contact_method: tg, after: 0m}]")
+    with bot.stepped.sessions() as session, session.begin():
+        config_apply.apply(session, config.parse(text, "tocsin.yaml"), now=T0)
+        again = config.parse(config.dump(config_export.export(session)), "tocsin.yaml")
+        assert config_apply.apply(session, again, now=T0).changes == []
+    bot.telegram.chats.add(ALICE)
+    bot.stepped.declare()
+    assert bot.page()["chat"]["id"] == ALICE

@@ -21,25 +21,9 @@ from tocsin.engine.work import announce_work
 from tocsin.errors import InvalidInput, NotFound, PermissionDenied, TocsinError
 from tocsin.services.config.users import method_problems
 from tocsin.store import contacts, links, users
-from tocsin.store.contacts import ContactType, Method
+from tocsin.store.contacts import ContactType, Method, target_field
 from tocsin.store.models import ContactMethod, Notification, NotificationRule, User
 from tocsin.store.notifications import NotificationStatus
-
-# Which field of a method's spec holds its destination, by type.
-_FIELD = {
-    ContactType.EMAIL: "address",
-    ContactType.SMS: "number",
-    ContactType.VOICE: "number",
-    ContactType.TELEGRAM: "chat_id",
-}
-
-
-def field_of(kind: str) -> str:
-    """Return the name of a method type's destination field: address, number, chat_id, url."""
-    try:
-        return _FIELD.get(ContactType(kind), "url")
-    except ValueError:
-        return "url"
 
 
 def require_own_or_admin(caller: User, handle: str) -> None:
@@ -99,10 +83,10 @@ def add(
         problems.append(f"name: {handle} already has a contact method named {name!r}")
     values: dict[str, str | None] = {"name": name or "-", "type": type}
     try:
-        values[field_of(type)] = target.strip() or None
+        values[target_field(type)] = target.strip() or None
         spec = ContactMethodSpec.model_validate(values)
     except ValueError as exc:  # pydantic's: a type it cannot take at all
-        raise InvalidInput(f"{field_of(type)}: {exc}") from None
+        raise InvalidInput(f"{target_field(type)}: {exc}") from None
     problems += method_problems(spec)
     seconds = None
     if after is not None:

@@ -32,6 +32,22 @@ class ContactType(StrEnum):
 # The methods that reach a phone number through the phone provider.
 PHONE_TYPES = frozenset({ContactType.SMS, ContactType.VOICE})
 
+# Which field of a method in the config file holds its destination, by type; the rest: url.
+TARGET_FIELD = {
+    ContactType.EMAIL: "address",
+    ContactType.SMS: "number",
+    ContactType.VOICE: "number",
+    ContactType.TELEGRAM: "chat_id",
+}
+
+
+def target_field(kind: str) -> str:
+    """Return the name of a method type's destination field: address, number, chat_id, url."""
+    try:
+        return TARGET_FIELD.get(ContactType(kind), "url")
+    except ValueError:
+        return "url"
+
 
 class Method(NamedTuple):
     """A contact method's values; without a `secret`, the stored one is kept (or one is made)."""

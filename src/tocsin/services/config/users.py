@@ -24,7 +24,7 @@ from tocsin.errors import TocsinError
 from tocsin.notify.ntfy import split_topic_url
 from tocsin.services.config.base import Change, Context, Plan, Section, parsed
 from tocsin.store import contacts, users
-from tocsin.store.contacts import PHONE_TYPES, ContactType, Method
+from tocsin.store.contacts import PHONE_TYPES, ContactType, Method, target_field
 from tocsin.store.models import (
     ActionItem,
     ApiToken,
@@ -236,14 +236,7 @@ def _apply_user(session: Session, u: UserConfigSpec, *, now: datetime) -> list[C
 
 
 def _method_values(spec: ContactMethodSpec) -> Method:
-    kind = ContactType(spec.type)
-    target = (
-        spec.address
-        if kind is ContactType.EMAIL
-        else spec.number
-        if kind in PHONE_TYPES
-        else spec.url
-    )
+    target = getattr(spec, target_field(spec.type))
     return Method(
         name=spec.name,
         type=spec.type,
@@ -310,14 +303,8 @@ def _user(session: Session, user: User, include_secrets: bool) -> dict[str, Any]
 
 def _method(method: ContactMethod, include_secrets: bool) -> dict[str, Any]:
     found: dict[str, Any] = {"name": method.name, "type": method.type}
-    if method.type == ContactType.EMAIL:
-        found["address"] = method.target
-    elif method.type in PHONE_TYPES:
-        found["number"] = method.target
-    elif method.type == ContactType.TELEGRAM:
-        found["chat_id"] = method.target
-    elif method.target:
-        found["url"] = method.target
+    if method.target or target_field(method.type) != "url":
+        found[target_field(method.type)] = method.target
     if include_secrets and method.secret:
         found["secret"] = method.secret
     if method.throttle_seconds is not None:
