@@ -240,3 +240,46 @@ def test_record_keeps_the_incident_as_a_drill_outside_the_metrics(cli: Cli, tmp_
     cli.ok("incident", "declare", "Real one", "--severity", "SEV-2", "--service", "api")
     report = cli.ok("report", "--since", "all", "--json").json()
     assert report["overall"]["count"] == 1
+
+
+def test_pages_to_every_kind_of_method_are_recorded_not_sent(cli: Cli, tmp_path: Path) -> None:
+    # No provider is configured at all: a page that went anywhere would fail, and say so.
+    keys = '{"p256dh": "B' + "A" * 86 + '", "auth": "' + "A" * 22 + '"}'
+    methods = (
+        "[{name: call, type: voice, number: '+4915112345678'},"
+        " {name: text, type: sms, number: '+4915112345678'},"
+        " {name: tg, type: telegram, chat_id: '1001'},"
+        " {name: push, type: ntfy, url: 'https://ntfy.example/oncall-clara'},"
+        f" {{name: laptop, type: webpush, url: 'https://push.example/x', secret: '{keys}'}},"
+        " {name: teams, type: teams, url: 'https://teams.example/hook'}]"
+    )
+    text = (
+        Path(CONFIG)
+        .read_text(encoding="utf-8")
+        .replace(
+            "time_zone: Europe/Berlin, contact_methods: [{name: phone, type: console}]}",
+            f"time_zone: Europe/Berlin, contact_methods: {methods}}}",
+            1,
+        )
+    )
+    config = tmp_path / "tocsin.yaml"
+    config.write_text(text, encoding="utf-8")
+    out = tmp_path / "postmortem.md"
+    result = cli(
+        "drill",
+        "database-failure",
+        "-c",
+        str(config),
+        "--speed",
+        "0",
+        "--postmortem-out",
+        str(out),
+    )
+    assert result.code == 0, result.stderr
+    assert (
+        "+0s     Paging clara (seed level 1: schedule:primary) via call, laptop, push, teams,"
+        " text, tg" in result.stdout
+    )
+    for method in ("call", "laptop", "push", "teams", "text", "tg"):
+        assert f"+0s     Notified clara via {method}\n" in result.stdout
+    assert "Could not notify" not in result.stdout
