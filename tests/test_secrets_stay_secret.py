@@ -102,9 +102,13 @@ def test_no_secret_shows_anywhere(db_url: str, tmp_path: Path) -> None:
                 session, config.parse(_config(twilio.url, ntfy.url), "tocsin.yaml"), now=T0
             )
             browser = push.browser()
-            contacts.add_push(session, "alice", browser.subscription(), name="laptop", now=T0)
+            contacts.add_push(
+                session, "alice", browser.subscription(), name="laptop", now=T0, trusted=True
+            )
             gone = push.browser()
-            contacts.add_push(session, "alice", gone.subscription(), name="old-laptop", now=T0)
+            contacts.add_push(
+                session, "alice", gone.subscription(), name="old-laptop", now=T0, trusted=True
+            )
             push.gone.add(gone.endpoint.rsplit("/", 1)[1])
             users.set_password(session, users.get_by_handle(session, "alice"), PASSWORD)
             users.update(session, users.get_by_handle(session, "alice"), role="admin")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
@@ -85,8 +86,12 @@ class ContactMethodOut(Out):
         # can read it: such URLs are shown by host only.
         target = method.target
         if method.type in ("webhook", "slack", "teams", "ntfy", "webpush") and "://" in target:
-            scheme, _, rest = target.partition("://")
-            target = f"{scheme}://{rest.split('/', 1)[0]}/…"
+            parts = urlsplit(target)
+            try:
+                port = f":{parts.port}" if parts.port else ""
+            except ValueError:
+                port = ""
+            target = f"{parts.scheme}://{parts.hostname or '?'}{port}/…"
         return cls(
             name=method.name,
             type=method.type,

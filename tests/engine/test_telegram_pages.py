@@ -84,6 +84,16 @@ def test_linking_then_a_page_with_buttons_that_act_as_the_linked_person(bot: Bot
     assert "not linked to Tocsin" in bot.telegram.answers[-1]["text"]
     assert "Acknowledged by" not in " ".join(bot.stepped.timeline())
 
+    # A client can send any callback data: a viewer's button press is refused whatever it says.
+    from tocsin.store import users
+
+    with bot.stepped.sessions() as session, session.begin():
+        users.update(session, users.get_by_handle(session, "alice"), role="viewer")
+    bot.telegram.press(page, "Resolve", ALICE)
+    assert "alice is a viewer" in bot.telegram.answers[-1]["text"]
+    with bot.stepped.sessions() as session, session.begin():
+        users.update(session, users.get_by_handle(session, "alice"), role="responder")
+
     bot.telegram.press(page, "Acknowledge", ALICE)
     assert bot.telegram.answers[-1]["text"] == "INC-1 acknowledged"
     assert "Acknowledged by alice by Telegram" in bot.stepped.timeline()

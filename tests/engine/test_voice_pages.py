@@ -250,3 +250,31 @@ def test_at_most_one_call_a_minute_and_what_waits_is_one_call(call_first: Phones
     assert ElementTree.fromstring(answer).findtext("Say") == (
         "Incident 2 acknowledged. Incident 3 acknowledged. Goodbye."
     )
+
+
+def test_escalate_now_from_a_page_the_escalation_has_left_does_nothing(
+    call_first: Phones,
+) -> None:
+    p = call_first
+    p.fire()
+    [call] = p.twilio.calls
+    p.clock.advance(minutes=16)  # level 2 (bob) is paged on time, while alice's call goes on
+    p.engine.run()
+    assert [c["To"] for c in p.twilio.calls] == [ALICE, BOB]
+    _, answer = p.twilio.press(call["Sid"], "9")  # late: it must not skip a level
+    assert ElementTree.fromstring(answer).findtext("Say") == (
+        "Incident 1: INC-1 has moved on to its next level already. Goodbye."
+    )
+    assert "alice asked to escalate now by phone" not in p.timeline()
+
+
+def test_a_viewer_cannot_act_by_phone(call_first: Phones) -> None:
+    from tocsin.store import users
+
+    p = call_first
+    p.fire()
+    with p.sessions() as session, session.begin():
+        users.update(session, users.get_by_handle(session, "alice"), role="viewer")
+    _, answer = p.twilio.press(p.twilio.calls[0]["Sid"], "6")
+    assert "alice is a viewer in Tocsin and cannot act on incidents" in answer
+    assert not any("Resolved" in line for line in p.timeline())

@@ -36,7 +36,9 @@ class Push:
     def subscribe(self) -> str:
         browser = self.service.browser()
         with self.stepped.sessions() as session, session.begin():
-            contacts.add_push(session, "alice", browser.subscription(), name="laptop", now=T0)
+            contacts.add_push(
+                session, "alice", browser.subscription(), name="laptop", now=T0, trusted=True
+            )
         return browser.endpoint.rsplit("/", 1)[1]
 
 
@@ -87,10 +89,24 @@ def test_a_subscription_that_is_gone_falls_through(push: Push) -> None:
 def test_the_same_browser_subscribing_again_keeps_one_method(push: Push) -> None:
     browser = push.service.browser()
     with push.stepped.sessions() as session, session.begin():
-        contacts.add_push(session, "alice", browser.subscription(), name="laptop", now=T0)
-        contacts.add_push(session, "alice", browser.subscription(), name="laptop", now=T0)
+        contacts.add_push(
+            session, "alice", browser.subscription(), name="laptop", now=T0, trusted=True
+        )
+        contacts.add_push(
+            session, "alice", browser.subscription(), name="laptop", now=T0, trusted=True
+        )
         names = [c.method.name for c in contacts.list_(session, "alice")]
     assert names == ["desk", "laptop"]
+
+
+def test_a_person_cannot_aim_a_subscription_inside_the_network(push: Push) -> None:
+    # Anyone can subscribe from their profile: the server must not be made to post internally.
+    subscription = push.service.browser().subscription()  # its endpoint is on 127.0.0.1
+    with push.stepped.sessions() as session, pytest.raises(Exception) as caught:
+        contacts.add_push(session, "alice", subscription, name="laptop", now=T0)
+    assert getattr(caught.value, "problems", None) == [
+        "endpoint: a push service is not inside the network: 127.0.0.1 is not a public address"
+    ]
 
 
 def test_a_bad_subscription_is_refused_with_every_problem(push: Push) -> None:
@@ -107,3 +123,17 @@ def test_a_bad_subscription_is_refused_with_every_problem(push: Push) -> None:
         "keys: a webpush subscription needs its keys: p256dh (a P-256 public key) and auth"
         " (16 bytes), base64url",
     ]
+
+
+def test_an_export_without_secrets_applies_again_and_keeps_the_keys(push: Push) -> None:
+    from tocsin import config
+    from tocsin.services import config_apply, config_export
+
+    push.subscribe()
+    with push.stepped.sessions() as session, session.begin():
+        exported = config.dump(config_export.export(session))
+        assert "p256dh" not in exported  # the subscription's keys are secret
+        result = config_apply.apply(session, config.parse(exported, "tocsin.yaml"), now=T0)
+        assert result.changes == []
+    push.stepped.declare()
+    assert len(push.service.received) == 1  # the kept keys still encrypt for the browser

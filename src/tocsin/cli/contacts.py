@@ -112,7 +112,7 @@ def contact_test(
     deadline = time.monotonic() + max(0.0, wait)
     while True:
         with st.session() as session:
-            result = contacts.test_result(session, test)
+            result = contacts.test_result(session, handle, test)
         if result.done or time.monotonic() >= deadline:
             break
         time.sleep(0.2)

@@ -68,6 +68,10 @@ def parse_rules(items: list[dict[str, Any]], methods: Set[str]) -> list[Rule]:
     return rules
 
 
+# A rule fires within a day of the page: later than that, the page is long escalated or over.
+MAX_AFTER = timedelta(days=1)
+
+
 def _parse_after(raw: object, path: str, problems: list[str]) -> timedelta | None:
     if raw is None:
         return timedelta(0)  # no delay given: notify at once
@@ -88,6 +92,18 @@ def _parse_after(raw: object, path: str, problems: list[str]) -> timedelta | Non
     if after < timedelta(0):
         problems.append(f"{path}: {raw!r} is negative; a rule can only fire after the page")
         return None
+    if after > MAX_AFTER:
+        problems.append(f"{path}: {raw!r} is more than a day; a rule fires within 24h of the page")
+        return None
+    return after
+
+
+def parse_after(raw: str, path: str = "after") -> timedelta:
+    """Return one rule's delay after the page ("2m"), or raise InvalidInput."""
+    problems: list[str] = []
+    after = _parse_after(raw, path, problems)
+    if after is None:
+        raise InvalidInput.of(problems)
     return after
 
 

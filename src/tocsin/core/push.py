@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 from tocsin.errors import InvalidInput
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]{1,200}={0,2}")
+
 
 def _b64(value: object) -> bytes | None:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not _B64URL.fullmatch(value):
         return None
     try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        return base64.urlsafe_b64decode(value.rstrip("=") + "=" * (-len(value.rstrip("=")) % 4))
     except ValueError:
         return None
+
+
+def _text(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def check_keys(secret: str) -> dict[str, str]:
@@ -32,5 +39,5 @@ def check_keys(secret: str) -> dict[str, str]:
             "a webpush subscription needs its keys: p256dh (a P-256 public key) and auth"
             " (16 bytes), base64url"
         )
-    assert isinstance(keys, dict)
-    return {"p256dh": str(keys["p256dh"]), "auth": str(keys["auth"])}
+    # Stored as the canonical text of the decoded bytes, whatever padding came in.
+    return {"p256dh": _text(p256dh), "auth": _text(auth)}

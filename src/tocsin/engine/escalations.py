@@ -470,7 +470,12 @@ def enqueue(
                 status=NotificationStatus.PENDING,
                 due_at=due_at,
                 attempts=0,
-                message=message_for(session, incident, user, kind, subject=subject, text=text),
+                message={
+                    **message_for(session, incident, user, kind, subject=subject, text=text),
+                    # Which step paged: a key pressed in reply to it ("escalate now") moves
+                    # the escalation on from that step only.
+                    **({"step": step} if kind == "page" and step else {}),
+                },
                 created_at=now,
             )
         )

@@ -629,6 +629,9 @@ class Sender:
                 row.status = Status.SENDING
                 row.claimed_until = claim_now + self.lease
                 row.claimed_by = self.node
+                # Sent again (its last sender died): what the provider said of the last text
+                # or call is not about the next one.
+                row.provider_sid = row.provider_status = None
                 token = None
                 if row.kind == "page" and row.incident_id is not None:
                     number = str(row.message.get("incident", "")).removeprefix("INC-")
@@ -717,7 +720,11 @@ class Sender:
         rows_ref = ".".join(str(r.id) for r in rows)
         hooks = f"{self.base_url}/hooks/twilio" if self.base_url and kind in PHONE_TYPES else None
         status_url = f"{hooks}/status?n={rows_ref}" if hooks else None
-        keys_url = f"{hooks}/keys?n={rows_ref}" if hooks and kind == ContactType.VOICE else None
+        # Keys act on incidents: only a page asks for them, not a notice or a reminder.
+        pages = all(r.kind == "page" for r in rows)
+        keys_url = (
+            f"{hooks}/keys?n={rows_ref}" if hooks and kind == ContactType.VOICE and pages else None
+        )
         token = rows[0].ack_token if len(rows) == 1 else None
         ack_url = f"{self.base_url}/ack/{token}" if self.base_url and token else None
         runbook = rows[0].runbook or ""
@@ -762,11 +769,23 @@ class Sender:
         """Store each outcome and put it on the incident's timeline."""
         now = self._clock.now()
         with self._sessions() as session, session.begin():
+            # Locked, all at once in id order as every other writer locks them: a provider's
+            # delivery report for these rows may be stored at the same moment
+            # (`services.replies.delivery_report`).
+            ids = sorted(claimed.id for rows, _result, _method in outcomes for claimed in rows)
+            locked = {
+                row.id: row
+                for row in session.scalars(
+                    select(Notification)
+                    .where(Notification.id.in_(ids))
+                    .order_by(Notification.id)
+                    .with_for_update()
+                    .execution_options(populate_existing=True)
+                )
+            }
             for rows, result, method in outcomes:
                 for claimed in rows:
-                    # Locked: a provider's delivery report for this row may be stored at the
-                    # same moment (`services.replies.delivery_report`).
-                    row = session.get(Notification, claimed.id, with_for_update=True)
+                    row = locked.get(claimed.id)
                     if row is None or row.claimed_by != self.node or row.status != Status.SENDING:
                         continue  # reclaimed by another node after our deadline: theirs now
                     who = claimed.who(method)
@@ -778,6 +797,7 @@ class Sender:
                         row.sent_at = now
                         lost = lost_on_the_way(session, row)
                         if lost is not None:  # reported lost before this send was recorded
+                            row.last_error = lost
                             fail(session, row, now, f"Could not reach {who}: {lost}")
                             continue
                         row.status, row.last_error = Status.SENT, ""

@@ -76,7 +76,8 @@ def buttons(message: Message) -> list[list[dict[str, str]]]:
     link to it. A bundle of several pages names no single incident, so it gets the link only."""
     rows: list[list[dict[str, str]]] = []
     number = (message.incident or "").removeprefix("INC-")
-    if number.isdigit() and not message.items:
+    # Only a page carries the acknowledge link; a notice or a reminder gets no buttons to act.
+    if number.isdigit() and not message.items and message.ack_url:
         rows.append(
             [
                 {"text": "Acknowledge", "callback_data": f"ack:{number}"},

@@ -111,6 +111,8 @@ class WebPushAdapter:
         self.key = key
         self.timeout = check_timeout(timeout)
         self._session = requests.Session()
+        # A redirect would send the page elsewhere than the endpoint the browser gave.
+        self._session.max_redirects = 0
 
     def __repr__(self) -> str:  # the endpoint is a capability: whoever has it can push
         return f"WebPushAdapter({urlsplit(self.endpoint).netloc})"

@@ -23,6 +23,7 @@ from tocsin.services import incidents
 from tocsin.store import contacts, inbound, links
 from tocsin.store.contacts import ContactType, Method
 from tocsin.store.models import Incident, User
+from tocsin.store.users import UserRole
 
 TELEGRAM = "telegram"
 LINK_HELP = (
@@ -129,6 +130,11 @@ def _button(session: Session, query: dict[str, Any], now: datetime) -> BotAnswer
     user = links.linked_user(session, TELEGRAM, str(sender))
     if user is None:
         return BotAnswer(toast(LINK_HELP, alert=True))
+    # A client can send any callback data: the button's verb is checked against the role.
+    if user.role == UserRole.VIEWER:
+        return BotAnswer(
+            toast(f"{user.handle} is a viewer in Tocsin and cannot act on incidents.", alert=True)
+        )
     found = _BUTTON.fullmatch(str(query.get("data") or ""))
     if found is None:
         return BotAnswer(toast("That button does nothing any more."))

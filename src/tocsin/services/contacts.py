@@ -15,8 +15,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tocsin.config import ContactMethodSpec
+from tocsin.core import destinations, paging
 from tocsin.core.push import check_keys
-from tocsin.core.timeutil import parse_duration
 from tocsin.engine.work import announce_work
 from tocsin.errors import InvalidInput, NotFound, PermissionDenied, TocsinError
 from tocsin.services.config.users import method_problems
@@ -71,9 +71,14 @@ def add(
     target: str,
     after: str | None = "0m",
     now: datetime,
+    trusted: bool = True,
 ) -> ContactMethod:
     """Add a contact method to a user, with a notification rule `after` a page ("0m": at once;
-    None: no rule). Every problem is raised at once, and nothing is changed."""
+    None: no rule). Every problem is raised at once, and nothing is changed.
+
+    Not `trusted` (a person other than an admin, for themselves), a URL must not point inside
+    the server's network (`core.destinations`).
+    """
     user = _user(session, handle)
     problems = []
     name = name.strip()
@@ -88,12 +93,17 @@ def add(
     except ValueError as exc:  # pydantic's: a type it cannot take at all
         raise InvalidInput(f"{target_field(type)}: {exc}") from None
     problems += method_problems(spec)
+    where = target_field(type)
+    if not trusted and where == "url" and target.strip():
+        reason = destinations.internal(target)
+        if reason:
+            problems.append(f"url: only an admin may point a method inside the network: {reason}")
     seconds = None
     if after is not None:
         try:
-            seconds = int(parse_duration(after).total_seconds())
+            seconds = int(paging.parse_after(after).total_seconds())
         except TocsinError as exc:
-            problems.append(f"after: {exc.message}")
+            problems += exc.problems or [exc.message]
     if problems:
         raise InvalidInput.of(problems)
     return contacts.add(
@@ -163,10 +173,11 @@ def test(session: Session, handle: str, name: str, *, now: datetime) -> int:
     return row.id
 
 
-def test_result(session: Session, notification_id: int) -> TestResult:
-    """Return how a test message went (its outbox row's status and error)."""
+def test_result(session: Session, handle: str, notification_id: int) -> TestResult:
+    """Return how a user's test message went (its outbox row's status and error)."""
+    user = _user(session, handle)
     row = session.get(Notification, notification_id)
-    if row is None or row.kind != "test":
+    if row is None or row.kind != "test" or row.user_id != user.id:
         raise NotFound(f"no test message {notification_id}")
     if row.status == NotificationStatus.SENT and row.provider_status:
         return TestResult(row.status, f"the provider reports it {row.provider_status}")
@@ -198,7 +209,13 @@ def unlink(session: Session, handle: str, provider: str) -> int:
 
 
 def add_push(
-    session: Session, handle: str, subscription: object, *, name: str, now: datetime
+    session: Session,
+    handle: str,
+    subscription: object,
+    *,
+    name: str,
+    now: datetime,
+    trusted: bool = False,
 ) -> ContactMethod:
     """Keep a browser's push subscription (the Push API's `PushSubscription.toJSON()`) as a
     webpush contact method paging at once; the same endpoint again takes the new keys."""
@@ -208,6 +225,8 @@ def add_push(
     problems = []
     if not isinstance(endpoint, str) or not endpoint.startswith("https://") or len(endpoint) > 2000:
         problems.append("endpoint: a push subscription's endpoint is an https URL")
+    elif not trusted and (reason := destinations.internal(endpoint)):
+        problems.append(f"endpoint: a push service is not inside the network: {reason}")
     try:
         keys = json.dumps(check_keys(json.dumps(found.get("keys"))), sort_keys=True)
     except TocsinError as exc:

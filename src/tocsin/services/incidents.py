@@ -536,16 +536,24 @@ def escalate_now(
     actor: str,
     now: datetime,
     via: str | None = None,
+    step: str | None = None,
 ) -> Outcome:
-    """Page the escalation's next level now instead of after this level's delay."""
+    """Page the escalation's next level now instead of after this level's delay.
+
+    `step` ("level.loop") names the step whose page is being answered: once the escalation has
+    moved past it, nothing more is done, so two people of one level asking at once move it one
+    level, not two.
+    """
     incident = _resolve(session, incident)
     _require_open_for_changes(incident)
     ref = incident_ref(incident.number)
-    row = policies.escalation_of(session, incident)
+    row = policies.escalation_of(session, incident, lock=True)
     if row is None or row.resolved:
         raise Conflict(f"{ref} has no escalation to move on")
     if row.acknowledged:
         raise Conflict(f"{ref} is acknowledged: its escalation has stopped")
+    if step is not None and step != f"{row.level}.{row.loop}":
+        raise Conflict(f"{ref} has moved on to its next level already")
     if row.next_at is None:
         raise Conflict(f"{ref} has paged every level of its escalation policy already")
     _event(

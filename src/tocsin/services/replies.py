@@ -23,6 +23,7 @@ from tocsin.store import inbound
 from tocsin.store.contacts import PHONE_TYPES, ContactType
 from tocsin.store.models import ContactMethod, Incident, Notification, User
 from tocsin.store.notifications import NotificationStatus as Status
+from tocsin.store.users import UserRole
 
 HELP = "Reply ACK 12 to acknowledge INC-12, or RES 12 to resolve it."
 _COMMAND = re.compile(
@@ -42,6 +43,8 @@ def sms_reply(session: Session, *, from_number: str, body: str, now: datetime) -
     )
     if user is None:
         return "Tocsin does not know this number: add it to your contact methods first."
+    if user.role == UserRole.VIEWER:
+        return f"{user.handle} is a viewer in Tocsin and cannot act on incidents."
     found = _COMMAND.fullmatch(body)
     if found is None:
         return HELP
@@ -176,6 +179,8 @@ def keypress(
     user = session.get(User, rows[0][0].user_id) if rows and rows[0][0].user_id else None
     if user is None:
         return Spoken("Tocsin does not know this call any more. Goodbye.")
+    if user.role == UserRole.VIEWER:
+        return Spoken(f"{user.handle} is a viewer in Tocsin and cannot act on incidents. Goodbye.")
     action = phone.KEYS.get(digits.strip()[:1])
     if action is None:
         return Spoken(f"That key does nothing. {phone.PROMPT}", again=True)
@@ -189,11 +194,19 @@ def keypress(
         seen.add(row.incident_id)
         incident = session.get(Incident, row.incident_id)
         if incident is not None:
-            said.append(_act(session, incident, user, action, now))
+            step = row.message.get("step")
+            said.append(_act(session, incident, user, action, now, str(step) if step else None))
     return Spoken(" ".join(said) + " Goodbye.")
 
 
-def _act(session: Session, incident: Incident, user: User, action: str, now: datetime) -> str:
+def _act(
+    session: Session,
+    incident: Incident,
+    user: User,
+    action: str,
+    now: datetime,
+    step: str | None = None,
+) -> str:
     name = f"Incident {incident.number}"
     try:
         if action == "acknowledge":
@@ -210,7 +223,9 @@ def _act(session: Session, incident: Incident, user: User, action: str, now: dat
                 now=now,
             )
             return f"{name} resolved."
-        incidents.escalate_now(session, incident, actor=user.handle, now=now, via="phone")
+        incidents.escalate_now(
+            session, incident, actor=user.handle, now=now, via="phone", step=step
+        )
         return f"{name}: paging the next level now."
     except TocsinError as exc:
         return f"{name}: {exc.message}."

@@ -44,9 +44,14 @@ def policy_for(session: Session, incident: Incident) -> EscalationPolicy | None:
     return None
 
 
-def escalation_of(session: Session, incident: Incident) -> Escalation | None:
-    """Return the incident's escalation, if its service has a policy."""
-    return session.scalar(select(Escalation).where(Escalation.incident_id == incident.id))
+def escalation_of(session: Session, incident: Incident, *, lock: bool = False) -> Escalation | None:
+    """Return the incident's escalation, if its service has a policy; `lock` holds its row
+    (FOR UPDATE) until the transaction ends, for a change that depends on where it stands."""
+    query = select(Escalation).where(Escalation.incident_id == incident.id)
+    if lock:
+        # populate_existing: a row this session read before is refreshed as it is now.
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.scalar(query)
 
 
 def is_acknowledged(session: Session, incident: Incident) -> bool | None:

@@ -26,6 +26,7 @@ from tocsin.services import contacts
 from tocsin.store import links
 from tocsin.store.contacts import ContactType
 from tocsin.store.models import User
+from tocsin.store.users import UserRole
 from tocsin.web import auth
 from tocsin.web.auth import LoginDep
 from tocsin.web.pages import in_thread
@@ -121,7 +122,12 @@ async def add_push(request: Request, now: NowDep, login: LoginDep) -> Response:
     def work(session: Session) -> Response:
         try:
             method = contacts.add_push(
-                session, login.user.handle, subscription, name=data.get("name", ""), now=now
+                session,
+                login.user.handle,
+                subscription,
+                name=data.get("name", ""),
+                now=now,
+                trusted=login.can(UserRole.ADMIN),
             )
         except TocsinError as exc:
             session.rollback()
@@ -153,6 +159,7 @@ async def add_method(request: Request, now: NowDep, login: LoginDep) -> Response
                 target=data.get("target", ""),
                 after=data.get("after") or "0m",
                 now=now,
+                trusted=login.can(UserRole.ADMIN),
             )
         except TocsinError as exc:
             session.rollback()

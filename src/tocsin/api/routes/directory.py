@@ -113,6 +113,7 @@ def add_contact_method(
         target=body.target,
         after=body.after,
         now=now,
+        trusted=caller.user.role == "admin",
     )
     session.commit()
     return next(c for c in _contacts_out(session, handle) if c.name == method.name)
@@ -146,7 +147,7 @@ def show_contact_test(
 ) -> TestQueued:
     """Show how a test message went: pending, sending, sent or failed (with why)."""
     contacts.require_own_or_admin(caller.user, handle)
-    result = contacts.test_result(session, test)
+    result = contacts.test_result(session, handle, test)
     return TestQueued(test=test, status=str(result))
 
 
