@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -138,6 +139,18 @@ def test_no_secret_shows_anywhere(db_url: str, tmp_path: Path) -> None:
             assert outcomes == {"sent", "failed"}
             assert len(push.received) == 1 and len(telegram.messages) == 1
 
+            # A linked person presses the page's button: the server then edits the message
+            # through the Bot API, whose URLs hold the token.
+            telegram.webhook = f"{server.url}/hooks/telegram"
+            with sessions() as session, session.begin():
+                # The server runs on the real clock: the code must not have run out by it.
+                code = contacts.link_code(session, "alice", "telegram", now=datetime.now(UTC))
+            telegram.say(1001, 1001, f"/start {code}")
+            [page] = [m for m in telegram.messages if "INC-1" in m["text"]]
+            telegram.press(page, "Acknowledge", 1001)
+            assert wait_for(
+                lambda: page["reply_markup"]["inline_keyboard"][0][0]["text"].startswith("✓")
+            )
             client = httpx.Client(base_url=server.url, timeout=30)
             login = client.get("/login")
             csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
