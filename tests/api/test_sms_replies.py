@@ -119,3 +119,19 @@ def test_a_forged_or_unsigned_request_changes_nothing(phone: Phone) -> None:
 def test_a_bare_ack_takes_the_incident_that_paged_the_person_last(phone: Phone) -> None:
     assert "INC-1 acknowledged" in phone.text("Ack").text
     assert phone.timeline()[-1] == "Acknowledged by alice by SMS"
+
+
+def test_a_number_two_people_share_acts_for_the_one_paged_on_it_or_nobody(phone: Phone) -> None:
+    from tocsin.services import contacts
+
+    engine = make_engine(phone.db_url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        from tocsin.store import users
+
+        users.create(session, handle="mallory", name="Mallory", now=T0)
+        contacts.add(session, "mallory", name="phone", type="sms", target=ALICE, now=T0)
+    engine.dispose()
+    # Nobody was paged on the number yet: a reply cannot say whose it is.
+    answer = phone.text("RES 1")
+    assert "belongs to more than one person" in answer.text
+    assert not any(m.startswith("[RESOLVED]") for m in phone.timeline())

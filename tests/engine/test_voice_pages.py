@@ -278,3 +278,14 @@ def test_a_viewer_cannot_act_by_phone(call_first: Phones) -> None:
     _, answer = p.twilio.press(p.twilio.calls[0]["Sid"], "6")
     assert "alice is a viewer in Tocsin and cannot act on incidents" in answer
     assert not any("Resolved" in line for line in p.timeline())
+
+
+def test_an_sms_reply_res_resolves(text_first: Phones) -> None:
+    p = text_first
+    p.fire()
+    status, answer = p.twilio.text_in(f"{p.server.url}/hooks/sms/twilio", ALICE, "RES 1")
+    assert status == 200
+    assert ElementTree.fromstring(answer).findtext("Message") == (
+        "INC-1 resolved. PrimaryDown: Primary database is down"
+    )
+    assert "[RESOLVED] Resolved by alice by SMS" in p.timeline()

@@ -58,6 +58,22 @@ class FakeTwilio:
         """Press `digits` in call `sid`; return Tocsin's status and TwiML answer."""
         return _press(self, sid, digits)
 
+    def text_in(self, url: str, sender: str, body: str) -> tuple[int, str]:
+        """A person texts `body` from `sender` to the paging number, whose incoming-message
+        webhook is `url`; return Tocsin's status and TwiML answer."""
+        form = {
+            "MessageSid": "SM" + secrets.token_hex(16),
+            "SmsSid": "",
+            "AccountSid": ACCOUNT_SID,
+            "From": sender,
+            "To": FROM,
+            "Body": body,
+            "NumMedia": "0",
+            "ApiVersion": "2010-04-01",
+        }
+        form["SmsSid"] = form["MessageSid"]
+        return _post(url, form)
+
 
 def _error(status: int, code: int, message: str) -> dict[str, Any]:
     return {

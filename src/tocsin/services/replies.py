@@ -34,15 +34,27 @@ _COMMAND = re.compile(
 
 def sms_reply(session: Session, *, from_number: str, body: str, now: datetime) -> str:
     """Act on one SMS reply and return the text to answer it with."""
-    user = session.scalar(
-        select(User)
-        .join(ContactMethod, ContactMethod.user_id == User.id)
-        .where(ContactMethod.type == ContactType.SMS.value, ContactMethod.target == from_number)
-        .order_by(User.id)
-        .limit(1)
+    owners = list(
+        session.scalars(
+            select(User)
+            .join(ContactMethod, ContactMethod.user_id == User.id)
+            .where(
+                ContactMethod.type.in_([t.value for t in PHONE_TYPES]),
+                ContactMethod.target == from_number,
+            )
+            .distinct()
+            .order_by(User.id)
+        )
     )
-    if user is None:
+    if not owners:
         return "Tocsin does not know this number: add it to your contact methods first."
+    user = owners[0] if len(owners) == 1 else _paged_last(session, owners, from_number)
+    if user is None:
+        # A shared phone (a desk phone, a pager number) answers for nobody in particular.
+        return (
+            "This number belongs to more than one person in Tocsin and none was paged on it:"
+            " act from the web page or the one-click link."
+        )
     if user.role == UserRole.VIEWER:
         return f"{user.handle} is a viewer in Tocsin and cannot act on incidents."
     found = _COMMAND.fullmatch(body)
@@ -73,6 +85,23 @@ def sms_reply(session: Session, *, from_number: str, body: str, now: datetime) -
         return f"{ref} resolved. {incident.title}"[:300]
     except TocsinError as exc:
         return f"{ref}: {exc.message}"[:300]
+
+
+def _paged_last(session: Session, owners: list[User], number: str) -> User | None:
+    """Return which of a shared number's owners was paged on it last, if any was."""
+    found = session.scalar(
+        select(Notification.user_id)
+        .join(ContactMethod, ContactMethod.id == Notification.contact_method_id)
+        .where(
+            ContactMethod.target == number,
+            ContactMethod.type.in_([t.value for t in PHONE_TYPES]),
+            Notification.user_id.in_([u.id for u in owners]),
+            Notification.sent_at.is_not(None),
+        )
+        .order_by(Notification.sent_at.desc(), Notification.id.desc())
+        .limit(1)
+    )
+    return next((u for u in owners if u.id == found), None)
 
 
 def _named(session: Session, number: int) -> Incident | None:
