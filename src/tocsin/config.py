@@ -432,11 +432,17 @@ def _zone_known(name: str) -> bool:
 
 @dataclass
 class Config:
-    """A loaded config file and where each of its paths sits in the file."""
+    """A loaded config file and where each of its paths sits in the file.
+
+    `keys` are integration keys to keep ("service/integration" -> key), from a separate keys
+    file (`load_keys`): the senders already use them, so only their URL changes.
+    """
 
     spec: ConfigSpec
     path: str = "<config>"
     lines: dict[str, int] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict, repr=False)
+    keys_path: str = ""
 
     def resolve(self, relative: str) -> Path:
         """Return a path the file names, relative to the file's own folder."""
@@ -585,6 +591,55 @@ def load(path: Path | str) -> Config:
     except OSError as exc:
         raise InvalidInput(f"cannot read {file}: {exc.strerror}") from exc
     return parse(text, str(file))
+
+
+# A kept key: long enough not to be guessed, visible ASCII as a header or URL carries it.
+KEY_PATTERN = re.compile(r"[!-~]{20,200}")
+
+
+def load_keys(path: Path | str) -> dict[str, str]:
+    """Return the integration keys of a keys file, or raise InvalidInput listing every problem.
+
+    The file is YAML: `integrations:` mapping "service/integration" to its key. It holds
+    secrets, so it is kept apart from the config file (which is committed) and readable by its
+    owner only: a file others may read is refused.
+    """
+    file = Path(path)
+    try:
+        mode = file.stat().st_mode
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {file}: {exc.strerror}") from exc
+    if mode & 0o077:
+        raise InvalidInput(
+            f"{file}: holds integration keys but others may read it; chmod 600 {file}"
+        )
+    try:
+        data = yaml.load(text, Loader=_Loader) or {}
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{file}: not valid YAML") from exc  # no excerpt: it is secret
+    lines = line_map(root) if root is not None else {}
+    found = data.get("integrations") if isinstance(data, dict) else None
+    if not isinstance(found, dict) or set(data) - {"integrations"}:
+        raise InvalidInput(f"{file}: expected `integrations:` mapping service/name to its key")
+    problems = []
+    seen: dict[str, str] = {}
+    for name, key in found.items():
+        where = f"{file}:{lines.get(f'integrations.{name}', lines.get('integrations', 1))}"
+        if not isinstance(name, str) or name.count("/") != 1:
+            problems.append(f"{where}: {name!r} is not service/integration")
+        elif not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+            problems.append(
+                f"{where}: the key of {name} must be 20 to 200 visible characters (not shown)"
+            )
+        elif key in seen:
+            problems.append(f"{where}: {name} reuses the key of {seen[key]}")
+        else:
+            seen[key] = name
+    if problems:
+        raise InvalidInput.of(problems)
+    return {str(name): str(key) for name, key in found.items()}
 
 
 def dump(data: dict[str, Any]) -> str:

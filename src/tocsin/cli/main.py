@@ -264,6 +264,15 @@ def apply(
             "history are kept (with a warning); services that incidents name cannot go.",
         ),
     ] = False,
+    keys: Annotated[
+        str | None,
+        typer.Option(
+            "--keys",
+            metavar="FILE",
+            help="Integration keys to keep (`integrations: {service/name: key}`, mode 600), "
+            "as `tocsin import --keep-keys` writes them: senders then change only their URL.",
+        ),
+    ] = None,
 ) -> None:
     """Create or update what a config file describes (validated as a whole first).
 
@@ -275,6 +284,9 @@ def apply(
 
     st = state(ctx)
     loaded = config.load(file)
+    if keys is not None:
+        loaded.keys = config.load_keys(keys)
+        loaded.keys_path = keys
     with st.session() as session:
         if dry_run:
             plan = applier.dry_run(session, loaded, now=st.now(), prune=prune)

@@ -43,8 +43,13 @@ def create(
     name: str | None = None,
     interval: timedelta | None = None,
     now: datetime,
+    key: str | None = None,
 ) -> tuple[Integration, str]:
-    """Create an integration; return it and its key, which is shown only now."""
+    """Create an integration; return it and its key, which is shown only now.
+
+    `key` keeps a key its senders already use (moving from another tool); without it, a new
+    one is made.
+    """
     svc = services.get_by_slug(session, service)
     problems: list[str] = []
     try:
@@ -67,7 +72,7 @@ def create(
     ):
         raise Conflict(f"service {svc.slug!r} already has an integration named {label!r}")
     # 32 hex characters: the shape of a PagerDuty integration key, which some senders check.
-    key = secrets.token_hex(16)
+    key = key.strip() if key is not None else secrets.token_hex(16)
     integration = Integration(
         service=svc,
         type=kind.value,
@@ -126,3 +131,14 @@ def remove(session: Session, integration_id: int) -> None:
     """Delete an integration; its key stops working at once (its alerts go with it)."""
     session.delete(get(session, integration_id))
     session.flush()
+
+
+def set_key(integration: Integration, key: str) -> None:
+    """Make `key` the integration's key (the old one stops working)."""
+    integration.key_hash = hash_key(key)
+    integration.key_hint = key.strip()[-4:]
+
+
+def find_by_key(session: Session, key: str) -> Integration | None:
+    """Return the integration whose key this is, if any."""
+    return session.scalar(select(Integration).where(Integration.key_hash == hash_key(key)))

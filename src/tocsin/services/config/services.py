@@ -45,7 +45,7 @@ class Services(Section[Service]):
             problem
             for i, s in enumerate(context.spec.services)
             for problem in _service_problems(context, i, s)
-        ]
+        ] + _key_problems(context)
 
     def apply(self, context: Context, *, now: datetime) -> list[Change]:
         changes: list[Change] = []
@@ -340,6 +340,28 @@ def _integration_problems(config: Config, i: int, s: ServiceSpec) -> list[str]:
     return problems
 
 
+def _key_problems(context: Context) -> list[str]:
+    """Return the problems of the keys file: each key names an integration of the config file,
+    and is not the key of another integration already."""
+    keys = context.config.keys
+    if not keys:
+        return []
+    listed = {f"{s.slug}/{x.name or x.type}" for s in context.spec.services for x in s.integrations}
+    problems = []
+    where = context.config.keys_path or "the keys file"
+    for name, key in keys.items():
+        if name not in listed:
+            problems.append(f"{where}: {name} is not an integration of {context.config.path}")
+            continue
+        holder = integrations.find_by_key(context.session, key)
+        if holder is not None and f"{holder.service.slug}/{holder.name}" != name:
+            problems.append(
+                f"{where}: the key of {name} is the key of {holder.service.slug}/{holder.name}"
+                " already; a key names one integration"
+            )
+    return problems
+
+
 def _runbook_rule_problems(config: Config, i: int, s: ServiceSpec) -> list[str]:
     """Return the problems of a service's runbook rules: each must name a scenario it has."""
     from tocsin.core import runbook
@@ -450,13 +472,18 @@ def _apply_service(
         fields.append("auto_resolve")
     if found is not None and fields:
         changes.append(Change("update", "service", s.slug, tuple(fields)))
-    changes += _apply_integrations(session, s, now=now, prune=prune)
+    changes += _apply_integrations(session, s, now=now, prune=prune, keys=config.keys)
     session.flush()
     return changes
 
 
 def _apply_integrations(
-    session: Session, s: ServiceSpec, *, now: datetime, prune: bool
+    session: Session,
+    s: ServiceSpec,
+    *,
+    now: datetime,
+    prune: bool,
+    keys: dict[str, str] | None = None,
 ) -> list[Change]:
     changes: list[Change] = []
     existing = {i.name: i for i in integrations.list_(session, service=s.slug)}
@@ -465,22 +492,33 @@ def _apply_integrations(
         interval = parse_duration(spec.interval) if spec.interval else None
         seconds = int(interval.total_seconds()) if interval else None
         current = existing.get(name)
+        kept = (keys or {}).get(f"{s.slug}/{name}")
         if current is None:
             integration, key = integrations.create(
-                session, service=s.slug, type=spec.type, name=name, interval=interval, now=now
+                session,
+                service=s.slug,
+                type=spec.type,
+                name=name,
+                interval=interval,
+                now=now,
+                key=kept,
             )
-            # The key is shown this once; only its hash is stored.
+            # A new key is shown this once; only its hash is stored. A kept one is not shown:
+            # it is in the keys file already.
             changes.append(
                 Change(
                     "create",
                     "integration",
                     f"{s.slug}/{integration.name}",
-                    (integration.type,),
-                    secret=key,
+                    (integration.type, "kept key") if kept else (integration.type,),
+                    secret=None if kept else key,
                 )
             )
             continue
         fields = []
+        if kept is not None and current.key_hash != integrations.hash_key(kept):
+            integrations.set_key(current, kept)
+            fields.append("key")
         if current.type != spec.type:
             current.type = spec.type
             fields.append("type")
