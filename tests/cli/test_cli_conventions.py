@@ -135,7 +135,18 @@ def test_a_closed_pipe_ends_the_command_quietly(
 # --- the order of commands ------------------------------------------------------------------
 
 RESPONDER_FIRST = ["incident", "alert", "oncall", "schedule"]
-ADMIN = {"init", "apply", "export", "db", "user", "token", "vapid-keys", "serve", "engine"}
+ADMIN = {
+    "init",
+    "import",
+    "apply",
+    "export",
+    "db",
+    "user",
+    "token",
+    "vapid-keys",
+    "serve",
+    "engine",
+}
 
 
 def test_help_lists_what_a_responder_needs_first_and_setup_last(no_db: Cli) -> None:
@@ -145,7 +156,7 @@ def test_help_lists_what_a_responder_needs_first_and_setup_last(no_db: Cli) -> N
     names = [line.split()[1] for line in panel if line.startswith("│ ") and line[2] != " "]
     assert names[: len(RESPONDER_FIRST)] == RESPONDER_FIRST
     assert set(names[-len(ADMIN) :]) == ADMIN
-    assert len(names) == len(set(names)) == 24  # every top-level command, each once
+    assert len(names) == len(set(names)) == 25  # every top-level command, each once
 
 
 # --- help names values the way a person reads them ------------------------------------------

@@ -18,6 +18,7 @@ from tocsin.cli import (
     alerts,
     contacts,
     directory,
+    importing,
     incident,
     paging,
     postmortem,
@@ -96,8 +97,10 @@ COMMAND_ORDER = [
     "user",
     "token",
     "init",
+    "import",
     "apply",
     "export",
+    "vapid-keys",
     "db",
     "serve",
     "engine",
@@ -155,6 +158,7 @@ app.add_typer(incident.app, name="incident")
 app.add_typer(directory.user_app, name="user")
 directory.user_app.add_typer(contacts.contact_app, name="contact")
 app.add_typer(directory.service_app, name="service")
+app.add_typer(importing.import_app, name="import")
 app.add_typer(directory.token_app, name="token")
 app.add_typer(db_app, name="db")
 app.add_typer(schedule.schedule_app, name="schedule")

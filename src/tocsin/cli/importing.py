@@ -1,0 +1,169 @@
+"""`tocsin import ...`: move in from another paging tool, in one file `tocsin apply` takes.
+
+Everything is read first; only then are the files written, so a refused token, a missing
+permission or an answer in the wrong shape leaves nothing behind.
+"""
+
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tocsin.cli.common import App, err, out, state, success, warn
+from tocsin.errors import InvalidInput
+
+import_app = App(
+    help="Move in from another paging tool: its people, schedules, policies and services.",
+    no_args_is_help=True,
+)
+
+Output = Annotated[
+    Path, typer.Option("--output", "-o", metavar="FILE", help="The tocsin.yaml to write.")
+]
+FromDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--from-dir",
+        metavar="DIR",
+        help="Read the API's answers saved as files (users.json, schedules/ID.json...) "
+        "instead of the API.",
+    ),
+]
+Token = Annotated[
+    str | None,
+    typer.Option(
+        envvar="TOCSIN_IMPORT_TOKEN",
+        help="A read-only API token (or set TOCSIN_IMPORT_TOKEN, which keeps it out of the "
+        "shell's history).",
+    ),
+]
+KeepKeys = Annotated[
+    bool,
+    typer.Option(
+        "--keep-keys",
+        help="Keep the integration keys senders use, in a separate keys file (mode 600), "
+        "so each sender changes only its URL.",
+    ),
+]
+KeysOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--keys-out", metavar="FILE", help="Where --keep-keys writes (default: FILE.keys.yaml)."
+    ),
+]
+Report = Annotated[
+    Path | None,
+    typer.Option("--report", metavar="FILE.md", help="Write the whole migration report here."),
+]
+Force = Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")]
+
+
+@import_app.command("pagerduty")
+def import_pagerduty(
+    ctx: typer.Context,
+    output: Output,
+    api_url: Annotated[
+        str, typer.Option(help="PagerDuty's REST API.")
+    ] = "https://api.pagerduty.com",
+    token: Token = None,
+    from_dir: FromDir = None,
+    keep_keys: KeepKeys = False,
+    keys_out: KeysOut = None,
+    report: Report = None,
+    force: Force = False,
+) -> None:
+    """Import users, teams, schedules, escalation policies and services from PagerDuty."""
+    from tocsin.core.migrate import pagerduty as mapping
+    from tocsin.importing import Api, Folder
+    from tocsin.importing import pagerduty as source
+
+    st = state(ctx)
+    now = st.now().astimezone(UTC)
+    keys_file = keys_out or output.with_name(output.stem + ".keys.yaml")
+    _check_targets(
+        [output, *([keys_file] if keep_keys else []), *([report] if report else [])], force
+    )
+    if from_dir is not None:
+        data = source.fetch(Folder(from_dir), now=now)
+    else:
+        if not token:
+            raise InvalidInput("give --token (a read-only PagerDuty API token) or --from-dir")
+        with _Reading() as reading:
+            api = Api(api_url, source.headers(token), name="PagerDuty", progress=reading.show)
+            try:
+                data = source.fetch(api, now=now)
+            finally:
+                api.close()
+    migration = mapping.convert(data, now=now, keep_keys=keep_keys)
+    _write(migration, output, keys_file if keep_keys else None, report, now)
+
+
+class _Reading:
+    """Show which endpoint is being read, on a terminal; nothing when stderr is a pipe."""
+
+    def __init__(self) -> None:
+        self._status = err.status("Reading…") if sys.stderr.isatty() else None
+
+    def __enter__(self) -> "_Reading":
+        if self._status is not None:
+            self._status.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.__exit__(None, None, None)
+
+    def show(self, path: str) -> None:
+        if self._status is not None:
+            self._status.update(f"Reading {path}")
+
+
+def _check_targets(paths: list[Path], force: bool) -> None:
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not force:
+        raise InvalidInput(f"{', '.join(existing)}: exists already; --force overwrites it")
+
+
+def _write(
+    migration: Any, output: Path, keys_file: Path | None, report: Path | None, now: datetime
+) -> None:
+    from tocsin import config
+    from tocsin.services.config_export import dump
+
+    header = (
+        f"# Imported from {migration.source} on {now:%Y-%m-%d %H:%M} UTC by `tocsin import`.\n"
+        "# Read the migration report before applying: it says what changed on the way.\n"
+    )
+    text = header + dump(migration.config)
+    config.parse(text, str(output))  # what `tocsin apply` will read: refuse to write less
+    output.write_text(text, encoding="utf-8")
+    written = [str(output)]
+    if keys_file is not None:
+        body = "# Integration keys senders already use. Keep this file secret; never commit it.\n"
+        body += dump({"integrations": dict(sorted(migration.keys.items()))})
+        descriptor = os.open(keys_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(descriptor, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            file.write(body)
+        written.append(f"{keys_file} ({len(migration.keys)} keys, mode 600)")
+    if report is not None:
+        report.write_text(migration.markdown(), encoding="utf-8")
+        written.append(str(report))
+    counts = migration.counts()
+    for line in migration.report:
+        if line.outcome != "imported":
+            out.print(f"{line.outcome:8} {line.kind} {line.name}: {line.why}", markup=False)
+    success(
+        f"{counts['imported']} imported, {counts['changed']} changed, {counts['skipped']} skipped;"
+        f" wrote {', '.join(written)}"
+    )
+    apply = f"tocsin apply -f {output}" + (f" --keys {keys_file}" if keys_file else "")
+    warn(
+        []
+        if counts["skipped"] == 0
+        else [f"{counts['skipped']} object(s) were not imported: see above"]
+    )
+    success(f"Next: {apply} --dry-run, then without --dry-run")

@@ -1,0 +1,102 @@
+"""Moving in from another paging tool: its objects, mapped to a `tocsin.yaml`, with a report.
+
+Each source (`pagerduty`, ...) turns the JSON its REST API answers into the data of a config
+file that `tocsin apply` accepts, the integration keys to keep, and one report line for every
+object it read: imported as it was, changed (and how), or skipped (and why). Nothing here
+reads the network or the clock: the caller fetches, and says what "now" is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from tocsin.errors import InvalidInput
+
+IMPORTED, CHANGED, SKIPPED = "imported", "changed", "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """What became of one object of the source."""
+
+    kind: str  # user, contact method, schedule, layer, escalation policy, service, ...
+    name: str
+    outcome: str  # IMPORTED, CHANGED or SKIPPED
+    why: str = ""
+
+
+@dataclass
+class Migration:
+    """A source's objects as a config file's data, the keys to keep, and the report."""
+
+    source: str
+    config: dict[str, Any] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict, repr=False)
+    report: list[Line] = field(default_factory=list)
+
+    def note(self, kind: str, name: str, outcome: str, why: str = "") -> None:
+        self.report.append(Line(kind, name, outcome, why))
+
+    def counts(self) -> dict[str, int]:
+        """Return how many objects were imported, changed and skipped."""
+        found = {IMPORTED: 0, CHANGED: 0, SKIPPED: 0}
+        for line in self.report:
+            found[line.outcome] += 1
+        return found
+
+    def markdown(self) -> str:
+        """Return the report as Markdown: a summary, then one table row per object."""
+        counts = self.counts()
+        rows = [
+            f"# Migration report: {self.source}",
+            "",
+            f"{counts[IMPORTED]} imported, {counts[CHANGED]} changed, {counts[SKIPPED]} skipped.",
+            "",
+            "| Kind | Name | Outcome | Why |",
+            "|---|---|---|---|",
+        ]
+        for line in self.report:
+            cells = (line.kind, line.name, line.outcome, line.why)
+            rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        return "\n".join(rows) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_NOT_HANDLE = re.compile(r"[^a-z0-9._-]+")
+
+
+def slug(text: str, taken: set[str], *, limit: int = 63, fallback: str = "item") -> str:
+    """Return a new slug for `text` (lowercase letters, digits and '-'), unique among `taken`
+    (which it joins)."""
+    base = _NOT_SLUG.sub("-", text.lower()).strip("-")[:limit].strip("-") or fallback
+    return _unique(base, taken, limit)
+
+
+def handle(email: str | None, name: str, taken: set[str]) -> str:
+    """Return a new user handle: the email's local part, else the name, made valid and unique."""
+    source = (email or "").split("@", 1)[0] or name
+    base = _NOT_HANDLE.sub("-", source.lower()).strip("-._")[:40].strip("-._") or "user"
+    return _unique(base, taken, 40)
+
+
+def _unique(base: str, taken: set[str], limit: int) -> str:
+    found, n = base, 2
+    while found in taken:
+        suffix = f"-{n}"
+        found = base[: limit - len(suffix)] + suffix
+        n += 1
+    taken.add(found)
+    return found
+
+
+def need(value: Any, kind: str, what: str) -> Any:
+    """Return `value`, or raise InvalidInput naming the object when the source left it out."""
+    if value is None or value == "" or value == []:
+        raise InvalidInput(f"{kind} has no {what}: the source's answer is not in its shape")
+    return value
