@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import stat
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from tests.cli.conftest import Cli
 from tests.conftest import LiveServer
 from tests.engine.test_escalation_flow import engine_for
 from tests.fakes.pagerduty import FIXTURES, TOKEN, FakePagerDuty, fake_pagerduty
+from tocsin.clock import FixedClock
 from tocsin.services import incidents
 from tocsin.store.db import make_engine, make_sessionmaker
 
@@ -177,3 +179,79 @@ def test_a_zone_that_does_not_exist_names_the_schedule(cli: Cli, tmp_path: Path)
         "error: schedule Primary On-Call: time zone 'America/Gotham' does not exist"
     )
     assert list(out.iterdir()) == []
+
+
+DST = FIXTURES.with_name("pagerduty-dst")
+
+
+def _verify(cli: Cli, out: Path, folder: Path) -> tuple[int, str, str]:
+    result = cli(
+        "import",
+        "pagerduty",
+        "--from-dir",
+        str(folder),
+        "-o",
+        str(out / "tocsin.yaml"),
+        "--verify",
+        "--report",
+        str(out / "report.md"),
+    )
+    return result.code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def dst_cli(db_url: str) -> Iterator[Cli]:
+    """The CLI on 2024-10-14: the next 8 weeks hold Berlin's clock change (10-27) and New
+    York's (11-03)."""
+    cli = Cli(db_url, FixedClock(datetime(2024, 10, 14, tzinfo=UTC)))
+    cli.ok("db", "upgrade")
+    yield cli
+    for engine in cli.engines.values():
+        engine.dispose()
+
+
+def test_verify_finds_the_schedules_the_same_across_both_dst_changes(
+    dst_cli: Cli, tmp_path: Path
+) -> None:
+    cli = dst_cli
+    out = tmp_path / "out"
+    out.mkdir()
+    code, stdout, err = _verify(cli, out, DST)
+    assert code == 0, err
+    assert "2 schedule(s) match PagerDuty's rendering at every instant" in err
+    assert "differs" not in stdout
+    # The file that matched is the file apply takes, and its schedules say the same.
+    cli.ok("apply", "-f", str(out / "tocsin.yaml"))
+    at = {
+        "2024-10-28T07:30:00Z": "alice",  # Berlin: still alice, the handoff is 09:00 CET
+        "2024-10-28T08:30:00Z": "bob",
+    }
+    for instant, user in at.items():
+        berlin = cli.ok("oncall", "--schedule", "berlin-weekly", "--at", instant, "--json")
+        assert berlin.json()["users"] == [user], instant
+
+
+def test_verify_lists_every_stretch_that_differs(dst_cli: Cli, tmp_path: Path) -> None:
+    import shutil
+
+    cli = dst_cli
+    copy = tmp_path / "pd"
+    shutil.copytree(DST, copy)
+    # Tocsin will read a handoff an hour early; PagerDuty's rendering is unchanged.
+    detail = copy / "schedules" / "PBER001.json"
+    detail.write_text(
+        detail.read_text().replace("2024-10-07T09:00:00+02:00", "2024-10-07T08:00:00+02:00")
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    code, stdout, _err = _verify(cli, out, copy)
+    assert code == 1
+    lines = [line for line in stdout.splitlines() if line.startswith("differs")]
+    assert lines[:2] == [
+        "differs  berlin-weekly: 2024-10-14 08:00 to 2024-10-14 09:00 CEST: PagerDuty has alice,"
+        " Tocsin has bob",
+        "differs  berlin-weekly: 2024-10-21 08:00 to 2024-10-21 09:00 CEST: PagerDuty has bob,"
+        " Tocsin has alice",
+    ]
+    assert len(lines) == 8  # every Monday handoff in the 8 weeks
+    assert "## Schedules that differ" in (out / "report.md").read_text()

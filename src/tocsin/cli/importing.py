@@ -74,6 +74,14 @@ def import_pagerduty(
     keys_out: KeysOut = None,
     report: Report = None,
     force: Force = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Compare each schedule with PagerDuty's own rendering of its next 8 weeks, "
+            "instant by instant, and list every difference (exit 1 if there is one).",
+        ),
+    ] = False,
 ) -> None:
     """Import users, teams, schedules, escalation policies and services from PagerDuty."""
     from tocsin.core.migrate import pagerduty as mapping
@@ -98,7 +106,22 @@ def import_pagerduty(
             finally:
                 api.close()
     migration = mapping.convert(data, now=now, keep_keys=keep_keys)
+    compared = mapping.check(migration, data, now, now + source.VERIFY_AHEAD) if verify else 0
     _write(migration, output, keys_file if keep_keys else None, report, now)
+    if verify:
+        _verdict(migration.checks, compared, "PagerDuty")
+
+
+def _verdict(differences: list[str], compared: int, source: str) -> None:
+    """Print the schedule check; a difference ends the command with exit status 1."""
+    for line in differences:
+        out.print(f"differs  {line}", markup=False)
+    if not compared:
+        warn([f"{source} rendered no schedule to compare with"])
+    elif differences:
+        raise typer.Exit(1)
+    else:
+        success(f"{compared} schedule(s) match {source}'s rendering at every instant")
 
 
 class _Reading:
@@ -137,13 +160,16 @@ def _write(
         f"# Imported from {migration.source} on {now:%Y-%m-%d %H:%M} UTC by `tocsin import`.\n"
         "# Read the migration report before applying: it says what changed on the way.\n"
     )
-    text = header + dump(migration.config)
+    text = dump(migration.config, header=header)
     config.parse(text, str(output))  # what `tocsin apply` will read: refuse to write less
     output.write_text(text, encoding="utf-8")
     written = [str(output)]
     if keys_file is not None:
-        body = "# Integration keys senders already use. Keep this file secret; never commit it.\n"
-        body += dump({"integrations": dict(sorted(migration.keys.items()))})
+        body = dump(
+            {"integrations": dict(sorted(migration.keys.items()))},
+            header="# Integration keys senders already use. Keep this file secret; never commit"
+            " it.\n",
+        )
         descriptor = os.open(keys_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(descriptor, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as file:

@@ -19,8 +19,13 @@ def headers(token: str) -> dict[str, str]:
     }
 
 
+# How far ahead `--verify` compares a schedule with PagerDuty's rendering of it.
+VERIFY_AHEAD = timedelta(weeks=8)
+
+
 def fetch(source: Source, *, now: datetime) -> dict[str, Any]:
-    """Return every object the migration reads, by endpoint."""
+    """Return every object the migration reads, by endpoint. Each schedule comes with its
+    final schedule rendered for the next `VERIFY_AHEAD`, which `--verify` compares."""
     users = source.pages(
         "/users", "users", {"include[]": ["contact_methods", "notification_rules"]}
     )
@@ -29,7 +34,12 @@ def fetch(source: Source, *, now: datetime) -> dict[str, Any]:
     overrides: dict[str, list[dict[str, Any]]] = {}
     for listed in source.pages("/schedules", "schedules"):
         sid = str(listed.get("id"))
-        detail = source.get(f"/schedules/{sid}").get("schedule")
+        rendered = {
+            "since": now.isoformat(),
+            "until": (now + VERIFY_AHEAD).isoformat(),
+            "time_zone": "UTC",
+        }
+        detail = source.get(f"/schedules/{sid}", rendered).get("schedule")
         schedules.append(detail if isinstance(detail, dict) else listed)
         window = {"since": now.isoformat(), "until": (now + OVERRIDES_AHEAD).isoformat()}
         found = source.get(f"/schedules/{sid}/overrides", window).get("overrides")

@@ -53,9 +53,9 @@ def has_secrets(data: dict[str, Any]) -> bool:
     ) or any(webhook.get("secret") for webhook in data.get("webhooks", []))
 
 
-def dump(data: dict[str, Any]) -> str:
-    """Return exported `data` as the text of a config file, with its header."""
-    header = HEADER
+def dump(data: dict[str, Any], *, header: str | None = None) -> str:
+    """Return exported `data` as the text of a config file, with its header (or `header`)."""
+    header = HEADER if header is None else header
     if any("runbook" in service for service in data.get("services", [])):
         header += RUNBOOK_HEADER
     if has_secrets(data):

@@ -35,6 +35,10 @@ class Migration:
     config: dict[str, Any] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict, repr=False)
     report: list[Line] = field(default_factory=list)
+    # The source's ids of users and schedules -> their handles and names here.
+    users: dict[str, str] = field(default_factory=dict)
+    schedules: dict[str, str] = field(default_factory=dict)
+    checks: list[str] = field(default_factory=list)  # schedule differences, when verified
 
     def note(self, kind: str, name: str, outcome: str, why: str = "") -> None:
         self.report.append(Line(kind, name, outcome, why))
@@ -60,6 +64,8 @@ class Migration:
         for line in self.report:
             cells = (line.kind, line.name, line.outcome, line.why)
             rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        if self.checks:
+            rows += ["", "## Schedules that differ", "", *(f"- {line}" for line in self.checks)]
         return "\n".join(rows) + "\n"
 
 

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tocsin.core.migrate import CHANGED, IMPORTED, SKIPPED, Migration, handle, need, slug
+from tocsin.core.migrate import CHANGED, IMPORTED, SKIPPED, Migration, handle, need, slug, verify
 from tocsin.core.timeutil import duration_text
 from tocsin.errors import InvalidInput
 
@@ -91,7 +91,36 @@ def convert(data: dict[str, Any], *, now: datetime, keep_keys: bool = False) -> 
         if found:
             config[key] = found
     migration.config = config
+    migration.users = {uid: who for uid, (who, _spec) in users.items()}
+    migration.schedules = {sid: name for sid, (name, _spec) in schedules.items()}
     return migration
+
+
+def check(migration: Migration, data: dict[str, Any], start: datetime, end: datetime) -> int:
+    """Compare each imported schedule with PagerDuty's own rendering of it over [start, end)
+    (`final_schedule.rendered_schedule_entries`); put every difference in `migration.checks`
+    and return how many schedules were compared."""
+    specs = {s["name"]: s for s in migration.config.get("schedules", [])}
+    compared = 0
+    for item in data.get("schedules") or []:
+        name = migration.schedules.get(str(item.get("id")))
+        final = (item.get("final_schedule") or {}).get("rendered_schedule_entries")
+        if name is None or final is None:
+            continue
+        kind = f"schedule {item.get('name')}: its final schedule"
+        entries = [
+            (
+                _instant(entry.get("start"), kind),
+                _instant(entry.get("end"), kind),
+                migration.users.get(str((entry.get("user") or {}).get("id")), "someone unknown"),
+            )
+            for entry in final
+        ]
+        migration.checks += verify.differences(
+            verify.to_schedule(specs[name]), entries, start, end, source="PagerDuty"
+        )
+        compared += 1
+    return compared
 
 
 # --- people -----------------------------------------------------------------------------------
