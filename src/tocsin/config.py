@@ -273,7 +273,9 @@ class LayerSpec(Spec):
     name: str
     rotation: str = Field(description="N hours | days | weeks | months, like '1 week'.")
     start: str = Field(description="The first handoff, local wall-clock time: 2020-03-06T02:30.")
-    participants: list[str]
+    participants: list[str] = Field(
+        description='User handles taking turns in order; "-" is a turn with nobody on call.'
+    )
     restrictions: list[RestrictionSpec] = Field(default_factory=list)
     time_zone: str | None = None
 
@@ -352,6 +354,8 @@ def build_schedule(
         if not layer.participants:
             bad(at + ".participants", f"layer {layer.name!r} has no participants")
         for j, user in enumerate(layer.participants):
+            if user == sched.GAP:
+                continue  # a turn with nobody on call
             if known_users is not None and user.lstrip("@") not in known_users:
                 bad(f"{at}.participants[{j}]", f"unknown user {user!r}")
         restrictions: list[sched.Restriction] = []

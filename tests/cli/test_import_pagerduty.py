@@ -14,7 +14,7 @@ import pytest
 from tests.cli.conftest import Cli
 from tests.conftest import LiveServer
 from tests.engine.test_escalation_flow import engine_for
-from tests.fakes.pagerduty import FIXTURES, TOKEN, FakePagerDuty, fake_pagerduty
+from tests.fakes.sources import FIXTURES, TOKEN, FakePagerDuty, fake_pagerduty
 from tocsin.clock import FixedClock
 from tocsin.services import incidents
 from tocsin.store.db import make_engine, make_sessionmaker

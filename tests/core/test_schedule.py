@@ -957,3 +957,19 @@ def test_queries_reject_bad_ranges():
         on_call(schedule, datetime(9999, 12, 31, tzinfo=UTC))
     with pytest.raises(InvalidInput, match="layer index 1"):
         layer_shifts(schedule, 1, *MONDAY)
+
+
+def test_a_gap_participant_is_a_turn_with_nobody_on_call() -> None:
+    # Opsgenie's "none" participant: alice, nobody, bob by day; a lower layer shows through.
+    from zoneinfo import ZoneInfo
+
+    from tocsin.core.schedule import GAP
+
+    base = Layer("base", ("carol",), parse_rotation("1 week"), datetime(2024, 6, 17))
+    turns = Layer("turns", ("alice", GAP, "bob"), parse_rotation("1 day"), datetime(2024, 6, 17, 9))
+    schedule = Schedule("s", "Europe/Berlin", (base, turns))
+    berlin = ZoneInfo("Europe/Berlin")
+    assert on_call(schedule, datetime(2024, 6, 17, 12, tzinfo=berlin)) == ("alice",)
+    assert on_call(schedule, datetime(2024, 6, 18, 12, tzinfo=berlin)) == ("carol",)  # the gap
+    assert on_call(schedule, datetime(2024, 6, 19, 12, tzinfo=berlin)) == ("bob",)
+    assert on_call(schedule, datetime(2024, 6, 20, 12, tzinfo=berlin)) == ("alice",)

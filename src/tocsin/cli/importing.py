@@ -85,31 +85,76 @@ def import_pagerduty(
 ) -> None:
     """Import users, teams, schedules, escalation policies and services from PagerDuty."""
     from tocsin.core.migrate import pagerduty as mapping
-    from tocsin.importing import Api, Folder
     from tocsin.importing import pagerduty as source
 
-    st = state(ctx)
-    now = st.now().astimezone(UTC)
+    now = state(ctx).now().astimezone(UTC)
     keys_file = keys_out or output.with_name(output.stem + ".keys.yaml")
     _check_targets(
         [output, *([keys_file] if keep_keys else []), *([report] if report else [])], force
     )
-    if from_dir is not None:
-        data = source.fetch(Folder(from_dir), now=now)
-    else:
-        if not token:
-            raise InvalidInput("give --token (a read-only PagerDuty API token) or --from-dir")
-        with _Reading() as reading:
-            api = Api(api_url, source.headers(token), name="PagerDuty", progress=reading.show)
-            try:
-                data = source.fetch(api, now=now)
-            finally:
-                api.close()
+    data = _read(source, "PagerDuty", api_url, token, from_dir, now)
     migration = mapping.convert(data, now=now, keep_keys=keep_keys)
     compared = mapping.check(migration, data, now, now + source.VERIFY_AHEAD) if verify else 0
     _write(migration, output, keys_file if keep_keys else None, report, now)
     if verify:
         _verdict(migration.checks, compared, "PagerDuty")
+
+
+@import_app.command("opsgenie")
+def import_opsgenie(
+    ctx: typer.Context,
+    output: Output,
+    api_url: Annotated[
+        str, typer.Option(help="Opsgenie's REST API (https://api.eu.opsgenie.com in the EU).")
+    ] = "https://api.opsgenie.com",
+    token: Token = None,
+    from_dir: FromDir = None,
+    keep_keys: KeepKeys = False,
+    keys_out: KeysOut = None,
+    report: Report = None,
+    force: Force = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Compare each schedule with Opsgenie's timeline of its next 8 weeks, instant "
+            "by instant, and list every difference (exit 1 if there is one).",
+        ),
+    ] = False,
+) -> None:
+    """Import users, teams, schedules, escalations, integrations and heartbeats from Opsgenie."""
+    from tocsin.core.migrate import opsgenie as mapping
+    from tocsin.importing import opsgenie as source
+
+    now = state(ctx).now().astimezone(UTC)
+    keys_file = keys_out or output.with_name(output.stem + ".keys.yaml")
+    _check_targets(
+        [output, *([keys_file] if keep_keys else []), *([report] if report else [])], force
+    )
+    data = _read(source, "Opsgenie", api_url, token, from_dir, now)
+    migration = mapping.convert(data, now=now, keep_keys=keep_keys)
+    compared = mapping.check(migration, data, now, now + source.VERIFY_AHEAD) if verify else 0
+    _write(migration, output, keys_file if keep_keys else None, report, now)
+    if verify:
+        _verdict(migration.checks, compared, "Opsgenie")
+
+
+def _read(
+    source: Any, name: str, api_url: str, token: str | None, from_dir: Path | None, now: datetime
+) -> dict[str, Any]:
+    """Read everything first, from the folder or the API: nothing is written before."""
+    from tocsin.importing import Api, Folder
+
+    if from_dir is not None:
+        return source.fetch(Folder(from_dir), now=now)  # type: ignore[no-any-return]
+    if not token:
+        raise InvalidInput(f"give --token (a read-only {name} API key) or --from-dir")
+    with _Reading() as reading:
+        api = Api(api_url, source.headers(token), name=name, progress=reading.show)
+        try:
+            return source.fetch(api, now=now)  # type: ignore[no-any-return]
+        finally:
+            api.close()
 
 
 def _verdict(differences: list[str], compared: int, source: str) -> None:

@@ -98,9 +98,16 @@ class Restriction:
     days: frozenset[int] | None = None
 
 
+# A participant that is nobody: the turn is a gap in its layer, where lower layers show through
+# (Opsgenie's "none" participant). No handle can be it: a handle starts with a letter or digit.
+GAP = "-"
+
+
 @dataclass(frozen=True, slots=True)
 class Layer:
     """A rotation of participants, masked by restrictions, with `start` as its first handoff.
+
+    A participant `GAP` takes its turns like the others, with nobody on call in them.
 
     `start` is naive local wall-clock time in `time_zone`, or in the schedule's zone when None;
     before it the layer has nobody on call. With restrictions the layer is on call in the union
@@ -507,8 +514,8 @@ def _layer_spans(schedule: Schedule, layer: Layer, low: datetime, high: datetime
         finish = rotor.handoff(k + 1)
         # A shift squeezed to nothing (both handoffs land on the end of one gap) vanishes, but
         # the rotation still moves past its participant.
-        if finish > begin and finish > low:
-            user = participants[k % len(participants)]
+        user = participants[k % len(participants)]
+        if finish > begin and finish > low and user != GAP:
             spans.append((begin if begin > low else low, finish if finish < high else high, user))
         begin = finish
         k += 1

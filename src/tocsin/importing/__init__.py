@@ -56,7 +56,8 @@ def retry_after(value: str | None, now: datetime) -> float | None:
 
 
 class Api:
-    """A source's REST API, paged with `offset`/`limit` and `more` (PagerDuty's style)."""
+    """A source's REST API, paged with `offset`/`limit`: the next page exists while the answer
+    says `more` (PagerDuty) or names a `paging.next` (Opsgenie)."""
 
     def __init__(
         self,
@@ -135,7 +136,9 @@ class Api:
             if not isinstance(found, list):
                 raise InvalidInput(f"GET {path} (offset {offset}): the answer has no {key!r} list")
             items += [item for item in found if isinstance(item, dict)]
-            if not page.get("more") or not found:
+            paging = page.get("paging")
+            more = page.get("more") or (isinstance(paging, dict) and paging.get("next"))
+            if not more or not found:
                 return items
             offset += len(found)
 

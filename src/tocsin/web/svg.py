@@ -36,7 +36,7 @@ def colours(schedule: sched.Schedule) -> dict[str, str]:
     """Give each person of the schedule their own colour, in the order the layers list them."""
     people: list[str] = []
     for layer in schedule.layers:
-        people += [p for p in layer.participants if p not in people]
+        people += [p for p in layer.participants if p not in people and p != sched.GAP]
     people += [o.user for o in schedule.overrides if o.user not in people]
     return {person: PALETTE[n % len(PALETTE)] for n, person in enumerate(people)}
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from tocsin.config import ConfigSpec, build_schedule
+from tocsin.core import schedule as sched
 from tocsin.services import schedules as schedule_specs
 from tocsin.services.config.base import Change, Context, Reference, Section, parsed
 from tocsin.store import schedules
@@ -57,7 +58,8 @@ class Schedules(Section[Schedule]):
             holder = f"{self.kind} {schedule.name}"
             for layer in schedule.layers:
                 for handle in layer.participants:
-                    yield Reference(holder, "users", handle)
+                    if handle != sched.GAP:
+                        yield Reference(holder, "users", handle)
             for override in schedule.overrides:
                 yield Reference(holder, "users", override.user.handle)
 
