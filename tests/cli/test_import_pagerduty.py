@@ -164,6 +164,21 @@ def test_bad_answers_are_named_and_nothing_is_written(
     assert list(out.iterdir()) == []  # nothing written
 
 
+def test_a_server_error_is_tried_again_with_backoff(
+    cli: Cli, tmp_path: Path, pagerduty: FakePagerDuty, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tocsin.importing
+
+    monkeypatch.setattr(tocsin.importing, "BACKOFF", 0.01)  # the waits, not their length
+    pagerduty.failing = 2  # the two requests after the 429 meet an outage
+    out = tmp_path / "out"
+    out.mkdir()
+    code, _out, err = _import(cli, out, "--api-url", pagerduty.url, "--token", TOKEN)
+    assert code == 0, err
+    assert pagerduty.requests[:4] == [pagerduty.requests[0]] * 4  # 429, 503, 503, then 200
+    assert "checkout-api" in (out / "tocsin.yaml").read_text()
+
+
 def test_a_zone_that_does_not_exist_names_the_schedule(cli: Cli, tmp_path: Path) -> None:
     import shutil
 

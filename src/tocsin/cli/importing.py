@@ -139,18 +139,67 @@ def import_opsgenie(
         _verdict(migration.checks, compared, "Opsgenie")
 
 
+@import_app.command("grafana-oncall")
+def import_grafana_oncall(
+    ctx: typer.Context,
+    output: Output,
+    api_url: Annotated[
+        str | None,
+        typer.Option(help="Your Grafana OnCall's API, like https://oncall.example.com."),
+    ] = None,
+    token: Token = None,
+    from_dir: FromDir = None,
+    keep_keys: KeepKeys = False,
+    keys_out: KeysOut = None,
+    report: Report = None,
+    force: Force = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Compare each schedule with Grafana OnCall's final shifts of its next 8 weeks, "
+            "instant by instant, and list every difference (exit 1 if there is one).",
+        ),
+    ] = False,
+) -> None:
+    """Import users, teams, schedules, escalation chains and integrations from Grafana OnCall."""
+    from tocsin.core.migrate import grafana as mapping
+    from tocsin.importing import grafana as source
+
+    now = state(ctx).now().astimezone(UTC)
+    if from_dir is None and not api_url:
+        raise InvalidInput("give --api-url (your Grafana OnCall's address) or --from-dir")
+    keys_file = keys_out or output.with_name(output.stem + ".keys.yaml")
+    _check_targets(
+        [output, *([keys_file] if keep_keys else []), *([report] if report else [])], force
+    )
+    data = _read(source, "Grafana OnCall", api_url or "", token, from_dir, now)
+    migration = mapping.convert(data, now=now, keep_keys=keep_keys)
+    compared = mapping.check(migration, data, now, now + source.VERIFY_AHEAD) if verify else 0
+    _write(migration, output, keys_file if keep_keys else None, report, now)
+    if verify:
+        _verdict(migration.checks, compared, "Grafana OnCall")
+
+
 def _read(
     source: Any, name: str, api_url: str, token: str | None, from_dir: Path | None, now: datetime
 ) -> dict[str, Any]:
     """Read everything first, from the folder or the API: nothing is written before."""
     from tocsin.importing import Api, Folder
 
+    selectors = getattr(source, "SELECTORS", ())
     if from_dir is not None:
-        return source.fetch(Folder(from_dir), now=now)  # type: ignore[no-any-return]
+        return source.fetch(Folder(from_dir, selectors), now=now)  # type: ignore[no-any-return]
     if not token:
         raise InvalidInput(f"give --token (a read-only {name} API key) or --from-dir")
     with _Reading() as reading:
-        api = Api(api_url, source.headers(token), name=name, progress=reading.show)
+        api = Api(
+            api_url,
+            source.headers(token),
+            name=name,
+            numbered=getattr(source, "NUMBERED", False),
+            progress=reading.show,
+        )
         try:
             return source.fetch(api, now=now)  # type: ignore[no-any-return]
         finally:

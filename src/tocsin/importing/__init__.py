@@ -23,6 +23,7 @@ from tocsin.errors import InvalidInput
 
 MAX_TRIES = 6
 MAX_WAIT = 60.0  # seconds: a Retry-After longer than this is cut to it
+BACKOFF = 1.0  # seconds before the second try of a 5xx or a lost connection; doubled each time
 
 
 class Source(Protocol):
@@ -37,6 +38,10 @@ class Source(Protocol):
     ) -> list[dict[str, Any]]:
         """Return every item of a paginated list."""
         ...
+
+
+# How many pages a list may have: a source that keeps saying "more" is not followed forever.
+MAX_PAGES = 10_000
 
 
 def retry_after(value: str | None, now: datetime) -> float | None:
@@ -56,8 +61,9 @@ def retry_after(value: str | None, now: datetime) -> float | None:
 
 
 class Api:
-    """A source's REST API, paged with `offset`/`limit`: the next page exists while the answer
-    says `more` (PagerDuty) or names a `paging.next` (Opsgenie)."""
+    """A source's REST API, paged with `offset`/`limit` (the next page exists while the answer
+    says `more`, PagerDuty, or names a `paging.next`, Opsgenie), or with `page` numbers while
+    the answer names a `next` page (Grafana OnCall, `numbered`)."""
 
     def __init__(
         self,
@@ -65,6 +71,7 @@ class Api:
         headers: dict[str, str],
         *,
         name: str,
+        numbered: bool = False,
         client: httpx.Client | None = None,
         sleep: Callable[[float], None] = time.sleep,
         progress: Callable[[str], None] | None = None,
@@ -73,6 +80,7 @@ class Api:
             raise InvalidInput(f"--api-url must be an http(s) URL, not {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.name = name
+        self.numbered = numbered
         self._headers = headers
         self._client = client or httpx.Client(timeout=30.0, follow_redirects=False)
         self._sleep = sleep
@@ -94,7 +102,7 @@ class Api:
                     raise InvalidInput(
                         f"GET {path}: {self.name} could not be reached ({type(exc).__name__})"
                     ) from None
-                self._sleep(min(2.0 ** (attempt - 1), MAX_WAIT))
+                self._sleep(min(BACKOFF * 2.0 ** (attempt - 1), MAX_WAIT))
                 continue
             status = answer.status_code
             if status == 429 or status >= 500:
@@ -103,7 +111,8 @@ class Api:
                         f"GET {path}: {self.name} answered {status} {MAX_TRIES} times; try later"
                     )
                 asked = retry_after(answer.headers.get("Retry-After"), datetime.now(UTC))
-                self._sleep(min(asked if asked is not None else 2.0 ** (attempt - 1), MAX_WAIT))
+                backoff = BACKOFF * 2.0 ** (attempt - 1)
+                self._sleep(min(asked if asked is not None else backoff, MAX_WAIT))
                 continue
             if status == 401:
                 raise InvalidInput(
@@ -130,29 +139,47 @@ class Api:
         """Return every item of a list, 100 at a time."""
         items: list[dict[str, Any]] = []
         offset = 0
-        while True:
-            page = self.get(path, {**(params or {}), "offset": offset, "limit": 100})
+        for number in range(1, MAX_PAGES + 1):
+            where = {"page": number} if self.numbered else {"offset": offset, "limit": 100}
+            page = self.get(path, {**(params or {}), **where})
             found = page.get(key)
             if not isinstance(found, list):
-                raise InvalidInput(f"GET {path} (offset {offset}): the answer has no {key!r} list")
+                at = f"page {number}" if self.numbered else f"offset {offset}"
+                raise InvalidInput(f"GET {path} ({at}): the answer has no {key!r} list")
             items += [item for item in found if isinstance(item, dict)]
             paging = page.get("paging")
-            more = page.get("more") or (isinstance(paging, dict) and paging.get("next"))
+            more = (
+                page.get("next")
+                if self.numbered
+                else page.get("more") or (isinstance(paging, dict) and paging.get("next"))
+            )
             if not more or not found:
                 return items
             offset += len(found)
+        raise InvalidInput(f"GET {path}: more than {MAX_PAGES} pages")
+
+
+def saved_as(path: str, params: dict[str, Any] | None, selectors: tuple[str, ...]) -> str:
+    """Return the file an answer is saved in: GET /schedules/P1 is `schedules/P1.json`, and a
+    list selected by a parameter (`?user_id=U1`) is `.../user_id=U1.json`."""
+    name = path.strip("/")
+    for key in selectors:
+        if params and key in params:
+            name += f"/{key}={params[key]}"
+    return name + ".json"
 
 
 class Folder:
-    """A source's answers saved as files: GET /schedules/P1 is `schedules/P1.json`."""
+    """A source's answers saved as files (`saved_as`)."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, selectors: tuple[str, ...] = ()) -> None:
         self.root = Path(root)
+        self.selectors = selectors
         if not self.root.is_dir():
             raise InvalidInput(f"--from-dir {root}: no such folder")
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        file = self.root / (path.strip("/") + ".json")
+        file = self.root / saved_as(path, params, self.selectors)
         try:
             found = json.loads(file.read_text(encoding="utf-8"))
         except OSError:
@@ -166,7 +193,9 @@ class Folder:
     def pages(
         self, path: str, key: str, params: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
-        found = self.get(path).get(key)
+        found = self.get(path, params).get(key)
         if not isinstance(found, list):
-            raise InvalidInput(f"{self.root / (path.strip('/') + '.json')}: no {key!r} list")
+            raise InvalidInput(
+                f"{self.root / saved_as(path, params, self.selectors)}: no {key!r} list"
+            )
         return [item for item in found if isinstance(item, dict)]

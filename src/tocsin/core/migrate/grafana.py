@@ -1,0 +1,489 @@
+"""Grafana OnCall's public API v1 objects, as a Tocsin config file.
+
+Read: `/api/v1/users`, their `personal_notification_rules`, `/teams`, `/schedules` and their
+`on_call_shifts`, `/escalation_chains` and their steps (`/escalation_policies`),
+`/integrations` with their `/routes`, and `/webhooks`.
+
+How each maps:
+
+- A user keeps email, username, time zone and role (admin; editor is a responder; viewer).
+  The personal notification rules (for alerts that are not "important") become notification
+  rules, each `wait` adding to the delay of the steps after it. Email moves; SMS and phone
+  calls need a number the API does not give, Slack, Telegram and the mobile app need linking:
+  each is reported with what to do.
+- A web or calendar schedule's shifts become layers, by `level` (a higher level wins, as a
+  later Tocsin layer does): `rolling_users` take turns, a `recurrent_event` keeps its users on
+  call each time; `frequency` and `interval` are the turn, `by_day` and `duration` the hours
+  on call, as restrictions; `single_event` and `override` shifts become overrides. A turn of
+  several people at once keeps its first, and says so. An iCal schedule is reported: Tocsin
+  reads no calendar feed.
+- An escalation chain's steps become levels: the persons and schedules notified until a
+  `wait` are one level, the wait its delay; `repeat_escalation` repeats the chain (Grafana
+  OnCall repeats it five times). User groups (Slack) and webhooks are reported.
+- Each integration becomes a service with its default route's chain: Alertmanager and Grafana
+  Alerting integrations take the Alertmanager webhook, webhook integrations the generic one.
+  With `keep_keys` the token in the integration's URL becomes its key, so a sender changes only
+  the URL's host and path prefix. Routes other than the default are reported: rebuild them
+  as label routes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from tocsin.core.migrate import CHANGED, IMPORTED, SKIPPED, Migration, handle, need, slug, verify
+from tocsin.core.timeutil import duration_text
+from tocsin.errors import InvalidInput
+
+_DAYS = {"MO": "mon", "TU": "tue", "WE": "wed", "TH": "thu", "FR": "fri", "SA": "sat", "SU": "sun"}
+_FREQUENCY = {"hourly": "hour", "daily": "day", "weekly": "week", "monthly": "month"}
+_ROLES = {"admin": "admin", "viewer": "viewer"}
+_SECONDS = {"hour": 3600, "day": 86400, "week": 604800}
+_KINDS = {"alertmanager": "alertmanager", "grafana_alerting": "alertmanager", "webhook": "generic"}
+# Grafana OnCall's "repeat escalation" step runs the chain again, five times at most.
+REPEATS = 5
+
+
+def _zone(name: object, kind: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"{kind}: time zone {name!r} does not exist") from None
+
+
+def _wall(text: object, kind: str) -> datetime:
+    """Return a shift's start: naive local wall time, as the API gives it."""
+    try:
+        found = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{kind}: {text!r} is not a date and time") from None
+    return found
+
+
+def convert(data: dict[str, Any], *, now: datetime, keep_keys: bool = False) -> Migration:
+    """Return the migration of Grafana OnCall's objects (`data` maps each endpoint to its list;
+    `shifts` and `steps` map a schedule's and a chain's id to theirs)."""
+    m = Migration("Grafana OnCall")
+    users = _users(m, data.get("users") or [], data.get("rules") or {})
+    teams = _teams(m, data.get("teams") or [], data.get("users") or [], users)
+    schedules = _schedules(m, data, users, now)
+    chains = _chains(m, data, users, schedules, teams)
+    services = _services(m, data, chains, teams, keep_keys)
+    for hook in data.get("webhooks") or []:
+        m.note(
+            "outgoing webhook",
+            str(hook.get("name") or hook.get("id")),
+            SKIPPED,
+            "add it under webhooks: with a signing secret, and name it in a policy's level",
+        )
+    config: dict[str, Any] = {}
+    for key, found in (
+        ("users", [spec for _who, spec in users.values()]),
+        ("teams", list(teams.values())),
+        ("schedules", [spec for _name, spec in schedules.values()]),
+        ("escalation_policies", [spec for _name, spec in chains.values()]),
+        ("services", services),
+    ):
+        if found:
+            config[key] = found
+    m.config = config
+    m.users = {uid: who for uid, (who, _spec) in users.items()}
+    m.schedules = {sid: name for sid, (name, _spec) in schedules.items()}
+    return m
+
+
+# --- people -----------------------------------------------------------------------------------
+
+
+def _users(
+    m: Migration, items: list[dict[str, Any]], rules: dict[str, list[dict[str, Any]]]
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    taken: set[str] = set()
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for item in items:
+        uid = str(need(item.get("id"), "a user", "id"))
+        email = str(item.get("email") or "")
+        name = str(item.get("name") or item.get("username") or email or uid)
+        who = handle(email, name, taken)
+        spec: dict[str, Any] = {"handle": who, "name": name}
+        if email:
+            spec["email"] = email
+        zone = str(item.get("timezone") or "UTC")
+        _zone(zone, f"user {email or uid}")
+        if zone != "UTC":
+            spec["time_zone"] = zone
+        role = _ROLES.get(str(item.get("role")), "responder")
+        if role != "responder":
+            spec["role"] = role
+        steps = sorted(
+            (r for r in rules.get(uid, []) if not r.get("important")),
+            key=lambda r: int(r.get("position") or 0),
+        )
+        delay = 0
+        methods: list[dict[str, Any]] = []
+        plan: list[dict[str, str]] = []
+        for step in steps:
+            kind = str(step.get("type"))
+            if kind == "wait":
+                delay += int(step.get("duration") or 0)
+            elif kind == "notify_by_email" and email:
+                if not methods:
+                    methods.append({"name": "email", "type": "email", "address": email})
+                after = f"{delay // 60}m"
+                if {"contact_method": "email", "after": after} not in plan:
+                    plan.append({"contact_method": "email", "after": after})
+            else:
+                how = kind.removeprefix("notify_by_").replace("_", " ")
+                advice = {
+                    "sms": "the API gives no phone number: add it on the profile page",
+                    "phone call": "the API gives no phone number: add it on the profile page",
+                    "telegram": "link Telegram on the profile page",
+                    "mobile app": "enable Web Push or add ntfy on the profile page",
+                }.get(how, "no counterpart")
+                m.note("notification rule", f"{who}: {how} after {delay // 60}m", SKIPPED, advice)
+        if methods:
+            spec["contact_methods"] = methods
+            spec["notification_rules"] = plan
+        if who == email.split("@", 1)[0]:
+            m.note("user", who, IMPORTED)
+        else:
+            m.note("user", who, CHANGED, f"handle {who} (from {email or name})")
+        found[uid] = (who, spec)
+    return found
+
+
+def _teams(
+    m: Migration,
+    items: list[dict[str, Any]],
+    people: list[dict[str, Any]],
+    users: dict[str, tuple[str, dict[str, Any]]],
+) -> dict[str, dict[str, Any]]:
+    taken: set[str] = set()
+    found: dict[str, dict[str, Any]] = {}
+    for item in items:
+        tid = str(need(item.get("id"), "a team", "id"))
+        name = str(item.get("name") or tid)
+        members = [
+            users[str(p["id"])][0]
+            for p in people
+            if str(p.get("id")) in users and tid in [str(t) for t in p.get("teams") or []]
+        ]
+        found[tid] = {"slug": slug(name, taken), "name": name, "members": members}
+        m.note("team", name, IMPORTED)
+    return found
+
+
+# --- schedules --------------------------------------------------------------------------------
+
+
+def _schedules(
+    m: Migration,
+    data: dict[str, Any],
+    users: dict[str, tuple[str, dict[str, Any]]],
+    now: datetime,
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    taken: set[str] = set()
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for item in data.get("schedules") or []:
+        sid = str(need(item.get("id"), "a schedule", "id"))
+        title = str(item.get("name") or sid)
+        kind = f"schedule {title}"
+        if item.get("type") == "ical":
+            m.note("schedule", title, SKIPPED, "an iCal schedule: rebuild it as layers")
+            continue
+        zone = _zone(item.get("time_zone") or "UTC", kind)
+        name = slug(title, taken)
+        shifts = sorted(
+            (data.get("shifts") or {}).get(sid, []), key=lambda s: int(s.get("level") or 0)
+        )
+        layers: list[dict[str, Any]] = []
+        overrides: list[dict[str, Any]] = []
+        names: set[str] = set()
+        for shift in shifts:
+            _shift(m, title, shift, zone, users, now, layers, overrides, names)
+        schedule: dict[str, Any] = {"name": name, "time_zone": zone.key}
+        if name != title:
+            schedule["description"] = title
+        schedule["layers"] = layers
+        if overrides:
+            schedule["overrides"] = overrides
+        m.note(
+            "schedule",
+            title,
+            CHANGED if name != title else IMPORTED,
+            f"named {name}" if name != title else "",
+        )
+        found[sid] = (name, schedule)
+    return found
+
+
+def _people(
+    m: Migration, what: str, groups: list[list[str]], users: dict[str, tuple[str, dict[str, Any]]]
+) -> list[str]:
+    """Return one handle per turn; a turn of several people keeps its first, and says so."""
+    turns = []
+    for group in groups:
+        known = [users[str(u)][0] for u in group if str(u) in users]
+        if not known:
+            continue
+        if len(known) > 1:
+            m.note(
+                "shift turn",
+                f"{what}: {', '.join(known)}",
+                CHANGED,
+                f"a turn of several people keeps {known[0]}",
+            )
+        turns.append(known[0])
+    return turns
+
+
+def _shift(
+    m: Migration,
+    schedule: str,
+    shift: dict[str, Any],
+    zone: ZoneInfo,
+    users: dict[str, tuple[str, dict[str, Any]]],
+    now: datetime,
+    layers: list[dict[str, Any]],
+    overrides: list[dict[str, Any]],
+    names: set[str],
+) -> None:
+    title = str(shift.get("name") or shift.get("id"))
+    what = f"{schedule}: {title}"
+    kind = f"schedule {schedule}: shift {title}"
+    local = _zone(shift.get("time_zone"), kind) if shift.get("time_zone") else zone
+    start = _wall(need(shift.get("start"), kind, "start"), kind)
+    if start.utcoffset() is not None:
+        start = start.astimezone(local).replace(tzinfo=None)
+    length = int(shift.get("duration") or 0)
+    if shift.get("until"):
+        until = _wall(shift["until"], kind)
+        until = until if until.utcoffset() is not None else until.replace(tzinfo=local)
+        if until <= now:
+            m.note("shift", what, SKIPPED, f"ended {shift['until']}")
+            return
+    if shift.get("type") in ("single_event", "override"):
+        begin = start.replace(tzinfo=local)
+        end = begin + timedelta(seconds=length)
+        people = [users[str(u)][0] for u in shift.get("users") or [] if str(u) in users]
+        if end <= now or not people:
+            m.note("shift", what, SKIPPED, "over" if end <= now else "nobody in it")
+            return
+        for person in people:
+            overrides.append({"user": person, "from": begin.isoformat(), "to": end.isoformat()})
+        m.note("shift", what, CHANGED, "a one-off shift is an override")
+        return
+    unit = _FREQUENCY.get(str(shift.get("frequency")))
+    if unit is None:
+        m.note("shift", what, SKIPPED, f"no recurrence ({shift.get('frequency')!r})")
+        return
+    count = int(shift.get("interval") or 1)
+    if shift.get("type") == "rolling_users":
+        turns = _people(m, what, list(shift.get("rolling_users") or []), users)
+        first = int(shift.get("start_rotation_from_user_index") or 0)
+        turns = turns[first:] + turns[:first] if turns else turns
+    else:
+        turns = _people(m, what, [list(shift.get("users") or [])], users)
+    if not turns:
+        m.note("shift", what, SKIPPED, "nobody takes turns in it")
+        return
+    layer: dict[str, Any] = {
+        "name": _unique_name(title, names),
+        "rotation": f"{count} {unit}{'s' if count != 1 else ''}",
+        "start": start.isoformat(timespec="minutes"),
+        "participants": turns,
+    }
+    if local is not zone:
+        layer["time_zone"] = local.key
+    windows = _windows(shift, start, length, unit, count)
+    if windows:
+        layer["restrictions"] = windows
+    layers.append(layer)
+    m.note(
+        "shift",
+        what,
+        IMPORTED if layer["name"] == title else CHANGED,
+        "" if layer["name"] == title else f"layer {layer['name']}",
+    )
+
+
+def _unique_name(title: str, taken: set[str]) -> str:
+    found, n = title, 2
+    while found in taken:
+        found, n = f"{title} ({n})", n + 1
+    taken.add(found)
+    return found
+
+
+def _windows(
+    shift: dict[str, Any], start: datetime, length: int, unit: str, count: int
+) -> list[dict[str, Any]]:
+    """Return the hours a shift is on call within each turn: from its start time for its
+    duration, on its days (`by_day`), unless it covers the whole turn."""
+    days = [_DAYS[d] for d in shift.get("by_day") or [] if d in _DAYS]
+    whole = unit != "month" and length >= _SECONDS[unit] * count
+    if whole and not days:
+        return []
+    if length >= 86400 or length <= 0:
+        return [{"days": days, "from": "00:00", "to": "00:00"}] if days else []
+    begin = start.hour * 60 + start.minute
+    end = (begin + length // 60) % 1440
+    window: dict[str, Any] = {
+        "from": f"{begin // 60:02d}:{begin % 60:02d}",
+        "to": f"{end // 60:02d}:{end % 60:02d}",
+    }
+    return [{"days": days, **window}] if days else [window]
+
+
+# --- escalation and services -----------------------------------------------------------------
+
+
+def _chains(
+    m: Migration,
+    data: dict[str, Any],
+    users: dict[str, tuple[str, dict[str, Any]]],
+    schedules: dict[str, tuple[str, dict[str, Any]]],
+    teams: dict[str, dict[str, Any]],
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    taken: set[str] = set()
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for chain in data.get("escalation_chains") or []:
+        cid = str(need(chain.get("id"), "an escalation chain", "id"))
+        title = str(chain.get("name") or cid)
+        name = slug(title, taken)
+        levels: list[tuple[list[str], int]] = []  # targets, and the wait after them (s)
+        current: list[str] = []
+        repeat = 0
+        steps = sorted(
+            (data.get("steps") or {}).get(cid, []), key=lambda s: int(s.get("position") or 0)
+        )
+        for step in steps:
+            kind = str(step.get("type"))
+            what = f"{title}: step {int(step.get('position') or 0) + 1} ({kind})"
+            if kind == "wait":
+                wait = int(step.get("duration") or 0)
+                if current:
+                    levels.append((current, wait))
+                    current = []
+                elif levels:  # waits in a row add up
+                    levels[-1] = (levels[-1][0], levels[-1][1] + wait)
+                continue
+            if kind in ("notify_persons", "notify_person_next_each_time"):
+                current += [
+                    f"user:{users[str(u)][0]}"
+                    for u in step.get("persons_to_notify") or []
+                    if str(u) in users
+                ]
+                if kind == "notify_person_next_each_time":
+                    m.note("escalation step", what, CHANGED, "every person is paged, not in turn")
+            elif (
+                kind == "notify_on_call_from_schedule"
+                and str(step.get("notify_on_call_from_schedule")) in schedules
+            ):
+                current.append(
+                    f"schedule:{schedules[str(step['notify_on_call_from_schedule'])][0]}"
+                )
+            elif kind == "notify_team_members" and str(step.get("notify_to_team_members")) in teams:
+                current.append(f"team:{teams[str(step['notify_to_team_members'])]['slug']}")
+            elif kind == "repeat_escalation":
+                repeat = REPEATS
+            else:
+                m.note(
+                    "escalation step",
+                    what,
+                    SKIPPED,
+                    "no counterpart (a Slack user group, a webhook): page people or schedules",
+                )
+        if current:
+            levels.append((current, 0))
+        policy: dict[str, Any] = {"name": name}
+        if repeat:
+            policy["repeat"] = repeat
+        policy["levels"] = [
+            {"targets": targets, **({"delay": duration_text(wait)} if wait else {})}
+            for targets, wait in levels
+        ]
+        m.note(
+            "escalation chain",
+            title,
+            CHANGED if name != title else IMPORTED,
+            f"named {name}" if name != title else "",
+        )
+        found[cid] = (name, policy)
+    return found
+
+
+def _services(
+    m: Migration,
+    data: dict[str, Any],
+    chains: dict[str, tuple[str, dict[str, Any]]],
+    teams: dict[str, dict[str, Any]],
+    keep_keys: bool,
+) -> list[dict[str, Any]]:
+    taken: set[str] = set()
+    found: list[dict[str, Any]] = []
+    for item in data.get("integrations") or []:
+        title = str(item.get("name") or item.get("id"))
+        kind = _KINDS.get(str(item.get("type")))
+        if kind is None:
+            m.note(
+                "integration",
+                title,
+                SKIPPED,
+                f"{item.get('type')} integrations have no counterpart",
+            )
+            continue
+        service: dict[str, Any] = {"slug": slug(title, taken), "name": title}
+        chain = chains.get(str((item.get("default_route") or {}).get("escalation_chain_id")))
+        if chain is not None:
+            service["escalation_policy"] = chain[0]
+        team = teams.get(str(item.get("team_id")))
+        if team is not None:
+            service["team"] = team["slug"]
+        service["integrations"] = [{"type": kind, "name": kind}]
+        token = str(item.get("link") or "").rstrip("/").rsplit("/", 1)[-1]
+        if keep_keys and len(token) >= 20:
+            m.keys[f"{service['slug']}/{kind}"] = token
+            m.note("integration", title, IMPORTED, "its URL's token is kept as its key")
+        else:
+            m.note("integration", title, CHANGED, "a new key: point the sender at Tocsin with it")
+        for route in (data.get("routes") or {}).get(str(item.get("id")), []):
+            if route.get("is_the_last_route"):
+                continue
+            m.note(
+                "route",
+                f"{title}: {route.get('routing_regex') or route.get('id')}",
+                SKIPPED,
+                f"a {route.get('routing_type') or 'template'} route: rebuild it as a label route",
+            )
+        found.append(service)
+        m.note("service", title, CHANGED, "made for the integration")
+    return found
+
+
+def check(migration: Migration, data: dict[str, Any], start: datetime, end: datetime) -> int:
+    """Compare each imported schedule with Grafana OnCall's final shifts over [start, end)
+    (`/schedules/{id}/final_shifts`); put every difference in `migration.checks`; return how
+    many schedules were compared."""
+    specs = {s["name"]: s for s in migration.config.get("schedules", [])}
+    compared = 0
+    for sid, shifts in (data.get("final_shifts") or {}).items():
+        name = migration.schedules.get(sid)
+        if name is None:
+            continue
+        kind = f"schedule {name}: its final shifts"
+        entries = [
+            (
+                _wall(shift.get("shift_start"), kind),
+                _wall(shift.get("shift_end"), kind),
+                migration.users.get(str(shift.get("user_pk")), "someone unknown"),
+            )
+            for shift in shifts
+        ]
+        migration.checks += verify.differences(
+            verify.to_schedule(specs[name]), entries, start, end, source="Grafana OnCall"
+        )
+        compared += 1
+    return compared
