@@ -637,6 +637,8 @@ def load_keys(path: Path | str) -> dict[str, str]:
             problems.append(
                 f"{where}: the key of {name} must be 20 to 200 visible characters (not shown)"
             )
+        elif len(set(key)) < 8:
+            problems.append(f"{where}: the key of {name} is too easy to guess (not shown)")
         elif key in seen:
             problems.append(f"{where}: {name} reuses the key of {seen[key]}")
         else:

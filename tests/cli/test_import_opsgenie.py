@@ -60,8 +60,9 @@ def test_import_apply_and_the_kept_key_pages_the_schedules_on_call(
     assert OG_KEY not in config and OG_KEY in keys.read_text()
 
     cli.ok("apply", "-f", str(tmp_path / "api" / "tocsin.yaml"), "--keys", str(keys))
-    # Thursday 12:30 in Berlin: the weekday rotation's first week, alice's turn.
-    assert cli.ok("oncall", "--json").json()[0]["users"] == ["alice"]
+    # Thursday 12:30 in Berlin: the weekday rotation's first week, alice's turn; no night.
+    on_call = {s["schedule"]: s["users"] for s in cli.ok("oncall", "--json").json()}
+    assert on_call == {"payments-schedule-weekdays": ["alice"], "payments-schedule-nights": []}
 
     import opsgenie_sdk
 
@@ -84,8 +85,8 @@ def test_import_apply_and_the_kept_key_pages_the_schedules_on_call(
         timeline = [e.message for e in incidents.get(session, "INC-1").events]
     engine.dispose()
     assert (
-        "Paging alice (payments-escalation level 1: schedule:payments-schedule) via email, voice"
-        in timeline
+        "Paging alice (payments-escalation level 1: schedule:payments-schedule-weekdays,"
+        " schedule:payments-schedule-nights) via email, voice" in timeline
     )
 
 
@@ -98,8 +99,11 @@ def test_the_report_and_the_schedule_say_what_changed(cli: Cli, tmp_path: Path) 
     for row in (
         "| rotation | Payments Schedule: Weekdays | changed | a 'none' participant is a turn with"
         " nobody on call (-) |",
-        "| rotation | Payments Schedule: Nights | changed | a team participant (Payments) was"
-        " left out: layers take users |",
+        "| rotation | Payments Schedule: Nights | changed | the turn of team participant"
+        " Payments has nobody on call: layers take users |",
+        "| schedule | Payments Schedule | changed | split into payments-schedule-weekdays,"
+        " payments-schedule-nights: Opsgenie pages everyone on call in every rotation, and each"
+        " escalation that notifies it pages all of these |",
         "| escalation rule | Payments Escalation: next of schedule Payments Schedule | skipped |"
         " the next on-call has no counterpart |",
         "| integration | Alertmanager | imported | its API key is kept |",
@@ -109,8 +113,8 @@ def test_the_report_and_the_schedule_say_what_changed(cli: Cli, tmp_path: Path) 
         " ntfy or Web Push on the profile page |",
     ):
         assert row in rows
-    [schedule] = config.load(tmp_path / "out" / "tocsin.yaml").spec.schedules
-    weekdays, nights = schedule.layers
+    first, second = config.load(tmp_path / "out" / "tocsin.yaml").spec.schedules
+    [weekdays], [nights] = first.layers, second.layers
     assert weekdays.participants == ["alice", "-", "bob"]
     # Monday 09:00 to Friday 18:00, split into exact days.
     assert [(r.days, r.from_, r.to) for r in weekdays.restrictions] == [
@@ -121,10 +125,11 @@ def test_the_report_and_the_schedule_say_what_changed(cli: Cli, tmp_path: Path) 
         (["fri"], "00:00", "18:00"),
     ]
     assert [(r.days, r.from_, r.to) for r in nights.restrictions] == [(None, "18:00", "09:00")]
+    assert nights.participants == ["bob", "-"]  # the team's turn keeps its place, with nobody
     [policy] = config.load(tmp_path / "out" / "tocsin.yaml").spec.escalation_policies
     # Rules at 0 and 15 minutes from the alert: levels 15 minutes apart, then 5 before a repeat.
     assert [(lv.targets, lv.delay) for lv in policy.levels] == [
-        (["schedule:payments-schedule"], "15m"),
+        (["schedule:payments-schedule-weekdays", "schedule:payments-schedule-nights"], "15m"),
         (["user:alice"], "5m"),
     ]
     assert policy.repeat == 2

@@ -68,6 +68,7 @@ def test_kept_keys_are_the_integrations_keys(
             "api/opsgenie reuses the key of api/pd",
         ),
         (f"integrations:\n  api/nope: {PD_KEY}\n", 0o600, "api/nope is not an integration of"),
+        ("integrations:\n  api/pd: " + "ab" * 12 + "\n", 0o600, "is too easy to guess"),
         (f"integrations:\n  api/pd: {PD_KEY}\n", 0o644, "others may read it; chmod 600"),
     ],
 )
@@ -78,5 +79,5 @@ def test_bad_keys_files_are_refused_and_nothing_is_applied(
     result = cli("apply", "-f", config, "--keys", secrets)
     assert result.code == 2
     assert problem in result.stderr
-    assert "short-key" not in result.stderr  # a key is never quoted back
+    assert "short-key" not in result.stderr and PD_KEY not in result.stderr  # never quoted back
     assert cli.ok("integration", "list", "--json").json() == []

@@ -93,7 +93,7 @@ def import_pagerduty(
         [output, *([keys_file] if keep_keys else []), *([report] if report else [])], force
     )
     data = _read(source, "PagerDuty", api_url, token, from_dir, now)
-    migration = mapping.convert(data, now=now, keep_keys=keep_keys)
+    migration = _convert(mapping, data, "PagerDuty", now=now, keep_keys=keep_keys)
     compared = mapping.check(migration, data, now, now + source.VERIFY_AHEAD) if verify else 0
     _write(migration, output, keys_file if keep_keys else None, report, now)
     if verify:
@@ -132,7 +132,7 @@ def import_opsgenie(
         [output, *([keys_file] if keep_keys else []), *([report] if report else [])], force
     )
     data = _read(source, "Opsgenie", api_url, token, from_dir, now)
-    migration = mapping.convert(data, now=now, keep_keys=keep_keys)
+    migration = _convert(mapping, data, "Opsgenie", now=now, keep_keys=keep_keys)
     compared = mapping.check(migration, data, now, now + source.VERIFY_AHEAD) if verify else 0
     _write(migration, output, keys_file if keep_keys else None, report, now)
     if verify:
@@ -174,7 +174,7 @@ def import_grafana_oncall(
         [output, *([keys_file] if keep_keys else []), *([report] if report else [])], force
     )
     data = _read(source, "Grafana OnCall", api_url or "", token, from_dir, now)
-    migration = mapping.convert(data, now=now, keep_keys=keep_keys)
+    migration = _convert(mapping, data, "Grafana OnCall", now=now, keep_keys=keep_keys)
     compared = mapping.check(migration, data, now, now + source.VERIFY_AHEAD) if verify else 0
     _write(migration, output, keys_file if keep_keys else None, report, now)
     if verify:
@@ -242,11 +242,28 @@ def _check_targets(paths: list[Path], force: bool) -> None:
     existing = [str(p) for p in paths if p.exists()]
     if existing and not force:
         raise InvalidInput(f"{', '.join(existing)}: exists already; --force overwrites it")
+    missing = sorted({str(p.parent) for p in paths if not p.parent.is_dir()})
+    if missing:
+        raise InvalidInput(f"{', '.join(missing)}: no such folder to write into")
+
+
+def _convert(mapping: Any, data: dict[str, Any], name: str, **options: Any) -> Any:
+    """Map the source's answers; an answer not in its documented shape is one line, not a
+    traceback (the mapping names the object where it can)."""
+    try:
+        return mapping.convert(data, **options)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        raise InvalidInput(
+            f"{name} answered something not in its documented shape ({type(exc).__name__}:"
+            f" {str(exc)[:200]}); nothing was written"
+        ) from None
 
 
 def _write(
     migration: Any, output: Path, keys_file: Path | None, report: Path | None, now: datetime
 ) -> None:
+    """Write the config, the keys and the report, each whole or not at all: every file is
+    written beside its place first, then all are moved into place."""
     from tocsin import config
     from tocsin.services.config_export import dump
 
@@ -256,7 +273,7 @@ def _write(
     )
     text = dump(migration.config, header=header)
     config.parse(text, str(output))  # what `tocsin apply` will read: refuse to write less
-    output.write_text(text, encoding="utf-8")
+    files: list[tuple[Path, str, int]] = [(output, text, 0o644)]
     written = [str(output)]
     if keys_file is not None:
         body = dump(
@@ -264,14 +281,28 @@ def _write(
             header="# Integration keys senders already use. Keep this file secret; never commit"
             " it.\n",
         )
-        descriptor = os.open(keys_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(descriptor, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(body)
+        files.append((keys_file, body, 0o600))
         written.append(f"{keys_file} ({len(migration.keys)} keys, mode 600)")
     if report is not None:
-        report.write_text(migration.markdown(), encoding="utf-8")
+        files.append((report, migration.markdown(), 0o644))
         written.append(str(report))
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for target, content, mode in files:
+            temporary = target.with_name(f".{target.name}.importing")
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            os.fchmod(descriptor, mode)  # the keys are never readable by others, even briefly
+            with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+                file.write(content)
+            staged.append((temporary, target))
+    except OSError as exc:
+        for temporary, _target in staged:
+            temporary.unlink(missing_ok=True)
+        raise InvalidInput(
+            f"cannot write {exc.filename}: {exc.strerror}; nothing was written"
+        ) from None
+    for temporary, target in staged:
+        os.replace(temporary, target)
     counts = migration.counts()
     for line in migration.report:
         if line.outcome != "imported":

@@ -7,8 +7,8 @@ from typing import Any
 
 from tocsin.importing import Source
 
-# How far ahead overrides are read: the ones after that are made nearer the time.
-OVERRIDES_AHEAD = timedelta(days=90)
+# How far ahead overrides are read.
+OVERRIDES_AHEAD = timedelta(days=365)
 
 
 def headers(token: str) -> dict[str, str]:
@@ -52,6 +52,6 @@ def fetch(source: Source, *, now: datetime) -> dict[str, Any]:
         "escalation_policies": source.pages("/escalation_policies", "escalation_policies"),
         "services": source.pages("/services", "services", {"include[]": ["integrations"]}),
         "maintenance_windows": source.pages(
-            "/maintenance_windows", "maintenance_windows", {"filter": "future"}
+            "/maintenance_windows", "maintenance_windows", {"filter": "open"}
         ),
     }

@@ -38,6 +38,7 @@ class Migration:
     # The source's ids of users and schedules -> their handles and names here.
     users: dict[str, str] = field(default_factory=dict)
     schedules: dict[str, str] = field(default_factory=dict)
+    groups: dict[str, list[str]] = field(default_factory=dict)  # a source schedule's several
     checks: list[str] = field(default_factory=list)  # schedule differences, when verified
 
     def note(self, kind: str, name: str, outcome: str, why: str = "") -> None:

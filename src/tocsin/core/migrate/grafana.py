@@ -34,6 +34,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tocsin.core.migrate import CHANGED, IMPORTED, SKIPPED, Migration, handle, need, slug, verify
+from tocsin.core.schedule import GAP
 from tocsin.core.timeutil import duration_text
 from tocsin.errors import InvalidInput
 
@@ -117,6 +118,14 @@ def _users(
         role = _ROLES.get(str(item.get("role")), "responder")
         if role != "responder":
             spec["role"] = role
+        important = [r for r in rules.get(uid, []) if r.get("important")]
+        if important:
+            m.note(
+                "notification rule",
+                f"{who}: {len(important)} for important alerts",
+                SKIPPED,
+                "Tocsin pages every alert by the same rules",
+            )
         steps = sorted(
             (r for r in rules.get(uid, []) if not r.get("important")),
             key=lambda r: int(r.get("position") or 0),
@@ -227,6 +236,14 @@ def _people(
     for group in groups:
         known = [users[str(u)][0] for u in group if str(u) in users]
         if not known:
+            # The turn keeps its place, with nobody: the others' turns stay where they were.
+            m.note(
+                "shift turn",
+                f"{what}: {', '.join(map(str, group))}",
+                CHANGED,
+                "nobody known: a turn with nobody on call",
+            )
+            turns.append(GAP)
             continue
         if len(known) > 1:
             m.note(
@@ -258,12 +275,14 @@ def _shift(
     if start.utcoffset() is not None:
         start = start.astimezone(local).replace(tzinfo=None)
     length = int(shift.get("duration") or 0)
+    why: list[str] = []
     if shift.get("until"):
         until = _wall(shift["until"], kind)
         until = until if until.utcoffset() is not None else until.replace(tzinfo=local)
         if until <= now:
             m.note("shift", what, SKIPPED, f"ended {shift['until']}")
             return
+        why.append(f"it ends {shift['until']} in Grafana OnCall: remove it then, layers do not end")
     if shift.get("type") in ("single_event", "override"):
         begin = start.replace(tzinfo=local)
         end = begin + timedelta(seconds=length)
@@ -286,9 +305,24 @@ def _shift(
         turns = turns[first:] + turns[:first] if turns else turns
     else:
         turns = _people(m, what, [list(shift.get("users") or [])], users)
-    if not turns:
+    if not [t for t in turns if t != GAP]:
         m.note("shift", what, SKIPPED, "nobody takes turns in it")
         return
+    begins = shift.get("rotation_start")
+    if begins and unit != "month":
+        effective = _wall(begins, kind)
+        effective = (
+            effective.astimezone(local).replace(tzinfo=None) if effective.utcoffset() else effective
+        )
+        turn = timedelta(seconds=_SECONDS[unit] * count)
+        if effective > start:
+            # The rotation takes effect from its first turn at or after rotation_start, and the
+            # people move on by the turns skipped.
+            skipped = -(-(effective - start) // turn)
+            start += skipped * turn
+            turns = turns[skipped % len(turns) :] + turns[: skipped % len(turns)]
+            begun = start.isoformat(timespec="minutes")
+            why.append(f"it takes effect from {begun}, its first turn after rotation_start")
     layer: dict[str, Any] = {
         "name": _unique_name(title, names),
         "rotation": f"{count} {unit}{'s' if count != 1 else ''}",
@@ -297,16 +331,18 @@ def _shift(
     }
     if local is not zone:
         layer["time_zone"] = local.key
-    windows = _windows(shift, start, length, unit, count)
+    windows, exact = _windows(shift, start, length, unit, count)
     if windows:
         layer["restrictions"] = windows
+    if not exact:
+        why.append(
+            f"on call {duration_text(length)} of every {count} {unit}(s): Tocsin restricts by"
+            " day and hour, so it is on call in those hours of every day of the turn"
+        )
     layers.append(layer)
-    m.note(
-        "shift",
-        what,
-        IMPORTED if layer["name"] == title else CHANGED,
-        "" if layer["name"] == title else f"layer {layer['name']}",
-    )
+    if layer["name"] != title:
+        why.append(f"layer {layer['name']}")
+    m.note("shift", what, CHANGED if why else IMPORTED, "; ".join(why))
 
 
 def _unique_name(title: str, taken: set[str]) -> str:
@@ -319,22 +355,41 @@ def _unique_name(title: str, taken: set[str]) -> str:
 
 def _windows(
     shift: dict[str, Any], start: datetime, length: int, unit: str, count: int
-) -> list[dict[str, Any]]:
-    """Return the hours a shift is on call within each turn: from its start time for its
-    duration, on its days (`by_day`), unless it covers the whole turn."""
+) -> tuple[list[dict[str, Any]], bool]:
+    """Return the hours a shift is on call in each turn, as restrictions, and whether they say
+    exactly that: from its start time for its duration, on its days (`by_day`; a weekly shift
+    without them, on the day it starts), split into days where it runs past midnight."""
+    if unit == "month":
+        return [], length <= 0
+    turn = _SECONDS[unit] * count
+    if length <= 0 or length >= turn:
+        return [], True  # on call the whole turn
     days = [_DAYS[d] for d in shift.get("by_day") or [] if d in _DAYS]
-    whole = unit != "month" and length >= _SECONDS[unit] * count
-    if whole and not days:
-        return []
-    if length >= 86400 or length <= 0:
-        return [{"days": days, "from": "00:00", "to": "00:00"}] if days else []
-    begin = start.hour * 60 + start.minute
-    end = (begin + length // 60) % 1440
-    window: dict[str, Any] = {
-        "from": f"{begin // 60:02d}:{begin % 60:02d}",
-        "to": f"{end // 60:02d}:{end % 60:02d}",
-    }
-    return [{"days": days, **window}] if days else [window]
+    if unit == "week" and not days:
+        days = [list(_DAYS.values())[start.weekday()]]
+    begin = start.hour * 3600 + start.minute * 60
+    if unit in ("hour", "day") and not days:
+        if length >= 86400:
+            return [], False
+        exact = unit == "day" and count == 1
+        return [{"from": _clock(begin), "to": _clock(begin + length)}], exact
+    windows: list[dict[str, Any]] = []
+    order = list(_DAYS.values())
+    for day in days:
+        cursor = order.index(day) * 86400 + begin
+        stop = cursor + length
+        while cursor < stop:
+            midnight = (cursor // 86400 + 1) * 86400
+            end = min(stop, midnight)
+            windows.append(
+                {"days": [order[(cursor // 86400) % 7]], "from": _clock(cursor), "to": _clock(end)}
+            )
+            cursor = end
+    return windows, (unit == "week" and count == 1) or (unit == "day" and count == 1)
+
+
+def _clock(seconds: int) -> str:
+    return f"{seconds // 3600 % 24:02d}:{seconds % 3600 // 60:02d}"
 
 
 # --- escalation and services -----------------------------------------------------------------
@@ -364,17 +419,30 @@ def _chains(
             what = f"{title}: step {int(step.get('position') or 0) + 1} ({kind})"
             if kind == "wait":
                 wait = int(step.get("duration") or 0)
-                if current:
+                if wait <= 0:
+                    continue  # no wait: the next steps belong to the same level
+                if not current and not levels:
+                    m.note(
+                        "escalation step",
+                        what,
+                        CHANGED,
+                        f"a wait of {duration_text(wait)} before anyone is notified: Tocsin pages"
+                        " the first level at once",
+                    )
+                elif current:
                     levels.append((current, wait))
                     current = []
                 elif levels:  # waits in a row add up
                     levels[-1] = (levels[-1][0], levels[-1][1] + wait)
                 continue
             if kind in ("notify_persons", "notify_person_next_each_time"):
+                field = (
+                    "persons_to_notify"
+                    if kind == "notify_persons"
+                    else "persons_to_notify_next_each_time"
+                )
                 current += [
-                    f"user:{users[str(u)][0]}"
-                    for u in step.get("persons_to_notify") or []
-                    if str(u) in users
+                    f"user:{users[str(u)][0]}" for u in step.get(field) or [] if str(u) in users
                 ]
                 if kind == "notify_person_next_each_time":
                     m.note("escalation step", what, CHANGED, "every person is paged, not in turn")
@@ -385,8 +453,8 @@ def _chains(
                 current.append(
                     f"schedule:{schedules[str(step['notify_on_call_from_schedule'])][0]}"
                 )
-            elif kind == "notify_team_members" and str(step.get("notify_to_team_members")) in teams:
-                current.append(f"team:{teams[str(step['notify_to_team_members'])]['slug']}")
+            elif kind == "notify_team_members" and str(step.get("team_to_notify")) in teams:
+                current.append(f"team:{teams[str(step['team_to_notify'])]['slug']}")
             elif kind == "repeat_escalation":
                 repeat = REPEATS
             else:
@@ -394,10 +462,13 @@ def _chains(
                     "escalation step",
                     what,
                     SKIPPED,
-                    "no counterpart (a Slack user group, a webhook): page people or schedules",
+                    f"{kind} has no counterpart: page people, a schedule or a team instead",
                 )
         if current:
             levels.append((current, 0))
+        if not levels:
+            m.note("escalation chain", title, SKIPPED, "it notifies no one Tocsin can page")
+            continue
         policy: dict[str, Any] = {"name": name}
         if repeat:
             policy["repeat"] = repeat

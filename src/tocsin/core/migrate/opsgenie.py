@@ -14,8 +14,10 @@ How each maps:
   participants take turns, a `none` participant is a turn with nobody on call (`-`), and a
   team or escalation participant, which Tocsin cannot put in a layer, is reported. A
   time-of-day restriction is a window every day; a weekday-and-time-of-day restriction,
-  which may span several days, is split into exact per-day windows. Rotations listed later
-  take precedence, as later Tocsin layers do.
+  which may span several days, is split into exact per-day windows. Opsgenie pages everyone
+  on call in every rotation of a schedule, where a later Tocsin layer wins over earlier ones:
+  a schedule of several rotations becomes a schedule per rotation, and an escalation that
+  notifies it names them all in one level, so the same people are paged.
 - An escalation's rules, each notifying after a delay from the alert, become levels whose
   delays are the differences; `repeat.count` the repeats. Notifying a schedule's on-call
   (`default`) or a user moves; `next` and `previous` on-call have no counterpart.
@@ -30,6 +32,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tocsin.core.escalation import MAX_REPEAT
 from tocsin.core.migrate import CHANGED, IMPORTED, SKIPPED, Migration, handle, need, slug, verify
 from tocsin.core.schedule import GAP
 from tocsin.core.timeutil import duration_text
@@ -39,7 +42,8 @@ DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sun
 _ROLES = {"owner": "admin", "admin": "admin", "observer": "viewer", "stakeholder": "viewer"}
 _UNITS = {"hourly": "hour", "daily": "day", "weekly": "week"}
 _MINUTES = {"minutes": 1, "hours": 60, "days": 1440}
-_API_TYPES = {"API", "Prometheus", "Alertmanager", "Grafana", "Datadog", "Zabbix", "Nagios"}
+# Integrations whose senders post Opsgenie's Alert API (the others post their own formats).
+_API_TYPES = {"API", "Prometheus", "Alertmanager", "Grafana"}
 
 
 def _zone(name: object, kind: str) -> ZoneInfo:
@@ -78,7 +82,7 @@ def convert(data: dict[str, Any], *, now: datetime, keep_keys: bool = False) -> 
     for key, found in (
         ("users", [spec for _handle, spec in users.values()]),
         ("teams", list(teams.values())),
-        ("schedules", [spec for _name, spec in schedules.values()]),
+        ("schedules", [spec for _names, specs in schedules.values() for spec in specs]),
         ("escalation_policies", [spec for _name, spec in policies.values()]),
         ("services", services),
     ):
@@ -86,7 +90,7 @@ def convert(data: dict[str, Any], *, now: datetime, keep_keys: bool = False) -> 
             config[key] = found
     m.config = config
     m.users = {uid: who for uid, (who, _spec) in users.items()}
-    m.schedules = {sid: name for sid, (name, _spec) in schedules.items()}
+    m.groups = {sid: names for sid, (names, _specs) in schedules.items()}
     return m
 
 
@@ -208,55 +212,92 @@ def _schedules(
     data: dict[str, Any],
     users: dict[str, tuple[str, dict[str, Any]]],
     now: datetime,
-) -> dict[str, tuple[str, dict[str, Any]]]:
+) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
+    """Return Opsgenie schedule id -> (the names, the specs) of its Tocsin schedules: one, or
+    one per rotation when several rotations page together."""
     taken: set[str] = set()
-    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    found: dict[str, tuple[list[str], list[dict[str, Any]]]] = {}
     for item in data.get("schedules") or []:
         sid = str(need(item.get("id"), "a schedule", "id"))
         title = str(item.get("name") or sid)
         kind = f"schedule {title}"
         zone = _zone(item.get("timezone") or "UTC", kind)
-        name = slug(title, taken)
         layers = [
-            layer
+            (str(rotation.get("id")), layer)
             for rotation in item.get("rotations") or []
             if (layer := _rotation(m, title, rotation, zone, users, now)) is not None
         ]
-        schedule: dict[str, Any] = {"name": name, "time_zone": zone.key}
-        if item.get("description") or name != title:
-            schedule["description"] = str(item.get("description") or title)
-        schedule["layers"] = layers
-        overrides = []
-        for override in (data.get("overrides") or {}).get(sid, []):
-            start = _instant(override.get("startDate"), f"{kind}: an override")
-            end = _instant(override.get("endDate"), f"{kind}: an override")
-            person = users.get(str((override.get("user") or {}).get("id")))
-            what = f"{title}: from {override.get('startDate')}"
-            if end <= now:
-                m.note("override", what, SKIPPED, "over")
-            elif person is None:
-                m.note("override", what, SKIPPED, "not a user of this account")
-            else:
-                overrides.append(
-                    {
-                        "user": person[0],
-                        "from": start.astimezone(zone).isoformat(),
-                        "to": end.astimezone(zone).isoformat(),
-                    }
-                )
-                m.note(
-                    "override", f"{title}: {person[0]} from {override.get('startDate')}", IMPORTED
-                )
-        if overrides:
-            schedule["overrides"] = overrides
-        m.note(
-            "schedule",
-            title,
-            CHANGED if name != title else IMPORTED,
-            f"named {name}" if name != title else "",
+        parts = (
+            [(title, layers)]
+            if len(layers) <= 1
+            else [(f"{title} {layer['name']}", [(rid, layer)]) for rid, layer in layers]
         )
-        found[sid] = (name, schedule)
+        specs: list[dict[str, Any]] = []
+        names: list[str] = []
+        for part_title, part_layers in parts:
+            name = slug(part_title, taken)
+            spec: dict[str, Any] = {"name": name, "time_zone": zone.key}
+            if name != part_title:
+                spec["description"] = part_title
+            spec["layers"] = [layer for _rid, layer in part_layers]
+            spec["_rotations"] = {rid for rid, _layer in part_layers}
+            specs.append(spec)
+            names.append(name)
+        for override in (data.get("overrides") or {}).get(sid, []):
+            _override(m, title, override, zone, users, now, specs)
+        for spec in specs:
+            del spec["_rotations"]
+        if len(specs) > 1:
+            m.note(
+                "schedule",
+                title,
+                CHANGED,
+                f"split into {', '.join(names)}: Opsgenie pages everyone on call in every"
+                " rotation, and each escalation that notifies it pages all of these",
+            )
+        else:
+            m.note(
+                "schedule",
+                title,
+                CHANGED if names[0] != title else IMPORTED,
+                f"named {names[0]}" if names[0] != title else "",
+            )
+        found[sid] = (names, specs)
     return found
+
+
+def _override(
+    m: Migration,
+    title: str,
+    override: dict[str, Any],
+    zone: ZoneInfo,
+    users: dict[str, tuple[str, dict[str, Any]]],
+    now: datetime,
+    specs: list[dict[str, Any]],
+) -> None:
+    """Put an override on the schedules of the rotations it covers (all, when it names none)."""
+    kind = f"schedule {title}: an override"
+    start = _instant(override.get("startDate"), kind)
+    end = _instant(override.get("endDate"), kind)
+    person = users.get(str((override.get("user") or {}).get("id")))
+    what = f"{title}: from {override.get('startDate')}"
+    if end <= now:
+        m.note("override", what, SKIPPED, "over")
+        return
+    if person is None:
+        m.note("override", what, SKIPPED, "not a user of this account")
+        return
+    covered = {str(r.get("id")) for r in override.get("rotations") or [] if isinstance(r, dict)}
+    chosen = [s for s in specs if not covered or covered & s["_rotations"]]
+    for spec in chosen:
+        spec.setdefault("overrides", []).append(
+            {
+                "user": person[0],
+                "from": start.astimezone(zone).isoformat(),
+                "to": end.astimezone(zone).isoformat(),
+            }
+        )
+    m.note("override", f"{title}: {person[0]} from {override.get('startDate')}", IMPORTED)
 
 
 def _rotation(
@@ -288,8 +329,12 @@ def _rotation(
             participants.append(GAP)
             why.append("a 'none' participant is a turn with nobody on call (-)")
         else:
+            # Keeping the turn (with nobody) keeps everyone else's turns where they were.
+            participants.append(GAP)
             who = entry.get("name") or entry.get("id")
-            why.append(f"a {kind_of} participant ({who}) was left out: layers take users")
+            why.append(
+                f"the turn of {kind_of} participant {who} has nobody on call: layers take users"
+            )
     if not [p for p in participants if p != GAP]:
         m.note("rotation", what, SKIPPED, "nobody takes turns in it")
         return None
@@ -356,7 +401,7 @@ def _escalations(
     m: Migration,
     items: list[dict[str, Any]],
     users: dict[str, tuple[str, dict[str, Any]]],
-    schedules: dict[str, tuple[str, dict[str, Any]]],
+    schedules: dict[str, tuple[list[str], list[dict[str, Any]]]],
     teams: dict[str, dict[str, Any]],
 ) -> dict[str, tuple[str, dict[str, Any]]]:
     taken: set[str] = set()
@@ -371,18 +416,38 @@ def _escalations(
             minutes = int(delay.get("timeAmount") or 0) * _MINUTES.get(
                 str(delay.get("timeUnit") or "minutes"), 1
             )
-            target = _target(m, title, rule, users, schedules, teams)
-            if target is not None:
-                steps.setdefault(minutes, []).append(target)
+            if rule.get("condition", "if-not-acked") != "if-not-acked":
+                m.note(
+                    "escalation rule",
+                    f"{title}: {rule.get('condition')}",
+                    CHANGED,
+                    "Tocsin escalates until someone acknowledges",
+                )
+            steps.setdefault(minutes, []).extend(_target(m, title, rule, users, schedules, teams))
+        steps = {minutes: targets for minutes, targets in steps.items() if targets}
         at = sorted(steps)
+        if at and at[0] > 0:
+            m.note(
+                "escalation",
+                title,
+                CHANGED,
+                f"its first rule waited {at[0]}m after the alert: Tocsin pages the first level"
+                " at once",
+            )
         levels = []
         for index, minutes in enumerate(at):
             level: dict[str, Any] = {"targets": steps[minutes]}
             if index + 1 < len(at):
                 level["delay"] = duration_text((at[index + 1] - minutes) * 60)
             levels.append(level)
+        if not levels:
+            m.note("escalation", title, SKIPPED, "it notifies no one Tocsin can page")
+            continue
         policy: dict[str, Any] = {"name": name}
         repeat = int((item.get("repeat") or {}).get("count") or 0)
+        if repeat > MAX_REPEAT:
+            m.note("escalation", title, CHANGED, f"it repeated {repeat} times: {MAX_REPEAT} here")
+            repeat = MAX_REPEAT
         if repeat:
             policy["repeat"] = repeat
             wait = int((item.get("repeat") or {}).get("waitInterval") or 0)
@@ -405,9 +470,9 @@ def _target(
     escalation: str,
     rule: dict[str, Any],
     users: dict[str, tuple[str, dict[str, Any]]],
-    schedules: dict[str, tuple[str, dict[str, Any]]],
+    schedules: dict[str, tuple[list[str], list[dict[str, Any]]]],
     teams: dict[str, dict[str, Any]],
-) -> str | None:
+) -> list[str]:
     recipient = rule.get("recipient") or {}
     kind, rid = str(recipient.get("type")), str(recipient.get("id"))
     notify = str(rule.get("notifyType") or "default")
@@ -415,17 +480,17 @@ def _target(
     label = f"{escalation}: {notify} of {kind} {called}"
     if notify in ("next", "previous"):
         m.note("escalation rule", label, SKIPPED, f"the {notify} on-call has no counterpart")
-        return None
+        return []
     if kind == "user" and rid in users:
-        return f"user:{users[rid][0]}"
+        return [f"user:{users[rid][0]}"]
     if kind == "schedule" and rid in schedules and notify == "default":
-        return f"schedule:{schedules[rid][0]}"
+        return [f"schedule:{name}" for name in schedules[rid][0]]
     if kind == "team" and rid in teams:
         if notify not in ("default", "all"):
             m.note("escalation rule", label, CHANGED, "the whole team is paged")
-        return f"team:{teams[rid]['slug']}"
+        return [f"team:{teams[rid]['slug']}"]
     m.note("escalation rule", label, SKIPPED, "no counterpart")
-    return None
+    return []
 
 
 def _services(
@@ -437,11 +502,21 @@ def _services(
 ) -> list[dict[str, Any]]:
     """Return a service for each team that has integrations or heartbeats."""
     by_team: dict[str, dict[str, Any]] = {}
-    owners = {
-        str((e.get("ownerTeam") or {}).get("id")): policies[str(e.get("id"))][0]
-        for e in data.get("escalations") or []
-        if str(e.get("id")) in policies
-    }
+    owners: dict[str, str] = {}
+    for e in data.get("escalations") or []:
+        team_id = str((e.get("ownerTeam") or {}).get("id"))
+        if str(e.get("id")) not in policies:
+            continue
+        if team_id in owners:
+            m.note(
+                "escalation",
+                str(e.get("name")),
+                CHANGED,
+                f"its team has another escalation, {owners[team_id]}, which its service uses;"
+                " Opsgenie's routing rules are not read: name this one in a label route",
+            )
+            continue
+        owners[team_id] = policies[str(e.get("id"))][0]
 
     def service_of(team_id: str) -> dict[str, Any] | None:
         team = teams.get(team_id)
@@ -517,10 +592,10 @@ def check(migration: Migration, data: dict[str, Any], start: datetime, end: date
     specs = {s["name"]: s for s in migration.config.get("schedules", [])}
     compared = 0
     for sid, timeline in (data.get("timelines") or {}).items():
-        name = migration.schedules.get(sid)
-        if name is None:
+        names = migration.groups.get(sid)
+        if not names:
             continue
-        kind = f"schedule {name}: its timeline"
+        kind = f"schedule {names[0]}: its timeline"
         entries = [
             (
                 _instant(period.get("startDate"), kind),
@@ -535,7 +610,11 @@ def check(migration: Migration, data: dict[str, Any], start: datetime, end: date
             and (period.get("recipient") or {}).get("type") == "user"
         ]
         migration.checks += verify.differences(
-            verify.to_schedule(specs[name]), entries, start, end, source="Opsgenie"
+            [verify.to_schedule(specs[name]) for name in names],
+            entries,
+            start,
+            end,
+            source="Opsgenie",
         )
         compared += 1
     return compared

@@ -23,7 +23,7 @@ How each maps:
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -262,7 +262,10 @@ def _schedules(
         ordered = sorted(
             enumerate(item.get("schedule_layers") or []),
             # PagerDuty answers the highest layer first; rendering_index says it outright.
-            key=lambda pair: (pair[1].get("rendering_index", -pair[0]), -pair[0]),
+            key=lambda pair: (
+                index if isinstance(index := pair[1].get("rendering_index"), int) else -pair[0],
+                -pair[0],
+            ),
         )
         for _index, layer in ordered:
             spec = _layer(m, title, layer, zone, users, now)
@@ -326,23 +329,36 @@ def _layer(
     if not participants:
         m.note("layer", what, SKIPPED, "nobody takes turns in it")
         return None
+    why = []
+    local = anchor.astimezone(zone).replace(tzinfo=None)
+    effective = _instant(layer["start"], kind) if layer.get("start") else anchor
+    if effective > anchor:
+        # PagerDuty computes turns from the virtual start but puts no one on call before the
+        # layer's start; a Tocsin layer starts at a handoff: the first one at or after it.
+        turn = timedelta(seconds=seconds)
+        skipped = -(-(effective.astimezone(zone).replace(tzinfo=None) - local) // turn)
+        local += skipped * turn
+        participants = (
+            participants[skipped % len(participants) :]
+            + participants[: skipped % len(participants)]
+        )
+        if effective > now:
+            why.append(
+                f"it takes effect at {layer['start']} in PagerDuty, at its first handoff from"
+                f" then here ({local.isoformat(timespec='minutes')})"
+            )
     spec: dict[str, Any] = {
         "name": title,
         "rotation": _rotation(seconds),
-        "start": anchor.astimezone(zone).replace(tzinfo=None).isoformat(timespec="minutes"),
+        "start": local.isoformat(timespec="minutes"),
         "participants": participants,
     }
-    restrictions = [
-        window for r in layer.get("restrictions") or [] for window in _restriction(r, kind)
-    ]
-    if restrictions:
-        spec["restrictions"] = restrictions
-    why = []
+    windows = [_restriction(r, kind) for r in layer.get("restrictions") or []]
+    # A restriction covering every hour makes the layer unrestricted, whatever else it has.
+    if windows and not any(w is None for w in windows):
+        spec["restrictions"] = [window for found in windows if found for window in found]
     if anchor.second or anchor.microsecond:
         why.append("its handoff is rounded to the minute")
-    effective = _instant(layer["start"], kind) if layer.get("start") else anchor
-    if effective > now and effective > anchor:
-        why.append(f"it takes effect at {layer['start']} in PagerDuty, at its first handoff here")
     if layer.get("end"):
         why.append(f"it ends {layer['end']} in PagerDuty: remove it then, Tocsin layers do not end")
     m.note("layer", what, CHANGED if why else IMPORTED, "; ".join(why))
@@ -361,20 +377,21 @@ def _clock(seconds: int) -> str:
     return f"{seconds // 3600 % 24:02d}:{seconds % 3600 // 60:02d}"
 
 
-def _restriction(item: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+def _restriction(item: dict[str, Any], kind: str) -> list[dict[str, Any]] | None:
     """Return Tocsin windows for one restriction: a daily one is one window every day; a weekly
-    one is split into a window per day it touches, so that its hours are exactly the same."""
+    one is split into a window per day it touches, so that its hours are exactly the same.
+    None: it covers every hour."""
     hours, minutes, *rest = (int(part) for part in str(item.get("start_time_of_day")).split(":"))
     start = hours * 3600 + minutes * 60 + (rest[0] if rest else 0)
     length = int(item.get("duration_seconds") or 0)
     if item.get("type") == "daily_restriction":
         if length >= 86400:
-            return []  # the whole day: no restriction at all
+            return None  # the whole day: no restriction at all
         return [{"from": _clock(start), "to": _clock(start + length)}]
     if item.get("type") != "weekly_restriction":
         raise InvalidInput(f"{kind}: unknown restriction type {item.get('type')!r}")
     if length >= 7 * 86400:
-        return []
+        return None
     day = int(item.get("start_day_of_week") or 1) - 1  # PagerDuty: 1 is Monday
     begin, end = day * 86400 + start, day * 86400 + start + length
     windows = []
@@ -449,8 +466,13 @@ def _services(
         if item.get("description"):
             service["description"] = str(item["description"])
         policy = policies.get(str((item.get("escalation_policy") or {}).get("id")))
+        why = []
         if policy is not None:
             service["escalation_policy"] = policy[0]
+        else:
+            why.append("its escalation policy was not listed: it pages no one until one is set")
+        if item.get("status") == "disabled":
+            why.append("it was disabled in PagerDuty and takes alerts here")
         owners = [
             teams[str(t.get("id"))]["slug"]
             for t in item.get("teams") or []
@@ -458,7 +480,6 @@ def _services(
         ]
         if owners:
             service["team"] = owners[0]
-        why = []
         if item.get("acknowledgement_timeout"):
             service["ack_timeout"] = duration_text(int(item["acknowledgement_timeout"]))
         if item.get("auto_resolve_timeout"):

@@ -46,13 +46,13 @@ Entry = tuple[datetime, datetime, str]
 
 
 def _who(entries: list[Entry], shifts: list[sched.Shift], at: datetime) -> tuple[str, str]:
-    theirs = sorted(user for start, end, user in entries if start <= at < end)
-    ours = next((s.users for s in shifts if s.start <= at < s.end), ())
+    theirs = sorted({user for start, end, user in entries if start <= at < end})
+    ours = sorted({u for s in shifts if s.start <= at < s.end for u in s.users})
     return ", ".join(theirs) or "nobody", ", ".join(ours) or "nobody"
 
 
 def differences(
-    schedule: sched.Schedule,
+    schedule: sched.Schedule | list[sched.Schedule],
     entries: list[Entry],
     start: datetime,
     end: datetime,
@@ -61,9 +61,14 @@ def differences(
 ) -> list[str]:
     """Return every stretch of [start, end) where `entries` (the source's rendered final
     schedule: who is on call from when to when) and Tocsin's final schedule name different
-    people, one line each in the schedule's zone; [] when they agree at every instant."""
+    people, one line each in the schedule's zone; [] when they agree at every instant.
+
+    A list of schedules is compared as one: everyone on call in any of them (an Opsgenie
+    schedule whose rotations page cumulatively, imported as a schedule per rotation).
+    """
+    group = schedule if isinstance(schedule, list) else [schedule]
     start, end = start.astimezone(UTC), end.astimezone(UTC)
-    shifts = sched.final_shifts(schedule, start, end)
+    shifts = [shift for one in group for shift in sched.final_shifts(one, start, end)]
     entries = [(a.astimezone(UTC), b.astimezone(UTC), user) for a, b, user in entries]
     # Between two consecutive boundaries of either side, both sides name the same people
     # throughout: comparing at each stretch's start compares every instant.
@@ -72,7 +77,8 @@ def differences(
         | {t for a, b, _ in entries for t in (a, b) if start < t < end}
         | {t for s in shifts for t in (s.start, s.end) if start < t < end}
     )
-    zone = ZoneInfo(schedule.time_zone)
+    zone = ZoneInfo(group[0].time_zone)
+    label = " + ".join(one.name for one in group)
     found: list[tuple[datetime, datetime, str, str]] = []
     for low, high in itertools.pairwise(cuts):
         theirs, ours = _who(entries, shifts, low)
@@ -83,7 +89,7 @@ def differences(
         else:
             found.append((low, high, theirs, ours))
     return [
-        f"{schedule.name}: {low.astimezone(zone):%Y-%m-%d %H:%M} to"
+        f"{label}: {low.astimezone(zone):%Y-%m-%d %H:%M} to"
         f" {high.astimezone(zone):%Y-%m-%d %H:%M %Z}: {source} has {theirs}, Tocsin has {ours}"
         for low, high, theirs, ours in found
     ]
