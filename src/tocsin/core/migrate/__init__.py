@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tocsin.errors import InvalidInput
 
@@ -107,3 +109,22 @@ def need(value: Any, kind: str, what: str) -> Any:
     if value is None or value == "" or value == []:
         raise InvalidInput(f"{kind} has no {what}: the source's answer is not in its shape")
     return value
+
+
+def known_zone(name: object, kind: str) -> ZoneInfo:
+    """Return the time zone a source names, or raise InvalidInput naming the object."""
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"{kind}: time zone {name!r} does not exist") from None
+
+
+def instant(text: object, kind: str) -> datetime:
+    """Return an instant a source gives in ISO 8601 with an offset (or Z)."""
+    try:
+        found = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{kind}: {text!r} is not a date and time") from None
+    if found.utcoffset() is None:
+        raise InvalidInput(f"{kind}: {text!r} has no offset")
+    return found

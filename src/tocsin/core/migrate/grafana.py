@@ -31,9 +31,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from tocsin.core.migrate import CHANGED, IMPORTED, SKIPPED, Migration, handle, need, slug, verify
+from tocsin.core.migrate import (
+    CHANGED,
+    IMPORTED,
+    SKIPPED,
+    Migration,
+    handle,
+    known_zone,
+    need,
+    slug,
+    verify,
+)
 from tocsin.core.schedule import GAP
 from tocsin.core.timeutil import duration_text
 from tocsin.errors import InvalidInput
@@ -45,13 +55,6 @@ _SECONDS = {"hour": 3600, "day": 86400, "week": 604800}
 _KINDS = {"alertmanager": "alertmanager", "grafana_alerting": "alertmanager", "webhook": "generic"}
 # Grafana OnCall's "repeat escalation" step runs the chain again, five times at most.
 REPEATS = 5
-
-
-def _zone(name: object, kind: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"{kind}: time zone {name!r} does not exist") from None
 
 
 def _wall(text: object, kind: str) -> datetime:
@@ -112,7 +115,7 @@ def _users(
         if email:
             spec["email"] = email
         zone = str(item.get("timezone") or "UTC")
-        _zone(zone, f"user {email or uid}")
+        known_zone(zone, f"user {email or uid}")
         if zone != "UTC":
             spec["time_zone"] = zone
         role = _ROLES.get(str(item.get("role")), "responder")
@@ -202,7 +205,7 @@ def _schedules(
         if item.get("type") == "ical":
             m.note("schedule", title, SKIPPED, "an iCal schedule: rebuild it as layers")
             continue
-        zone = _zone(item.get("time_zone") or "UTC", kind)
+        zone = known_zone(item.get("time_zone") or "UTC", kind)
         name = slug(title, taken)
         shifts = sorted(
             (data.get("shifts") or {}).get(sid, []), key=lambda s: int(s.get("level") or 0)
@@ -270,7 +273,7 @@ def _shift(
     title = str(shift.get("name") or shift.get("id"))
     what = f"{schedule}: {title}"
     kind = f"schedule {schedule}: shift {title}"
-    local = _zone(shift.get("time_zone"), kind) if shift.get("time_zone") else zone
+    local = known_zone(shift.get("time_zone"), kind) if shift.get("time_zone") else zone
     start = _wall(need(shift.get("start"), kind, "start"), kind)
     if start.utcoffset() is not None:
         start = start.astimezone(local).replace(tzinfo=None)

@@ -30,10 +30,21 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from tocsin.core.escalation import MAX_REPEAT
-from tocsin.core.migrate import CHANGED, IMPORTED, SKIPPED, Migration, handle, need, slug, verify
+from tocsin.core.migrate import (
+    CHANGED,
+    IMPORTED,
+    SKIPPED,
+    Migration,
+    handle,
+    instant,
+    known_zone,
+    need,
+    slug,
+    verify,
+)
 from tocsin.core.schedule import GAP
 from tocsin.core.timeutil import duration_text
 from tocsin.errors import InvalidInput
@@ -44,23 +55,6 @@ _UNITS = {"hourly": "hour", "daily": "day", "weekly": "week"}
 _MINUTES = {"minutes": 1, "hours": 60, "days": 1440}
 # Integrations whose senders post Opsgenie's Alert API (the others post their own formats).
 _API_TYPES = {"API", "Prometheus", "Alertmanager", "Grafana"}
-
-
-def _zone(name: object, kind: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"{kind}: time zone {name!r} does not exist") from None
-
-
-def _instant(text: object, kind: str) -> datetime:
-    try:
-        found = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{kind}: {text!r} is not a date and time") from None
-    if found.utcoffset() is None:
-        raise InvalidInput(f"{kind}: {text!r} has no offset")
-    return found
 
 
 def convert(data: dict[str, Any], *, now: datetime, keep_keys: bool = False) -> Migration:
@@ -109,7 +103,7 @@ def _users(m: Migration, items: list[dict[str, Any]]) -> dict[str, tuple[str, di
         if "@" in email:
             spec["email"] = email
         zone = str(item.get("timeZone") or "UTC")
-        _zone(zone, f"user {email or uid}")
+        known_zone(zone, f"user {email or uid}")
         if zone != "UTC":
             spec["time_zone"] = zone
         role = _ROLES.get(str((item.get("role") or {}).get("name", "")).lower(), "responder")
@@ -221,7 +215,7 @@ def _schedules(
         sid = str(need(item.get("id"), "a schedule", "id"))
         title = str(item.get("name") or sid)
         kind = f"schedule {title}"
-        zone = _zone(item.get("timezone") or "UTC", kind)
+        zone = known_zone(item.get("timezone") or "UTC", kind)
         layers = [
             (str(rotation.get("id")), layer)
             for rotation in item.get("rotations") or []
@@ -277,8 +271,8 @@ def _override(
 ) -> None:
     """Put an override on the schedules of the rotations it covers (all, when it names none)."""
     kind = f"schedule {title}: an override"
-    start = _instant(override.get("startDate"), kind)
-    end = _instant(override.get("endDate"), kind)
+    start = instant(override.get("startDate"), kind)
+    end = instant(override.get("endDate"), kind)
     person = users.get(str((override.get("user") or {}).get("id")))
     what = f"{title}: from {override.get('startDate')}"
     if end <= now:
@@ -311,14 +305,14 @@ def _rotation(
     title = str(rotation.get("name") or rotation.get("id"))
     kind = f"schedule {schedule}: rotation {title}"
     what = f"{schedule}: {title}"
-    if rotation.get("endDate") and _instant(rotation["endDate"], kind) <= now:
+    if rotation.get("endDate") and instant(rotation["endDate"], kind) <= now:
         m.note("rotation", what, SKIPPED, f"ended {rotation['endDate']}")
         return None
     unit = _UNITS.get(str(rotation.get("type")))
     if unit is None:
         raise InvalidInput(f"{kind}: unknown rotation type {rotation.get('type')!r}")
     length = int(rotation.get("length") or 1)
-    start = _instant(need(rotation.get("startDate"), kind, "startDate"), kind)
+    start = instant(need(rotation.get("startDate"), kind, "startDate"), kind)
     participants: list[str] = []
     why: list[str] = []
     for entry in rotation.get("participants") or []:
@@ -598,8 +592,8 @@ def check(migration: Migration, data: dict[str, Any], start: datetime, end: date
         kind = f"schedule {names[0]}: its timeline"
         entries = [
             (
-                _instant(period.get("startDate"), kind),
-                _instant(period.get("endDate"), kind),
+                instant(period.get("startDate"), kind),
+                instant(period.get("endDate"), kind),
                 migration.users.get(
                     str((period.get("recipient") or {}).get("id")), "someone unknown"
                 ),

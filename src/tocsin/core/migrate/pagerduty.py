@@ -25,9 +25,20 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from tocsin.core.migrate import CHANGED, IMPORTED, SKIPPED, Migration, handle, need, slug, verify
+from tocsin.core.migrate import (
+    CHANGED,
+    IMPORTED,
+    SKIPPED,
+    Migration,
+    handle,
+    instant,
+    known_zone,
+    need,
+    slug,
+    verify,
+)
 from tocsin.core.timeutil import duration_text
 from tocsin.errors import InvalidInput
 
@@ -43,23 +54,6 @@ _ROLES = {
 _EVENTS = {"events_api_v2_inbound_integration", "generic_events_api_inbound_integration"}
 
 
-def _zone(name: object, kind: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"{kind}: time zone {name!r} does not exist") from None
-
-
-def _instant(text: object, kind: str) -> datetime:
-    try:
-        found = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{kind}: {text!r} is not a date and time") from None
-    if found.utcoffset() is None:
-        raise InvalidInput(f"{kind}: {text!r} has no offset")
-    return found
-
-
 def convert(data: dict[str, Any], *, now: datetime, keep_keys: bool = False) -> Migration:
     """Return the migration of PagerDuty's objects (`data` maps each endpoint to its list;
     `overrides` maps a schedule id to its list)."""
@@ -70,7 +64,7 @@ def convert(data: dict[str, Any], *, now: datetime, keep_keys: bool = False) -> 
     policies = _policies(migration, data.get("escalation_policies") or [], users, schedules)
     services = _services(migration, data.get("services") or [], policies, teams, keep_keys)
     for window in data.get("maintenance_windows") or []:
-        end = _instant(window.get("end_time"), f"maintenance window {window.get('id')}")
+        end = instant(window.get("end_time"), f"maintenance window {window.get('id')}")
         migration.note(
             "maintenance window",
             str(window.get("description") or window.get("id")),
@@ -110,8 +104,8 @@ def check(migration: Migration, data: dict[str, Any], start: datetime, end: date
         kind = f"schedule {item.get('name')}: its final schedule"
         entries = [
             (
-                _instant(entry.get("start"), kind),
-                _instant(entry.get("end"), kind),
+                instant(entry.get("start"), kind),
+                instant(entry.get("end"), kind),
                 migration.users.get(str((entry.get("user") or {}).get("id")), "someone unknown"),
             )
             for entry in final
@@ -139,7 +133,7 @@ def _users(m: Migration, items: list[dict[str, Any]]) -> dict[str, tuple[str, di
         if item.get("email"):
             spec["email"] = item["email"]
         zone = item.get("time_zone") or "UTC"
-        _zone(zone, kind)
+        known_zone(zone, kind)
         if zone != "UTC":
             spec["time_zone"] = zone
         role = _ROLES.get(str(item.get("role")), "responder")
@@ -256,7 +250,7 @@ def _schedules(
         sid = need(item.get("id"), "a schedule", "id")
         title = str(item.get("name") or sid)
         kind = f"schedule {title}"
-        zone = _zone(item.get("time_zone") or "UTC", kind)
+        zone = known_zone(item.get("time_zone") or "UTC", kind)
         name = slug(title, taken)
         layers = []
         ordered = sorted(
@@ -277,8 +271,8 @@ def _schedules(
         schedule["layers"] = layers
         overrides = []
         for override in (data.get("overrides") or {}).get(sid, []):
-            start = _instant(override.get("start"), f"{kind}: an override")
-            end = _instant(override.get("end"), f"{kind}: an override")
+            start = instant(override.get("start"), f"{kind}: an override")
+            end = instant(override.get("end"), f"{kind}: an override")
             person = users.get(str((override.get("user") or {}).get("id")))
             if end <= now:
                 m.note("override", f"{title}: from {override.get('start')}", SKIPPED, "over")
@@ -314,12 +308,12 @@ def _layer(
     kind = f"schedule {schedule}: layer {title}"
     what = f"{schedule}: {title}"
     if layer.get("end"):
-        end = _instant(layer["end"], kind)
+        end = instant(layer["end"], kind)
         if end <= now:
             m.note("layer", what, SKIPPED, f"ended {layer['end']}")
             return None
     seconds = int(need(layer.get("rotation_turn_length_seconds"), kind, "turn length"))
-    anchor = _instant(need(layer.get("rotation_virtual_start"), kind, "handoff"), kind)
+    anchor = instant(need(layer.get("rotation_virtual_start"), kind, "handoff"), kind)
     participants = []
     for entry in layer.get("users") or []:
         person = users.get(str((entry.get("user") or {}).get("id")))
@@ -331,7 +325,7 @@ def _layer(
         return None
     why = []
     local = anchor.astimezone(zone).replace(tzinfo=None)
-    effective = _instant(layer["start"], kind) if layer.get("start") else anchor
+    effective = instant(layer["start"], kind) if layer.get("start") else anchor
     if effective > anchor:
         # PagerDuty computes turns from the virtual start but puts no one on call before the
         # layer's start; a Tocsin layer starts at a handoff: the first one at or after it.
