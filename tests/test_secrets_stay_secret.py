@@ -20,6 +20,7 @@ from sqlalchemy import select
 from tests.conftest import SQLITE_ONLY, T0
 from tests.fakes import ntfy as ntfy_fake
 from tests.fakes import push as push_fake
+from tests.fakes import slack as slack_fake
 from tests.fakes import telegram as telegram_fake
 from tests.fakes import twilio as twilio_fake
 from tests.serving import serve, wait_for
@@ -52,6 +53,8 @@ users:
       - {{name: blocked-text, type: sms, number: "+4915100000000"}}
       - {{name: tg, type: telegram, chat_id: "1001"}}
       - {{name: tg-blocked, type: telegram, chat_id: "2002"}}
+      - {{name: slack-dm, type: slack, slack_user: U0ALICE01}}
+      - {{name: slack-gone, type: slack, slack_user: U0NOBODY1}}
       - {{name: push, type: ntfy, url: "{ntfy}/oncall-alice", secret: {NTFY_TOKEN}}}
       - {{name: push-refused, type: ntfy, url: "{ntfy}/oncall-other", secret: {NTFY_TOKEN}}}
       - {{name: hook, type: webhook, url: "{twilio}/no-such-receiver", secret: {WEBHOOK_SECRET}}}
@@ -70,7 +73,9 @@ def test_no_secret_shows_anywhere(db_url: str, tmp_path: Path) -> None:
         telegram_fake.fake_telegram() as telegram,
         ntfy_fake.fake_ntfy() as ntfy,
         push_fake.fake_push(ca) as push,
+        slack_fake.fake_slack() as slack,
     ):
+        slack.users.add("U0ALICE01")
         twilio.stopped.add("+4915100000000")
         telegram.chats.add(1001)
         telegram.blocked.add(2002)
@@ -83,6 +88,8 @@ def test_no_secret_shows_anywhere(db_url: str, tmp_path: Path) -> None:
             "VAPID private key": vapid_private,
             "ntfy access token": NTFY_TOKEN,
             "webhook signing secret": WEBHOOK_SECRET,
+            "Slack bot token": slack_fake.BOT_TOKEN,
+            "Slack signing secret": slack_fake.SIGNING_SECRET,
         }
         environment = {
             "TOCSIN_TWILIO_ACCOUNT_SID": twilio_fake.ACCOUNT_SID,
@@ -95,6 +102,9 @@ def test_no_secret_shows_anywhere(db_url: str, tmp_path: Path) -> None:
             "TOCSIN_VAPID_PRIVATE_KEY": vapid_private,
             "TOCSIN_VAPID_SUBJECT": "mailto:oncall@example.com",
             "REQUESTS_CA_BUNDLE": ca,
+            "TOCSIN_SLACK_BOT_TOKEN": slack_fake.BOT_TOKEN,
+            "TOCSIN_SLACK_SIGNING_SECRET": slack_fake.SIGNING_SECRET,
+            "TOCSIN_SLACK_API_URL": f"{slack.url}/api/",
         }
         engine = make_engine(db_url)
         sessions = make_sessionmaker(engine)
@@ -138,6 +148,7 @@ def test_no_secret_shows_anywhere(db_url: str, tmp_path: Path) -> None:
                 outcomes = {n.status for n in session.scalars(select(Notification)).all()}
             assert outcomes == {"sent", "failed"}
             assert len(push.received) == 1 and len(telegram.messages) == 1
+            assert len(slack.messages) == 1  # alice's DM; U0NOBODY1 is not in the workspace
 
             # A linked person presses the page's button: the server then edits the message
             # through the Bot API, whose URLs hold the token.

@@ -64,6 +64,11 @@ class ContactMethodSpec(Spec):
         " ntfy: the topic's URL, like https://ntfy.sh/oncall-alice; webpush: the browser"
         " subscription's endpoint (the profile page makes these); webhook: the URL.",
     )
+    slack_user: str | None = Field(
+        None,
+        description="slack: the Slack user id (U0123ABCD) the app's bot sends pages to, with"
+        " buttons; instead of url (an incoming webhook, links only).",
+    )
     chat_id: str | None = Field(
         None,
         description="telegram: the chat the bot writes to; linking from the profile page sets it.",

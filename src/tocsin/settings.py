@@ -33,6 +33,9 @@ class Settings:
     telegram_webhook_secret: str = field(default="", repr=False)
     telegram_base_url: str = "https://api.telegram.org"
     telegram_bot_name: str = ""
+    slack_bot_token: str = field(default="", repr=False)
+    slack_signing_secret: str = field(default="", repr=False)
+    slack_api_url: str = "https://slack.com/api/"
     vapid_private_key: str = field(default="", repr=False)
     vapid_subject: str = ""
     calls_per_minute: int = 1
@@ -69,6 +72,9 @@ class Settings:
             telegram_webhook_secret=env.get("TOCSIN_TELEGRAM_WEBHOOK_SECRET") or "",
             telegram_base_url=env.get("TOCSIN_TELEGRAM_BASE_URL") or "https://api.telegram.org",
             telegram_bot_name=(env.get("TOCSIN_TELEGRAM_BOT_NAME") or "").lstrip("@"),
+            slack_bot_token=env.get("TOCSIN_SLACK_BOT_TOKEN") or "",
+            slack_signing_secret=env.get("TOCSIN_SLACK_SIGNING_SECRET") or "",
+            slack_api_url=env.get("TOCSIN_SLACK_API_URL") or "https://slack.com/api/",
             vapid_private_key=env.get("TOCSIN_VAPID_PRIVATE_KEY") or "",
             vapid_subject=env.get("TOCSIN_VAPID_SUBJECT") or "",
             calls_per_minute=int(env.get("TOCSIN_CALLS_PER_MINUTE") or 1),

@@ -4,7 +4,6 @@ Tocsin server, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from tests.conftest import T0, Stepped, stepped_with
 from tests.fakes.telegram import SECRET, TOKEN, FakeTelegram, fake_telegram
+from tests.serving import wait_for
 from tocsin.services import contacts
 from tocsin.store import links
 
@@ -60,13 +60,6 @@ def bot(db_url: str, tmp_path: Path) -> Iterator[Bot]:
             yield Bot(stepped, telegram)
 
 
-def _wait_for(check: Any) -> None:
-    deadline = time.monotonic() + 5  # the message is edited after the answer, off the loop
-    while not check():
-        assert time.monotonic() < deadline, "not done within 5 s"
-        time.sleep(0.02)
-
-
 def test_linking_then_a_page_with_buttons_that_act_as_the_linked_person(bot: Bot) -> None:
     status, _ = bot.link()
     assert status == 200
@@ -101,7 +94,7 @@ def test_linking_then_a_page_with_buttons_that_act_as_the_linked_person(bot: Bot
     def edited() -> bool:
         return page["reply_markup"]["inline_keyboard"][0][0]["text"] == "✓ Acknowledged by alice"
 
-    _wait_for(edited)
+    assert wait_for(edited)
     bot.telegram.press(page, "Resolve", ALICE)
     assert bot.telegram.answers[-1]["text"] == "INC-1 resolved"
     assert "[RESOLVED] Resolved by alice by Telegram" in bot.stepped.timeline()

@@ -104,3 +104,25 @@ def test_a_browser_subscription_becomes_a_webpush_method(browser: Browser) -> No
     bad = browser.post("/profile/push", {"name": "x", "subscription": '{"endpoint": "http://a"}'})
     assert bad.status_code == 400
     assert "endpoint is an https URL" in bad.text and "needs its keys" in bad.text
+
+
+def test_slack_linking_is_offered_when_the_app_is_set_up(db_url: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from tests.conftest import T0
+    from tests.web.conftest import set_passwords
+    from tocsin.clock import FixedClock
+    from tocsin.server import create_app
+
+    set_passwords(db_url)
+    settings = Settings(database_url=db_url, slack_bot_token="xoxb-1", slack_signing_secret="s")
+    app = create_app(settings, clock=FixedClock(T0), run_engine=False)
+    with TestClient(app, base_url="http://127.0.0.1:8080") as client:
+        browser = Browser(client, FixedClock(T0), db_url)
+        browser.login("alice")
+        assert "Link Slack" in browser.get("/profile").text
+        shown = browser.post("/profile/slack/link")
+        assert shown.status_code == 200
+        code = re.search(r"/tocsin link ([A-Z0-9]{10})", shown.text)
+        assert code is not None  # what to run in Slack, once
+    app.state.engine.dispose()

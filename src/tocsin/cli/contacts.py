@@ -133,17 +133,20 @@ def contact_test(
 def contact_link(
     ctx: typer.Context,
     handle: Handle,
-    chat: Annotated[str, typer.Argument(help="The chat app: telegram.")] = "telegram",
+    chat: Annotated[str, typer.Argument(help="The chat app: telegram or slack.")] = "telegram",
 ) -> None:
     """Print a one-time code that links the user's chat account (valid 15 minutes)."""
     from tocsin.errors import InvalidInput
     from tocsin.services import contacts
 
-    if chat != "telegram":
-        raise InvalidInput(f"unknown chat app {chat!r}; valid: telegram")
+    if chat not in ("telegram", "slack"):
+        raise InvalidInput(f"unknown chat app {chat!r}; valid: telegram, slack")
     st = state(ctx)
     with st.session() as session:
         code = contacts.link_code(session, handle, chat, now=st.now())
+    if chat == "slack":
+        out.print(f"Run this in Slack within 15 minutes, as {handle}: /tocsin link {code}")
+        return
     bot = st.settings.telegram_bot_name
     where = f"https://t.me/{bot}?start={code}" if bot else f"the bot: /start {code}"
     out.print(f"Send this within 15 minutes from {handle}'s Telegram: {where}")

@@ -92,6 +92,11 @@ def adapter_factory(settings: Settings) -> AdapterFor:
                 username=settings.smtp_username,
                 password=settings.smtp_password,
             )
+        if method.type == "slack" and not method.target.startswith(("http://", "https://")):
+            from tocsin.notify.slack_app import SlackApp, SlackDmAdapter
+
+            app = SlackApp(settings.slack_bot_token, settings.slack_api_url)
+            return SlackDmAdapter(app, method.target)
         if method.type == "slack":
             return SlackAdapter(method.target)
         if method.type == "teams":

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from tocsin.core.incident import IncidentStatus, incident_ref
 from tocsin.errors import TocsinError
-from tocsin.services import incidents
+from tocsin.notify.slack_app import acted
+from tocsin.services import incidents, replies
 from tocsin.store import contacts, inbound, links
 from tocsin.store.contacts import ContactType, Method
 from tocsin.store.models import Incident, User
@@ -91,24 +92,31 @@ def _message(session: Session, message: dict[str, Any], now: datetime) -> BotAns
     return say(f"Linked to {user.handle}: pages will arrive in this chat.")
 
 
-def _chat_method(session: Session, user: User, chat: str, now: datetime) -> None:
-    """Point the user's Telegram contact method at this chat, adding one if they have none."""
-    found = [m for m in contacts.methods_of(session, user) if m.type == ContactType.TELEGRAM]
+def _chat_method(
+    session: Session,
+    user: User,
+    chat: str,
+    now: datetime,
+    kind: ContactType = ContactType.TELEGRAM,
+) -> None:
+    """Point the user's Telegram (or Slack app) contact method at this chat, adding one if they
+    have none."""
+    mine = contacts.methods_of(session, user)
+    found = [
+        m
+        for m in mine
+        if m.type == kind and (kind is not ContactType.SLACK or "://" not in m.target)
+    ]
     if found:
         found[0].target = chat
         session.flush()
         return
-    names = {m.name for m in contacts.methods_of(session, user)}
-    name = next(
-        n for n in ("telegram", "telegram-2", "telegram-3", f"telegram-{chat}") if n not in names
-    )
+    names = {m.name for m in mine}
+    base = kind.value
+    name = next(n for n in (base, f"{base}-2", f"{base}-3", f"{base}-{chat}") if n not in names)
     # It pages at once (a rule at 0m); the profile page shows that and can remove it.
     contacts.add(
-        session,
-        user,
-        Method(name, ContactType.TELEGRAM.value, chat, None, None),
-        after_seconds=0,
-        now=now,
+        session, user, Method(name, kind.value, chat, None, None), after_seconds=0, now=now
     )
 
 
@@ -142,27 +150,47 @@ def _button(session: Session, query: dict[str, Any], now: datetime) -> BotAnswer
     incident = session.scalar(select(Incident).where(Incident.number == number))
     if incident is None:
         return BotAnswer(toast(f"There is no {incident_ref(number)}."))
-    ref = incident_ref(number)
-    try:
-        if found.group("verb") == "ack":
-            done = incidents.acknowledge(
-                session, incident, actor=user.handle, now=now, via="Telegram"
-            )
-            words = done.warnings[0] if done.warnings else f"{ref} acknowledged"
-        elif incident.status in (IncidentStatus.RESOLVED.value, IncidentStatus.CLOSED.value):
-            words = f"{ref} is {incident.status} already"
-        else:
-            incidents.resolve(
-                session,
-                incident,
-                message=f"Resolved by {user.handle} by Telegram",
-                actor=user.handle,
-                now=now,
-            )
-            words = f"{ref} resolved"
-    except TocsinError as exc:
-        return BotAnswer(toast(f"{ref}: {exc.message}", alert=True))
+    verb = "ack" if found.group("verb") == "ack" else "resolve"
+    words, ok = act(session, incident, user, verb, via="Telegram", now=now)
+    if not ok:
+        return BotAnswer(toast(words, alert=True))
     return BotAnswer(toast(words), _edit(message, incident, user))
+
+
+def act(
+    session: Session,
+    incident: Incident,
+    user: User,
+    verb: str,
+    *,
+    via: str,
+    now: datetime,
+    summary: str | None = None,
+) -> tuple[str, bool]:
+    """Acknowledge ("ack"), resolve or escalate an incident as `user` from a chat; return what
+    to say, and whether it was done (False: refused, nothing changed)."""
+    ref = incident_ref(incident.number)
+    if user.role == UserRole.VIEWER:
+        return f"{user.handle} is a viewer in Tocsin and cannot act on incidents.", False
+    try:
+        if verb == "ack":
+            done = incidents.acknowledge(session, incident, actor=user.handle, now=now, via=via)
+            return (done.warnings[0] if done.warnings else f"{ref} acknowledged"), True
+        if verb == "escalate":
+            incidents.escalate_now(session, incident, actor=user.handle, now=now, via=via)
+            return f"{ref}: paging the next level now", True
+        if incident.status in (IncidentStatus.RESOLVED.value, IncidentStatus.CLOSED.value):
+            return f"{ref} is {incident.status} already", True
+        incidents.resolve(
+            session,
+            incident,
+            message=summary or f"Resolved by {user.handle} by {via}",
+            actor=user.handle,
+            now=now,
+        )
+        return f"{ref} resolved", True
+    except TocsinError as exc:
+        return f"{ref}: {exc.message}", False
 
 
 def _edit(message: dict[str, Any], incident: Incident, user: User) -> dict[str, Any] | None:
@@ -184,3 +212,115 @@ def _edit(message: dict[str, Any], incident: Incident, user: User) -> dict[str, 
         "message_id": message_id,
         "reply_markup": {"inline_keyboard": rows},
     }
+
+
+# --- Slack --------------------------------------------------------------------------------------
+
+SLACK = "slack"
+SLACK_LINK_HELP = (
+    "Your Slack account is not linked to Tocsin. On your Tocsin profile page, choose"
+    ' "Link Slack" and run /tocsin link followed by the code it shows.'
+)
+_VERBS = {"tocsin_ack": "ack", "tocsin_resolve": "resolve", "tocsin_escalate": "escalate"}
+_DONE = {"ack": "Acknowledged", "resolve": "Resolved", "escalate": "Escalated"}
+
+
+@dataclass(frozen=True, slots=True)
+class SlackReply:
+    """What to say back to a Slack user privately (`ephemeral`), and the page message to update
+    in place (`update`: channel, ts, text and blocks for chat.update)."""
+
+    ephemeral: str | None = None
+    channel: str | None = None
+    update: dict[str, Any] | None = None
+
+
+def slack_action(session: Session, payload: dict[str, Any], *, now: datetime) -> SlackReply:
+    """Act on a button pressed under a page in Slack, once (a repeated trigger does nothing)."""
+    if payload.get("type") != "block_actions":
+        return SlackReply()
+    trigger = str(payload.get("trigger_id") or "")
+    slack_user = str(_dict(payload.get("user")).get("id") or "")
+    container = _dict(payload.get("container"))
+    channel = str(container.get("channel_id") or _dict(payload.get("channel")).get("id") or "")
+    actions = payload.get("actions") if isinstance(payload.get("actions"), list) else []
+    action = _dict(actions[0]) if actions else {}
+    verb = _VERBS.get(str(action.get("action_id")))
+    if not trigger or not slack_user or verb is None:
+        return SlackReply()
+    if not inbound.first_time(session, SLACK, trigger[:64], now=now):
+        return SlackReply()
+    user = links.linked_user(session, SLACK, slack_user)
+    if user is None:
+        return SlackReply(SLACK_LINK_HELP, channel)
+    value = str(action.get("value") or "")
+    incident = (
+        session.scalar(select(Incident).where(Incident.number == int(value)))
+        if value.isdigit()
+        else None
+    )
+    if incident is None:
+        return SlackReply(f"There is no incident {value}.", channel)
+    words, ok = act(session, incident, user, verb, via="Slack", now=now)
+    if not ok:
+        return SlackReply(words, channel)
+    message = _dict(payload.get("message"))
+    found = message.get("blocks")
+    blocks = [b for b in found if isinstance(b, dict)] if isinstance(found, list) else []
+    still_open = IncidentStatus(incident.status).is_open
+    done = f"{_DONE[verb]} by {user.handle}"
+    update = {
+        "channel": channel,
+        "ts": str(container.get("message_ts") or message.get("ts") or ""),
+        "text": f"{incident_ref(incident.number)}: {done}",
+        "blocks": acted(blocks, f":white_check_mark: {done}", keep_resolve=still_open),
+    }
+    return SlackReply(None, channel, update if update["ts"] else None)
+
+
+_ARGS = re.compile(r'"([^"]*)"|(\S+)')
+
+
+def slack_command(session: Session, *, slack_user: str, text: str, now: datetime) -> str:
+    """Run `/tocsin ...` for a Slack user; return the (ephemeral) answer."""
+    words = [quoted or bare for quoted, bare in _ARGS.findall(text)]
+    verb = words[0].lower() if words else "help"
+    if verb == "link":
+        if len(words) < 2:
+            return "Run /tocsin link CODE with the code from your Tocsin profile page."
+        user = links.redeem(session, SLACK, words[1], slack_user, now=now)
+        if user is None:
+            return "That code is unknown, used or expired: make a new one on your profile page."
+        _chat_method(session, user, slack_user, now, ContactType.SLACK)
+        return f"Linked to {user.handle}: pages will arrive as direct messages from this app."
+    user = links.linked_user(session, SLACK, slack_user)
+    if user is None:
+        return SLACK_LINK_HELP
+    if verb in ("ack", "acknowledge", "resolve", "escalate"):
+        rest = words[1:]
+        incident = None
+        if rest and re.fullmatch(r"(?i)(inc-)?\d+", rest[0]):
+            number = int(rest[0].upper().removeprefix("INC-"))
+            incident = session.scalar(select(Incident).where(Incident.number == number))
+            rest = rest[1:]
+            if incident is None:
+                return f"There is no {incident_ref(number)}."
+        else:
+            incident = replies.last_page(session, user)
+        if incident is None:
+            return "No incident has paged you lately: name it, like /tocsin ack 12."
+        summary = " ".join(rest) or None
+        kind = "ack" if verb.startswith("ack") else verb
+        return act(session, incident, user, kind, via="Slack", now=now, summary=summary)[0]
+    if verb == "oncall":
+        from tocsin.engine.escalations import on_call_lookup
+        from tocsin.store import schedules as schedule_store
+
+        names = words[1:] or [s.name for s in schedule_store.list_(session)]
+        lookup = on_call_lookup(session)
+        lines = [f"{name}: {', '.join(lookup(name, now)) or 'nobody'}" for name in names]
+        return "\n".join(lines) or "There are no schedules."
+    return (
+        "/tocsin ack [12], /tocsin resolve [12] [summary], /tocsin escalate [12],"
+        " /tocsin oncall [schedule], /tocsin link CODE"
+    )

@@ -61,7 +61,7 @@ def sms_reply(session: Session, *, from_number: str, body: str, now: datetime) -
     if found is None:
         return HELP
     number = found.group("number")
-    incident = _named(session, int(number)) if number else _last_page(session, user)
+    incident = _named(session, int(number)) if number else last_page(session, user)
     if incident is None:
         if number:
             return f"There is no {incident_ref(int(number))}. {HELP}"
@@ -108,7 +108,7 @@ def _named(session: Session, number: int) -> Incident | None:
     return session.scalar(select(Incident).where(Incident.number == number))
 
 
-def _last_page(session: Session, user: User) -> Incident | None:
+def last_page(session: Session, user: User) -> Incident | None:
     """Return the open incident that paged the user last, if any."""
     open_ = [s.value for s in IncidentStatus if s.is_open]
     return session.scalar(

@@ -57,6 +57,12 @@ def _done(to: str, flash: str) -> RedirectResponse:
     return response
 
 
+def _deep_link(request: Request, code: str) -> str | None:
+    """Return the t.me link that sends `/start CODE` to the bot, if the bot's name is set."""
+    bot = request.app.state.settings.telegram_bot_name
+    return f"https://t.me/{bot}?start={code}" if bot else None
+
+
 def _context(
     request: Request,
     session: Session,
@@ -66,7 +72,6 @@ def _context(
     code: str | None = None,
 ) -> dict[str, Any]:
     settings = request.app.state.settings
-    bot = settings.telegram_bot_name
     return {
         "methods": [
             ContactMethodOut.of(c.method, c.after, str(c.last_test) if c.last_test else None)
@@ -81,9 +86,12 @@ def _context(
         "telegram_links": [
             link for link in links.links_of(session, user) if link.provider == "telegram"
         ],
+        "slack_on": bool(settings.slack_bot_token),
+        "slack_links": [link for link in links.links_of(session, user) if link.provider == "slack"],
+        "slack_code": None,
         "vapid_key": _vapid_public_key(settings.vapid_private_key, settings.vapid_subject),
         "code": code,
-        "deep_link": f"https://t.me/{bot}?start={code}" if code and bot else None,
+        "deep_link": _deep_link(request, code) if code else None,
     }
 
 
@@ -216,27 +224,38 @@ async def remove_method(name: str, request: Request, login: LoginDep) -> Respons
     return await in_thread(request, work)
 
 
-@router.post("/profile/telegram/link", response_class=HTMLResponse)
-async def link_telegram(request: Request, now: NowDep, login: LoginDep) -> Response:
-    """Show a one-time code that links your Telegram account."""
+CHATS = ("telegram", "slack")
+
+
+@router.post("/profile/{chat}/link", response_class=HTMLResponse)
+async def link_chat(chat: str, request: Request, now: NowDep, login: LoginDep) -> Response:
+    """Show a one-time code that links your Telegram or Slack account."""
     await auth.form(request, login)
+    if chat not in CHATS:
+        return _done("/profile", f"Tocsin links no {chat} accounts.")
 
     def work(session: Session) -> Response:
-        code = contacts.link_code(session, login.user.handle, "telegram", now=now)
+        code = contacts.link_code(session, login.user.handle, chat, now=now)
         session.commit()
-        return page(request, "profile.html", _context(request, session, login.user, {}, {}, code))
+        context = _context(request, session, login.user, {}, {})
+        context["code" if chat == "telegram" else "slack_code"] = code
+        if chat == "telegram":
+            context["deep_link"] = _deep_link(request, code)
+        return page(request, "profile.html", context)
 
     return await in_thread(request, work)
 
 
-@router.post("/profile/telegram/unlink")
-async def unlink_telegram(request: Request, login: LoginDep) -> Response:
-    """Unlink your Telegram accounts: their buttons no longer act as you."""
+@router.post("/profile/{chat}/unlink")
+async def unlink_chat(chat: str, request: Request, login: LoginDep) -> Response:
+    """Unlink your accounts of a chat app: their buttons no longer act as you."""
     await auth.form(request, login)
+    if chat not in CHATS:
+        return _done("/profile", f"Tocsin links no {chat} accounts.")
 
     def work(session: Session) -> Response:
-        contacts.unlink(session, login.user.handle, "telegram")
+        contacts.unlink(session, login.user.handle, chat)
         session.commit()
-        return _done("/profile", "Telegram unlinked.")
+        return _done("/profile", f"{chat.capitalize()} unlinked.")
 
     return await in_thread(request, work)

@@ -77,3 +77,98 @@ async def telegram_update(request: Request) -> Response:
         bot = TelegramBot(settings.telegram_bot_token, settings.telegram_base_url)
         task = BackgroundTask(_edit, bot, answer.edit)
     return JSONResponse(answer.reply or {}, background=task)
+
+
+# --- Slack --------------------------------------------------------------------------------------
+
+SLACK_MAX_BODY = 64 * 1024
+
+
+async def _slack_form(request: Request) -> dict[str, str] | Response:
+    """Return the form Slack posted if its signature holds (v0 HMAC of the timestamp and the
+    body, with the signing secret; a timestamp more than 5 minutes old is refused as a
+    replay), else the answer that refuses it. The body is read, capped, only to check it."""
+    from urllib.parse import parse_qsl
+
+    from slack_sdk.signature import SignatureVerifier
+
+    settings = request.app.state.settings
+    if not settings.slack_bot_token or not settings.slack_signing_secret:
+        return _refused(
+            404, "Slack is off: set TOCSIN_SLACK_BOT_TOKEN and TOCSIN_SLACK_SIGNING_SECRET"
+        )
+    timestamp = request.headers.get("x-slack-request-timestamp", "")
+    signature = request.headers.get("x-slack-signature", "")
+    if not timestamp or not signature:
+        return _refused(401, "no X-Slack-Signature: not a request from Slack")
+    try:
+        raw = await read_body(request, SLACK_MAX_BODY)
+    except TooLarge as exc:
+        return _refused(413, str(exc))
+    verifier = SignatureVerifier(settings.slack_signing_secret)
+    if not verifier.is_valid(raw, timestamp, signature):
+        return _refused(401, "the signature does not match, or the request is too old")
+    return dict(parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True))
+
+
+def _slack_after(settings: Any, reply: chat.SlackReply, slack_user: str) -> BackgroundTask | None:
+    """Return the work to do once Slack has its answer: update the page, or tell the person."""
+    if reply.update is None and reply.ephemeral is None:
+        return None
+
+    def run() -> None:
+        from tocsin.notify.slack_app import SlackApp
+
+        app = SlackApp(settings.slack_bot_token, settings.slack_api_url)
+        if reply.update is not None:
+            result = app.call("chat.update", **reply.update)
+        else:
+            result = app.call(
+                "chat.postEphemeral", channel=reply.channel, user=slack_user, text=reply.ephemeral
+            )
+        if result.outcome is not Outcome.SENT:
+            log.warning("could not answer in Slack: %s", result.detail)
+
+    return BackgroundTask(run)
+
+
+@router.post("/hooks/slack/interactivity", include_in_schema=False)
+async def slack_interactivity(request: Request) -> Response:
+    """Act on a button pressed in Slack; Slack gets its answer at once, the page is updated
+    after the commit."""
+    form = await _slack_form(request)
+    if isinstance(form, Response):
+        return form
+    try:
+        payload = json.loads(form.get("payload", ""))
+    except ValueError:
+        return _refused(400, "payload is not JSON")
+    if not isinstance(payload, dict):
+        return _refused(400, "payload is not a JSON object")
+    now = request.app.state.clock.now()
+
+    def work(session: Session) -> chat.SlackReply:
+        return chat.slack_action(session, payload, now=now)
+
+    reply = await run_unit(request, work)
+    user = str((payload.get("user") or {}).get("id") or "")
+    settings = request.app.state.settings
+    return Response(status_code=200, background=_slack_after(settings, reply, user))
+
+
+@router.post("/hooks/slack/commands", include_in_schema=False)
+async def slack_command(request: Request) -> Response:
+    """Run a `/tocsin ...` slash command; the answer is shown to its user only."""
+    form = await _slack_form(request)
+    if isinstance(form, Response):
+        return form
+    slack_user, text = form.get("user_id", ""), form.get("text", "")
+    if not slack_user:
+        return _refused(400, "user_id is required")
+    now = request.app.state.clock.now()
+
+    def work(session: Session) -> str:
+        return chat.slack_command(session, slack_user=slack_user, text=text, now=now)
+
+    answer = await run_unit(request, work)
+    return JSONResponse({"response_type": "ephemeral", "text": answer})

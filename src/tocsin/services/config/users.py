@@ -38,6 +38,7 @@ from tocsin.store.users import check_time_zone
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # A Telegram chat id: an integer, negative for a group.
 CHAT_ID = re.compile(r"-?[0-9]{1,20}")
+SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,20}")
 # The kept-user warning names what holds a user in this order; other sections come after.
 _HOLDERS = ("schedules", "escalation_policies", "services", "teams")
 
@@ -140,7 +141,16 @@ def method_problems(spec: ContactMethodSpec) -> list[str]:
         ]
     if kind is ContactType.EMAIL and not (spec.address and EMAIL.match(spec.address)):
         problems.append(f"address: an email method needs an email address (got {spec.address!r})")
-    if kind in (
+    if kind is ContactType.SLACK and spec.slack_user is not None:
+        if spec.url is not None:
+            problems.append("slack_user: a slack method has a url or a slack_user, not both")
+        elif not SLACK_USER.fullmatch(spec.slack_user):
+            problems.append(
+                f"slack_user: {spec.slack_user!r} is not a Slack user id (like U0123ABCD)"
+            )
+    elif spec.slack_user is not None:
+        problems.append("slack_user: only a slack method has a Slack user")
+    elif kind in (
         ContactType.SLACK,
         ContactType.TEAMS,
         ContactType.WEBHOOK,
@@ -238,7 +248,7 @@ def _apply_user(session: Session, u: UserConfigSpec, *, now: datetime) -> list[C
 
 
 def _method_values(spec: ContactMethodSpec) -> Method:
-    target = getattr(spec, target_field(spec.type))
+    target = spec.slack_user or getattr(spec, target_field(spec.type))
     return Method(
         name=spec.name,
         type=spec.type,
@@ -305,7 +315,9 @@ def _user(session: Session, user: User, include_secrets: bool) -> dict[str, Any]
 
 def _method(method: ContactMethod, include_secrets: bool) -> dict[str, Any]:
     found: dict[str, Any] = {"name": method.name, "type": method.type}
-    if method.target or target_field(method.type) != "url":
+    if method.type == ContactType.SLACK and method.target and "://" not in method.target:
+        found["slack_user"] = method.target
+    elif method.target or target_field(method.type) != "url":
         found[target_field(method.type)] = method.target
     if include_secrets and method.secret:
         found["secret"] = method.secret
