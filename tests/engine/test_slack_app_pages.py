@@ -162,4 +162,27 @@ def test_slash_commands_act_as_the_linked_user(workspace: Workspace) -> None:
     assert w.command(ALICE, 'resolve 1 "Failed over to the replica"') == "INC-1 resolved"
     assert "[RESOLVED] Failed over to the replica" in w.stepped.timeline()
     assert w.command(ALICE, "resolve 7") == "There is no INC-7."
-    assert w.command(ALICE, "frobnicate").startswith("/tocsin ack [12]")
+    assert w.command(ALICE, "frobnicate").startswith("/tocsin declare")
+
+
+def test_declare_set_the_commander_status_and_public_update_from_slack(
+    workspace: Workspace,
+) -> None:
+    w = workspace
+    _link(w, "alice", ALICE)
+    _link(w, "bob", BOB)
+    assert w.command(ALICE, "declare").startswith("Declare it like")
+    assert w.command(ALICE, 'declare "Payments failing" sev1 database') == (
+        "Declared INC-1: Payments failing (SEV-1)"
+    )
+    assert w.command(ALICE, f"ic <@{BOB}|bob> 1") == "INC-1: bob is the incident commander"
+    assert w.command(ALICE, 'status mitigating 1 "rolled back the deploy"') == (
+        "INC-1 is mitigating"
+    )
+    assert w.command(ALICE, 'update 1 "Card payments are recovering"') == (
+        "INC-1: the status page says it now"
+    )
+    assert w.command(ALICE, "ic <@U0MALLORY|mallory> 1").startswith("That Slack user is not")
+    timeline = " | ".join(w.stepped.timeline())
+    for said in ("bob", "mitigating", "Card payments are recovering"):
+        assert said in timeline

@@ -297,21 +297,20 @@ def slack_command(session: Session, *, slack_user: str, text: str, now: datetime
     if user is None:
         return SLACK_LINK_HELP
     if verb in ("ack", "acknowledge", "resolve", "escalate"):
-        rest = words[1:]
-        incident = None
-        if rest and re.fullmatch(r"(?i)(inc-)?\d+", rest[0]):
-            number = int(rest[0].upper().removeprefix("INC-"))
-            incident = session.scalar(select(Incident).where(Incident.number == number))
-            rest = rest[1:]
-            if incident is None:
-                return f"There is no {incident_ref(number)}."
-        else:
-            incident = replies.last_page(session, user)
-        if incident is None:
-            return "No incident has paged you lately: name it, like /tocsin ack 12."
+        found = _incident(session, user, words[1:])
+        if isinstance(found, str):
+            return found
+        incident, rest = found
         summary = " ".join(rest) or None
         kind = "ack" if verb.startswith("ack") else verb
         return act(session, incident, user, kind, via="Slack", now=now, summary=summary)[0]
+    if verb in ("declare", "status", "update", "ic"):
+        if user.role == UserRole.VIEWER:
+            return f"{user.handle} is a viewer in Tocsin and cannot change incidents."
+        try:
+            return _change(session, user, verb, words[1:], now)
+        except TocsinError as exc:
+            return "; ".join(exc.problems or [exc.message])
     if verb == "oncall":
         from tocsin.engine.escalations import on_call_lookup
         from tocsin.store import schedules as schedule_store
@@ -320,7 +319,88 @@ def slack_command(session: Session, *, slack_user: str, text: str, now: datetime
         lookup = on_call_lookup(session)
         lines = [f"{name}: {', '.join(lookup(name, now)) or 'nobody'}" for name in names]
         return "\n".join(lines) or "There are no schedules."
-    return (
-        "/tocsin ack [12], /tocsin resolve [12] [summary], /tocsin escalate [12],"
-        " /tocsin oncall [schedule], /tocsin link CODE"
-    )
+    return SLACK_HELP
+
+
+SLACK_HELP = (
+    '/tocsin declare "title" sev1 [service...], /tocsin ack [12], /tocsin resolve [12]'
+    ' [summary], /tocsin escalate [12], /tocsin status mitigating [12] ["note"],'
+    ' /tocsin update [12] "public text", /tocsin ic @someone [12], /tocsin oncall [schedule],'
+    " /tocsin link CODE"
+)
+_NUMBER = re.compile(r"(?i)(?:inc-)?(\d{1,9})")
+_SEVERITY = re.compile(r"(?i)sev-?(\d)")
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>|@([a-z0-9][a-z0-9._-]*)")
+
+
+def _incident(session: Session, user: User, words: list[str]) -> tuple[Incident, list[str]] | str:
+    """Return the incident a command names (INC-12 or 12 among its words), else the one that
+    paged the user last, with the other words; or what to answer when there is none."""
+    for index, word in enumerate(words):
+        found = _NUMBER.fullmatch(word)
+        if found:
+            number = int(found.group(1))
+            incident = session.scalar(select(Incident).where(Incident.number == number))
+            if incident is None:
+                return f"There is no {incident_ref(number)}."
+            return incident, words[:index] + words[index + 1 :]
+    incident = replies.last_page(session, user)
+    if incident is None:
+        return "No incident has paged you lately: name it, like /tocsin ack 12."
+    return incident, words
+
+
+def _change(session: Session, user: User, verb: str, words: list[str], now: datetime) -> str:
+    """Declare an incident, or change one's status, public status page or commander."""
+    if verb == "declare":
+        levels = [(w, m.group(1)) for w in words[1:] if (m := _SEVERITY.fullmatch(w))]
+        if not words or not levels:
+            return 'Declare it like /tocsin declare "Checkout errors" sev1 api'
+        severity, digit = levels[0]
+        level = f"SEV-{digit}"
+        services = [w for w in words[1:] if w != severity]
+        done = incidents.declare(
+            session,
+            title=words[0],
+            severity=level,
+            services=services or None,
+            actor=user.handle,
+            now=now,
+        )
+        incident = done.incident
+        return f"Declared {incident_ref(incident.number)}: {incident.title} ({incident.severity})"
+    found = _incident(session, user, words)
+    if isinstance(found, str):
+        return found
+    incident, rest = found
+    ref = incident_ref(incident.number)
+    if verb == "status":
+        if not rest:
+            return 'Say the status, like /tocsin status mitigating 12 "rolled back"'
+        incidents.set_status(
+            session,
+            incident,
+            rest[0],
+            message=" ".join(rest[1:]) or None,
+            actor=user.handle,
+            now=now,
+        )
+        return f"{ref} is {incident.status}"
+    if verb == "update":
+        if not rest:
+            return 'Say what the public should read, like /tocsin update 12 "Payments recovered"'
+        incidents.post_update(
+            session, incident, " ".join(rest), visibility="public", actor=user.handle, now=now
+        )
+        return f"{ref}: the status page says it now"
+    mention = _MENTION.fullmatch(rest[0]) if rest else None
+    if mention is None:
+        return "Name the commander, like /tocsin ic @alice 12"
+    handle = mention.group(2)
+    if mention.group(1):
+        linked = links.linked_user(session, SLACK, mention.group(1))
+        if linked is None:
+            return "That Slack user is not linked to Tocsin: they link from their profile page."
+        handle = linked.handle
+    incidents.assign(session, incident, handle, actor=user.handle, now=now)
+    return f"{ref}: {handle} is the incident commander"
