@@ -19,7 +19,7 @@ from sqlalchemy import Engine as Database
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.clock import Clock, SystemClock
-from tocsin.engine import escalations, messages, reminders
+from tocsin.engine import escalations, messages, reminders, usergroups
 from tocsin.engine.loop import Engine, Task
 from tocsin.engine.outbox import AdapterFor, Adapters, Sender
 from tocsin.services import heartbeats
@@ -32,7 +32,7 @@ from tocsin.store.db import (
 )
 
 # The due work every engine does, each kind in its own transaction, in this order.
-DUE_WORK: tuple[Task, ...] = (escalations, reminders, heartbeats)
+DUE_WORK: tuple[Task, ...] = (escalations, reminders, heartbeats, usergroups)
 
 
 def session_info(template_dir: Path | None) -> dict[str, Any]:

@@ -298,6 +298,11 @@ class ScheduleSpec(Spec):
     name: str
     time_zone: str
     description: str = ""
+    slack_user_group: str | None = Field(
+        None,
+        description="A Slack user group (S0123ABCD) whose members follow who is on call, set"
+        " at each shift boundary by the Slack app.",
+    )
     layers: list[LayerSpec] = Field(default_factory=list)
     overrides: list[OverrideSpec] = Field(default_factory=list)
 

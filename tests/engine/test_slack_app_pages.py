@@ -186,3 +186,54 @@ def test_declare_set_the_commander_status_and_public_update_from_slack(
     timeline = " | ".join(w.stepped.timeline())
     for said in ("bob", "mitigating", "Card payments are recovering"):
         assert said in timeline
+
+
+GROUPS = """
+users:
+  - {handle: alice}
+  - {handle: bob}
+schedules:
+  - name: primary
+    time_zone: UTC
+    slack_user_group: S0ONCALL1
+    layers:
+      - {name: daily, rotation: 1 day, start: "2024-06-19T12:00", participants: [alice, bob]}
+"""
+
+
+def test_the_on_call_user_group_follows_the_schedule_across_a_boundary(
+    db_url: str, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    with fake_slack() as slack:
+        slack.users |= {ALICE, BOB}
+        settings = {
+            "slack_bot_token": BOT_TOKEN,
+            "slack_signing_secret": SIGNING_SECRET,
+            "slack_api_url": f"{slack.url}/api/",
+        }
+        for stepped in stepped_with(db_url, tmp_path, settings, GROUPS):
+            w = Workspace(stepped, slack)
+            _link(w, "alice", ALICE)
+            _link(w, "bob", BOB)
+            stepped.run()  # 10:30: alice's turn (from yesterday 12:00)
+            assert slack.groups == {"S0ONCALL1": [ALICE]}
+            stepped.clock.set(T0 + timedelta(hours=1, minutes=29))  # 11:59: still alice's
+            stepped.run()
+            assert slack.calls.count("usergroups.users.update") == 1
+            stepped.clock.set(T0 + timedelta(hours=1, minutes=30))  # 12:00: the handoff
+            stepped.run()
+            assert slack.groups == {"S0ONCALL1": [BOB]}
+            assert slack.calls.count("usergroups.users.update") == 2
+            from tocsin import config
+            from tocsin.services import config_apply, config_export
+
+            with stepped.sessions() as session, session.begin():
+                exported = config.dump(config_export.export(session))
+                assert "slack_user_group: S0ONCALL1" in exported
+                again = config.parse(exported, "tocsin.yaml")
+                assert config_apply.apply(session, again, now=T0).changes == []
+                bad = config.parse(GROUPS.replace("S0ONCALL1", "oncall"), "tocsin.yaml")
+                with pytest.raises(Exception, match="is not a Slack user group id"):
+                    config_apply.apply(session, bad, now=T0)

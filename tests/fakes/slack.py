@@ -4,7 +4,7 @@ Built from the documented shapes (https://api.slack.com/methods): POST /api/<met
 bot token as a bearer token and a JSON body; every answer is HTTP 200 with `{"ok": true, ...}`
 or `{"ok": false, "error": "invalid_auth"}`. It keeps the direct messages it was asked to post
 (`conversations.open`, `chat.postMessage`), updates them (`chat.update`) and records ephemeral
-messages (`chat.postEphemeral`).
+messages (`chat.postEphemeral`), and sets user groups' members (`usergroups.users.update`).
 
 `signed` builds the headers Slack sends with each request to an app: X-Slack-Request-Timestamp
 and the v0 HMAC signature of the timestamp and the body, made with slack-sdk's own verifier.
@@ -47,6 +47,7 @@ class FakeSlack:
     users: set[str] = field(default_factory=set)  # members of the workspace
     messages: list[dict[str, Any]] = field(default_factory=list)
     ephemeral: list[dict[str, Any]] = field(default_factory=list)
+    groups: dict[str, list[str]] = field(default_factory=dict)  # user group -> its members
     calls: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -79,6 +80,14 @@ class FakeSlack:
                         message.update(params)
                         return {"ok": True, "channel": message["channel"], "ts": message["ts"]}
                 return {"ok": False, "error": "message_not_found"}
+            if method == "usergroups.users.update":
+                members = [u for u in str(params.get("users", "")).split(",") if u]
+                if not members:
+                    return {"ok": False, "error": "no_users_provided"}
+                if any(u not in self.users for u in members):
+                    return {"ok": False, "error": "invalid_users"}
+                self.groups[str(params.get("usergroup"))] = members
+                return {"ok": True, "usergroup": {"id": params.get("usergroup"), "users": members}}
             if method == "chat.postEphemeral":
                 self.ephemeral.append(params)
                 return {"ok": True, "message_ts": f"1700000000.{next(self._ts):06d}"}

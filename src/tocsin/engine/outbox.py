@@ -64,8 +64,23 @@ from tocsin.store.notifications import paged_users, waits_for_earlier_page
 
 log = logging.getLogger("tocsin.outbox")
 
-# Where a message goes: a user's contact method, or a webhook an escalation level calls.
-Destination = ContactMethod | Webhook
+
+@dataclass(frozen=True, slots=True)
+class UserGroup:
+    """A Slack user group to make of `members` (Slack user ids): who a schedule has on call."""
+
+    group: str
+    members: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """What the timeline and logs call it."""
+        return f"Slack user group {self.group}"
+
+
+# Where a message goes: a user's contact method, a webhook an escalation level calls, or a
+# Slack user group that follows a schedule.
+Destination = ContactMethod | Webhook | UserGroup
 AdapterFor = Callable[[Destination], Adapter]
 
 # How long a claim holds without renewal: what a dead node's pages wait before another node
@@ -78,6 +93,11 @@ def adapter_factory(settings: Settings) -> AdapterFor:
     """Return a function that builds the adapter for a destination, from the settings."""
 
     def build(method: Destination) -> Adapter:
+        if isinstance(method, UserGroup):
+            from tocsin.notify.slack_app import SlackApp, SlackUserGroupAdapter
+
+            app = SlackApp(settings.slack_bot_token, settings.slack_api_url)
+            return SlackUserGroupAdapter(app, method.group, method.members)
         if isinstance(method, Webhook):
             if method.timeout_seconds is None:
                 return WebhookAdapter(method.url, method.secret)
@@ -137,8 +157,10 @@ def adapter_factory(settings: Settings) -> AdapterFor:
 _Shape = tuple[str, str, str | None, float | None]
 
 
-def _identity(method: Destination) -> tuple[tuple[str, int], _Shape]:
+def _identity(method: Destination) -> tuple[tuple[str, int | str], _Shape]:
     """Return which destination this is, and what its adapter is built from."""
+    if isinstance(method, UserGroup):
+        return ("usergroup", method.group), ("usergroup", ",".join(method.members), None, None)
     if isinstance(method, Webhook):
         return ("webhook", method.id), (
             "webhook",
@@ -159,7 +181,7 @@ class Adapters:
     def __init__(self, build: AdapterFor) -> None:
         self._build = build
         self._lock = threading.Lock()
-        self._made: dict[tuple[str, int], tuple[_Shape, Adapter]] = {}
+        self._made: dict[tuple[str, int | str], tuple[_Shape, Adapter]] = {}
 
     for_settings = staticmethod(adapter_factory)
 
@@ -241,6 +263,11 @@ class Destinations:
 
     def of(self, row: Claimed) -> Destination | None:
         """Return where `row` goes, or None if it was removed since the row was written."""
+        group = row.message.get("usergroup")
+        if group:
+            members = row.message.get("members")
+            found = members if isinstance(members, list) else []
+            return UserGroup(str(group), tuple(str(m) for m in found))
         if row.webhook is not None:
             return self.webhooks.get(row.webhook_id) if row.webhook_id is not None else None
         return self.methods.get(row.method_id) if row.method_id is not None else None
@@ -391,7 +418,7 @@ class Sender:
         for row in claimed:
             key = (
                 ("webhook", row.id, None)
-                if row.webhook is not None
+                if row.webhook is not None or row.message.get("usergroup")
                 else ("method", row.user_id, row.method_id)
             )
             groups.setdefault(key, []).append(row)

@@ -144,3 +144,20 @@ class SlackDmAdapter:
 
     def close(self) -> None:
         return
+
+
+class SlackUserGroupAdapter:
+    """Make a Slack user group's members the given users (the message says why)."""
+
+    def __init__(self, app: SlackApp, group: str, members: tuple[str, ...]) -> None:
+        self.app = app
+        self.group = group
+        self.members = members
+
+    def send(self, message: Message) -> SendResult:
+        return self.app.call(
+            "usergroups.users.update", usergroup=self.group, users=",".join(self.members)
+        )
+
+    def close(self) -> None:
+        return

@@ -306,6 +306,11 @@ class Schedule(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # A Slack user group whose members follow who is on call: the members last set there, and
+    # when to look again (the next shift boundary).
+    slack_user_group: Mapped[str | None] = mapped_column(String(40))
+    slack_members: Mapped[list[str] | None] = mapped_column(JSON)
+    slack_sync_at: Mapped[datetime | None] = mapped_column(index=True)
 
     layers: Mapped[list[ScheduleLayer]] = relationship(
         order_by="ScheduleLayer.position", cascade="all, delete-orphan", lazy="selectin"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -10,10 +11,13 @@ from sqlalchemy.orm import Session
 
 from tocsin.config import ConfigSpec, build_schedule
 from tocsin.core import schedule as sched
+from tocsin.engine.work import announce_work
 from tocsin.services import schedules as schedule_specs
 from tocsin.services.config.base import Change, Context, Reference, Section, parsed
 from tocsin.store import schedules
 from tocsin.store.models import Schedule
+
+SLACK_GROUP = re.compile(r"S[A-Z0-9]{2,20}")
 
 
 class Schedules(Section[Schedule]):
@@ -37,6 +41,14 @@ class Schedules(Section[Schedule]):
                 schedule, known_users=known_users, path=f"schedules[{i}]", problem=context.problem
             )
             problems += found
+            group = schedule.slack_user_group
+            if group is not None and not SLACK_GROUP.fullmatch(group):
+                problems.append(
+                    context.problem(
+                        f"schedules[{i}].slack_user_group",
+                        f"{group!r} is not a Slack user group id (like S0123ABCD)",
+                    )
+                )
         return problems
 
     def apply(self, context: Context, *, now: datetime) -> list[Change]:
@@ -45,6 +57,12 @@ class Schedules(Section[Schedule]):
             change = schedule_specs.put(context.session, schedule, actor=context.actor, now=now)
             if change:
                 changes.append(parsed(change))
+            changes += _user_group(
+                context.session,
+                schedule,
+                created=bool(change and change.startswith("create")),
+                now=now,
+            )
             # A schedule that writes `overrides:` under --prune drops those added by hand.
             if context.prune and "overrides" in schedule.model_fields_set:
                 changes += _prune_manual_overrides(context.session, schedule.name)
@@ -62,6 +80,18 @@ class Schedules(Section[Schedule]):
                         yield Reference(holder, "users", handle)
             for override in schedule.overrides:
                 yield Reference(holder, "users", override.user.handle)
+
+
+def _user_group(session: Session, spec: Any, *, created: bool, now: datetime) -> list[Change]:
+    """Set the Slack user group that follows the schedule; a new one is synced at once."""
+    row = schedules.get_by_name(session, spec.name)
+    if row.slack_user_group == spec.slack_user_group:
+        return []
+    row.slack_user_group = spec.slack_user_group
+    row.slack_members = None
+    row.slack_sync_at = now if spec.slack_user_group else None
+    announce_work(session)
+    return [] if created else [Change("update", "schedule", spec.name, ("slack_user_group",))]
 
 
 def _prune_manual_overrides(session: Session, name: str) -> list[Change]:
@@ -94,6 +124,8 @@ def _schedule(schedule: Schedule) -> dict[str, Any]:
     found: dict[str, Any] = {"name": schedule.name, "time_zone": schedule.time_zone}
     if schedule.description:
         found["description"] = schedule.description
+    if schedule.slack_user_group:
+        found["slack_user_group"] = schedule.slack_user_group
     found["layers"] = []
     for layer in schedule.layers:
         row: dict[str, Any] = {"name": layer.name}
