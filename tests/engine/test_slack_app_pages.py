@@ -237,3 +237,46 @@ def test_the_on_call_user_group_follows_the_schedule_across_a_boundary(
                 bad = config.parse(GROUPS.replace("S0ONCALL1", "oncall"), "tocsin.yaml")
                 with pytest.raises(Exception, match="is not a Slack user group id"):
                     config_apply.apply(session, bad, now=T0)
+
+
+def test_declare_without_words_opens_a_form_that_declares(workspace: Workspace) -> None:
+    w = workspace
+    _link(w, "alice", ALICE)
+    form = {"command": "/tocsin", "text": "declare", "user_id": ALICE, "trigger_id": "t.1"}
+    answer = w.post("/hooks/slack/commands", form)
+    assert answer.status_code == 200
+    assert wait_for(lambda: w.slack.views)
+    [view] = w.slack.views
+    assert view["callback_id"] == "tocsin_declare"
+    options = [o["value"] for o in view["blocks"][1]["element"]["options"]]
+    assert options[:2] == ["SEV-1", "SEV-2"]
+
+    def submit(title: str, view_id: str) -> dict[str, Any]:
+        state = {
+            "title": {"value": {"type": "plain_text_input", "value": title}},
+            "severity": {"value": {"type": "static_select", "selected_option": {"value": "SEV-2"}}},
+            "services": {
+                "value": {
+                    "type": "multi_static_select",
+                    "selected_options": [{"value": "database"}],
+                }
+            },
+        }
+        payload = {
+            "type": "view_submission",
+            "user": {"id": ALICE},
+            "view": {"id": view_id, "callback_id": "tocsin_declare", "state": {"values": state}},
+        }
+        answer = w.post("/hooks/slack/interactivity", {"payload": json.dumps(payload)})
+        assert answer.status_code == 200
+        return dict(answer.json())
+
+    refused = submit("   ", "V1")
+    assert refused["response_action"] == "errors"  # said beside the field; nothing declared
+    assert submit("Replica lag", "V1") == {"response_action": "clear"}  # corrected, sent again
+    assert submit("Replica lag", "V1") == {"response_action": "clear"}  # Slack trying again
+    assert w.stepped.timeline()[0] == "Incident declared: Replica lag (SEV-2 on database)"
+    with w.stepped.sessions() as session:
+        from tocsin.services import incidents
+
+        assert len(incidents.list_(session)) == 1  # declared once

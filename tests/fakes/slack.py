@@ -48,6 +48,7 @@ class FakeSlack:
     messages: list[dict[str, Any]] = field(default_factory=list)
     ephemeral: list[dict[str, Any]] = field(default_factory=list)
     groups: dict[str, list[str]] = field(default_factory=dict)  # user group -> its members
+    views: list[dict[str, Any]] = field(default_factory=list)  # modals opened
     calls: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -88,6 +89,12 @@ class FakeSlack:
                     return {"ok": False, "error": "invalid_users"}
                 self.groups[str(params.get("usergroup"))] = members
                 return {"ok": True, "usergroup": {"id": params.get("usergroup"), "users": members}}
+            if method == "views.open":
+                view = params.get("view")
+                if not params.get("trigger_id") or not isinstance(view, dict):
+                    return {"ok": False, "error": "invalid_arguments"}
+                self.views.append(view)
+                return {"ok": True, "view": {"id": f"V{len(self.views):08d}", **view}}
             if method == "chat.postEphemeral":
                 self.ephemeral.append(params)
                 return {"ok": True, "message_ts": f"1700000000.{next(self._ts):06d}"}

@@ -9,6 +9,8 @@ page: `/start CODE` (which a t.me deep link sends with one tap).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -404,3 +406,107 @@ def _change(session: Session, user: User, verb: str, words: list[str], now: date
         handle = linked.handle
     incidents.assign(session, incident, handle, actor=user.handle, now=now)
     return f"{ref}: {handle} is the incident commander"
+
+
+# --- Slack: the declare form --------------------------------------------------------------------
+
+DECLARE_VIEW = "tocsin_declare"
+
+
+def declare_form(session: Session, *, slack_user: str) -> dict[str, Any] | str:
+    """Return the modal that declares an incident (for `/tocsin declare` with nothing after
+    it), or why this Slack user may not open it."""
+    from tocsin.store import services as service_store
+    from tocsin.store import severities
+
+    user = links.linked_user(session, SLACK, slack_user)
+    if user is None:
+        return SLACK_LINK_HELP
+    if user.role == UserRole.VIEWER:
+        return f"{user.handle} is a viewer in Tocsin and cannot declare incidents."
+
+    def option(text: str) -> dict[str, Any]:
+        return {"text": {"type": "plain_text", "text": text[:75]}, "value": text[:150]}
+
+    services = [s.slug for s in service_store.list_(session)][:100]
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "input",
+            "block_id": "title",
+            "label": {"type": "plain_text", "text": "What is happening"},
+            "element": {"type": "plain_text_input", "action_id": "value", "max_length": 200},
+        },
+        {
+            "type": "input",
+            "block_id": "severity",
+            "label": {"type": "plain_text", "text": "Severity"},
+            "element": {
+                "type": "static_select",
+                "action_id": "value",
+                "options": [option(name) for name in severities.scale(session).names],
+            },
+        },
+    ]
+    if services:
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": "services",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Services"},
+                "element": {
+                    "type": "multi_static_select",
+                    "action_id": "value",
+                    "options": [option(slug) for slug in services],
+                },
+            }
+        )
+    return {
+        "type": "modal",
+        "callback_id": DECLARE_VIEW,
+        "title": {"type": "plain_text", "text": "Declare an incident"},
+        "submit": {"type": "plain_text", "text": "Declare"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": blocks,
+    }
+
+
+def _field(values: dict[str, Any], block: str) -> Any:
+    entry = _dict(_dict(values.get(block)).get("value"))
+    if "selected_option" in entry:
+        return _dict(entry.get("selected_option")).get("value")
+    if "selected_options" in entry:
+        return [_dict(o).get("value") for o in entry.get("selected_options") or []]
+    return entry.get("value")
+
+
+def slack_view(session: Session, payload: dict[str, Any], *, now: datetime) -> dict[str, Any]:
+    """Declare the incident a submitted form describes; return Slack's answer to the
+    submission: close the form, or the problems beside the fields they concern."""
+    view = _dict(payload.get("view"))
+    if payload.get("type") != "view_submission" or view.get("callback_id") != DECLARE_VIEW:
+        return {}
+    user = links.linked_user(session, SLACK, str(_dict(payload.get("user")).get("id") or ""))
+    if user is None or user.role == UserRole.VIEWER:
+        return {"response_action": "errors", "errors": {"title": SLACK_LINK_HELP[:150]}}
+    values = _dict(_dict(view.get("state")).get("values"))
+    # The same submission twice (Slack trying again) declares once; a form corrected after
+    # a refusal is the same view with other values, and goes through.
+    digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:24]
+    if not inbound.first_time(session, SLACK, f"view:{view.get('id')}:{digest}"[:64], now=now):
+        return {"response_action": "clear"}
+    title, severity = _field(values, "title"), _field(values, "severity")
+    services = [s for s in _field(values, "services") or [] if isinstance(s, str)]
+    try:
+        incidents.declare(
+            session,
+            title=str(title or ""),
+            severity=str(severity or ""),
+            services=services or None,
+            actor=user.handle,
+            now=now,
+        )
+    except TocsinError as exc:
+        problems = exc.problems or [exc.message]
+        return {"response_action": "errors", "errors": {"title": "; ".join(problems)[:150]}}
+    return {"response_action": "clear"}

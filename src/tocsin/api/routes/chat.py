@@ -132,6 +132,17 @@ def _slack_after(settings: Any, reply: chat.SlackReply, slack_user: str) -> Back
     return BackgroundTask(run)
 
 
+def _open_view(settings: Any, trigger: str, view: dict[str, Any]) -> None:
+    """Open a modal for the person who ran the command (Slack's trigger lives 3 seconds)."""
+    from tocsin.notify.slack_app import SlackApp
+
+    result = SlackApp(settings.slack_bot_token, settings.slack_api_url).call(
+        "views.open", trigger_id=trigger, view=view
+    )
+    if result.outcome is not Outcome.SENT:
+        log.warning("could not open the declare form in Slack: %s", result.detail)
+
+
 @router.post("/hooks/slack/interactivity", include_in_schema=False)
 async def slack_interactivity(request: Request) -> Response:
     """Act on a button pressed in Slack; Slack gets its answer at once, the page is updated
@@ -146,6 +157,12 @@ async def slack_interactivity(request: Request) -> Response:
     if not isinstance(payload, dict):
         return _refused(400, "payload is not a JSON object")
     now = request.app.state.clock.now()
+    if payload.get("type") == "view_submission":
+
+        def submit(session: Session) -> dict[str, Any]:
+            return chat.slack_view(session, payload, now=now)
+
+        return JSONResponse(await run_unit(request, submit))
 
     def work(session: Session) -> chat.SlackReply:
         return chat.slack_action(session, payload, now=now)
@@ -166,6 +183,17 @@ async def slack_command(request: Request) -> Response:
     if not slack_user:
         return _refused(400, "user_id is required")
     now = request.app.state.clock.now()
+    if text.strip().lower() == "declare" and form.get("trigger_id"):
+        # Nothing after it: the form asks for what is missing.
+        def form_for(session: Session) -> dict[str, Any] | str:
+            return chat.declare_form(session, slack_user=slack_user)
+
+        view = await run_unit(request, form_for, read_only=True)
+        if isinstance(view, str):
+            return JSONResponse({"response_type": "ephemeral", "text": view})
+        settings = request.app.state.settings
+        task = BackgroundTask(_open_view, settings, form["trigger_id"], view)
+        return Response(status_code=200, background=task)
 
     def work(session: Session) -> str:
         return chat.slack_command(session, slack_user=slack_user, text=text, now=now)
