@@ -283,3 +283,17 @@ def test_declare_without_words_opens_a_form_that_declares(workspace: Workspace) 
         from tocsin.services import incidents
 
         assert len(incidents.list_(session)) == 1  # declared once
+
+
+def test_page_someone_or_a_schedule_from_slack(workspace: Workspace) -> None:
+    w = workspace
+    _link(w, "alice", ALICE)
+    _link(w, "bob", BOB)
+    assert w.command(ALICE, 'declare "Replica lag" sev2 database').startswith("Declared INC-1")
+    assert w.command(ALICE, f"page <@{BOB}|bob> 1") == "INC-1: paging bob now"
+    w.stepped.run()
+    assert [m for m in w.slack.messages if m["channel"] == "D" + BOB[1:]]  # bob's DM
+    assert "Paging bob (asked by alice) via slack" in w.stepped.timeline()
+    assert w.command(ALICE, "page nobody-schedule 1") == (
+        "nobody is on call in 'nobody-schedule' now"
+    )

@@ -306,7 +306,7 @@ def slack_command(session: Session, *, slack_user: str, text: str, now: datetime
         summary = " ".join(rest) or None
         kind = "ack" if verb.startswith("ack") else verb
         return act(session, incident, user, kind, via="Slack", now=now, summary=summary)[0]
-    if verb in ("declare", "status", "update", "ic"):
+    if verb in ("declare", "status", "update", "ic", "page"):
         if user.role == UserRole.VIEWER:
             return f"{user.handle} is a viewer in Tocsin and cannot change incidents."
         try:
@@ -327,8 +327,8 @@ def slack_command(session: Session, *, slack_user: str, text: str, now: datetime
 SLACK_HELP = (
     '/tocsin declare "title" sev1 [service...], /tocsin ack [12], /tocsin resolve [12]'
     ' [summary], /tocsin escalate [12], /tocsin status mitigating [12] ["note"],'
-    ' /tocsin update [12] "public text", /tocsin ic @someone [12], /tocsin oncall [schedule],'
-    " /tocsin link CODE"
+    ' /tocsin update [12] "public text", /tocsin ic @someone [12], /tocsin page @someone|schedule'
+    " [12], /tocsin oncall [schedule], /tocsin link CODE"
 )
 _NUMBER = re.compile(r"(?i)(?:inc-)?(\d{1,9})")
 _SEVERITY = re.compile(r"(?i)sev-?(\d)")
@@ -395,6 +395,21 @@ def _change(session: Session, user: User, verb: str, words: list[str], now: date
             session, incident, " ".join(rest), visibility="public", actor=user.handle, now=now
         )
         return f"{ref}: the status page says it now"
+    if verb == "page":
+        if not rest:
+            return "Name whom to page, like /tocsin page @bob 12 or /tocsin page primary 12"
+        mention = _MENTION.fullmatch(rest[0])
+        target = f"schedule:{rest[0]}"
+        if mention is not None:
+            handle = mention.group(2)
+            if mention.group(1):
+                linked = links.linked_user(session, SLACK, mention.group(1))
+                if linked is None:
+                    return "That Slack user is not linked to Tocsin: page them by their handle."
+                handle = linked.handle
+            target = f"user:{handle}"
+        incidents.page(session, incident, target, actor=user.handle, now=now)
+        return f"{ref}: paging {target.partition(':')[2]} now"
     mention = _MENTION.fullmatch(rest[0]) if rest else None
     if mention is None:
         return "Name the commander, like /tocsin ic @alice 12"

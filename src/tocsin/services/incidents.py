@@ -39,6 +39,7 @@ from tocsin.core.incident import (
     status_message,
     update_message,
 )
+from tocsin.engine import escalations
 from tocsin.errors import Conflict, InvalidInput
 from tocsin.services import events as ev
 from tocsin.store import policies, severities, users
@@ -564,6 +565,44 @@ def escalate_now(
         message=f"{actor} asked to escalate now" + (f" by {via}" if via else ""),
     )
     return _publish(session, Outcome(incident, events=[ev.EscalatedNow(incident)]), now=now)
+
+
+def page(
+    session: Session,
+    incident: Incident | str | int,
+    target: str,
+    *,
+    actor: str,
+    now: datetime,
+) -> Outcome:
+    """Page someone about the incident now, by their notification rules: `user:HANDLE`, or
+    `schedule:NAME` (whoever it has on call)."""
+    incident = _resolve(session, incident)
+    _require_open_for_changes(incident)
+    kind, _, name = target.partition(":")
+    if kind == "user":
+        if users.find(session, name) is None:
+            raise InvalidInput(f"no user {name!r}")
+        handles: tuple[str, ...] = (name,)
+    elif kind == "schedule":
+        handles = escalations.on_call_lookup(session)(name, now)
+        if not handles:
+            raise Conflict(f"nobody is on call in {name!r} now")
+    else:
+        raise InvalidInput(f"page user:HANDLE or schedule:NAME, not {target!r}")
+    step = f"manual.{now.timestamp():.0f}"
+    for handle in handles:
+        queued = escalations.enqueue(session, incident, handle, kind="page", now=now, step=step)
+        _event(
+            incident,
+            at=now,
+            actor=actor,
+            kind=EventKind.NOTIFIED,
+            message=f"Paging {handle} (asked by {actor})"
+            + (f" via {', '.join(queued)}" if queued else ": no contact method"),
+            data={"user": handle, "target": target},
+        )
+    return _publish(session, Outcome(incident), now=now)
 
 
 def unacknowledge(
