@@ -398,29 +398,31 @@ def _change(session: Session, user: User, verb: str, words: list[str], now: date
     if verb == "page":
         if not rest:
             return "Name whom to page, like /tocsin page @bob 12 or /tocsin page primary 12"
-        mention = _MENTION.fullmatch(rest[0])
-        target = f"schedule:{rest[0]}"
-        if mention is not None:
-            handle = mention.group(2)
-            if mention.group(1):
-                linked = links.linked_user(session, SLACK, mention.group(1))
-                if linked is None:
-                    return "That Slack user is not linked to Tocsin: page them by their handle."
-                handle = linked.handle
-            target = f"user:{handle}"
-        incidents.page(session, incident, target, actor=user.handle, now=now)
-        return f"{ref}: paging {target.partition(':')[2]} now"
-    mention = _MENTION.fullmatch(rest[0]) if rest else None
-    if mention is None:
+        if _MENTION.fullmatch(rest[0]) is None:
+            incidents.page(session, incident, f"schedule:{rest[0]}", actor=user.handle, now=now)
+            return f"{ref}: paging {rest[0]} now"
+    if not rest or _MENTION.fullmatch(rest[0]) is None:
         return "Name the commander, like /tocsin ic @alice 12"
-    handle = mention.group(2)
-    if mention.group(1):
-        linked = links.linked_user(session, SLACK, mention.group(1))
-        if linked is None:
-            return "That Slack user is not linked to Tocsin: they link from their profile page."
-        handle = linked.handle
+    handle = _mentioned(session, rest[0])
+    if handle is None:
+        return "That Slack user is not linked to Tocsin: they link from their profile page."
+    if verb == "page":
+        incidents.page(session, incident, f"user:{handle}", actor=user.handle, now=now)
+        return f"{ref}: paging {handle} now"
     incidents.assign(session, incident, handle, actor=user.handle, now=now)
     return f"{ref}: {handle} is the incident commander"
+
+
+def _mentioned(session: Session, word: str) -> str | None:
+    """Return the handle a mention names: a Slack mention (<@U123|name>) by its linked Tocsin
+    user, or @handle as written; None when it names no one Tocsin knows that way."""
+    found = _MENTION.fullmatch(word)
+    if found is None:
+        return None
+    if found.group(1):
+        linked = links.linked_user(session, SLACK, found.group(1))
+        return linked.handle if linked is not None else None
+    return found.group(2)
 
 
 # --- Slack: the declare form --------------------------------------------------------------------
