@@ -290,3 +290,20 @@ def test_the_clock_stamps_every_change(api: Api, minutes: int) -> None:
     acknowledged = {1: "2024-06-20T10:31:00Z", 90: "2024-06-20T12:00:00Z"}[minutes]
     assert milestones["detected_at"] == "2024-06-20T10:30:00Z"
     assert milestones["acknowledged_at"] == acknowledged
+
+
+def test_page_someone_now_by_the_api_and_the_cli_alike(api: Api) -> None:
+    c, w = api.client, api.writer
+    c.post(f"{V1}/incidents", json={"title": "Replica lag", "severity": "SEV-2"}, headers=w)
+    paged = c.post(f"{V1}/incidents/INC-1/page", json={"target": "user:bob"}, headers=w)
+    assert paged.status_code == 200, paged.text
+    events = c.get(f"{V1}/incidents/INC-1/timeline", headers=w).json()
+    assert "Paging bob (asked by alice): no contact method" in [e["message"] for e in events]
+    for target, problem in (
+        ("bob", "page user:HANDLE or schedule:NAME, not 'bob'"),
+        ("user:nobody", "no user 'nobody'"),
+    ):
+        refused = c.post(f"{V1}/incidents/INC-1/page", json={"target": target}, headers=w)
+        assert refused.status_code == 400
+        assert refused.json()["errors"] == [problem]
+    assert c.post(f"{V1}/incidents/INC-1/page", json={"target": "user:bob"}).status_code == 401

@@ -120,3 +120,16 @@ def test_unacknowledge_and_the_ack_timeout_restart_escalation(cli: Cli, tmp_path
         if n["kind"] == "page"
     ]
     assert [n["status"] for n in pages] == ["cancelled", "cancelled", "pending"]
+
+
+def test_page_someone_about_an_incident_now(cli: Cli) -> None:
+    cli.ok("user", "add", "bob")
+    cli.ok("incident", "declare", "Replica lag", "-s", "SEV-2")
+    cli.ok("incident", "page", "INC-1", "user:bob")
+    shown = cli.ok("incident", "show", "INC-1", "--json").json()
+    assert "Paging bob (asked by alice): no contact method" in [
+        e["message"] for e in shown["timeline"]
+    ]
+    refused = cli("incident", "page", "INC-1", "schedule:primary")
+    assert refused.code != 0
+    assert refused.stderr.strip() == "error: nobody is on call in 'primary' now"

@@ -336,6 +336,23 @@ def ack(ctx: typer.Context, ref: Ref, as_json: bool = JsonOption) -> None:
 
 
 @app.command()
+def page(
+    ctx: typer.Context,
+    ref: Ref,
+    target: Annotated[
+        str, typer.Argument(help="user:HANDLE, or schedule:NAME for whoever it has on call.")
+    ],
+    as_json: bool = JsonOption,
+) -> None:
+    """Page someone about the incident now, by their notification rules."""
+    from tocsin.services import incidents
+
+    st = state(ctx)
+    with st.session() as session:
+        _done(incidents.page(session, ref, target, actor=st.who(), now=st.now()), as_json)
+
+
+@app.command()
 def unack(ctx: typer.Context, ref: Ref, as_json: bool = JsonOption) -> None:
     """Give the incident back to its escalation policy: level 1 is paged again now."""
     from tocsin.services import incidents

@@ -122,6 +122,13 @@ class UpdateIn(Body):
     )
 
 
+class PageIn(Body):
+    target: str = Field(
+        description="Whom to page now, by their notification rules: user:HANDLE or"
+        " schedule:NAME (whoever it has on call)."
+    )
+
+
 class NoteIn(Body):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"message": "Error rate back under 1%"}]}
@@ -266,6 +273,14 @@ def add_responder(
 def acknowledge(ref: IncidentRef, session: SessionDep, caller: Writer, now: NowDep) -> IncidentOut:
     """Acknowledge the incident."""
     return _answer(session, incidents.acknowledge(session, ref, actor=caller.actor, now=now))
+
+
+@router.post("/{ref}/page")
+def page(
+    ref: IncidentRef, body: PageIn, session: SessionDep, caller: Writer, now: NowDep
+) -> IncidentOut:
+    """Page someone about the incident now: a user, or whoever a schedule has on call."""
+    return _answer(session, incidents.page(session, ref, body.target, actor=caller.actor, now=now))
 
 
 @router.post("/{ref}/unacknowledge")
