@@ -59,6 +59,14 @@ Report = Annotated[
     typer.Option("--report", metavar="FILE.md", help="Write the whole migration report here."),
 ]
 Force = Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")]
+Verify = Annotated[
+    bool,
+    typer.Option(
+        "--verify",
+        help="Compare each schedule with the source's own rendering of its next 8 weeks, "
+        "instant by instant, and list every difference (exit 1 if there is one).",
+    ),
+]
 
 
 @import_app.command("pagerduty")
@@ -74,30 +82,27 @@ def import_pagerduty(
     keys_out: KeysOut = None,
     report: Report = None,
     force: Force = False,
-    verify: Annotated[
-        bool,
-        typer.Option(
-            "--verify",
-            help="Compare each schedule with PagerDuty's own rendering of its next 8 weeks, "
-            "instant by instant, and list every difference (exit 1 if there is one).",
-        ),
-    ] = False,
+    verify: Verify = False,
 ) -> None:
     """Import users, teams, schedules, escalation policies and services from PagerDuty."""
     from tocsin.core.migrate import pagerduty as mapping
     from tocsin.importing import pagerduty as source
 
-    now = state(ctx).now().astimezone(UTC)
-    keys_file = keys_out or output.with_name(output.stem + ".keys.yaml")
-    _check_targets(
-        [output, *([keys_file] if keep_keys else []), *([report] if report else [])], force
+    _run(
+        ctx,
+        mapping,
+        source,
+        "PagerDuty",
+        api_url,
+        token,
+        from_dir,
+        output,
+        keep_keys=keep_keys,
+        keys_out=keys_out,
+        report=report,
+        force=force,
+        verify=verify,
     )
-    data = _read(source, "PagerDuty", api_url, token, from_dir, now)
-    migration = _convert(mapping, data, "PagerDuty", now=now, keep_keys=keep_keys)
-    compared = mapping.check(migration, data, now, now + source.VERIFY_AHEAD) if verify else 0
-    _write(migration, output, keys_file if keep_keys else None, report, now)
-    if verify:
-        _verdict(migration.checks, compared, "PagerDuty")
 
 
 @import_app.command("opsgenie")
@@ -113,30 +118,27 @@ def import_opsgenie(
     keys_out: KeysOut = None,
     report: Report = None,
     force: Force = False,
-    verify: Annotated[
-        bool,
-        typer.Option(
-            "--verify",
-            help="Compare each schedule with Opsgenie's timeline of its next 8 weeks, instant "
-            "by instant, and list every difference (exit 1 if there is one).",
-        ),
-    ] = False,
+    verify: Verify = False,
 ) -> None:
     """Import users, teams, schedules, escalations, integrations and heartbeats from Opsgenie."""
     from tocsin.core.migrate import opsgenie as mapping
     from tocsin.importing import opsgenie as source
 
-    now = state(ctx).now().astimezone(UTC)
-    keys_file = keys_out or output.with_name(output.stem + ".keys.yaml")
-    _check_targets(
-        [output, *([keys_file] if keep_keys else []), *([report] if report else [])], force
+    _run(
+        ctx,
+        mapping,
+        source,
+        "Opsgenie",
+        api_url,
+        token,
+        from_dir,
+        output,
+        keep_keys=keep_keys,
+        keys_out=keys_out,
+        report=report,
+        force=force,
+        verify=verify,
     )
-    data = _read(source, "Opsgenie", api_url, token, from_dir, now)
-    migration = _convert(mapping, data, "Opsgenie", now=now, keep_keys=keep_keys)
-    compared = mapping.check(migration, data, now, now + source.VERIFY_AHEAD) if verify else 0
-    _write(migration, output, keys_file if keep_keys else None, report, now)
-    if verify:
-        _verdict(migration.checks, compared, "Opsgenie")
 
 
 @import_app.command("grafana-oncall")
@@ -153,32 +155,60 @@ def import_grafana_oncall(
     keys_out: KeysOut = None,
     report: Report = None,
     force: Force = False,
-    verify: Annotated[
-        bool,
-        typer.Option(
-            "--verify",
-            help="Compare each schedule with Grafana OnCall's final shifts of its next 8 weeks, "
-            "instant by instant, and list every difference (exit 1 if there is one).",
-        ),
-    ] = False,
+    verify: Verify = False,
 ) -> None:
     """Import users, teams, schedules, escalation chains and integrations from Grafana OnCall."""
     from tocsin.core.migrate import grafana as mapping
     from tocsin.importing import grafana as source
 
-    now = state(ctx).now().astimezone(UTC)
     if from_dir is None and not api_url:
         raise InvalidInput("give --api-url (your Grafana OnCall's address) or --from-dir")
+    _run(
+        ctx,
+        mapping,
+        source,
+        "Grafana OnCall",
+        api_url or "",
+        token,
+        from_dir,
+        output,
+        keep_keys=keep_keys,
+        keys_out=keys_out,
+        report=report,
+        force=force,
+        verify=verify,
+    )
+
+
+def _run(
+    ctx: typer.Context,
+    mapping: Any,
+    source: Any,
+    name: str,
+    api_url: str,
+    token: str | None,
+    from_dir: Path | None,
+    output: Path,
+    *,
+    keep_keys: bool,
+    keys_out: Path | None,
+    report: Path | None,
+    force: bool,
+    verify: bool,
+) -> None:
+    """Read a source, map it, check its schedules if asked, and write the files: the same
+    steps for every source, which differs only in its reader (`source`) and its `mapping`."""
+    now = state(ctx).now().astimezone(UTC)
     keys_file = keys_out or output.with_name(output.stem + ".keys.yaml")
     _check_targets(
         [output, *([keys_file] if keep_keys else []), *([report] if report else [])], force
     )
-    data = _read(source, "Grafana OnCall", api_url or "", token, from_dir, now)
-    migration = _convert(mapping, data, "Grafana OnCall", now=now, keep_keys=keep_keys)
+    data = _read(source, name, api_url, token, from_dir, now)
+    migration = _convert(mapping, data, name, now=now, keep_keys=keep_keys)
     compared = mapping.check(migration, data, now, now + source.VERIFY_AHEAD) if verify else 0
     _write(migration, output, keys_file if keep_keys else None, report, now)
     if verify:
-        _verdict(migration.checks, compared, "Grafana OnCall")
+        _verdict(migration.checks, compared, name)
 
 
 def _read(
