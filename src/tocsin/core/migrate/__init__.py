@@ -46,6 +46,50 @@ class Migration:
     def note(self, kind: str, name: str, outcome: str, why: str = "") -> None:
         self.report.append(Line(kind, name, outcome, why))
 
+    def named(self, kind: str, title: str, name: str) -> None:
+        """Note an object imported under `name`: as it was, or renamed from `title`."""
+        if name == title:
+            self.note(kind, title, IMPORTED)
+        else:
+            self.note(kind, title, CHANGED, f"named {name}")
+
+    def person(
+        self, email: str, name: str, zone: str, role: str, taken: set[str], kind: str
+    ) -> tuple[str, dict[str, Any]]:
+        """Return a user's new handle (from the email's local part, made unique among `taken`)
+        and spec, and note them: imported, or changed when the handle is not that local part.
+        A time zone that does not exist is refused, naming the user (`kind`)."""
+        who = handle(email, name, taken)
+        spec: dict[str, Any] = {"handle": who, "name": name}
+        if "@" in email:
+            spec["email"] = email
+        known_zone(zone, kind)
+        if zone != "UTC":
+            spec["time_zone"] = zone
+        if role != "responder":
+            spec["role"] = role
+        if who == email.split("@", 1)[0]:
+            self.note("user", who, IMPORTED)
+        else:
+            self.note("user", who, CHANGED, f"handle {who} (from {email or name})")
+        return who, spec
+
+    def team(
+        self,
+        found: dict[str, dict[str, Any]],
+        tid: str,
+        name: str,
+        members: list[str],
+        taken: set[str],
+    ) -> None:
+        """Add a team of the source (its id, name and members' handles) to `found`."""
+        found[tid] = {"slug": slug(name, taken), "name": name, "members": members}
+        self.note("team", name, IMPORTED)
+
+    def assemble(self, **sections: list[dict[str, Any]]) -> None:
+        """Set the config file's data to the sections that have something, in the given order."""
+        self.config = {key: found for key, found in sections.items() if found}
+
     def counts(self) -> dict[str, int]:
         """Return how many objects were imported, changed and skipped."""
         found = {IMPORTED: 0, CHANGED: 0, SKIPPED: 0}

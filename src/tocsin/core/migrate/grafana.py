@@ -38,7 +38,6 @@ from tocsin.core.migrate import (
     IMPORTED,
     SKIPPED,
     Migration,
-    handle,
     known_zone,
     need,
     slug,
@@ -82,17 +81,13 @@ def convert(data: dict[str, Any], *, now: datetime, keep_keys: bool = False) -> 
             SKIPPED,
             "add it under webhooks: with a signing secret, and name it in a policy's level",
         )
-    config: dict[str, Any] = {}
-    for key, found in (
-        ("users", [spec for _who, spec in users.values()]),
-        ("teams", list(teams.values())),
-        ("schedules", [spec for _name, spec in schedules.values()]),
-        ("escalation_policies", [spec for _name, spec in chains.values()]),
-        ("services", services),
-    ):
-        if found:
-            config[key] = found
-    m.config = config
+    m.assemble(
+        users=[spec for _who, spec in users.values()],
+        teams=list(teams.values()),
+        schedules=[spec for _name, spec in schedules.values()],
+        escalation_policies=[spec for _name, spec in chains.values()],
+        services=services,
+    )
     m.users = {uid: who for uid, (who, _spec) in users.items()}
     m.schedules = {sid: name for sid, (name, _spec) in schedules.items()}
     return m
@@ -110,17 +105,14 @@ def _users(
         uid = str(need(item.get("id"), "a user", "id"))
         email = str(item.get("email") or "")
         name = str(item.get("name") or item.get("username") or email or uid)
-        who = handle(email, name, taken)
-        spec: dict[str, Any] = {"handle": who, "name": name}
-        if email:
-            spec["email"] = email
-        zone = str(item.get("timezone") or "UTC")
-        known_zone(zone, f"user {email or uid}")
-        if zone != "UTC":
-            spec["time_zone"] = zone
-        role = _ROLES.get(str(item.get("role")), "responder")
-        if role != "responder":
-            spec["role"] = role
+        who, spec = m.person(
+            email,
+            name,
+            str(item.get("timezone") or "UTC"),
+            _ROLES.get(str(item.get("role")), "responder"),
+            taken,
+            f"user {email or uid}",
+        )
         important = [r for r in rules.get(uid, []) if r.get("important")]
         if important:
             m.note(
@@ -158,10 +150,6 @@ def _users(
         if methods:
             spec["contact_methods"] = methods
             spec["notification_rules"] = plan
-        if who == email.split("@", 1)[0]:
-            m.note("user", who, IMPORTED)
-        else:
-            m.note("user", who, CHANGED, f"handle {who} (from {email or name})")
         found[uid] = (who, spec)
     return found
 
@@ -182,8 +170,7 @@ def _teams(
             for p in people
             if str(p.get("id")) in users and tid in [str(t) for t in p.get("teams") or []]
         ]
-        found[tid] = {"slug": slug(name, taken), "name": name, "members": members}
-        m.note("team", name, IMPORTED)
+        m.team(found, tid, name, members, taken)
     return found
 
 
@@ -221,12 +208,7 @@ def _schedules(
         schedule["layers"] = layers
         if overrides:
             schedule["overrides"] = overrides
-        m.note(
-            "schedule",
-            title,
-            CHANGED if name != title else IMPORTED,
-            f"named {name}" if name != title else "",
-        )
+        m.named("schedule", title, name)
         found[sid] = (name, schedule)
     return found
 
@@ -479,12 +461,7 @@ def _chains(
             {"targets": targets, **({"delay": duration_text(wait)} if wait else {})}
             for targets, wait in levels
         ]
-        m.note(
-            "escalation chain",
-            title,
-            CHANGED if name != title else IMPORTED,
-            f"named {name}" if name != title else "",
-        )
+        m.named("escalation chain", title, name)
         found[cid] = (name, policy)
     return found
 

@@ -38,7 +38,6 @@ from tocsin.core.migrate import (
     IMPORTED,
     SKIPPED,
     Migration,
-    handle,
     instant,
     known_zone,
     need,
@@ -72,17 +71,13 @@ def convert(data: dict[str, Any], *, now: datetime, keep_keys: bool = False) -> 
             SKIPPED,
             "set it again with `tocsin maintenance add` if it is still to come",
         )
-    config: dict[str, Any] = {}
-    for key, found in (
-        ("users", [spec for _handle, spec in users.values()]),
-        ("teams", list(teams.values())),
-        ("schedules", [spec for _names, specs in schedules.values() for spec in specs]),
-        ("escalation_policies", [spec for _name, spec in policies.values()]),
-        ("services", services),
-    ):
-        if found:
-            config[key] = found
-    m.config = config
+    m.assemble(
+        users=[spec for _handle, spec in users.values()],
+        teams=list(teams.values()),
+        schedules=[spec for _names, specs in schedules.values() for spec in specs],
+        escalation_policies=[spec for _name, spec in policies.values()],
+        services=services,
+    )
     m.users = {uid: who for uid, (who, _spec) in users.items()}
     m.groups = {sid: names for sid, (names, _specs) in schedules.items()}
     return m
@@ -98,27 +93,20 @@ def _users(m: Migration, items: list[dict[str, Any]]) -> dict[str, tuple[str, di
         uid = str(need(item.get("id"), "a user", "id"))
         email = str(item.get("username") or "")
         name = str(item.get("fullName") or email or uid)
-        who = handle(email, name, taken)
-        spec: dict[str, Any] = {"handle": who, "name": name}
-        if "@" in email:
-            spec["email"] = email
-        zone = str(item.get("timeZone") or "UTC")
-        known_zone(zone, f"user {email or uid}")
-        if zone != "UTC":
-            spec["time_zone"] = zone
-        role = _ROLES.get(str((item.get("role") or {}).get("name", "")).lower(), "responder")
-        if role != "responder":
-            spec["role"] = role
+        who, spec = m.person(
+            email,
+            name,
+            str(item.get("timeZone") or "UTC"),
+            _ROLES.get(str((item.get("role") or {}).get("name", "")).lower(), "responder"),
+            taken,
+            f"user {email or uid}",
+        )
         methods, names = _contacts(m, who, item.get("contacts") or [])
         if methods:
             spec["contact_methods"] = methods
             rules = _rules(item.get("notification_rules") or [], names)
             if rules:
                 spec["notification_rules"] = rules
-        if who == email.split("@", 1)[0]:
-            m.note("user", who, IMPORTED)
-        else:
-            m.note("user", who, CHANGED, f"handle {who} (from {email or name})")
         found[uid] = (who, spec)
     return found
 
@@ -193,8 +181,7 @@ def _teams(
             for member in item.get("members") or []
             if str((member.get("user") or {}).get("id")) in users
         ]
-        found[tid] = {"slug": slug(name, taken), "name": name, "members": members}
-        m.note("team", name, IMPORTED)
+        m.team(found, tid, name, members, taken)
     return found
 
 
@@ -250,12 +237,7 @@ def _schedules(
                 " rotation, and each escalation that notifies it pages all of these",
             )
         else:
-            m.note(
-                "schedule",
-                title,
-                CHANGED if names[0] != title else IMPORTED,
-                f"named {names[0]}" if names[0] != title else "",
-            )
+            m.named("schedule", title, names[0])
         found[sid] = (names, specs)
     return found
 
@@ -448,13 +430,7 @@ def _escalations(
             if levels and wait:
                 levels[-1]["delay"] = duration_text(wait * 60)
         policy["levels"] = levels
-        renamed = name != title
-        m.note(
-            "escalation",
-            title,
-            CHANGED if renamed else IMPORTED,
-            f"named {name}" if renamed else "",
-        )
+        m.named("escalation", title, name)
         found[eid] = (name, policy)
     return found
 

@@ -32,7 +32,6 @@ from tocsin.core.migrate import (
     IMPORTED,
     SKIPPED,
     Migration,
-    handle,
     instant,
     known_zone,
     need,
@@ -74,17 +73,13 @@ def convert(data: dict[str, Any], *, now: datetime, keep_keys: bool = False) -> 
             if end > now
             else "over",
         )
-    config: dict[str, Any] = {}
-    for key, found in (
-        ("users", [u for _id, u in users.values()]),
-        ("teams", list(teams.values())),
-        ("schedules", [s for _id, s in schedules.values()]),
-        ("escalation_policies", [p for _id, p in policies.values()]),
-        ("services", services),
-    ):
-        if found:
-            config[key] = found
-    migration.config = config
+    migration.assemble(
+        users=[u for _id, u in users.values()],
+        teams=list(teams.values()),
+        schedules=[s for _id, s in schedules.values()],
+        escalation_policies=[p for _id, p in policies.values()],
+        services=services,
+    )
     migration.users = {uid: who for uid, (who, _spec) in users.items()}
     migration.schedules = {sid: name for sid, (name, _spec) in schedules.items()}
     return migration
@@ -126,30 +121,22 @@ def _users(m: Migration, items: list[dict[str, Any]]) -> dict[str, tuple[str, di
     found: dict[str, tuple[str, dict[str, Any]]] = {}
     for item in items:
         uid = need(item.get("id"), "a user", "id")
-        kind = f"user {item.get('email') or uid}"
-        name = str(item.get("name") or item.get("email") or uid)
-        who = handle(item.get("email"), name, taken)
-        spec: dict[str, Any] = {"handle": who, "name": name}
-        if item.get("email"):
-            spec["email"] = item["email"]
-        zone = item.get("time_zone") or "UTC"
-        known_zone(zone, kind)
-        if zone != "UTC":
-            spec["time_zone"] = zone
-        role = _ROLES.get(str(item.get("role")), "responder")
-        if role != "responder":
-            spec["role"] = role
+        email = str(item.get("email") or "")
+        name = str(item.get("name") or email or uid)
+        who, spec = m.person(
+            email,
+            name,
+            str(item.get("time_zone") or "UTC"),
+            _ROLES.get(str(item.get("role")), "responder"),
+            taken,
+            f"user {email or uid}",
+        )
         methods, names = _contact_methods(m, who, item.get("contact_methods") or [])
         if methods:
             spec["contact_methods"] = methods
             rules = _rules(m, who, item.get("notification_rules") or [], names)
             if rules:
                 spec["notification_rules"] = rules
-        local = (item.get("email") or "").split("@", 1)[0]
-        if who == local:
-            m.note("user", who, IMPORTED)
-        else:
-            m.note("user", who, CHANGED, f"handle {who} (from {name})")
         found[uid] = (who, spec)
     return found
 
@@ -230,8 +217,7 @@ def _teams(
             if str(p.get("id")) in users
             and any(str(t.get("id")) == tid for t in p.get("teams") or [])
         ]
-        found[tid] = {"slug": slug(name, taken), "name": name, "members": members}
-        m.note("team", name, IMPORTED)
+        m.team(found, tid, name, members, taken)
     return found
 
 
@@ -290,8 +276,7 @@ def _schedules(
             m.note("override", f"{title}: {person[0]} from {override.get('start')}", IMPORTED)
         if overrides:
             schedule["overrides"] = overrides
-        renamed = f"named {name}" if name != title else ""
-        m.note("schedule", title, CHANGED if renamed else IMPORTED, renamed)
+        m.named("schedule", title, name)
         found[sid] = (name, schedule)
     return found
 
@@ -434,12 +419,7 @@ def _policies(
         if loops:
             policy["repeat"] = loops
         policy["levels"] = levels
-        m.note(
-            "escalation policy",
-            title,
-            CHANGED if name != title else IMPORTED,
-            f"named {name}" if name != title else "",
-        )
+        m.named("escalation policy", title, name)
         found[pid] = (name, policy)
     return found
 
