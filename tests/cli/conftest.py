@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -86,4 +87,37 @@ def cli(db_url: str) -> Iterator[Cli]:
     runner = Cli(db_url, FixedClock(T0))
     yield runner
     for engine in runner.engines.values():
+        engine.dispose()
+
+
+def run_import(
+    source: str, cli: Cli, out: Path, *args: str, verify: bool = False
+) -> tuple[int, str, str]:
+    """Run `tocsin import SOURCE ARGS` writing into folder `out` (made if missing): the config,
+    the report, and the kept keys, or the schedules checked with `verify`."""
+    out.mkdir(exist_ok=True)
+    extra = ("--verify",) if verify else ("--keep-keys",)
+    result = cli(
+        "import",
+        source,
+        *args,
+        "-o",
+        str(out / "tocsin.yaml"),
+        *extra,
+        "--report",
+        str(out / "report.md"),
+    )
+    return result.code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def dst_cli(db_url: str) -> Iterator[Cli]:
+    """The CLI on 2024-10-14: the next 8 weeks hold Berlin's clock change (10-27) and New
+    York's (11-03), which the importers' schedule fixtures cross."""
+    from datetime import UTC, datetime
+
+    cli = Cli(db_url, FixedClock(datetime(2024, 10, 14, tzinfo=UTC)))
+    cli.ok("db", "upgrade")
+    yield cli
+    for engine in cli.engines.values():
         engine.dispose()

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli.conftest import Cli
+from tests.cli.conftest import Cli, run_import
 from tests.conftest import LiveServer
 from tests.engine.test_escalation_flow import engine_for
 from tests.fakes.sources import GRAFANA, ONCALL_TOKEN, FakePagerDuty, fake_pagerduty
@@ -29,21 +29,6 @@ def oncall() -> Iterator[FakePagerDuty]:
         yield fake
 
 
-def _import(cli: Cli, out: Path, *source: str) -> tuple[int, str, str]:
-    out.mkdir(exist_ok=True)
-    result = cli(
-        "import",
-        "grafana-oncall",
-        *source,
-        "-o",
-        str(out / "tocsin.yaml"),
-        "--keep-keys",
-        "--report",
-        str(out / "report.md"),
-    )
-    return result.code, result.stdout, result.stderr
-
-
 def _alert() -> dict[str, object]:
     """An Alertmanager 0.25 webhook body, from a captured request, firing."""
     raw = (FIRING / "req01-webhook_alertmanager.http").read_text()
@@ -57,13 +42,15 @@ def _alert() -> dict[str, object]:
 def test_import_apply_and_alertmanager_keeps_its_token(
     cli: Cli, tmp_path: Path, oncall: FakePagerDuty, stepped_server: LiveServer
 ) -> None:
-    code, _out, err = _import(
-        cli, tmp_path / "api", "--api-url", oncall.url, "--token", ONCALL_TOKEN
+    code, _out, err = run_import(
+        "grafana-oncall", cli, tmp_path / "api", "--api-url", oncall.url, "--token", ONCALL_TOKEN
     )
     assert code == 0, err
     assert oncall.requests[0] == oncall.requests[1]  # a 429, waited out
     assert "/api/v1/users/?page=2" in oncall.requests  # four users, two a page
-    code, _out, err = _import(cli, tmp_path / "folder", "--from-dir", str(GRAFANA))
+    code, _out, err = run_import(
+        "grafana-oncall", cli, tmp_path / "folder", "--from-dir", str(GRAFANA)
+    )
     assert code == 0, err
     config = (tmp_path / "api" / "tocsin.yaml").read_text()
     assert config == (tmp_path / "folder" / "tocsin.yaml").read_text()
@@ -92,7 +79,9 @@ def test_import_apply_and_alertmanager_keeps_its_token(
 
 
 def test_the_report_names_what_could_not_move(cli: Cli, tmp_path: Path) -> None:
-    code, _stdout, err = _import(cli, tmp_path / "out", "--from-dir", str(GRAFANA))
+    code, _stdout, err = run_import(
+        "grafana-oncall", cli, tmp_path / "out", "--from-dir", str(GRAFANA)
+    )
     assert code == 0, err
     rows = (tmp_path / "out" / "report.md").read_text().splitlines()
     for row in (
@@ -111,7 +100,9 @@ def test_the_report_names_what_could_not_move(cli: Cli, tmp_path: Path) -> None:
 def test_an_invalid_token_is_one_line_and_nothing_is_written(
     cli: Cli, tmp_path: Path, oncall: FakePagerDuty
 ) -> None:
-    code, _out, err = _import(cli, tmp_path / "out", "--api-url", oncall.url, "--token", "nope")
+    code, _out, err = run_import(
+        "grafana-oncall", cli, tmp_path / "out", "--api-url", oncall.url, "--token", "nope"
+    )
     assert code == 2
     assert err.strip() == (
         "error: GET /api/v1/users/: Grafana OnCall refused the token (401): it is wrong or expired"
@@ -120,23 +111,15 @@ def test_an_invalid_token_is_one_line_and_nothing_is_written(
 
 
 def test_verify_agrees_with_the_final_shifts_across_the_clock_change(
-    db_url: str, tmp_path: Path
+    dst_cli: Cli, tmp_path: Path
 ) -> None:
-    from datetime import UTC, datetime
-
-    from tocsin.clock import FixedClock
-
-    cli = Cli(db_url, FixedClock(datetime(2024, 10, 14, tzinfo=UTC)))
-    result = cli(
-        "import",
+    code, stdout, err = run_import(
         "grafana-oncall",
+        dst_cli,
+        tmp_path / "out",
         "--from-dir",
         str(GRAFANA.with_name("grafana-oncall-dst")),
-        "-o",
-        str(tmp_path / "tocsin.yaml"),
-        "--verify",
+        verify=True,
     )
-    for engine in cli.engines.values():
-        engine.dispose()
-    assert result.code == 0, result.stdout + result.stderr
-    assert "1 schedule(s) match Grafana OnCall's rendering at every instant" in result.stderr
+    assert code == 0, stdout + err
+    assert "1 schedule(s) match Grafana OnCall's rendering at every instant" in err

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import Cli
+from tests.cli.conftest import Cli, run_import
 from tests.conftest import LiveServer
 from tests.engine.test_escalation_flow import engine_for
 from tests.fakes.sources import GENIE_KEY, OPSGENIE, FakePagerDuty, fake_pagerduty
@@ -27,31 +27,16 @@ def opsgenie() -> Iterator[FakePagerDuty]:
         yield fake
 
 
-def _import(cli: Cli, out: Path, *source: str) -> tuple[int, str, str]:
-    out.mkdir(exist_ok=True)
-    result = cli(
-        "import",
-        "opsgenie",
-        *source,
-        "-o",
-        str(out / "tocsin.yaml"),
-        "--keep-keys",
-        "--report",
-        str(out / "report.md"),
-    )
-    return result.code, result.stdout, result.stderr
-
-
 def test_import_apply_and_the_kept_key_pages_the_schedules_on_call(
     cli: Cli, tmp_path: Path, opsgenie: FakePagerDuty, stepped_server: LiveServer
 ) -> None:
-    code, _out, err = _import(
-        cli, tmp_path / "api", "--api-url", opsgenie.url, "--token", GENIE_KEY
+    code, _out, err = run_import(
+        "opsgenie", cli, tmp_path / "api", "--api-url", opsgenie.url, "--token", GENIE_KEY
     )
     assert code == 0, err
     assert opsgenie.requests[0] == opsgenie.requests[1]  # a 429, waited out
     assert sum(r.startswith("/v2/users?") for r in opsgenie.requests) == 1 + 2  # two pages
-    code, _out, err = _import(cli, tmp_path / "folder", "--from-dir", str(OPSGENIE))
+    code, _out, err = run_import("opsgenie", cli, tmp_path / "folder", "--from-dir", str(OPSGENIE))
     assert code == 0, err
     config = (tmp_path / "api" / "tocsin.yaml").read_text()
     assert config == (tmp_path / "folder" / "tocsin.yaml").read_text()
@@ -93,7 +78,7 @@ def test_import_apply_and_the_kept_key_pages_the_schedules_on_call(
 def test_the_report_and_the_schedule_say_what_changed(cli: Cli, tmp_path: Path) -> None:
     from tocsin import config
 
-    code, _stdout, err = _import(cli, tmp_path / "out", "--from-dir", str(OPSGENIE))
+    code, _stdout, err = run_import("opsgenie", cli, tmp_path / "out", "--from-dir", str(OPSGENIE))
     assert code == 0, err
     rows = (tmp_path / "out" / "report.md").read_text().splitlines()
     for row in (
@@ -138,7 +123,9 @@ def test_the_report_and_the_schedule_say_what_changed(cli: Cli, tmp_path: Path) 
 def test_a_refused_key_is_one_line_and_nothing_is_written(
     cli: Cli, tmp_path: Path, opsgenie: FakePagerDuty
 ) -> None:
-    code, _out, err = _import(cli, tmp_path / "out", "--api-url", opsgenie.url, "--token", "nope")
+    code, _out, err = run_import(
+        "opsgenie", cli, tmp_path / "out", "--api-url", opsgenie.url, "--token", "nope"
+    )
     assert code == 2
     assert err.strip() == (
         "error: GET /v2/users: Opsgenie refused the token (401): it is wrong or expired"
@@ -147,23 +134,15 @@ def test_a_refused_key_is_one_line_and_nothing_is_written(
 
 
 def test_verify_agrees_with_opsgenies_timeline_across_the_clock_change(
-    db_url: str, tmp_path: Path
+    dst_cli: Cli, tmp_path: Path
 ) -> None:
-    from datetime import UTC, datetime
-
-    from tocsin.clock import FixedClock
-
-    cli = Cli(db_url, FixedClock(datetime(2024, 10, 14, tzinfo=UTC)))
-    result = cli(
-        "import",
+    code, stdout, err = run_import(
         "opsgenie",
+        dst_cli,
+        tmp_path / "out",
         "--from-dir",
         str(OPSGENIE.with_name("opsgenie-dst")),
-        "-o",
-        str(tmp_path / "tocsin.yaml"),
-        "--verify",
+        verify=True,
     )
-    for engine in cli.engines.values():
-        engine.dispose()
-    assert result.code == 0, result.stdout + result.stderr
-    assert "1 schedule(s) match Opsgenie's rendering at every instant" in result.stderr
+    assert code == 0, stdout + err
+    assert "1 schedule(s) match Opsgenie's rendering at every instant" in err

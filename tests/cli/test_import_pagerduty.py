@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import stat
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import Cli
+from tests.cli.conftest import Cli, run_import
 from tests.conftest import LiveServer
 from tests.engine.test_escalation_flow import engine_for
 from tests.fakes.sources import FIXTURES, TOKEN, FakePagerDuty, fake_pagerduty
-from tocsin.clock import FixedClock
 from tocsin.services import incidents
 from tocsin.store.db import make_engine, make_sessionmaker
 
@@ -28,32 +26,20 @@ def pagerduty() -> Iterator[FakePagerDuty]:
         yield fake
 
 
-def _import(cli: Cli, out: Path, *source: str) -> tuple[int, str, str]:
-    result = cli(
-        "import",
-        "pagerduty",
-        *source,
-        "-o",
-        str(out / "tocsin.yaml"),
-        "--keep-keys",
-        "--report",
-        str(out / "report.md"),
-    )
-    return result.code, result.stdout, result.stderr
-
-
 def test_import_apply_and_a_kept_key_pages_the_on_call(
     cli: Cli, tmp_path: Path, pagerduty: FakePagerDuty, stepped_server: LiveServer
 ) -> None:
     api, folder = tmp_path / "api", tmp_path / "folder"
     api.mkdir()
     folder.mkdir()
-    code, _out, err = _import(cli, api, "--api-url", pagerduty.url, "--token", TOKEN)
+    code, _out, err = run_import(
+        "pagerduty", cli, api, "--api-url", pagerduty.url, "--token", TOKEN
+    )
     assert code == 0, err
     # Throttled once and waited; /users came in two-item pages (and the rest in one).
     assert pagerduty.requests[0] == pagerduty.requests[1]
     assert sum(r.startswith("/users?") for r in pagerduty.requests) == 1 + 2
-    code, _out, err = _import(cli, folder, "--from-dir", str(FIXTURES))
+    code, _out, err = run_import("pagerduty", cli, folder, "--from-dir", str(FIXTURES))
     assert code == 0, err
     config = (api / "tocsin.yaml").read_text()
     assert config == (folder / "tocsin.yaml").read_text()  # the same file either way
@@ -88,7 +74,7 @@ def test_import_apply_and_a_kept_key_pages_the_on_call(
 
 
 def test_the_report_names_every_object_and_what_changed(cli: Cli, tmp_path: Path) -> None:
-    code, stdout, err = _import(cli, tmp_path, "--from-dir", str(FIXTURES))
+    code, stdout, err = run_import("pagerduty", cli, tmp_path, "--from-dir", str(FIXTURES))
     assert code == 0, err
     rows = (tmp_path / "report.md").read_text().splitlines()
     assert rows[2] == "16 imported, 3 changed, 6 skipped."
@@ -123,7 +109,7 @@ def test_a_weekly_restriction_over_a_weekend_is_split_into_exact_days(
 ) -> None:
     from tocsin import config
 
-    _import(cli, tmp_path, "--from-dir", str(FIXTURES))
+    run_import("pagerduty", cli, tmp_path, "--from-dir", str(FIXTURES))
     [schedule] = config.load(tmp_path / "tocsin.yaml").spec.schedules
     weekend = schedule.layers[1]
     # Friday 18:00 for 60 hours: to Monday 06:00, in the schedule's zone.
@@ -157,7 +143,9 @@ def test_bad_answers_are_named_and_nothing_is_written(
         pagerduty.broken.add("/users")
     out = tmp_path / "out"
     out.mkdir()
-    code, _out, err = _import(cli, out, "--api-url", pagerduty.url, "--token", token)
+    code, _out, err = run_import(
+        "pagerduty", cli, out, "--api-url", pagerduty.url, "--token", token
+    )
     assert code == 2
     assert err.startswith(f"error: {message}")
     assert len(err.strip().splitlines()) == 1
@@ -173,7 +161,9 @@ def test_a_server_error_is_tried_again_with_backoff(
     pagerduty.failing = 2  # the two requests after the 429 meet an outage
     out = tmp_path / "out"
     out.mkdir()
-    code, _out, err = _import(cli, out, "--api-url", pagerduty.url, "--token", TOKEN)
+    code, _out, err = run_import(
+        "pagerduty", cli, out, "--api-url", pagerduty.url, "--token", TOKEN
+    )
     assert code == 0, err
     assert pagerduty.requests[:4] == [pagerduty.requests[0]] * 4  # 429, 503, 503, then 200
     assert "checkout-api" in (out / "tocsin.yaml").read_text()
@@ -188,7 +178,7 @@ def test_a_zone_that_does_not_exist_names_the_schedule(cli: Cli, tmp_path: Path)
     detail.write_text(detail.read_text().replace('"America/New_York"', '"America/Gotham"'))
     out = tmp_path / "out"
     out.mkdir()
-    code, _out, err = _import(cli, out, "--from-dir", str(copy))
+    code, _out, err = run_import("pagerduty", cli, out, "--from-dir", str(copy))
     assert code == 2
     assert err.strip() == (
         "error: schedule Primary On-Call: time zone 'America/Gotham' does not exist"
@@ -199,39 +189,13 @@ def test_a_zone_that_does_not_exist_names_the_schedule(cli: Cli, tmp_path: Path)
 DST = FIXTURES.with_name("pagerduty-dst")
 
 
-def _verify(cli: Cli, out: Path, folder: Path) -> tuple[int, str, str]:
-    result = cli(
-        "import",
-        "pagerduty",
-        "--from-dir",
-        str(folder),
-        "-o",
-        str(out / "tocsin.yaml"),
-        "--verify",
-        "--report",
-        str(out / "report.md"),
-    )
-    return result.code, result.stdout, result.stderr
-
-
-@pytest.fixture
-def dst_cli(db_url: str) -> Iterator[Cli]:
-    """The CLI on 2024-10-14: the next 8 weeks hold Berlin's clock change (10-27) and New
-    York's (11-03)."""
-    cli = Cli(db_url, FixedClock(datetime(2024, 10, 14, tzinfo=UTC)))
-    cli.ok("db", "upgrade")
-    yield cli
-    for engine in cli.engines.values():
-        engine.dispose()
-
-
 def test_verify_finds_the_schedules_the_same_across_both_dst_changes(
     dst_cli: Cli, tmp_path: Path
 ) -> None:
     cli = dst_cli
     out = tmp_path / "out"
     out.mkdir()
-    code, stdout, err = _verify(cli, out, DST)
+    code, stdout, err = run_import("pagerduty", cli, out, "--from-dir", str(DST), verify=True)
     assert code == 0, err
     assert "2 schedule(s) match PagerDuty's rendering at every instant" in err
     assert "differs" not in stdout
@@ -259,7 +223,7 @@ def test_verify_lists_every_stretch_that_differs(dst_cli: Cli, tmp_path: Path) -
     )
     out = tmp_path / "out"
     out.mkdir()
-    code, stdout, _err = _verify(cli, out, copy)
+    code, stdout, _err = run_import("pagerduty", cli, out, "--from-dir", str(copy), verify=True)
     assert code == 1
     lines = [line for line in stdout.splitlines() if line.startswith("differs")]
     assert lines[:2] == [
