@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.clock import FixedClock
+from tocsin.engine.loop import Engine as Loop
 from tocsin.store.db import make_engine, make_sessionmaker, upgrade
 from tocsin.store.models import Base
 
@@ -359,11 +360,11 @@ class Stepped:
     server: LiveServer
     sessions: sessionmaker[Session]
     clock: FixedClock
-    engine: object  # tocsin.engine.loop.Engine
+    engine: Loop
 
     def run(self) -> None:
         """Run the engine once: due escalation steps, then the outbox."""
-        self.engine.run_once()  # type: ignore[attr-defined]
+        self.engine.run_once()
 
     def declare(self, title: str = "Primary down", severity: str = "SEV-1") -> None:
         """Declare an incident on the `database` service, and run the engine once."""
@@ -393,7 +394,6 @@ def stepped_with(
     """Serve `db_url` with `settings`, apply `config_text`, and yield the stepped engine."""
     from tocsin import config
     from tocsin.app import DUE_WORK
-    from tocsin.engine.loop import Engine as Loop
     from tocsin.engine.outbox import Sender, adapter_factory
     from tocsin.services import config_apply
     from tocsin.settings import Settings
