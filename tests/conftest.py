@@ -393,18 +393,18 @@ def stepped_with(
 ) -> Iterator[Stepped]:
     """Serve `db_url` with `settings`, apply `config_text`, and yield the stepped engine."""
     from tocsin import config
-    from tocsin.app import DUE_WORK
+    from tocsin.app import DUE_WORK, channel_rules, session_info
     from tocsin.engine.outbox import Sender, adapter_factory
     from tocsin.services import config_apply
     from tocsin.settings import Settings
 
     clock = FixedClock(T0)
     for server in _serve(db_url, tmp_path, tls=False, seed=False, clock=clock, settings=settings):
+        made = Settings(**settings)  # type: ignore[arg-type]
         engine = make_engine(db_url)
-        sessions = make_sessionmaker(engine)
+        sessions = make_sessionmaker(engine, info=session_info(None, channel_rules(made)))
         with sessions() as session, session.begin():
             config_apply.apply(session, config.parse(config_text, "tocsin.yaml"), now=T0)
-        made = Settings(**settings)  # type: ignore[arg-type]
         outbox = Sender(sessions, clock, adapter_factory(made), base_url=server.url, **sender)  # type: ignore[arg-type]
         yield Stepped(server, sessions, clock, Loop(sessions, clock, DUE_WORK, sender=outbox))
         engine.dispose()

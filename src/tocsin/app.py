@@ -19,9 +19,12 @@ from sqlalchemy import Engine as Database
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.clock import Clock, SystemClock
-from tocsin.engine import escalations, messages, reminders, usergroups
+from tocsin.core import chatops
+from tocsin.core.timeutil import parse_duration
+from tocsin.engine import channels, escalations, messages, reminders, usergroups
 from tocsin.engine.loop import Engine, Task
 from tocsin.engine.outbox import AdapterFor, Adapters, Sender
+from tocsin.errors import InvalidInput
 from tocsin.services import heartbeats
 from tocsin.settings import Settings
 from tocsin.store.db import (
@@ -32,12 +35,36 @@ from tocsin.store.db import (
 )
 
 # The due work every engine does, each kind in its own transaction, in this order.
-DUE_WORK: tuple[Task, ...] = (escalations, reminders, heartbeats, usergroups)
+DUE_WORK: tuple[Task, ...] = (escalations, reminders, heartbeats, usergroups, channels)
 
 
-def session_info(template_dir: Path | None) -> dict[str, Any]:
-    """Return what every session of this deployment carries (its message template folder)."""
-    return {messages.TEMPLATE_DIR: template_dir}
+def channel_rules(settings: Settings) -> chatops.ChannelRules | None:
+    """Return the rules of incident channels, or None when the Slack app is not set up."""
+    if not settings.slack_bot_token or not settings.slack_channel_severities:
+        return None
+    if not chatops.valid_prefix(settings.slack_channel_prefix):
+        raise InvalidInput(
+            f"TOCSIN_SLACK_CHANNEL_PREFIX {settings.slack_channel_prefix!r} cannot start a Slack"
+            " channel name: use lower case letters, digits, - and _, at most 20"
+        )
+    try:
+        after = parse_duration(settings.slack_archive_after)
+    except InvalidInput as exc:
+        raise InvalidInput(f"TOCSIN_SLACK_ARCHIVE_AFTER: {exc.message}") from None
+    return chatops.ChannelRules(
+        prefix=settings.slack_channel_prefix,
+        severities=settings.slack_channel_severities,
+        archive_after_seconds=int(after.total_seconds()),
+        pin_emoji=settings.slack_pin_emoji,
+    )
+
+
+def session_info(
+    template_dir: Path | None, rules: chatops.ChannelRules | None = None
+) -> dict[str, Any]:
+    """Return what every session of this deployment carries: its message template folder and
+    the rules of its incident channels."""
+    return {messages.TEMPLATE_DIR: template_dir, channels.RULES: rules}
 
 
 def claim_clock(database: Database, clock: Clock) -> Clock:
@@ -93,7 +120,7 @@ def build(
     settings = settings or Settings.from_env()
     clock = clock or SystemClock()
     database = database or make_engine(settings.database_url)
-    info = session_info(settings.template_dir)
+    info = session_info(settings.template_dir, channel_rules(settings))
     sessions = make_sessionmaker(database, info=info)
     adapters = Adapters(adapter_for or Adapters.for_settings(settings))
     sender = Sender(

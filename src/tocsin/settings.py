@@ -36,6 +36,13 @@ class Settings:
     slack_bot_token: str = field(default="", repr=False)
     slack_signing_secret: str = field(default="", repr=False)
     slack_api_url: str = "https://slack.com/api/"
+    # The incident channels the Slack app keeps: name prefix, the severities that get one
+    # (empty: none), how long after resolution one is archived, and the emoji that pins a
+    # message to the timeline.
+    slack_channel_prefix: str = "inc"
+    slack_channel_severities: tuple[str, ...] = ("SEV-1", "SEV-2")
+    slack_archive_after: str = "24h"
+    slack_pin_emoji: str = "pushpin"
     vapid_private_key: str = field(default="", repr=False)
     vapid_subject: str = ""
     calls_per_minute: int = 1
@@ -75,6 +82,10 @@ class Settings:
             slack_bot_token=env.get("TOCSIN_SLACK_BOT_TOKEN") or "",
             slack_signing_secret=env.get("TOCSIN_SLACK_SIGNING_SECRET") or "",
             slack_api_url=env.get("TOCSIN_SLACK_API_URL") or "https://slack.com/api/",
+            slack_channel_prefix=env.get("TOCSIN_SLACK_CHANNEL_PREFIX") or "inc",
+            slack_channel_severities=_severities(env.get("TOCSIN_SLACK_CHANNEL_SEVERITIES")),
+            slack_archive_after=env.get("TOCSIN_SLACK_ARCHIVE_AFTER") or "24h",
+            slack_pin_emoji=(env.get("TOCSIN_SLACK_PIN_EMOJI") or "pushpin").strip(":"),
             vapid_private_key=env.get("TOCSIN_VAPID_PRIVATE_KEY") or "",
             vapid_subject=env.get("TOCSIN_VAPID_SUBJECT") or "",
             calls_per_minute=int(env.get("TOCSIN_CALLS_PER_MINUTE") or 1),
@@ -89,3 +100,12 @@ class Settings:
                 if part.strip()
             ),
         )
+
+
+def _severities(text: str | None) -> tuple[str, ...]:
+    """Return the severities a list names ("SEV-1,SEV-2"); "none" names none."""
+    if text is None or not text.strip():
+        return ("SEV-1", "SEV-2")
+    if text.strip().lower() == "none":
+        return ()
+    return tuple(part.strip().upper() for part in text.split(",") if part.strip())

@@ -75,8 +75,9 @@ def notifications(
         ["User", "Via", "Kind", "Status", "Due", "Tries", "Sent", "Error"],
         [
             [
-                n["user"] or f"webhook:{n['webhook']}",
-                n["contact_method"] or "-",
+                n["user"]
+                or (f"#{n['slack_channel']}" if n["slack_channel"] else f"webhook:{n['webhook']}"),
+                n["contact_method"] or ("slack" if n["slack_channel"] else "-"),
                 n["kind"],
                 n["status"],
                 n["due_at"],

@@ -19,6 +19,7 @@ from tocsin.core import escalation as core
 from tocsin.core import paging
 from tocsin.core import schedule as sched
 from tocsin.core.incident import EventKind
+from tocsin.engine import channels
 from tocsin.engine.messages import message_for
 from tocsin.engine.work import announce_work
 from tocsin.errors import NotFound
@@ -293,6 +294,8 @@ def perform(
     now: datetime,
 ) -> None:
     """Write the timeline entries and outbox rows the core's actions call for."""
+    if any(isinstance(action, core.Page) and action.users for action in actions):
+        channels.changed(session, incident, now=now)  # whoever is paged joins the channel
     for action in actions:
         if isinstance(action, core.Page):
             for handle in action.users:

@@ -38,12 +38,14 @@ from tocsin.clock import Clock
 from tocsin.core import paging, phone
 from tocsin.core.incident import EventKind
 from tocsin.core.printable import printable
+from tocsin.engine import channels
 from tocsin.engine.work import announce_work
 from tocsin.errors import TocsinError
 from tocsin.notify import Adapter, Message, Outcome, SendResult
 from tocsin.notify.console import ConsoleAdapter
 from tocsin.notify.ntfy import NtfyAdapter
 from tocsin.notify.slack import SlackAdapter
+from tocsin.notify.slack_app import ChannelOp
 from tocsin.notify.smtp import SmtpAdapter
 from tocsin.notify.teams import TeamsAdapter
 from tocsin.notify.telegram import TelegramAdapter, TelegramBot
@@ -78,9 +80,9 @@ class UserGroup:
         return f"Slack user group {self.group}"
 
 
-# Where a message goes: a user's contact method, a webhook an escalation level calls, or a
-# Slack user group that follows a schedule.
-Destination = ContactMethod | Webhook | UserGroup
+# Where a message goes: a user's contact method, a webhook an escalation level calls, a
+# Slack user group that follows a schedule, or an incident's Slack channel.
+Destination = ContactMethod | Webhook | UserGroup | ChannelOp
 AdapterFor = Callable[[Destination], Adapter]
 
 # How long a claim holds without renewal: what a dead node's pages wait before another node
@@ -93,6 +95,12 @@ def adapter_factory(settings: Settings) -> AdapterFor:
     """Return a function that builds the adapter for a destination, from the settings."""
 
     def build(method: Destination) -> Adapter:
+        if isinstance(method, ChannelOp):
+            from tocsin.notify.slack_app import SlackApp, SlackChannelAdapter
+
+            return SlackChannelAdapter(
+                SlackApp(settings.slack_bot_token, settings.slack_api_url), method
+            )
         if isinstance(method, UserGroup):
             from tocsin.notify.slack_app import SlackApp, SlackUserGroupAdapter
 
@@ -157,7 +165,9 @@ def adapter_factory(settings: Settings) -> AdapterFor:
 _Shape = tuple[str, str, str | None, float | None]
 
 
-def _identity(method: Destination) -> tuple[tuple[str, int | str], _Shape]:
+def _identity(
+    method: ContactMethod | Webhook | UserGroup,
+) -> tuple[tuple[str, int | str], _Shape]:
     """Return which destination this is, and what its adapter is built from."""
     if isinstance(method, UserGroup):
         return ("usergroup", method.group), ("usergroup", ",".join(method.members), None, None)
@@ -187,6 +197,8 @@ class Adapters:
 
     def __call__(self, method: Destination) -> Adapter:
         """Return `method`'s adapter (raises InvalidInput for a misconfigured method)."""
+        if isinstance(method, ChannelOp):
+            return self._build(method)  # one operation: nothing to keep between sends
         key, shape = _identity(method)
         with self._lock:
             found = self._made.get(key)
@@ -246,12 +258,15 @@ class Claimed:
 
 def _recipient(message: dict[str, object], user_id: int | None) -> str:
     name = message.get("webhook")
+    if message.get("slack"):
+        return f"Slack channel #{message.get('channel_name')}"
     return f"webhook {name}" if name else str(message.get("user") or user_id)
 
 
 def _who(message: dict[str, object], user_id: int | None, method: str) -> str:
     recipient = _recipient(message, user_id)
-    return recipient if message.get("webhook") else f"{recipient} via {method}"
+    alone = message.get("webhook") or message.get("slack")
+    return recipient if alone else f"{recipient} via {method}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,9 +275,18 @@ class Destinations:
 
     methods: dict[int, ContactMethod]
     webhooks: dict[int, Webhook]
+    channels: dict[int, str] | None = None  # incident -> its Slack channel's id, once made
 
     def of(self, row: Claimed) -> Destination | None:
         """Return where `row` goes, or None if it was removed since the row was written."""
+        if row.kind == channels.KIND:
+            params = row.message.get("params")
+            return ChannelOp(
+                str(row.message.get("slack")),
+                str(row.message.get("channel_name")),
+                (self.channels or {}).get(row.incident_id or 0),
+                dict(params) if isinstance(params, dict) else {},
+            )
         group = row.message.get("usergroup")
         if group:
             members = row.message.get("members")
@@ -418,7 +442,7 @@ class Sender:
         for row in claimed:
             key = (
                 ("webhook", row.id, None)
-                if row.webhook is not None or row.message.get("usergroup")
+                if row.webhook is not None or row.message.get("usergroup") or row.kind == channels.KIND
                 else ("method", row.user_id, row.method_id)
             )
             groups.setdefault(key, []).append(row)
@@ -701,6 +725,14 @@ class Sender:
                 {w.id: w for w in session.scalars(select(Webhook).where(Webhook.id.in_(hooks)))}
                 if hooks
                 else {},
+                channels.channel_ids(
+                    session,
+                    {
+                        row.incident_id
+                        for row in rows
+                        if row.kind == channels.KIND and row.incident_id is not None
+                    },
+                ),
             )
             for found in [*destinations.methods.values(), *destinations.webhooks.values()]:
                 session.expunge(found)
@@ -825,6 +857,12 @@ class Sender:
                     row.claimed_by = None
                     if result.reference is not None:
                         row.provider_sid = result.reference[:64]
+                    if result.outcome is Outcome.SENT and row.kind == channels.KIND:
+                        # Said in the channel: the timeline has it already, unless it is news.
+                        row.sent_at = now
+                        row.status, row.last_error = Status.SENT, ""
+                        channels.sent(session, row, result.data, result.reference, now=now)
+                        continue
                     if result.outcome is Outcome.SENT:
                         row.sent_at = now
                         lost = lost_on_the_way(session, row)

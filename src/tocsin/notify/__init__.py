@@ -101,6 +101,8 @@ class SendResult:
     # The peer's id of what it accepted (an SMS's MessageSid, a call's CallSid), which its
     # later delivery reports name.
     reference: str | None = None
+    # What else the peer answered that Tocsin keeps (a message's text read back from a chat).
+    data: dict[str, str] | None = None
 
 
 @runtime_checkable

@@ -13,6 +13,7 @@ with Retry-After when rate limited; the error's name is carried into `SendResult
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk import WebClient
@@ -23,7 +24,15 @@ from tocsin.notify import Message, Outcome, SendResult, parse_retry_after
 from tocsin.notify.slack import payload as webhook_payload
 from tocsin.notify.webhook import check_url
 
-__all__ = ["ACTIONS", "SlackApp", "SlackDmAdapter", "acted", "page_blocks"]
+__all__ = [
+    "ACTIONS",
+    "ChannelOp",
+    "SlackApp",
+    "SlackChannelAdapter",
+    "SlackDmAdapter",
+    "acted",
+    "page_blocks",
+]
 
 SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,20}")
 # The buttons of a page, and what each does (their action_id carries it to the endpoint).
@@ -44,6 +53,13 @@ _PERMANENT = {
     "missing_scope",
     "invalid_blocks",
     "channel_not_found",
+    "is_archived",
+    "invalid_name_specials",
+    "invalid_name_maxlength",
+    "restricted_action",
+    "not_in_channel",
+    "message_not_found",
+    "too_long",
 }
 
 
@@ -61,21 +77,29 @@ class SlackApp:
 
     def call(self, method: str, **params: Any) -> SendResult:
         """Call one Web API method once and classify the answer."""
+        return self.answer(method, **params)[0]
+
+    def answer(self, method: str, **params: Any) -> tuple[SendResult, dict[str, Any]]:
+        """Call one Web API method once; return how it went and Slack's answer (its error
+        name under "error" when refused)."""
         try:
             answer = self.client.api_call(method, json=params)
         except SlackApiError as exc:
             error = str(exc.response.get("error") or exc.response.status_code)
+            refused = {"ok": False, "error": error}
             if exc.response.status_code == 429 or error == "ratelimited":
                 wait = parse_retry_after(exc.response.headers.get("Retry-After"))
-                return SendResult(Outcome.TEMPORARY, f"Slack: {error}", wait)
+                return SendResult(Outcome.TEMPORARY, f"Slack: {error}", wait), refused
             if exc.response.status_code >= 500 or error not in _PERMANENT:
-                return SendResult(Outcome.TEMPORARY, f"Slack: {error}")
-            return SendResult(Outcome.PERMANENT, f"Slack: {error}")
+                return SendResult(Outcome.TEMPORARY, f"Slack: {error}"), refused
+            return SendResult(Outcome.PERMANENT, f"Slack: {error}"), refused
         except (SlackClientError, OSError) as exc:
-            return SendResult(Outcome.TEMPORARY, f"Slack unreachable: {type(exc).__name__}")
+            detail = f"Slack unreachable: {type(exc).__name__}"
+            return SendResult(Outcome.TEMPORARY, detail), {"ok": False, "error": "unreachable"}
         found = answer.data if isinstance(answer.data, dict) else {}
-        reference = str(found.get("ts") or (found.get("channel") or {}).get("id") or "")
-        return SendResult(Outcome.SENT, "Slack: ok", reference=reference or None)
+        channel = found.get("channel")
+        reference = str(found.get("ts") or (channel.get("id") if isinstance(channel, dict) else ""))
+        return SendResult(Outcome.SENT, "Slack: ok", reference=reference or None), found
 
 
 def page_blocks(message: Message) -> list[dict[str, Any]]:
@@ -161,3 +185,165 @@ class SlackUserGroupAdapter:
 
     def close(self) -> None:
         return
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelOp:
+    """One thing to do in an incident's channel: create it, invite people, post (and pin),
+    set its topic, archive or unarchive it, or read back a message someone pinned.
+
+    `channel` is its Slack id, None until it is created; `params` are the operation's own.
+    """
+
+    op: str
+    name: str
+    channel: str | None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def what(self) -> str:
+        """What the timeline and logs call it: "Slack channel #inc-42-api-502s"."""
+        return f"Slack channel #{self.name}"
+
+
+# Answers that mean an operation's work is done already (a retry after a lost answer).
+_DONE_ALREADY = {"already_in_channel", "already_pinned", "already_archived", "not_archived"}
+# How many other names are tried when the channel's own is taken (`inc-42-api-2`, ...).
+_OTHER_NAMES = 4
+
+
+class SlackChannelAdapter:
+    """Carry out one operation in an incident's Slack channel (the message is not used)."""
+
+    def __init__(self, app: SlackApp, op: ChannelOp) -> None:
+        self.app = app
+        self.op = op
+
+    def send(self, message: Message) -> SendResult:
+        op = self.op
+        if op.op == "create":
+            return self._create()
+        if op.channel is None:
+            return SendResult(Outcome.PERMANENT, "the incident's Slack channel was not created")
+        if op.op == "invite":
+            return self._invite(op.channel)
+        if op.op == "post":
+            return self._post(op.channel)
+        if op.op == "fetch":
+            return self._fetch(op.channel)
+        calls = {
+            "topic": ("conversations.setTopic", {"topic": op.params.get("topic", "")}),
+            "archive": ("conversations.archive", {}),
+            "unarchive": ("conversations.unarchive", {}),
+        }
+        if op.op not in calls:
+            return SendResult(Outcome.PERMANENT, f"unknown channel operation {op.op!r}")
+        method, params = calls[op.op]
+        return self._done(*self.app.answer(method, channel=op.channel, **params))
+
+    @staticmethod
+    def _done(result: SendResult, answer: dict[str, Any]) -> SendResult:
+        if result.outcome is not Outcome.SENT and answer.get("error") in _DONE_ALREADY:
+            return SendResult(Outcome.SENT, f"Slack: {answer['error']}")
+        return result
+
+    def _create(self) -> SendResult:
+        names = [self.op.name] + [
+            f"{self.op.name[: 80 - 1 - len(str(n))]}-{n}" for n in range(2, 2 + _OTHER_NAMES)
+        ]
+        result = SendResult(Outcome.PERMANENT, "Slack: name_taken")
+        for name in names:
+            result, answer = self.app.answer("conversations.create", name=name, is_private=False)
+            if answer.get("error") == "name_taken":
+                continue
+            channel = _dict(answer.get("channel"))
+            if result.outcome is Outcome.SENT:
+                got = str(channel.get("name") or name)
+                return SendResult(
+                    Outcome.SENT, "Slack: ok", reference=result.reference, data={"name": got}
+                )
+            return result
+        return result
+
+    def _invite(self, channel: str) -> SendResult:
+        users = [str(u) for u in self.op.params.get("users", [])]
+        for email in self.op.params.get("emails", []):
+            # Someone who never linked their Slack account, found by the email Tocsin has.
+            found, answer = self.app.answer("users.lookupByEmail", email=str(email))
+            user = _dict(answer.get("user"))
+            if found.outcome is Outcome.SENT and user.get("id"):
+                users.append(str(user["id"]))
+            elif found.outcome is Outcome.TEMPORARY:
+                return found
+        if not users:
+            return SendResult(Outcome.SENT, "Slack: nobody to invite")
+        return self._done(
+            *self.app.answer(
+                "conversations.invite", channel=channel, users=",".join(users), force=True
+            )
+        )
+
+    def _post(self, channel: str) -> SendResult:
+        text = str(self.op.params.get("text", ""))
+        posted = self.app.call(
+            "chat.postMessage", channel=channel, text=text, unfurl_links=False, mrkdwn=True
+        )
+        if posted.outcome is not Outcome.SENT or not self.op.params.get("pin"):
+            return posted
+        # Posted but not pinned is still said; a retry would post it twice, so it is not one.
+        pinned, answer = self.app.answer("pins.add", channel=channel, timestamp=posted.reference)
+        if pinned.outcome is not Outcome.SENT and answer.get("error") != "already_pinned":
+            return SendResult(
+                Outcome.SENT, f"posted, not pinned: {pinned.detail}", reference=posted.reference
+            )
+        return posted
+
+    def _fetch(self, channel: str) -> SendResult:
+        ts = str(self.op.params.get("ts", ""))
+        result, answer = self.app.answer(
+            "conversations.history", channel=channel, latest=ts, inclusive=True, limit=1
+        )
+        message = _message(answer, ts)
+        if result.outcome is Outcome.SENT and not message:
+            # Not in the channel's own history: a reply in a thread.
+            # Slack answers the thread's first message too, whatever the range.
+            result, answer = self.app.answer(
+                "conversations.replies",
+                channel=channel,
+                ts=ts,
+                latest=ts,
+                oldest=ts,
+                inclusive=True,
+                limit=2,
+            )
+            message = _message(answer, ts)
+        if result.outcome is not Outcome.SENT:
+            return result
+        if not message:
+            return SendResult(Outcome.PERMANENT, "Slack: message_not_found")
+        return SendResult(
+            Outcome.SENT,
+            "Slack: ok",
+            reference=ts,
+            data={"user": str(message.get("user") or ""), "text": str(message.get("text") or "")},
+        )
+
+    def close(self) -> None:
+        return
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _message(answer: dict[str, Any], ts: str) -> dict[str, Any]:
+    """Return the message with this timestamp among those Slack answered, or {}."""
+    found = answer.get("messages")
+    return (
+        next(
+            (m for m in found if isinstance(m, dict) and m.get("ts") == ts),
+            {},
+        )
+        if isinstance(found, list)
+        else {}
+    )

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin.core.incident import IncidentStatus, incident_ref
+from tocsin.engine import channels
 from tocsin.errors import TocsinError
 from tocsin.notify.slack_app import acted
 from tocsin.services import incidents, replies
@@ -283,8 +284,13 @@ def slack_action(session: Session, payload: dict[str, Any], *, now: datetime) ->
 _ARGS = re.compile(r'"([^"]*)"|(\S+)')
 
 
-def slack_command(session: Session, *, slack_user: str, text: str, now: datetime) -> str:
-    """Run `/tocsin ...` for a Slack user; return the (ephemeral) answer."""
+def slack_command(
+    session: Session, *, slack_user: str, text: str, now: datetime, channel: str = ""
+) -> str:
+    """Run `/tocsin ...` for a Slack user, in `channel`; return the (ephemeral) answer.
+
+    Inside an incident's channel that incident is implied; elsewhere a command names its
+    incident, or takes the one that paged its user last."""
     words = [quoted or bare for quoted, bare in _ARGS.findall(text)]
     verb = words[0].lower() if words else "help"
     if verb == "link":
@@ -299,7 +305,7 @@ def slack_command(session: Session, *, slack_user: str, text: str, now: datetime
     if user is None:
         return SLACK_LINK_HELP
     if verb in ("ack", "acknowledge", "resolve", "escalate"):
-        found = _incident(session, user, words[1:])
+        found = _incident(session, user, words[1:], channel)
         if isinstance(found, str):
             return found
         incident, rest = found
@@ -310,7 +316,7 @@ def slack_command(session: Session, *, slack_user: str, text: str, now: datetime
         if user.role == UserRole.VIEWER:
             return f"{user.handle} is a viewer in Tocsin and cannot change incidents."
         try:
-            return _change(session, user, verb, words[1:], now)
+            return _change(session, user, verb, words[1:], now, channel)
         except TocsinError as exc:
             return "; ".join(exc.problems or [exc.message])
     if verb == "oncall":
@@ -335,9 +341,12 @@ _SEVERITY = re.compile(r"(?i)sev-?(\d)")
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>|@([a-z0-9][a-z0-9._-]*)")
 
 
-def _incident(session: Session, user: User, words: list[str]) -> tuple[Incident, list[str]] | str:
-    """Return the incident a command names (INC-12 or 12 among its words), else the one that
-    paged the user last, with the other words; or what to answer when there is none."""
+def _incident(
+    session: Session, user: User, words: list[str], channel: str = ""
+) -> tuple[Incident, list[str]] | str:
+    """Return the incident a command names (INC-12 or 12 among its words), else the one whose
+    channel it runs in, else the one that paged the user last, with the other words; or what to
+    answer when there is none."""
     for index, word in enumerate(words):
         found = _NUMBER.fullmatch(word)
         if found:
@@ -346,13 +355,20 @@ def _incident(session: Session, user: User, words: list[str]) -> tuple[Incident,
             if incident is None:
                 return f"There is no {incident_ref(number)}."
             return incident, words[:index] + words[index + 1 :]
+    room = channels.channel_of(session, channel)
+    if room is not None:
+        incident = session.get(Incident, room.incident_id)
+        if incident is not None:
+            return incident, words
     incident = replies.last_page(session, user)
     if incident is None:
         return "No incident has paged you lately: name it, like /tocsin ack 12."
     return incident, words
 
 
-def _change(session: Session, user: User, verb: str, words: list[str], now: datetime) -> str:
+def _change(
+    session: Session, user: User, verb: str, words: list[str], now: datetime, channel: str
+) -> str:
     """Declare an incident, or change one's status, public status page or commander."""
     if verb == "declare":
         levels = [(w, m.group(1)) for w in words[1:] if (m := _SEVERITY.fullmatch(w))]
@@ -371,7 +387,7 @@ def _change(session: Session, user: User, verb: str, words: list[str], now: date
         )
         incident = done.incident
         return f"Declared {incident_ref(incident.number)}: {incident.title} ({incident.severity})"
-    found = _incident(session, user, words)
+    found = _incident(session, user, words, channel)
     if isinstance(found, str):
         return found
     incident, rest = found
@@ -527,3 +543,30 @@ def slack_view(session: Session, payload: dict[str, Any], *, now: datetime) -> d
         problems = exc.problems or [exc.message]
         return {"response_action": "errors", "errors": {"title": "; ".join(problems)[:150]}}
     return {"response_action": "clear"}
+
+
+# --- Slack: events ------------------------------------------------------------------------------
+
+
+def slack_event(session: Session, body: dict[str, Any], *, now: datetime) -> None:
+    """Act on one event Slack delivered, once (Slack delivers again when unsure): a message of an
+    incident's channel that someone reacted to with the pin emoji becomes a timeline note."""
+    rules = channels.rules_of(session)
+    event_id = str(body.get("event_id") or "")
+    if rules is None or body.get("type") != "event_callback" or not event_id:
+        return
+    if not inbound.first_time(session, SLACK, f"event:{event_id}"[:64], now=now):
+        return
+    event = _dict(body.get("event"))
+    item = _dict(event.get("item"))
+    if event.get("type") != "reaction_added" or item.get("type") != "message":
+        return
+    if str(event.get("reaction") or "").split("::")[0] != rules.pin_emoji:
+        return
+    room = channels.channel_of(session, str(item.get("channel") or ""))
+    ts = str(item.get("ts") or "")
+    if room is None or not ts:
+        return  # not an incident's channel: pins elsewhere are nobody's business here
+    # A second person pinning the same message adds no second note.
+    if inbound.first_time(session, SLACK, f"pin:{room.channel_id}:{ts}"[:64], now=now):
+        channels.request_pin(session, room, ts=ts, by=str(event.get("user") or ""), now=now)

@@ -39,7 +39,7 @@ from tocsin.core.incident import (
     status_message,
     update_message,
 )
-from tocsin.engine import escalations
+from tocsin.engine import channels, escalations
 from tocsin.errors import Conflict, InvalidInput
 from tocsin.services import events as ev
 from tocsin.store import policies, severities, users
@@ -102,6 +102,8 @@ class Outcome:
 def _publish(session: Session, outcome: Outcome, *, now: datetime) -> Outcome:
     """Write the change, hand its events to their followers, and return the outcome."""
     session.flush()
+    # The channel first: a severity raised to SEV-1 names the new channel in its pages.
+    channels.changed(session, outcome.incident, now=now)
     ev.dispatch(session, outcome.events, now=now)
     return outcome
 
@@ -249,6 +251,8 @@ def declare(
     # answered: someone already has it.
     declared = ev.Declared(incident, policy)
     outcome.events.append(declared)
+    # The channel first, so that the pages name it.
+    channels.changed(session, incident, now=now)
     ev.dispatch(session, [declared], now=now)
     return outcome
 
@@ -365,8 +369,7 @@ def unassign(
         f"{user.name}",
         data={"role": role.value, "user": user.handle},
     )
-    session.flush()
-    return Outcome(incident)
+    return _publish(session, Outcome(incident), now=now)
 
 
 def set_status(

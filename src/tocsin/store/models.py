@@ -463,6 +463,28 @@ class ChatLink(Base):
     linked_at: Mapped[datetime]
 
 
+class IncidentChannel(Base):
+    """An incident's own chat channel (Slack): what it is called, its id once created, and how
+    far the incident's timeline has been told there.
+
+    `sync_at` is set when the incident changes (the engine's due work then posts what is new);
+    `last_event_id` is the newest timeline entry already handed to the channel.
+    """
+
+    __tablename__ = "incident_channels"
+
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(80))
+    channel_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_event_id: Mapped[int] = mapped_column(default=0)
+    sync_at: Mapped[datetime | None] = mapped_column(index=True)
+    created_at: Mapped[datetime]
+
+
 class LinkCode(Base):
     """A one-time code a user takes from their profile page to a chat, to link their account
     there; only its SHA-256 is kept, and it runs out."""

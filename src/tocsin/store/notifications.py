@@ -44,11 +44,15 @@ def paged_users(session: Session, incident_id: int, *, in_flight: bool = False) 
 # Kinds that must follow the pages queued before them: a later level's page, and the resolve
 # notice (which is only for users a page reached).
 ORDERED_KINDS = ("page", "resolved")
+# Operations in an incident's chat channel, which run one after another in the order written.
+CHANNEL_KIND = "channel"
 
 
 def waits_for_earlier_page() -> ColumnElement[bool]:
     """Return a condition on `Notification`: true while an earlier step's page of its incident
-    is unfinished, so this row must not be sent yet.
+    is unfinished, so this row must not be sent yet; and true for an operation in an incident's
+    chat channel while an earlier one of the same channel is unfinished (a post never goes
+    ahead of the channel's creation).
 
     Unfinished is "being sent" (perhaps by a node that died: its claim runs out soon and the
     page is sent or withdrawn then) or "pending and due no later than this row". A page retried
@@ -57,24 +61,32 @@ def waits_for_earlier_page() -> ColumnElement[bool]:
     one step (same `created_at`) never wait for each other.
     """
     earlier = aliased(Notification)
-    return Notification.kind.in_(ORDERED_KINDS) & exists().where(
+    unfinished = or_(
+        earlier.status == NotificationStatus.SENDING,
+        (earlier.status == NotificationStatus.PENDING) & (earlier.due_at <= Notification.due_at),
+    )
+    pages = Notification.kind.in_(ORDERED_KINDS) & exists().where(
         earlier.incident_id == Notification.incident_id,
         earlier.kind == "page",
         earlier.id < Notification.id,
         earlier.created_at < Notification.created_at,
-        or_(
-            earlier.status == NotificationStatus.SENDING,
-            (earlier.status == NotificationStatus.PENDING)
-            & (earlier.due_at <= Notification.due_at),
-        ),
+        unfinished,
     )
+    channel = (Notification.kind == CHANNEL_KIND) & exists().where(
+        earlier.incident_id == Notification.incident_id,
+        earlier.kind == CHANNEL_KIND,
+        earlier.id < Notification.id,
+        unfinished,
+    )
+    return or_(pages, channel)
 
 
 def notifications_json(session: Session, ref: str) -> list[dict[str, Any]]:
     """Return an incident's outbox rows, oldest first: who, how, and how it went.
 
     A webhook's call has no user and no contact method; `webhook` names it (null otherwise),
-    even once the webhook itself was removed.
+    even once the webhook itself was removed. An operation in the incident's Slack channel
+    names the channel (`slack_channel`) and says what it did in `subject`.
     """
     incident = incidents.get(session, ref)
     rows = session.execute(
@@ -90,8 +102,10 @@ def notifications_json(session: Session, ref: str) -> list[dict[str, Any]]:
             "incident": incident_ref(incident.number),
             "user": handle,
             "webhook": n.message.get("webhook"),
+            "slack_channel": n.message.get("channel_name"),
             "contact_method": method,
             "kind": n.kind,
+            "subject": n.message.get("subject"),
             "status": n.status,
             "due_at": n.due_at,
             "attempts": n.attempts,

@@ -85,11 +85,19 @@ SLACK_MAX_BODY = 64 * 1024
 
 
 async def _slack_form(request: Request) -> dict[str, str] | Response:
-    """Return the form Slack posted if its signature holds (v0 HMAC of the timestamp and the
-    body, with the signing secret; a timestamp more than 5 minutes old is refused as a
-    replay), else the answer that refuses it. The body is read, capped, only to check it."""
+    """Return the form Slack posted if its signature holds, else the answer that refuses it."""
     from urllib.parse import parse_qsl
 
+    raw = await _slack_body(request)
+    if isinstance(raw, Response):
+        return raw
+    return dict(parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True))
+
+
+async def _slack_body(request: Request) -> bytes | Response:
+    """Return the body Slack posted if its signature holds (v0 HMAC of the timestamp and the
+    body, with the signing secret; a timestamp more than 5 minutes old is refused as a
+    replay), else the answer that refuses it. The body is read, capped, only to check it."""
     from slack_sdk.signature import SignatureVerifier
 
     settings = request.app.state.settings
@@ -108,7 +116,7 @@ async def _slack_form(request: Request) -> dict[str, str] | Response:
     verifier = SignatureVerifier(settings.slack_signing_secret)
     if not verifier.is_valid(raw, timestamp, signature):
         return _refused(401, "the signature does not match, or the request is too old")
-    return dict(parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True))
+    return raw
 
 
 def _slack_after(settings: Any, reply: chat.SlackReply, slack_user: str) -> BackgroundTask | None:
@@ -195,8 +203,37 @@ async def slack_command(request: Request) -> Response:
         task = BackgroundTask(_open_view, settings, form["trigger_id"], view)
         return Response(status_code=200, background=task)
 
+    channel = form.get("channel_id", "")
+
     def work(session: Session) -> str:
-        return chat.slack_command(session, slack_user=slack_user, text=text, now=now)
+        return chat.slack_command(
+            session, slack_user=slack_user, text=text, now=now, channel=channel
+        )
 
     answer = await run_unit(request, work)
     return JSONResponse({"response_type": "ephemeral", "text": answer})
+
+
+@router.post("/hooks/slack/events", include_in_schema=False)
+async def slack_events(request: Request) -> Response:
+    """Take one event from Slack's Events API: answered at once, the work left to the engine
+    (a pinned message is read back from Slack there, not while Slack waits)."""
+    raw = await _slack_body(request)
+    if isinstance(raw, Response):
+        return raw
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return _refused(400, "the body is not JSON")
+    if not isinstance(body, dict):
+        return _refused(400, "an event is a JSON object")
+    if body.get("type") == "url_verification":
+        # Slack checks the request URL once, when it is set in the app's settings.
+        return JSONResponse({"challenge": str(body.get("challenge") or "")})
+    now = request.app.state.clock.now()
+
+    def work(session: Session) -> None:
+        chat.slack_event(session, body, now=now)
+
+    await run_unit(request, work)
+    return Response(status_code=200)
