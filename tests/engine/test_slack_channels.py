@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import stepped_with
 from tests.engine.test_slack_app_pages import ALICE, BOB, Workspace, _link
 from tests.fakes.slack import BOT_TOKEN, BOT_USER, SIGNING_SECRET, FakeSlack, fake_slack, signed
+from tests.web.conftest import CSRF
 
 CAROL = "U0CAROL01"
 CONFIG = """
@@ -64,6 +65,22 @@ class Room(Workspace):
         answer = self.post("/hooks/slack/commands", form)
         assert answer.status_code == 200, answer.text
         return str(answer.json()["text"])
+
+    def page(self, path: str) -> str:
+        """Return a web page as alice sees it, signed in."""
+        from tocsin.store import users
+
+        with self.stepped.sessions() as session, session.begin():
+            users.set_password(session, users.get_by_handle(session, "alice"), "correct horse 1")
+        with httpx.Client(base_url=self.stepped.server.url) as browser:
+            token = CSRF.search(browser.get("/login").text)
+            assert token is not None
+            form = {"handle": "alice", "password": "correct horse 1", "next": "/"}
+            signed_in = browser.post("/login", data={**form, "csrf_token": token.group(1)})
+            assert signed_in.status_code == 303, signed_in.text
+            answer = browser.get(path)
+            assert answer.status_code == 200
+            return answer.text
 
     def notes(self) -> list[tuple[str, str]]:
         from tocsin.services import incidents
@@ -156,6 +173,10 @@ def test_a_sev1_declared_from_slack_gets_its_channel_and_it_is_archived_after_re
     w.stepped.run()
     assert channel.archived
     assert "conversations.archive" in slack.calls
+    # The incident's page links to the channel in Slack.
+    page = w.page("/incidents/INC-1")
+    assert f'href="https://slack.com/app_redirect?channel={channel.id}"' in page
+    assert "#inc-1-api-502s</a> <small>in Slack, archived</small>" in page
 
 
 def test_an_alert_pages_into_a_channel_and_later_levels_are_invited(room: Room) -> None:

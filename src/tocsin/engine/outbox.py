@@ -442,7 +442,9 @@ class Sender:
         for row in claimed:
             key = (
                 ("webhook", row.id, None)
-                if row.webhook is not None or row.message.get("usergroup") or row.kind == channels.KIND
+                if row.webhook is not None
+                or row.message.get("usergroup")
+                or row.kind == channels.KIND
                 else ("method", row.user_id, row.method_id)
             )
             groups.setdefault(key, []).append(row)

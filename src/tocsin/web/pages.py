@@ -55,7 +55,7 @@ from tocsin.store import (
     web_sessions,
 )
 from tocsin.store.db import transaction
-from tocsin.store.models import Incident, Postmortem, User
+from tocsin.store.models import Incident, IncidentChannel, Postmortem, User
 from tocsin.store.users import UserRole
 from tocsin.web import auth
 from tocsin.web.auth import LoginDep
@@ -361,6 +361,7 @@ def _incident_context(
         "people": users.list_(session),
         "notification": notification,
         "postmortem": postmortems.find(session, incident),
+        "slack_channel": session.get(IncidentChannel, incident.id),
         "is_open": IncidentStatus(incident.status).is_open,
         "acknowledged": incident.acknowledged_at is not None,
         "alerts": attached.items,
