@@ -297,7 +297,6 @@ def test_events_are_signed_verified_and_checked_once(room: Room) -> None:
 
 def test_a_pinned_reply_in_a_thread_is_read_from_the_thread(room: Room) -> None:
     w, slack = room, room.slack
-    w.command(ALICE, "help")
     _link(w, "alice", ALICE)
     w.command(ALICE, 'declare "DB down" sev1 api')
     w.stepped.run()
