@@ -103,6 +103,12 @@ def notify_stakeholders(session: Session, incident: Incident, *, now: datetime) 
     level = severities.scale(session).get(incident.severity)
     if not level.notify_executives:
         return
+    # Who first: most deployments name no stakeholder, and then nothing is rendered or counted.
+    people = session.scalars(
+        select(User).where(User.stakeholder.is_(True)).order_by(User.handle)
+    ).all()
+    if not people:
+        return
     already = session.scalar(
         select(func.count())
         .select_from(Notification)
@@ -110,7 +116,6 @@ def notify_stakeholders(session: Session, incident: Incident, *, now: datetime) 
     )
     if already:
         return
-    people = session.scalars(select(User).where(User.stakeholder.is_(True)).order_by(User.handle))
     text = render_message(session, incident)
     ref = incident_ref(incident.number)
     names = []

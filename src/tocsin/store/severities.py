@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, event, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from tocsin.core.severity import Severity, SeverityScale
 from tocsin.store.models import SeverityLevel
@@ -28,10 +28,28 @@ def _to_core(row: SeverityLevel) -> Severity:
     )
 
 
+# The scale read in this session's transaction, kept until it ends: creating one incident asks
+# for it eight times (levels, cadences, reminders, messages), and it changes only by `apply`.
+_KEPT = "tocsin.severity_scale"
+
+
 def scale(session: Session) -> SeverityScale:
-    """Return the severity scale in force."""
+    """Return the severity scale in force (read once per transaction)."""
+    kept = session.info.get(_KEPT)
+    if isinstance(kept, SeverityScale):
+        return kept
     rows = session.scalars(select(SeverityLevel).order_by(SeverityLevel.rank)).all()
-    return SeverityScale(tuple(_to_core(row) for row in rows))
+    found = SeverityScale(tuple(_to_core(row) for row in rows))
+    if session.in_transaction():
+        session.info[_KEPT] = found
+    return found
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction: SessionTransaction) -> None:
+    # Only the outermost transaction: a savepoint's end keeps what its transaction read.
+    if transaction.parent is None:
+        session.info.pop(_KEPT, None)
 
 
 def replace_all(session: Session, levels: list[Severity]) -> list[str]:
@@ -47,6 +65,7 @@ def replace_all(session: Session, levels: list[Severity]) -> list[str]:
         elif current[level.name] != level:
             changes.append(f"update severity {level.name}")
     if changes:
+        session.info.pop(_KEPT, None)
         # Ranks are unique, so rewrite the whole (small) table rather than shuffle rows.
         session.execute(delete(SeverityLevel))
         session.add_all(_to_row(level) for level in wanted)
