@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from tocsin.core import comms
 from tocsin.core.incident import (
@@ -118,7 +118,14 @@ def _event(
     data: dict[str, Any] | None = None,
 ) -> TimelineEvent:
     event = TimelineEvent(at=at, actor=actor, kind=kind.value, message=message, data=data or {})
-    incident.events.append(event)
+    session = object_session(incident)
+    if session is not None and incident.id is not None and "events" in inspect(incident).unloaded:
+        # Added beside the timeline, not to it: appending to an unloaded timeline reads every
+        # entry first, and an incident an alert repeats into has thousands.
+        event.incident_id = incident.id
+        session.add(event)
+    else:
+        incident.events.append(event)
     incident.updated_at = at
     return event
 
@@ -199,6 +206,10 @@ def declare(
             started_at=started,
             detected_at=now,
             skipped=[],
+            # A new incident has none of these: known empty, they are never read back.
+            events=[],
+            roles=[],
+            updates=[],
             is_drill=is_drill,
             created_by=actor,
             created_at=now,
