@@ -9,6 +9,7 @@ caller commits (so a failed step leaves nothing behind). The read-only look-ups 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -59,6 +60,7 @@ from tocsin.store.models import (
     Incident,
     IncidentRole,
     IncidentService,
+    Service,
     StatusUpdate,
     TimelineEvent,
 )
@@ -139,7 +141,7 @@ def declare(
     *,
     title: str,
     severity: str,
-    services: list[str] | None = None,
+    services: Sequence[str | Service] | None = None,
     impact: str = "",
     summary: str = "",
     detection: str = "",
@@ -169,10 +171,12 @@ def declare(
     except InvalidInput as exc:
         problems.append(exc.message)
         level = None
-    slugs = list(dict.fromkeys(services or []))
+    # A caller that holds the service rows already (ingestion) passes them, not their slugs.
+    given = {s.slug: s for s in services or [] if isinstance(s, Service)}
+    slugs = list(dict.fromkeys(s.slug if isinstance(s, Service) else s for s in services or []))
     found = []
     for slug in slugs:
-        svc = services_store.find(session, slug)
+        svc = given.get(slug) or services_store.find(session, slug)
         if svc is None:
             problems.append(f"unknown service {slug!r}")
         else:

@@ -206,6 +206,7 @@ class Batch:
         self._by_slug: dict[str, Service | None] = {}
         self._loaded: list[Service] = []
         self._placed: dict[int, _Placement] = {}
+        self._opened: dict[int, int] = {}  # incident id -> number, of those this batch opened
         self._resolved_keys: set[str] = set()
 
     # --- what the batch knows --------------------------------------------------------------
@@ -658,7 +659,7 @@ class Batch:
                 self.session,
                 title=summary[:300],
                 severity=decision.sev or self._unplaced_level(),
-                services=[service.slug],
+                services=[service],
                 detection=f"{integration.type} alert via {integration.name}: {summary}"[:2000],
                 commander=self._commander(service),
                 commander_answered=False,
@@ -668,6 +669,7 @@ class Batch:
                 now=self.now,
             ).incident
             incident = _OpenIncident(declared.id, declared.severity)
+            self._opened[declared.id] = declared.number
             state.incidents[placed.group or ""] = incident
             if counted is not None:
                 self._attach_held(state, service, placed.group, incident, actor)
@@ -1141,12 +1143,14 @@ class Batch:
 
     def _incident_numbers(self, ids: Iterable[int | None]) -> dict[int, int]:
         wanted = {i for i in ids if i is not None}
-        if not wanted:
-            return {}
+        # The incidents this batch opened are known; only the others are read.
+        known = {i: self._opened[i] for i in wanted if i in self._opened}
+        if not wanted - known.keys():
+            return known
         rows = self.session.execute(
-            select(Incident.id, Incident.number).where(Incident.id.in_(wanted))
+            select(Incident.id, Incident.number).where(Incident.id.in_(wanted - known.keys()))
         )
-        return {row.id: row.number for row in rows}
+        return known | {row.id: row.number for row in rows}
 
 
 @dataclass
