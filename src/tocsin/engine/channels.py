@@ -31,9 +31,9 @@ from tocsin.core.incident import EventKind, IncidentStatus, incident_ref
 from tocsin.core.printable import printable
 from tocsin.engine.messages import render_message
 from tocsin.engine.work import announce_work
+from tocsin.store import links
 from tocsin.store.incidents import active_roles, commander_of
 from tocsin.store.models import (
-    ChatLink,
     Incident,
     IncidentChannel,
     Notification,
@@ -165,13 +165,7 @@ def _slack_people(session: Session, handles: set[str]) -> tuple[list[str], list[
     find in Slack by email)."""
     if not handles:
         return [], []
-    linked = dict(
-        session.execute(
-            select(User.handle, ChatLink.external_id)
-            .join(ChatLink, ChatLink.user_id == User.id)
-            .where(ChatLink.provider == "slack", User.handle.in_(handles))
-        ).all()
-    )
+    linked = links.linked_accounts(session, "slack", handles)
     emails = session.scalars(
         select(User.email).where(
             User.handle.in_(handles - set(linked)), User.email.is_not(None), User.email != ""
@@ -344,9 +338,5 @@ def sent(
 
 def _handle(session: Session, slack_user: str) -> str:
     """Return the Tocsin handle a Slack user is linked to, else "slack:U123"."""
-    handle = session.scalar(
-        select(User.handle)
-        .join(ChatLink, ChatLink.user_id == User.id)
-        .where(ChatLink.provider == "slack", ChatLink.external_id == slack_user)
-    )
-    return handle or f"slack:{slack_user}"[:100]
+    user = links.linked_user(session, "slack", slack_user)
+    return user.handle if user is not None else f"slack:{slack_user}"[:100]

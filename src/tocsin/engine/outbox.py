@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
@@ -275,7 +275,7 @@ class Destinations:
 
     methods: dict[int, ContactMethod]
     webhooks: dict[int, Webhook]
-    channels: dict[int, str] | None = None  # incident -> its Slack channel's id, once made
+    channels: dict[int, str] = field(default_factory=dict)  # incident -> its Slack channel
 
     def of(self, row: Claimed) -> Destination | None:
         """Return where `row` goes, or None if it was removed since the row was written."""
@@ -284,7 +284,7 @@ class Destinations:
             return ChannelOp(
                 str(row.message.get("slack")),
                 str(row.message.get("channel_name")),
-                (self.channels or {}).get(row.incident_id or 0),
+                self.channels.get(row.incident_id or 0),
                 dict(params) if isinstance(params, dict) else {},
             )
         group = row.message.get("usergroup")

@@ -17,24 +17,12 @@ from sqlalchemy.orm import Session
 
 from tocsin.core import schedule as sched
 from tocsin.engine.work import announce_work
-from tocsin.store import schedules
-from tocsin.store.models import ChatLink, Notification, Schedule, User
+from tocsin.store import links, schedules
+from tocsin.store.models import Notification, Schedule
 from tocsin.store.notifications import NotificationStatus
 
 # How far ahead the next boundary is looked for; with none in it, look again then.
 LOOKAHEAD = timedelta(days=35)
-
-
-def _slack_ids(session: Session, handles: tuple[str, ...]) -> list[str]:
-    if not handles:
-        return []
-    return sorted(
-        session.scalars(
-            select(ChatLink.external_id)
-            .join(User, User.id == ChatLink.user_id)
-            .where(ChatLink.provider == "slack", User.handle.in_(handles))
-        )
-    )
 
 
 def update_all(session: Session, *, now: datetime) -> int:
@@ -48,7 +36,7 @@ def update_all(session: Session, *, now: datetime) -> int:
     for row in rows:
         core = schedules.to_core(row)
         on_call = sched.on_call(core, now)
-        members = _slack_ids(session, on_call)
+        members = sorted(links.linked_accounts(session, "slack", on_call).values())
         if members and members != (row.slack_members or []):
             key = hashlib.sha256(f"usergroup|{row.id}|{now.isoformat()}".encode()).hexdigest()
             session.add(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -71,6 +72,19 @@ def linked_user(session: Session, provider: str, external_id: str) -> User | Non
         .join(ChatLink, ChatLink.user_id == User.id)
         .where(ChatLink.provider == provider, ChatLink.external_id == external_id)
     )
+
+
+def linked_accounts(session: Session, provider: str, handles: Iterable[str]) -> dict[str, str]:
+    """Return handle -> chat account id of those among `handles` linked on `provider`."""
+    wanted = set(handles)
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(User.handle, ChatLink.external_id)
+        .join(ChatLink, ChatLink.user_id == User.id)
+        .where(ChatLink.provider == provider, User.handle.in_(wanted))
+    )
+    return {row.handle: row.external_id for row in rows}
 
 
 def links_of(session: Session, user: User) -> list[ChatLink]:
