@@ -119,7 +119,9 @@ def build(
     """
     settings = settings or Settings.from_env()
     clock = clock or SystemClock()
-    database = database or make_engine(settings.database_url)
+    database = database or make_engine(
+        settings.database_url, sqlite_synchronous=settings.sqlite_synchronous
+    )
     info = session_info(settings.template_dir, channel_rules(settings))
     sessions = make_sessionmaker(database, info=info)
     adapters = Adapters(adapter_for or Adapters.for_settings(settings))

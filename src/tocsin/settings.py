@@ -15,6 +15,9 @@ class Settings:
     """What a Tocsin process needs to know about its deployment."""
 
     database_url: str = DEFAULT_DATABASE_URL
+    # SQLite's PRAGMA synchronous: "normal" survives a killed process (WAL) but may lose the
+    # last commits on power loss; "full" syncs the WAL on every commit and survives that too.
+    sqlite_synchronous: str = "normal"
     template_dir: Path | None = None
     base_url: str = DEFAULT_BASE_URL
     smtp_host: str = "127.0.0.1"
@@ -62,6 +65,7 @@ class Settings:
         template_dir = env.get("TOCSIN_TEMPLATE_DIR")
         return cls(
             database_url=env.get("TOCSIN_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            sqlite_synchronous=(env.get("TOCSIN_SQLITE_SYNCHRONOUS") or "normal").strip().lower(),
             template_dir=Path(template_dir) if template_dir else None,
             base_url=(env.get("TOCSIN_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
             smtp_host=env.get("TOCSIN_SMTP_HOST") or "127.0.0.1",

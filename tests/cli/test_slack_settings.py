@@ -27,3 +27,15 @@ def test_a_bad_channel_setting_is_one_line_and_exit_2(
     # Without the Slack app the same values are not used, and nothing is refused.
     monkeypatch.delenv("TOCSIN_SLACK_BOT_TOKEN")
     assert cli("incident", "list").code == 0
+
+
+def test_a_bad_sqlite_synchronous_setting_is_one_line_and_exit_2(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOCSIN_SQLITE_SYNCHRONOUS", "off")
+    result = cli("incident", "list")
+    assert result.code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line == "error: TOCSIN_SQLITE_SYNCHRONOUS 'off' is not one of: normal, full", line
+    monkeypatch.setenv("TOCSIN_SQLITE_SYNCHRONOUS", "FULL")
+    assert cli("incident", "list").code == 0

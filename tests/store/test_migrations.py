@@ -49,6 +49,15 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
     engine.dispose()
 
 
+@pytest.mark.parametrize(("setting", "pragma"), [("normal", 1), ("full", 2)])
+def test_sqlite_syncs_as_the_setting_says(tmp_path: Path, setting: str, pragma: int) -> None:
+    # NORMAL (1) survives a killed process; FULL (2) syncs every commit and survives power loss.
+    engine = make_engine(f"sqlite:///{tmp_path / 'sync.db'}", sqlite_synchronous=setting)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == pragma
+    engine.dispose()
+
+
 def test_an_unsupported_database_url_is_a_clear_error() -> None:
     from tocsin.errors import InvalidInput
 
@@ -56,3 +65,5 @@ def test_an_unsupported_database_url_is_a_clear_error() -> None:
         make_engine("mysql://localhost/tocsin")
     with pytest.raises(InvalidInput, match="is not a database URL"):
         make_engine("not a url")
+    with pytest.raises(InvalidInput, match="TOCSIN_SQLITE_SYNCHRONOUS 'off' is not one of"):
+        make_engine("sqlite://", sqlite_synchronous="off")

@@ -140,7 +140,9 @@ class State:
 
         url = self.settings.database_url
         if url not in self.engines:
-            self.engines[url] = make_engine(url)
+            self.engines[url] = make_engine(
+                url, sqlite_synchronous=self.settings.sqlite_synchronous
+            )
         return self.engines[url]
 
     def runtime(self) -> Tocsin:

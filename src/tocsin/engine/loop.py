@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from tocsin.clock import Clock
 from tocsin.engine import outbox
 from tocsin.engine.outbox import Sender
-from tocsin.engine.work import WORK_CHANNEL, WORK_WRITTEN
+from tocsin.engine.work import NEW_ROWS, WORK_CHANNEL, WORK_WRITTEN
+from tocsin.store.models import Notification
 
 log = logging.getLogger("tocsin.engine")
 
@@ -36,16 +37,27 @@ LISTEN_POLL = 0.1
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
+@event.listens_for(Session, "after_flush")
+def _note_new_rows(session: Session, _context: object) -> None:
+    # Ids are known once flushed; the rows are handed over only if the transaction commits.
+    new = [row.id for row in session.new if isinstance(row, Notification)]
+    if new:
+        session.info.setdefault(NEW_ROWS, []).extend(new)
+
+
 @event.listens_for(Session, "after_commit")
 def _wake_after_work(session: Session) -> None:
-    if session.info.pop(WORK_WRITTEN, False):
+    rows: list[int] = session.info.pop(NEW_ROWS, [])
+    if session.info.pop(WORK_WRITTEN, False) or rows:
+        bind = session.get_bind()
         for engine in list(_ENGINES):
-            engine.wake()
+            engine.wake(rows if engine.bound_to(bind) else ())
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_work(session: Session) -> None:
     session.info.pop(WORK_WRITTEN, None)
+    session.info.pop(NEW_ROWS, None)
 
 
 class PassFailed(Exception):
@@ -87,9 +99,32 @@ class Engine:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._handed: set[int] = set()
+        self._handed_lock = threading.Lock()
+
+    def bound_to(self, bind: object) -> bool:
+        """Return True if this engine works on the database `bind` (an engine or connection)
+        is on."""
+        ours = self._sessions.kw.get("bind")
+        theirs = getattr(bind, "engine", bind)
+        return ours is theirs or (
+            isinstance(ours, SqlEngine) and isinstance(theirs, SqlEngine) and ours.url == theirs.url
+        )
 
     def run_once(self) -> datetime | None:
-        """Do all work due now; return when the next work falls due (None: nothing waits)."""
+        """Do all work due now; return when the next work falls due (None: nothing waits).
+
+        Outbox rows written by this process since the last pass go out first, claimed by their
+        ids: a page written by an alert does not wait for the other kinds of work, nor for a
+        look through the whole outbox.
+        """
+        with self._handed_lock:
+            handed, self._handed = self._handed, set()
+        if handed and self._sender is not None:
+            try:
+                self._sender.run_once(only=sorted(handed))
+            except OperationalError as exc:  # the full look below finds them again
+                log.warning("engine: sending new notifications failed, retrying: %s", exc.orig)
         now = self._clock.now()
         failed: BaseException | None = None
         for task in self._tasks:
@@ -121,8 +156,14 @@ class Engine:
             raise PassFailed(f"{type(failed).__name__}: {failed}") from failed
         return min(found) if found else None
 
-    def wake(self) -> None:
-        """Look at the tables again now: new work may be due sooner than the loop thinks."""
+    def wake(self, new_rows: Sequence[int] = ()) -> None:
+        """Look at the tables again now: new work may be due sooner than the loop thinks.
+
+        `new_rows` are outbox rows just committed, to be sent before anything else.
+        """
+        if new_rows:
+            with self._handed_lock:
+                self._handed.update(new_rows)
         self._wake.set()
 
     def start(self) -> None:
@@ -171,6 +212,11 @@ class Engine:
                 self._stop.wait(1.0)
 
     def _loop(self) -> None:
+        if self._sender is not None:
+            try:
+                self._sender.warm()
+            except Exception:  # only a head start: the first send does it otherwise
+                log.exception("engine: could not get the sender ready")
         while not self._stop.is_set():
             self._wake.clear()
             try:

@@ -24,13 +24,14 @@ a user no page reached.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Select, bindparam, func, or_, select, true, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -50,6 +51,7 @@ from tocsin.notify.smtp import SmtpAdapter
 from tocsin.notify.teams import TeamsAdapter
 from tocsin.notify.telegram import TelegramAdapter, TelegramBot
 from tocsin.notify.webhook import WebhookAdapter
+from tocsin.notify.webhook import warm as warm_http
 from tocsin.settings import Settings
 from tocsin.store import acklinks
 from tocsin.store.contacts import PHONE_TYPES, ContactType
@@ -297,6 +299,34 @@ class Destinations:
         return self.methods.get(row.method_id) if row.method_id is not None else None
 
 
+@functools.cache
+def _claim_statement(*, targeted: bool) -> Select[Notification]:
+    """Return the claim's query, built once (building it took longer than running it).
+
+    Parameters: `now`, `claim_now`, `max_attempts`, `batch`, and `only` (the row ids) when
+    `targeted`.
+    """
+    when = Notification.due_at.type
+    return (
+        select(Notification)
+        .where(
+            Notification.id.in_(bindparam("only", expanding=True)) if targeted else true(),
+            or_(
+                (Notification.status == Status.PENDING)
+                & (Notification.due_at <= bindparam("now", type_=when)),
+                # a sender died holding these: their claim ran out
+                (Notification.status == Status.SENDING)
+                & (Notification.claimed_until <= bindparam("claim_now", type_=when))
+                & (Notification.attempts < bindparam("max_attempts")),
+            ),
+            ~waits_for_earlier_page(),
+        )
+        .order_by(Notification.due_at, Notification.id)
+        .limit(bindparam("batch"))
+        .with_for_update(skip_locked=True)
+    )
+
+
 class _Renewal:
     """Keep one claim's rows claimed while this node is alive and working through them.
 
@@ -426,11 +456,17 @@ class Sender:
         self.max_backoff = max_backoff
         self.batch = batch
         self.secret_key = secret_key
+        self._signing_key: bytes | None = None
 
-    def run_once(self) -> int:
-        """Send everything due now; return how many rows were handled."""
+    def warm(self) -> None:
+        """Get ready to send, before the first page has to wait for it."""
+        warm_http()
+
+    def run_once(self, only: Sequence[int] | None = None) -> int:
+        """Send everything due now (of the rows `only` names, if given); return how many rows
+        were handled."""
         claimed_at = self._clock.now()
-        claimed, destinations = self.claim()
+        claimed, destinations = self.claim(only)
         if not claimed:
             return 0
         with _Renewal(self, claimed, claimed_at) as renewal:
@@ -643,27 +679,25 @@ class Sender:
                 row.attempts += 1
         return keep
 
-    def claim(self) -> tuple[list[Claimed], Destinations]:
-        """Mark due rows as being sent by this node, until a deadline; return them."""
+    def claim(self, only: Sequence[int] | None = None) -> tuple[list[Claimed], Destinations]:
+        """Mark due rows as being sent by this node, until a deadline; return them.
+
+        `only`: claim none but these rows (just written by this process), if they are due.
+        """
         now = self._clock.now()
         claim_now = self._claim_clock.now()
         with self._sessions() as session, session.begin():
-            self._give_up_exhausted(session, now, claim_now)
+            if only is None:
+                self._give_up_exhausted(session, now, claim_now)
             rows = session.scalars(
-                select(Notification)
-                .where(
-                    or_(
-                        (Notification.status == Status.PENDING) & (Notification.due_at <= now),
-                        # a sender died holding these: their claim ran out
-                        (Notification.status == Status.SENDING)
-                        & (Notification.claimed_until <= claim_now)
-                        & (Notification.attempts < self.max_attempts),
-                    ),
-                    ~waits_for_earlier_page(),
-                )
-                .order_by(Notification.due_at, Notification.id)
-                .limit(self.batch)
-                .with_for_update(skip_locked=True)
+                _claim_statement(targeted=only is not None),
+                {
+                    "now": now,
+                    "claim_now": claim_now,
+                    "max_attempts": self.max_attempts,
+                    "batch": self.batch,
+                    **({"only": list(only)} if only is not None else {}),
+                },
             ).all()
             claimed = []
             # The runbook scenario the incident's alerts name, read now: the alert row may have
@@ -678,11 +712,7 @@ class Sender:
                 ):
                     if incident_id is not None and ref:
                         runbooks.setdefault(incident_id, ref)
-            key = (
-                acklinks.secret_key(session, now=now, override=self.secret_key)
-                if any(row.kind == "page" for row in rows)
-                else b""
-            )
+            key = self._ack_key(session, now) if any(row.kind == "page" for row in rows) else b""
             for row in rows:
                 row.status = Status.SENDING
                 row.claimed_until = claim_now + self.lease
@@ -739,6 +769,15 @@ class Sender:
             for found in [*destinations.methods.values(), *destinations.webhooks.values()]:
                 session.expunge(found)
         return claimed, destinations
+
+    def _ack_key(self, session: Session, now: datetime) -> bytes:
+        """Return the key that signs acknowledge links, kept once stored: it never changes
+        then. One made in this transaction is not kept until it is read back committed."""
+        if self._signing_key is None:
+            self._signing_key = (
+                self.secret_key.encode() if self.secret_key else acklinks.stored_key(session)
+            )
+        return self._signing_key or acklinks.secret_key(session, now=now)
 
     def _give_up_exhausted(self, session: Session, now: datetime, claim_now: datetime) -> None:
         """Fail the rows whose every attempt ended with the claim running out.

@@ -7,6 +7,9 @@ from sqlalchemy.orm import Session
 
 # The session flag set by `announce_work`; the engine loop wakes after a commit that carries it.
 WORK_WRITTEN = "tocsin_work"
+# The session key under which a transaction keeps the ids of the outbox rows it wrote; after the
+# commit they are handed to this process's engines, which send them before anything else.
+NEW_ROWS = "tocsin_new_outbox_rows"
 # The PostgreSQL channel every node LISTENs on.
 WORK_CHANNEL = "tocsin_work"
 

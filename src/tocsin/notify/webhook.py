@@ -174,6 +174,12 @@ def new_client(timeout: float) -> httpx.Client:
     return httpx.Client(timeout=timeout, follow_redirects=False, verify=context)
 
 
+def warm() -> None:
+    """Make now what the first send would otherwise make while a page waits: the TLS context
+    (the CA bundle takes tens of milliseconds to load) and the HTTP transport's modules."""
+    new_client(Poster.default_timeout).close()
+
+
 @functools.lru_cache(maxsize=4)
 def _tls_context(_cert_file: str | None, _cert_dir: str | None) -> ssl.SSLContext:
     # Loading the CA bundle took most of a page's send time (tens of milliseconds, measured

@@ -27,19 +27,33 @@ from tocsin.errors import InvalidInput, NotMigrated, TocsinError
 READ_ONLY = "tocsin_read_only"
 
 
-def make_engine(url: str) -> Engine:
-    """Return an engine for `url`; SQLite files get WAL, foreign keys and a busy timeout."""
+# SQLite's durability settings (TOCSIN_SQLITE_SYNCHRONOUS). In WAL mode, NORMAL syncs the WAL
+# only at checkpoints: a killed process loses nothing committed, a power loss may lose the last
+# commits. FULL syncs the WAL at every commit, so a commit survives power loss too.
+SQLITE_SYNCHRONOUS = ("normal", "full")
+
+
+def make_engine(url: str, *, sqlite_synchronous: str = "normal") -> Engine:
+    """Return an engine for `url`; SQLite files get WAL, foreign keys, a busy timeout and the
+    `sqlite_synchronous` level ("normal" or "full")."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise InvalidInput(f"TOCSIN_DATABASE_URL {url!r} is not a database URL") from exc
+    if sqlite_synchronous not in SQLITE_SYNCHRONOUS:
+        raise InvalidInput(
+            f"TOCSIN_SQLITE_SYNCHRONOUS {sqlite_synchronous!r} is not one of:"
+            f" {', '.join(SQLITE_SYNCHRONOUS)}"
+        )
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(
+            engine, "connect", functools.partial(_sqlite_pragmas, sqlite_synchronous.upper())
+        )
         queue = None
         if database and database != ":memory:":
             queue = _WriteQueue(
@@ -78,7 +92,7 @@ def _postgres_timeouts(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.commit()
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(synchronous: str, dbapi_connection: Any, _record: Any) -> None:
     # Take transaction control away from the sqlite3 module, which would otherwise BEGIN late
     # and break SAVEPOINTs; SQLAlchemy then emits our own BEGIN (below).
     dbapi_connection.isolation_level = None
@@ -86,7 +100,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run while a writer commits; busy_timeout makes a second writer wait its
     # turn instead of failing with "database is locked".
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()

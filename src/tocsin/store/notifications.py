@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, or_, select
@@ -48,6 +49,7 @@ ORDERED_KINDS = ("page", "resolved")
 CHANNEL_KIND = "channel"
 
 
+@functools.cache  # one expression, built once: it is part of every claim and every engine pass
 def waits_for_earlier_page() -> ColumnElement[bool]:
     """Return a condition on `Notification`: true while an earlier step's page of its incident
     is unfinished, so this row must not be sent yet; and true for an operation in an incident's
