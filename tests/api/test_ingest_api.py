@@ -478,3 +478,53 @@ def test_routes_bound_bodies_on_their_own(db_url: str, keys: dict[str, str]) -> 
         ok = client.post(f"/hooks/generic/{keys['generic']}", json={"summary": "fits"})
         assert ok.status_code == 202
     app.state.engine.dispose()
+
+
+def test_the_busiest_routes_answer_with_the_security_headers_and_the_errors_shape(
+    api: Api, keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Alertmanager, PagerDuty, Opsgenie and the generic webhook skip the framework's routing
+    # (server.IngestPaths): what a sender and a browser see must not change for it.
+    answers = [
+        api.client.post(
+            f"/hooks/alertmanager/{keys['alertmanager']}", content=body_of("req01"), headers=JSON
+        ),
+        api.client.post(
+            "/hooks/alertmanager",
+            content=body_of("req01"),
+            headers={**JSON, "Authorization": f"Bearer {keys['alertmanager']}"},
+        ),
+        api.client.post(
+            "/v2/enqueue",
+            json={
+                "routing_key": keys["pagerduty"],
+                "event_action": "trigger",
+                "payload": {"summary": "s", "source": "h", "severity": "error"},
+            },
+        ),
+        api.client.post(
+            "/v2/alerts",
+            json={"message": "m", "alias": "a"},
+            headers={"Authorization": f"GenieKey {keys['opsgenie']}"},
+        ),
+        api.client.post(f"/hooks/generic/{keys['generic']}", json={"summary": "s"}),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 202, 202, 202]
+    for answer in answers:
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["content-type"] == "application/json"
+    # Only POST takes the short way; other methods get the framework's answer, as before.
+    assert api.client.get(f"/hooks/generic/{keys['generic']}").status_code == 405
+    assert api.client.post("/hooks/generic/").status_code in (404, 405)
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a bug in the pipeline")
+
+    monkeypatch.setattr("tocsin.api.routes.ingest.generic.parse", broken)
+    failed = api.client.post(f"/hooks/generic/{keys['generic']}", json={"summary": "s"})
+    assert failed.status_code == 500
+    assert failed.json() == {
+        "detail": "internal server error; the server's log has the details",
+        "errors": ["internal server error; the server's log has the details"],
+    }
+    assert failed.headers["x-content-type-options"] == "nosniff"

@@ -7,6 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tocsin.core.alerts import (
     MAX_DEDUP_KEY,
@@ -515,3 +517,24 @@ def test_limits_are_the_alerts_table_columns() -> None:
     assert columns.raw_severity.type.length == MAX_RAW_SEVERITY
     assert columns.source.type.length == MAX_SOURCE
     assert opsgenie.MAX_ALIAS <= MAX_DEDUP_KEY
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON_VALUES, st.booleans())
+def test_a_body_decodes_to_what_the_standard_json_module_reads(value: object, ascii: bool) -> None:
+    # The fast decoder must not change one value: not an integer past 64 bits, not a float's
+    # last digit, not a character escaped or not.
+    raw = json.dumps(value, ensure_ascii=ascii).encode()
+    assert decode(raw) == json.loads(raw)
+    assert json.dumps(decode(raw)) == json.dumps(json.loads(raw))

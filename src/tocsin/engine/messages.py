@@ -8,6 +8,7 @@ without reading the environment.
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,13 @@ def template_source(name: str, template_dir: Path | None = None) -> str:
     filename = f"{name}.txt.j2"
     if template_dir is not None and (template_dir / filename).is_file():
         return (template_dir / filename).read_text(encoding="utf-8")
+    return _shipped(filename)
+
+
+@functools.cache
+def _shipped(filename: str) -> str:
+    # Read once per process: every page renders one, and the package does not change under us
+    # (a deployment's own copies, above, are read each time, so edits apply at once).
     return (resources.files("tocsin") / "templates" / "comms" / filename).read_text(
         encoding="utf-8"
     )

@@ -132,15 +132,27 @@ def describe_validation(errors: list[Any]) -> tuple[int, str, list[str]]:
     return 422, "; ".join(problems), problems
 
 
+def answer_for(exc: Exception) -> JSONResponse:
+    """Return the answer the handlers below give to `exc`, for a route called outside the
+    framework's handling (the ingestion routes' short way in); log what is unexpected."""
+    if isinstance(exc, TocsinError):
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
+        return JSONResponse(
+            error_body(exc.message, exc.problems), status_code=status_of(exc), headers=headers
+        )
+    if database_down(exc):
+        return unavailable(exc)
+    log.error("an ingestion request failed", exc_info=exc)
+    message = "internal server error; the server's log has the details"
+    return JSONResponse(error_body(message, [message]), status_code=500)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on `app`."""
 
     @app.exception_handler(TocsinError)
     async def tocsin_error(_request: Request, exc: TocsinError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthenticated) else None
-        return JSONResponse(
-            error_body(exc.message, exc.problems), status_code=status_of(exc), headers=headers
-        )
+        return answer_for(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -11,6 +11,8 @@ import math
 import re
 from typing import Any
 
+import orjson
+
 from tocsin.core.alerts import Link
 from tocsin.errors import InvalidInput
 
@@ -21,17 +23,28 @@ MAX_DEPTH = 64
 # PostgreSQL refuses NUL in text ("text fields cannot contain NUL (0x00) bytes"), and neither
 # database can encode a lone UTF-16 surrogate, which json.loads lets through from "\ud800".
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# Integers past 64 bits (19 digits and more): orjson would read them as floats.
+_LONG_DIGITS = re.compile(rb"\d{19}")
 
 
 def decode(raw: bytes) -> Any:
     """Return the JSON document in `raw`, or raise InvalidInput saying why it cannot be read."""
     too_deep = InvalidInput(f"malformed JSON body: nested deeper than {MAX_DEPTH} levels")
     try:
-        body = json.loads(raw)
-    except RecursionError as exc:
-        raise too_deep from exc
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too many digits
-        raise InvalidInput(f"malformed JSON body: {exc}") from exc
+        # orjson reads strict JSON several times faster. What it refuses (NaN, a lone surrogate,
+        # UTF-16, deep nesting) the standard module reads or explains, so that the checks below
+        # name the field as they always did; and a long run of digits may be an integer orjson
+        # would read as a float, losing digits, so such a body goes the standard way too.
+        if _LONG_DIGITS.search(raw):
+            raise orjson.JSONDecodeError("a long number", "", 0)
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:
+            body = json.loads(raw)
+        except RecursionError as exc:
+            raise too_deep from exc
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too many digits
+            raise InvalidInput(f"malformed JSON body: {exc}") from exc
     if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
         return body  # too few openers to nest that deep: no need to walk it
     level: list[Any] = [body]

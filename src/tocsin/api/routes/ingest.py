@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from tocsin.api.writer import Overloaded, Writer
 from tocsin.core.alerts import AlertAction
 from tocsin.errors import InvalidInput, NotFound, TocsinError, Unauthenticated
+from tocsin.http.answers import JSONAnswer
 from tocsin.ingest import alertmanager, decode, generic, opsgenie, pagerduty
 from tocsin.services import alerts, heartbeats
 from tocsin.store import integrations
@@ -52,9 +52,9 @@ class Gate:
         self.in_flight -= 1
 
 
-def overloaded(retry_after: int = 1) -> JSONResponse:
+def overloaded(retry_after: int = 1) -> JSONAnswer:
     """Return the 503 answer a sender retries."""
-    return JSONResponse(
+    return JSONAnswer(
         {"detail": "Tocsin is busy; retry shortly", "errors": ["overloaded"]},
         status_code=503,
         headers={"Retry-After": str(retry_after)},
@@ -171,7 +171,7 @@ def _now(request: Request) -> Any:
 # --- Alertmanager -------------------------------------------------------------------------------
 
 
-async def _alertmanager(request: Request, key: str | None) -> JSONResponse:
+async def _alertmanager(request: Request, key: str | None) -> JSONAnswer:
     try:
         await _check_key(request, key, IntegrationType.ALERTMANAGER)
         body, problems = await _body(request)
@@ -185,7 +185,7 @@ async def _alertmanager(request: Request, key: str | None) -> JSONResponse:
         return overloaded()
     except TocsinError as exc:
         return _plain_error(exc)
-    return JSONResponse(
+    return JSONAnswer(
         {
             "status": "ok",
             "alerts": len(results),
@@ -203,44 +203,44 @@ def _writer(request: Request) -> Writer:
 
 
 @router.post("/hooks/alertmanager/{key}")
-async def alertmanager_with_key(key: str, request: Request) -> JSONResponse:
+async def alertmanager_with_key(key: str, request: Request) -> JSONAnswer:
     """Alertmanager `webhook_configs` with the integration key in the URL."""
     return await _alertmanager(request, key)
 
 
 @router.post("/hooks/alertmanager")
-async def alertmanager_with_bearer(request: Request) -> JSONResponse:
+async def alertmanager_with_bearer(request: Request) -> JSONAnswer:
     """Alertmanager `webhook_configs` with `http_config.authorization` (Bearer key)."""
     header = request.headers.get("authorization", "")
     key = header[7:].strip() if header.lower().startswith("bearer ") else None
     return await _alertmanager(request, key)
 
 
-def _plain_error(exc: TocsinError) -> JSONResponse:
+def _plain_error(exc: TocsinError) -> JSONAnswer:
     status = 401 if isinstance(exc, Unauthenticated) else 404 if isinstance(exc, NotFound) else 400
-    return JSONResponse(
+    return JSONAnswer(
         {"detail": exc.message, "errors": exc.problems},
         status_code=status,
         headers=CLOSE if status == 401 else None,
     )
 
 
-def _plain_too_large(exc: TooLarge) -> JSONResponse:
-    return JSONResponse({"detail": str(exc), "errors": [str(exc)]}, status_code=413, headers=CLOSE)
+def _plain_too_large(exc: TooLarge) -> JSONAnswer:
+    return JSONAnswer({"detail": str(exc), "errors": [str(exc)]}, status_code=413, headers=CLOSE)
 
 
 # --- PagerDuty Events API v2 ---------------------------------------------------------------------
 
 
-def _pd_invalid(problems: list[str]) -> JSONResponse:
-    return JSONResponse(
+def _pd_invalid(problems: list[str]) -> JSONAnswer:
+    return JSONAnswer(
         {"status": "invalid event", "message": "Event object is invalid", "errors": problems},
         status_code=400,
     )
 
 
 @router.post("/v2/enqueue", status_code=202)
-async def pagerduty_enqueue(request: Request) -> JSONResponse:
+async def pagerduty_enqueue(request: Request) -> JSONAnswer:
     """PagerDuty Events API v2: `routing_key` is a Tocsin integration key."""
     try:
         body, problems = await _body(request)
@@ -268,14 +268,14 @@ async def pagerduty_enqueue(request: Request) -> JSONResponse:
             else exc.message
         )
         return _pd_invalid([message])
-    return JSONResponse(
+    return JSONAnswer(
         {"status": "success", "message": "Event processed", "dedup_key": envelope.event.dedup_key},
         status_code=202,
     )
 
 
-def _pd_too_large(exc: TooLarge) -> JSONResponse:
-    return JSONResponse(
+def _pd_too_large(exc: TooLarge) -> JSONAnswer:
+    return JSONAnswer(
         {"status": "invalid event", "message": "Request body is too large", "errors": [str(exc)]},
         status_code=413,
         headers=CLOSE,
@@ -292,7 +292,7 @@ def _key_exists(request: Request, key: str) -> bool:
 
 
 @router.post("/v2/change/enqueue", status_code=202)
-async def pagerduty_change(request: Request) -> JSONResponse:
+async def pagerduty_change(request: Request) -> JSONAnswer:
     """PagerDuty Change Events: deploys and config changes go on the service's timeline."""
     try:
         body, problems = await _body(request)
@@ -331,7 +331,7 @@ async def pagerduty_change(request: Request) -> JSONResponse:
         return overloaded()
     except TocsinError as exc:
         return _pd_invalid(exc.problems)
-    return JSONResponse({"status": "success", "message": "Change event processed"}, status_code=202)
+    return JSONAnswer({"status": "success", "message": "Change event processed"}, status_code=202)
 
 
 # --- Opsgenie Alert API ------------------------------------------------------------------------
@@ -346,8 +346,8 @@ def _genie_key(request: Request) -> str | None:
 
 def _og_answer(
     started: float, status: int = 202, result: str = "Request will be processed"
-) -> JSONResponse:
-    return JSONResponse(
+) -> JSONAnswer:
+    return JSONAnswer(
         {
             "result": result,
             "took": round(time.monotonic() - started, 3),
@@ -357,7 +357,7 @@ def _og_answer(
     )
 
 
-def _og_error(exc: TocsinError | TooLarge, started: float) -> JSONResponse:
+def _og_error(exc: TocsinError | TooLarge, started: float) -> JSONAnswer:
     if isinstance(exc, TooLarge):
         status, message, problems = 413, str(exc), [str(exc)]
     else:
@@ -365,7 +365,7 @@ def _og_error(exc: TocsinError | TooLarge, started: float) -> JSONResponse:
             401 if isinstance(exc, Unauthenticated) else 404 if isinstance(exc, NotFound) else 422
         )
         message, problems = exc.message, exc.problems
-    return JSONResponse(
+    return JSONAnswer(
         {
             "message": message,
             "errors": problems,
@@ -378,7 +378,7 @@ def _og_error(exc: TocsinError | TooLarge, started: float) -> JSONResponse:
 
 
 @router.post("/v2/alerts", status_code=202)
-async def opsgenie_create(request: Request) -> JSONResponse:
+async def opsgenie_create(request: Request) -> JSONAnswer:
     """Opsgenie: create an alert (`alias` is the dedup key), `Authorization: GenieKey <key>`."""
     started = time.monotonic()
     key = _genie_key(request)
@@ -396,7 +396,7 @@ async def opsgenie_create(request: Request) -> JSONResponse:
     return _og_answer(started)
 
 
-async def _opsgenie_action(request: Request, identifier: str, action: AlertAction) -> JSONResponse:
+async def _opsgenie_action(request: Request, identifier: str, action: AlertAction) -> JSONAnswer:
     started = time.monotonic()
     key = _genie_key(request)
     try:
@@ -433,20 +433,20 @@ def _alert_by_id(session: Session, integration: Integration, identifier: str) ->
 
 
 @router.post("/v2/alerts/{identifier}/close", status_code=202)
-async def opsgenie_close(identifier: str, request: Request) -> JSONResponse:
+async def opsgenie_close(identifier: str, request: Request) -> JSONAnswer:
     """Opsgenie: close an alert (`?identifierType=alias` or `id`)."""
     return await _opsgenie_action(request, identifier, AlertAction.RESOLVE)
 
 
 @router.post("/v2/alerts/{identifier}/acknowledge", status_code=202)
-async def opsgenie_acknowledge(identifier: str, request: Request) -> JSONResponse:
+async def opsgenie_acknowledge(identifier: str, request: Request) -> JSONAnswer:
     """Opsgenie: acknowledge an alert (`?identifierType=alias` or `id`)."""
     return await _opsgenie_action(request, identifier, AlertAction.ACKNOWLEDGE)
 
 
 @router.get("/v2/heartbeats/{name}/ping", status_code=202)
 @router.post("/v2/heartbeats/{name}/ping", status_code=202)
-async def opsgenie_heartbeat(name: str, request: Request) -> JSONResponse:
+async def opsgenie_heartbeat(name: str, request: Request) -> JSONAnswer:
     """Opsgenie heartbeat ping: the GenieKey is the heartbeat integration's key."""
     started = time.monotonic()
     key = _genie_key(request)
@@ -476,7 +476,7 @@ async def opsgenie_heartbeat(name: str, request: Request) -> JSONResponse:
 
 
 @router.post("/hooks/generic/{key}", status_code=202)
-async def generic_webhook(key: str, request: Request) -> JSONResponse:
+async def generic_webhook(key: str, request: Request) -> JSONAnswer:
     """Tocsin's generic JSON webhook (see `tocsin.ingest.generic` for the schema)."""
     try:
         await _check_key(request, key, IntegrationType.GENERIC)
@@ -491,7 +491,7 @@ async def generic_webhook(key: str, request: Request) -> JSONResponse:
         return overloaded()
     except TocsinError as exc:
         return _plain_error(exc)
-    return JSONResponse(
+    return JSONAnswer(
         {
             "status": "accepted",
             "dedup_key": result.dedup_key,
@@ -505,7 +505,7 @@ async def generic_webhook(key: str, request: Request) -> JSONResponse:
 
 @router.get("/hooks/heartbeat/{key}")
 @router.post("/hooks/heartbeat/{key}")
-async def heartbeat_ping(key: str, request: Request) -> JSONResponse:
+async def heartbeat_ping(key: str, request: Request) -> JSONAnswer:
     """A heartbeat ping: anything that can fetch a URL (cron, curl) keeps the alert away."""
     try:
         _refuse_declared_size(request)  # a ping's body is never read
@@ -530,4 +530,4 @@ async def heartbeat_ping(key: str, request: Request) -> JSONResponse:
     except TocsinError as exc:
         return _plain_error(exc)
     request.app.state.wake_engine()
-    return JSONResponse(answer)
+    return JSONAnswer(answer)
