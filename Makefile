@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 EXAMPLE ?= examples/three-tier
 
-.PHONY: run test lint types pytest bench clean
+.PHONY: run test lint types pytest bench bench-versus bench-memory clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,8 +54,19 @@ pytest: $(VENV)/.installed-dev
 test:
 	@$(MAKE) --no-print-directory -j3 lint types pytest
 
+# The quick figures; the comparison with Alertmanager needs its harness (HARNESS=folder) and
+# the memory soak takes about twenty minutes, so each has its own target.
 bench: $(VENV)/.installed-dev
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in bench/*.py; do \
+		case $$script in bench/versus_alertmanager.py|bench/memory.py) continue;; esac; \
+		echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+bench-versus: $(VENV)/.installed-dev
+	@test -n "$(HARNESS)" || { echo "error: set HARNESS to the side-by-side harness's folder"; exit 2; }
+	$(BIN)/python bench/versus_alertmanager.py --harness "$(HARNESS)"
+
+bench-memory: $(VENV)/.installed-dev
+	$(BIN)/python bench/memory.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
