@@ -293,6 +293,23 @@ def inhibit_rules() -> list[str]:
     return lines
 
 
+def serve(port: int, env: dict[str, str], *, workers: int = 1) -> subprocess.Popen[bytes]:
+    """Start `tocsin serve` on `port` and return it once it answers."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tocsin", "serve", "--port", str(port), "--workers", str(workers)],
+        env={**env, "TOCSIN_LOG_LEVEL": "warning"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        try:
+            asyncio.run(Connection("127.0.0.1", port).post("/healthz", b""))
+            break
+        except (OSError, ValueError, IndexError):
+            time.sleep(0.1)
+    return server
+
+
 def keys_of(service: str, env: dict[str, str]) -> tuple[str, str]:
     """Create an Alertmanager and a PagerDuty integration on `service`; return their keys."""
     return tuple(  # type: ignore[return-value]
@@ -340,29 +357,9 @@ def main() -> None:
         loads["rules"] = Load(*keys_of("ruled", env), mix=args.mix)
         loads["fan-out"] = Load(*keys_of("routed", env), mix=args.mix)
     port = 18000 + os.getpid() % 1000
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tocsin",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-        ],
-        env={**env, "TOCSIN_LOG_LEVEL": "warning"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = serve(port, env, workers=args.workers)
     totals: list[Tally] = []
     try:
-        for _ in range(100):
-            try:
-                asyncio.run(Connection("127.0.0.1", port).post("/healthz", b""))
-                break
-            except (OSError, ValueError, IndexError):
-                time.sleep(0.1)
         backend = url.split(":", 1)[0]
         print(
             f"tocsin ingest benchmark: {backend}, {os.cpu_count()} cores, {args.workers} server "

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ingest import Connection, Load, Tally, closed_loop, keys_of, open_loop, pct, tocsin_count
+from ingest import Load, Tally, closed_loop, keys_of, open_loop, pct, serve, tocsin_count
 
 
 def rss_mb(pid: int) -> float:
@@ -54,20 +54,9 @@ def main() -> None:
     )
     load = Load(*keys_of("checkout", env), mix="alertmanager")
     port = 18000 + os.getpid() % 1000
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tocsin", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = serve(port, env)
     tallies: list[Tally] = []
     try:
-        for _ in range(100):
-            try:
-                asyncio.run(Connection("127.0.0.1", port).post("/healthz", b""))
-                break
-            except (OSError, ValueError, IndexError):
-                time.sleep(0.1)
         print(
             f"tocsin memory: sqlite, one server process, Alertmanager groups of 10,"
             f" started at {rss_mb(server.pid):.0f} MB"
