@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -122,3 +124,55 @@ def test_a_frozen_lock_holder_is_cut_off(db_url: str) -> None:
         frozen.close()
         writer.stop()
         engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_repeats_counted_by_two_nodes_at_once_all_count(db_url: str) -> None:
+    """Two nodes each count a repeat of the same alert, reading it before either commits:
+    both repeats are in its count (the second node's write used to overwrite the first's)."""
+    from tocsin.services.ingest import ingest
+    from tocsin.store import integrations
+
+    key = create_keys(db_url, ["pagerduty"], service="counted")["pagerduty"]
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    event = AlertEvent(AlertAction.TRIGGER, "disk", summary="disk full", severity="warning")
+
+    def repeat(session: Session) -> None:
+        ingest(session, integrations.authenticate(session, key), [event], now=T0)
+
+    with sessions() as session, session.begin():
+        repeat(session)  # the alert, count 1
+    first = sessions()
+    first.begin()
+    repeat(first)  # read 1, wrote 2, row locked until it commits
+    with ThreadPoolExecutor(1) as pool:
+        second = pool.submit(lambda: _in_transaction(sessions, repeat))  # reads 1, then waits
+        with engine.connect() as watcher:
+            for _ in range(600):
+                if second.done():
+                    second.result()  # it finished without waiting: say why
+                waiting = watcher.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                    )
+                )
+                if waiting:
+                    break
+                time.sleep(0.05)
+        assert waiting, "the second node never waited for the first one's row"
+        first.commit()
+        first.close()
+        second.result(timeout=30)
+    with Session(engine) as session:
+        assert session.scalar(select(Alert.count).where(Alert.dedup_key == "disk")) == 3
+    engine.dispose()
+
+
+def _in_transaction(sessions: Any, work: Any) -> None:
+    with sessions() as session, session.begin():
+        # However slow the machine, wait for the first node instead of giving up after 3 s.
+        session.execute(text("SET LOCAL lock_timeout = '60s'"))
+        work(session)

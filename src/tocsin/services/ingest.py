@@ -120,6 +120,9 @@ class _Alert:
     inhibit_keys: list[tuple[str, bool]] = field(default_factory=list)
     inserted: bool = False  # this batch's insert made the row (not another node's)
     filed: bool = False  # stored with inhibit keys (see AlertInhibitKey)
+    # The count the row held when this batch read it: the batch adds what it counted since,
+    # so that another node's repeats, counted at the same time, are not overwritten.
+    stored_count: int = 0
 
 
 @dataclass
@@ -249,6 +252,7 @@ class Batch:
                     row.incident_id,
                     id=row.id,
                     filed=bool(row.filed),
+                    stored_count=row.n,
                 )
 
     def service(self, service: Service) -> _ServiceState:
@@ -935,6 +939,7 @@ class Batch:
             alert.id = found.pop(0) if found else None
             alert.new = False
             alert.inserted = alert.id is not None
+            alert.stored_count = alert.count if alert.inserted else 0
             if alert.id is None:
                 # Another node opened this alert between our look and our insert: fold ours
                 # into theirs as repeats.
@@ -975,6 +980,7 @@ class Batch:
         ).one()
         alert.id = row.id
         alert.count += row.n
+        alert.stored_count = row.n
         alert.incident_id = row.incident_id
         alert.changed = True
         alert.last_seen = self.now
@@ -990,7 +996,7 @@ class Batch:
             .where(_ALERTS.c.id == bindparam("b_id"))
             .values(
                 status=bindparam("b_status"),
-                count=bindparam("b_count"),
+                count=_ALERTS.c["count"] + bindparam("b_added"),
                 summary=bindparam("b_summary"),
                 last_seen=bindparam("b_last_seen", type_=_ALERTS.c.last_seen.type),
                 acknowledged_at=func.coalesce(
@@ -1003,7 +1009,7 @@ class Batch:
                 {
                     "b_id": a.id,
                     "b_status": a.status,
-                    "b_count": a.count,
+                    "b_added": a.count - a.stored_count,
                     "b_summary": a.summary,
                     "b_last_seen": a.last_seen or self.now,
                     "b_acknowledged_at": a.acknowledged_at,
