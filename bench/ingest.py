@@ -403,13 +403,17 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    counted = tocsin_count(url)
     sent = sum(len(load.sent_am) + len(load.sent_pd) for load in loads.values())
     answered = sum(t.events_ok for t in totals)
-    print(
-        f"committed check: {counted} alert events in the database for {sent} sent"
-        f" ({answered} in measured phases, the rest in warm-ups):"
-        f" {'ok' if counted == sent else 'MISMATCH'}"
+    print(committed_check(url, sent, f"{answered:,} in measured phases, the rest in warm-ups"))
+
+
+def committed_check(url: str, sent: int, note: str = "") -> str:
+    """Return the committed check's line: every alert event sent (all answered 2xx) is stored."""
+    counted = tocsin_count(url)
+    return (
+        f"committed check: {counted:,} alert events in the database for {sent:,} sent"
+        f"{f' ({note})' if note else ''}: {'ok' if counted == sent else 'MISMATCH'}"
     )
 
 

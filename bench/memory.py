@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ingest import Load, Tally, closed_loop, keys_of, open_loop, pct, serve, tocsin_count
+from ingest import Load, Tally, closed_loop, committed_check, keys_of, open_loop, pct, serve
 
 
 def rss_mb(pid: int) -> float:
@@ -91,12 +91,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    counted = tocsin_count(url)
-    sent = len(load.sent_am)
-    print(
-        f"committed check: {counted:,} alert events in the database for {sent:,} sent:"
-        f" {'ok' if counted == sent else 'MISMATCH'}"
-    )
+    print(committed_check(url, len(load.sent_am)))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from functools import cache
 from typing import ClassVar
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
@@ -51,19 +52,28 @@ class IngestPaths:
     method on these paths, goes the normal way.
     """
 
-    EXACT: ClassVar[dict[str, Endpoint]] = {
-        "/hooks/alertmanager": ingest.alertmanager_with_bearer,
-        "/v2/enqueue": ingest.pagerduty_enqueue,
-        "/v2/alerts": ingest.opsgenie_create,
-    }
-    KEYED: ClassVar[dict[str, Endpoint]] = {
-        "/hooks/alertmanager/": ingest.alertmanager_with_key,
-        "/hooks/generic/": ingest.generic_webhook,
-    }
+    BUSIEST: ClassVar[tuple[Endpoint, ...]] = (
+        ingest.alertmanager_with_bearer,
+        ingest.alertmanager_with_key,
+        ingest.pagerduty_enqueue,
+        ingest.opsgenie_create,
+        ingest.generic_webhook,
+    )
     ROUTE = "tocsin.ingest_route"
 
     def __init__(self, *, https: bool) -> None:
         self.secured = SecurityHeaders(self._answer, https=https)
+        # The paths are the router's own: a route moved there moves here too.
+        self.exact: dict[str, Endpoint] = {}
+        self.keyed: dict[str, Endpoint] = {}  # "/hooks/generic/" for "/hooks/generic/{key}"
+        for route in ingest.router.routes:
+            if isinstance(route, APIRoute) and route.endpoint in self.BUSIEST:
+                if route.path.endswith("/{key}"):
+                    self.keyed[route.path.removesuffix("{key}")] = route.endpoint
+                else:
+                    self.exact[route.path] = route.endpoint
+        if len(self.exact) + len(self.keyed) != len(self.BUSIEST):
+            raise RuntimeError("an ingestion route of IngestPaths.BUSIEST is not on the router")
 
     def match(self, scope: Scope) -> tuple[Endpoint, tuple[str, ...]] | None:
         """Return the route for this request and its path parameter, if it takes the short
@@ -74,11 +84,11 @@ class IngestPaths:
         root: str = scope.get("root_path", "")
         if root and path.startswith(root):
             path = path[len(root) :]
-        found = self.EXACT.get(path)
+        found = self.exact.get(path)
         if found is not None:
             return found, ()
         prefix, slash, key = path.rpartition("/")
-        keyed = self.KEYED.get(prefix + slash)
+        keyed = self.keyed.get(prefix + slash)
         if keyed is not None and key:
             return keyed, (key,)
         return None

@@ -27,14 +27,17 @@ def receiver() -> Iterator[PageReceiver]:
     found.close()
 
 
-def _apply(sessions: sessionmaker[Session], receiver: PageReceiver, extra: str = "") -> None:
+def _apply(
+    sessions: sessionmaker[Session], receiver: PageReceiver, users: str = "", paged: str = "alice"
+) -> None:
+    """Apply alice and erin (and `users`), and a service whose policy pages `paged`."""
     text = f"""
 users:
 {people(receiver, ["alice", "erin"])}
-{extra}
+{users}
 escalation_policies:
   - name: db-oncall
-    levels: [{{targets: ["user:alice"], delay: 15m}}]
+    levels: [{{targets: ["user:{paged}"], delay: 15m}}]
 services:
   - {{slug: database, name: Database, escalation_policy: db-oncall}}
 """
@@ -106,18 +109,7 @@ def test_a_row_handed_over_before_it_is_due_waits_for_its_time(
       - {contact_method: first, after: 0m}
       - {contact_method: later, after: 5m}
 """.replace("URL", receiver.url)
-    text = f"""
-users:
-{people(receiver, ["alice"])}
-{rules}
-escalation_policies:
-  - name: db-oncall
-    levels: [{{targets: ["user:carol"], delay: 15m}}]
-services:
-  - {{slug: database, name: Database, escalation_policy: db-oncall}}
-"""
-    with sessions() as session, session.begin():
-        config_apply.apply(session, config.parse(text, "tocsin.yaml"), now=T0)
+    _apply(sessions, receiver, rules, paged="carol")
     clock = FixedClock(T0)
     engine = engine_for(sessions, clock)
     declare(sessions, clock)  # both of carol's pages are written now, and handed over

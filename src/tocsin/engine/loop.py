@@ -118,15 +118,21 @@ class Engine:
         ids: a page written by an alert does not wait for the other kinds of work, nor for a
         look through the whole outbox.
         """
+        failed: BaseException | None = None
         with self._handed_lock:
             handed, self._handed = self._handed, set()
         if handed and self._sender is not None:
+            # Failing, like any task, only this part of the pass: the full look below finds
+            # the rows again.
             try:
                 self._sender.run_once(only=sorted(handed))
-            except OperationalError as exc:  # the full look below finds them again
+            except OperationalError as exc:
                 log.warning("engine: sending new notifications failed, retrying: %s", exc.orig)
+                failed = exc
+            except Exception as exc:
+                log.exception("engine: sending new notifications failed")
+                failed = exc
         now = self._clock.now()
-        failed: BaseException | None = None
         for task in self._tasks:
             # Each kind in its own transaction: a reminder that cannot be written must not roll
             # back the escalation steps fired before it, nor keep the heartbeats from firing.
