@@ -145,30 +145,39 @@ def test_repeats_counted_by_two_nodes_at_once_all_count(db_url: str) -> None:
     with sessions() as session, session.begin():
         repeat(session)  # the alert, count 1
     first = sessions()
-    first.begin()
-    repeat(first)  # read 1, wrote 2, row locked until it commits
-    with ThreadPoolExecutor(1) as pool:
-        second = pool.submit(lambda: _in_transaction(sessions, repeat))  # reads 1, then waits
-        with engine.connect() as watcher:
-            for _ in range(600):
-                if second.done():
-                    second.result()  # it finished without waiting: say why
-                waiting = watcher.scalar(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity"
-                        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                    )
-                )
-                if waiting:
-                    break
-                time.sleep(0.05)
-        assert waiting, "the second node never waited for the first one's row"
-        first.commit()
+    try:
+        first.begin()
+        repeat(first)  # read 1, wrote 2, row locked until it commits
+        with ThreadPoolExecutor(1) as pool:
+            second = pool.submit(lambda: _in_transaction(sessions, repeat))  # reads 1, waits
+            _until_one_waits_for_a_lock(engine, second)
+            first.commit()
+            second.result(timeout=30)
+    finally:
         first.close()
-        second.result(timeout=30)
     with Session(engine) as session:
         assert session.scalar(select(Alert.count).where(Alert.dedup_key == "disk")) == 3
     engine.dispose()
+
+
+def _until_one_waits_for_a_lock(engine: Any, other: Any) -> None:
+    """Return once a session of this database waits for a lock; fail if `other` ends first."""
+    for _ in range(600):
+        if other.done():
+            other.result()  # it finished without waiting: say why
+            raise AssertionError("the second node never waited for the first one's row")
+        # Each look in its own transaction: pg_stat_activity is read once per transaction.
+        with engine.connect() as watcher:
+            waiting = watcher.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+            )
+        if waiting:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the second node never waited for the first one's row")
 
 
 def _in_transaction(sessions: Any, work: Any) -> None:
