@@ -7,6 +7,7 @@ or a new kind of due work is added in one place.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import uuid
@@ -124,6 +125,7 @@ def build(
     )
     info = session_info(settings.template_dir, channel_rules(settings))
     sessions = make_sessionmaker(database, info=info)
+    read_sessions = make_read_sessionmaker(database, info=info)
     adapters = Adapters(adapter_for or Adapters.for_settings(settings))
     sender = Sender(
         sessions,
@@ -142,8 +144,19 @@ def build(
         clock=clock,
         database=database,
         sessions=sessions,
-        read_sessions=make_read_sessionmaker(database, info=info),
+        read_sessions=read_sessions,
         adapters=adapters,
         sender=sender,
-        engine=Engine(sessions, clock, DUE_WORK, sender=sender),
+        engine=Engine(sessions, clock, DUE_WORK, sender=sender, read_sessions=read_sessions),
     )
+
+
+def freeze_startup_objects() -> None:
+    """Put what starting made (modules, mappings, routes, compiled templates) out of the
+    garbage collector's reach, for a process that serves from now on.
+
+    A full collection otherwise walks all of it again: about 100 ms on a started server, a
+    pause that every request and page waiting at that moment took on top.
+    """
+    gc.collect()
+    gc.freeze()

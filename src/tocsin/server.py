@@ -187,6 +187,15 @@ def create_app(
     return app
 
 
+def serving_app(settings: Settings | None = None) -> FastAPI:
+    """Return the application for a process that does nothing else but serve it: what was
+    made while building it is put out of the garbage collector's reach
+    (`tocsin.app.freeze_startup_objects`)."""
+    app = create_app(settings)
+    runtime.freeze_startup_objects()
+    return app
+
+
 @cache
 def _routes() -> list[BaseRoute]:
     """Return health, ingestion and the API under /api/v1, built once for every application.

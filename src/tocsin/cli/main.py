@@ -396,7 +396,7 @@ def serve(
     """Serve the web UI, the API and the ingestion endpoints."""
     import uvicorn
 
-    from tocsin.server import create_app
+    from tocsin.server import serving_app
     from tocsin.store.db import require_migrated
 
     st = state(ctx)
@@ -417,11 +417,11 @@ def serve(
         "timeout_graceful_shutdown": SHUTDOWN_SECONDS,
     }
     if workers == 1:
-        uvicorn.run(create_app(st.settings), **options)
+        uvicorn.run(serving_app(st.settings), **options)
     else:
         # Each worker process builds its own app from the same TOCSIN_* environment.
         os.environ["TOCSIN_DATABASE_URL"] = st.settings.database_url
-        uvicorn.run("tocsin.server:create_app", factory=True, workers=workers, **options)
+        uvicorn.run("tocsin.server:serving_app", factory=True, workers=workers, **options)
 
 
 @app.command()
@@ -430,6 +430,7 @@ def engine(ctx: typer.Context) -> None:
     import logging
     import signal
 
+    from tocsin.app import freeze_startup_objects
     from tocsin.store.db import require_migrated
 
     st = state(ctx)
@@ -446,6 +447,7 @@ def engine(ctx: typer.Context) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     success(f"Tocsin engine {node} running on {st.engine().url.get_backend_name()}")
+    freeze_startup_objects()
     worker.run_forever()
 
 

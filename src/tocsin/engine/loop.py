@@ -89,8 +89,10 @@ class Engine:
         *,
         sender: Sender | None = None,
         max_sleep: float = 1.0,
+        read_sessions: sessionmaker[Session] | None = None,
     ) -> None:
         self._sessions = sessions
+        self._read_sessions = read_sessions or sessions
         self._clock = clock
         self._tasks = tuple(tasks)
         self._sender = sender
@@ -133,7 +135,13 @@ class Engine:
                 log.exception("engine: sending new notifications failed")
                 failed = exc
         now = self._clock.now()
-        for task in self._tasks:
+        due = self._next_due()
+        ran = bool(handed)
+        for i, task in enumerate(self._tasks):
+            at = due[i]
+            if at is None or at > now:
+                continue  # nothing due: no write transaction for it (on SQLite, no lock)
+            ran = True
             # Each kind in its own transaction: a reminder that cannot be written must not roll
             # back the escalation steps fired before it, nor keep the heartbeats from firing.
             try:
@@ -145,22 +153,36 @@ class Engine:
             except Exception as exc:
                 log.exception("engine: %s failed", task.__name__)
                 failed = failed or exc
+            # What it wrote may be due at once for the kinds after it (a level that paged
+            # someone brings the incident's chat channel up to date), in this same pass.
+            due = self._next_due()
         if self._sender is not None:
             # Sent outside any transaction: a slow receiver must not hold database locks.
-            while self._sender.run_once():
-                pass
-        with self._sessions() as session:
-            found = [
-                t
-                for t in (
-                    *(task.next_due(session) for task in self._tasks),
-                    outbox.next_due(session) if self._sender is not None else None,
-                )
-                if t is not None
-            ]
+            while self._anything_to_claim(self._sender) and self._sender.run_once():
+                ran = True
+        if ran:
+            due = self._next_due()  # what this pass did moved the times
         if failed is not None:
             raise PassFailed(f"{type(failed).__name__}: {failed}") from failed
+        found = [t for t in due if t is not None]
         return min(found) if found else None
+
+    def _next_due(self) -> list[datetime | None]:
+        """Return when each task's next work falls due, in the order of the tasks, then the
+        outbox's (if this engine sends).
+
+        Read in a read session, which on SQLite takes no write lock: an idle pass writes
+        nothing, so ingestion never queues behind it.
+        """
+        with self._read_sessions() as session:
+            due = [task.next_due(session) for task in self._tasks]
+            if self._sender is not None:
+                due.append(outbox.next_due(session))
+            return due
+
+    def _anything_to_claim(self, sender: Sender) -> bool:
+        with self._read_sessions() as session:
+            return sender.anything_to_claim(session)
 
     def wake(self, new_rows: Sequence[int] = ()) -> None:
         """Look at the tables again now: new work may be due sooner than the loop thinks.

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, bindparam, func, or_, select, true, update
+from sqlalchemy import Select, bindparam, exists, func, or_, select, true, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -327,6 +327,23 @@ def _claim_statement(*, targeted: bool) -> Select[Notification]:
     )
 
 
+@functools.cache
+def _anything_to_claim() -> Select[tuple[bool]]:
+    """Return the query of `Sender.anything_to_claim`, built once. Parameters: `now`,
+    `claim_now`."""
+    when = Notification.due_at.type
+    return select(
+        exists().where(
+            or_(
+                (Notification.status == Status.PENDING)
+                & (Notification.due_at <= bindparam("now", type_=when)),
+                (Notification.status == Status.SENDING)
+                & (Notification.claimed_until <= bindparam("claim_now", type_=when)),
+            )
+        )
+    )
+
+
 class _Renewal:
     """Keep one claim's rows claimed while this node is alive and working through them.
 
@@ -461,6 +478,21 @@ class Sender:
     def warm(self) -> None:
         """Get ready to send, before the first page has to wait for it."""
         warm_http()
+
+    def anything_to_claim(self, session: Session) -> bool:
+        """Return True if a claim now could find a row: one due, or one whose claim ran out.
+
+        A look in `session` (a read session will do) before `run_once`, whose claim is a write
+        transaction: with nothing due, the engine's pass then writes nothing. It may say yes
+        to rows the claim then passes over (those waiting for an earlier page), never no to
+        one it would take.
+        """
+        return bool(
+            session.scalar(
+                _anything_to_claim(),
+                {"now": self._clock.now(), "claim_now": self._claim_clock.now()},
+            )
+        )
 
     def run_once(self, only: Sequence[int] | None = None) -> int:
         """Send everything due now (of the rows `only` names, if given); return how many rows
