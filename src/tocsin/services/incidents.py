@@ -194,8 +194,8 @@ def declare(
     if problems or level is None:
         raise InvalidInput.of(problems)
 
-    # Numbers come from max()+1; two nodes declaring at once collide on the unique constraint,
-    # so the loser retries with the next number inside a savepoint.
+    # Numbers come from max()+1; on PostgreSQL two nodes declaring at once collide on the unique
+    # constraint, so the loser retries with the next number inside a savepoint.
     for _attempt in range(20):
         number = _next_number(session)
         incident = Incident(
@@ -223,6 +223,11 @@ def declare(
                 for i, svc in enumerate(found)
             ],
         )
+        if session.get_bind().dialect.name == "sqlite":
+            # One writer at a time (BEGIN IMMEDIATE): max()+1 is free, no savepoint needed.
+            session.add(incident)
+            session.flush()
+            break
         try:
             with session.begin_nested():
                 session.add(incident)

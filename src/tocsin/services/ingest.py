@@ -1037,7 +1037,8 @@ class Batch:
                 for e in self.entries
             ],
         )
-        touched = sorted({e.incident_id for e in self.entries})
+        # An incident this batch declared has this batch's time already.
+        touched = sorted({e.incident_id for e in self.entries} - self._opened.keys())
         for start in range(0, len(touched), _CHUNK):
             self.session.execute(
                 update(Incident)

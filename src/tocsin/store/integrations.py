@@ -8,7 +8,7 @@ import secrets
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from tocsin.errors import Conflict, InvalidInput, NotFound, Unauthenticated
@@ -92,13 +92,31 @@ def authenticate(
     session: Session, key: str | None, *, expect: IntegrationType | None = None
 ) -> Integration:
     """Return the integration whose key is `key`, or raise Unauthenticated."""
-    if not key or not key.strip():
-        raise Unauthenticated("missing integration key")
-    integration = session.scalar(select(Integration).where(Integration.key_hash == hash_key(key)))
+    integration = session.scalar(select(Integration).where(Integration.key_hash == _hashed(key)))
     if integration is None:
         raise Unauthenticated("unknown integration key")
     check_type(integration, expect)
     return integration
+
+
+def type_of_key(session: Session, key: str | None) -> str:
+    """Return the type of the integration whose key is `key`, or raise Unauthenticated.
+
+    What a route checks before it reads a body: one column, not the integration and its service.
+    """
+    found = session.scalar(_TYPE_OF_KEY, {"key_hash": _hashed(key)})
+    if found is None:
+        raise Unauthenticated("unknown integration key")
+    return str(found)
+
+
+_TYPE_OF_KEY = select(Integration.type).where(Integration.key_hash == bindparam("key_hash"))
+
+
+def _hashed(key: str | None) -> str:
+    if not key or not key.strip():
+        raise Unauthenticated("missing integration key")
+    return hash_key(key)
 
 
 def check_type(integration: Integration | str, expect: IntegrationType | None) -> None:
