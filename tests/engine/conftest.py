@@ -1,4 +1,5 @@
-"""Engine processes a test starts are stopped when it ends, however it ends."""
+"""The engine tests' shared fixtures: a page receiver, and engine processes stopped when a
+test ends, however it ends."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
+
+from tests.receivers import PageReceiver
 
 
 @pytest.fixture
@@ -17,3 +20,11 @@ def engines() -> Iterator[list[subprocess.Popen[bytes]]]:
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=30)
+
+
+@pytest.fixture
+def receiver() -> Iterator[PageReceiver]:
+    """A real HTTP server that records the pages sent to it."""
+    found = PageReceiver()
+    yield found
+    found.close()

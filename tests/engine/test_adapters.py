@@ -4,9 +4,7 @@ not a new client (and handshake) for every page."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.engine.test_escalation_flow import T0, declare, setup
@@ -20,13 +18,6 @@ from tocsin.notify.webhook import WebhookAdapter
 from tocsin.services import incidents
 from tocsin.settings import Settings
 from tocsin.store.models import ContactMethod
-
-
-@pytest.fixture
-def receiver() -> Iterator[PageReceiver]:
-    found = PageReceiver()
-    yield found
-    found.close()
 
 
 def method(target: str, secret: str = "s3cret") -> ContactMethod:

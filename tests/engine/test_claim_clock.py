@@ -3,7 +3,6 @@ stamps and compares claims by the database server's clock."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,13 +25,6 @@ class Skewed(SystemClock):
 
     def now(self) -> datetime:
         return super().now() + self.by
-
-
-@pytest.fixture
-def receiver() -> Iterator[PageReceiver]:
-    found = PageReceiver()
-    yield found
-    found.close()
 
 
 @pytest.mark.postgres

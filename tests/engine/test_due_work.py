@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
@@ -14,13 +13,6 @@ from tocsin.clock import FixedClock
 from tocsin.engine import reminders
 from tocsin.engine.loop import PassFailed
 from tocsin.services import incidents
-
-
-@pytest.fixture
-def receiver() -> Iterator[PageReceiver]:
-    found = PageReceiver()
-    yield found
-    found.close()
 
 
 def test_a_failing_reminder_does_not_hold_back_the_escalation(

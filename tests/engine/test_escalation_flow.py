@@ -5,7 +5,6 @@ No sleeps decide anything here: the clock is moved by hand and the engine is run
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,13 +23,6 @@ from tocsin.settings import Settings
 from tocsin.store.models import Escalation, Notification
 
 T0 = datetime(2024, 6, 19, 10, 0, tzinfo=UTC)  # a Wednesday
-
-
-@pytest.fixture
-def receiver() -> Iterator[PageReceiver]:
-    found = PageReceiver()
-    yield found
-    found.close()
 
 
 def people(receiver: PageReceiver, handles: list[str]) -> str:

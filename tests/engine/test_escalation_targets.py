@@ -4,9 +4,7 @@ signed POST through the outbox, on SQLite and PostgreSQL, with a real HTTP recei
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.engine.test_escalation_flow import T0, declare, engine_for, people
@@ -18,13 +16,6 @@ from tocsin.services import config_apply as applier
 from tocsin.services import incidents
 from tocsin.store.models import Notification
 from tocsin.store.notifications import notifications_json, paged_users
-
-
-@pytest.fixture
-def receiver() -> Iterator[PageReceiver]:
-    found = PageReceiver()
-    yield found
-    found.close()
 
 
 def apply(

@@ -4,10 +4,8 @@ the engine's work. Handed over early, a row still goes out only when it is due."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,13 +16,6 @@ from tocsin.clock import FixedClock
 from tocsin.services import config_apply
 from tocsin.store.models import ContactMethod, Notification, User
 from tocsin.store.notifications import NotificationStatus
-
-
-@pytest.fixture
-def receiver() -> Iterator[PageReceiver]:
-    found = PageReceiver()
-    yield found
-    found.close()
 
 
 def _apply(

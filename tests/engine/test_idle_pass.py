@@ -8,11 +8,9 @@ look, and the slowest answers of a steady alert stream were those that met one.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine as Database
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,13 +26,6 @@ from tocsin.settings import Settings
 from tocsin.store.db import make_read_sessionmaker
 
 WRITES = ("INSERT", "UPDATE", "DELETE", "BEGIN IMMEDIATE")
-
-
-@pytest.fixture
-def receiver() -> Iterator[PageReceiver]:
-    found = PageReceiver()
-    yield found
-    found.close()
 
 
 def _engine(engine: Database, sessions: sessionmaker[Session], clock: FixedClock) -> Engine:

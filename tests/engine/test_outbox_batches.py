@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -68,13 +68,6 @@ def declare(sessions: sessionmaker[Session], clock: FixedClock) -> None:
             actor="alertmanager",
             now=clock.now(),
         )
-
-
-@pytest.fixture
-def receiver() -> Iterator[PageReceiver]:
-    found = PageReceiver()
-    yield found
-    found.close()
 
 
 class Doing:

@@ -4,10 +4,8 @@ the order of an incident's pages and notices. See test_claim_recovery.py for kil
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,13 +20,6 @@ from tocsin.services import incidents
 from tocsin.settings import Settings
 from tocsin.store import users
 from tocsin.store.models import ContactMethod, Notification
-
-
-@pytest.fixture
-def receiver() -> Iterator[PageReceiver]:
-    found = PageReceiver()
-    yield found
-    found.close()
 
 
 class Stuck:

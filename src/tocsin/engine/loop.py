@@ -136,12 +136,16 @@ class Engine:
                 failed = exc
         now = self._clock.now()
         due = self._next_due()
-        ran = bool(handed)
+        moved = False  # whether work done since `due` was read may have moved the times
         for i, task in enumerate(self._tasks):
+            if moved:
+                # What the kind before wrote may be due at once for this one (a level that
+                # paged someone brings the incident's chat channel up to date): this pass.
+                due, moved = self._next_due(), False
             at = due[i]
             if at is None or at > now:
                 continue  # nothing due: no write transaction for it (on SQLite, no lock)
-            ran = True
+            moved = True
             # Each kind in its own transaction: a reminder that cannot be written must not roll
             # back the escalation steps fired before it, nor keep the heartbeats from firing.
             try:
@@ -153,15 +157,12 @@ class Engine:
             except Exception as exc:
                 log.exception("engine: %s failed", task.__name__)
                 failed = failed or exc
-            # What it wrote may be due at once for the kinds after it (a level that paged
-            # someone brings the incident's chat channel up to date), in this same pass.
-            due = self._next_due()
         if self._sender is not None:
             # Sent outside any transaction: a slow receiver must not hold database locks.
             while self._anything_to_claim(self._sender) and self._sender.run_once():
-                ran = True
-        if ran:
-            due = self._next_due()  # what this pass did moved the times
+                moved = True
+        if moved:
+            due = self._next_due()
         if failed is not None:
             raise PassFailed(f"{type(failed).__name__}: {failed}") from failed
         found = [t for t in due if t is not None]

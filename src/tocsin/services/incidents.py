@@ -10,6 +10,7 @@ caller commits (so a failed step leaves nothing behind). The read-only look-ups 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -132,6 +133,15 @@ def _event(
     return event
 
 
+def _savepoint(session: Session) -> AbstractContextManager[object]:
+    """Return a savepoint to retry the incident's insert in, where another node can take the
+    same number first. On SQLite one writer holds the lock from BEGIN IMMEDIATE: no other can,
+    and the savepoint would only cost two statements."""
+    if session.get_bind().dialect.name == "sqlite":
+        return nullcontext()
+    return session.begin_nested()
+
+
 def _next_number(session: Session) -> int:
     return (session.scalar(select(func.max(Incident.number))) or 0) + 1
 
@@ -223,13 +233,8 @@ def declare(
                 for i, svc in enumerate(found)
             ],
         )
-        if session.get_bind().dialect.name == "sqlite":
-            # One writer at a time (BEGIN IMMEDIATE): max()+1 is free, no savepoint needed.
-            session.add(incident)
-            session.flush()
-            break
         try:
-            with session.begin_nested():
+            with _savepoint(session):
                 session.add(incident)
                 session.flush()
             break
