@@ -123,6 +123,8 @@ def _reset_postgres(engine: Engine) -> None:
 
     with Session(engine) as session, session.begin():
         severities.replace_all(session, list(DEFAULT_SEVERITIES))
+    with engine.begin() as connection:  # a fresh database's audit log is empty too
+        connection.execute(text("DELETE FROM audit_entries"))
 
 
 # For tests whose subject is not storage (pages, a real browser, headers, the login throttle):

@@ -26,8 +26,10 @@ from tocsin.engine import channels, escalations, messages, reminders, usergroups
 from tocsin.engine.loop import Engine, Task
 from tocsin.engine.outbox import AdapterFor, Adapters, Sender
 from tocsin.errors import InvalidInput
+from tocsin.services import audit as audit_log
 from tocsin.services import heartbeats
 from tocsin.settings import Settings
+from tocsin.store import audit
 from tocsin.store.db import (
     DatabaseClock,
     make_engine,
@@ -37,6 +39,12 @@ from tocsin.store.db import (
 
 # The due work every engine does, each kind in its own transaction, in this order.
 DUE_WORK: tuple[Task, ...] = (escalations, reminders, heartbeats, usergroups, channels)
+
+
+def due_work(settings: Settings) -> tuple[Task, ...]:
+    """Return the kinds of due work an engine of this deployment does."""
+    keep = audit_log.retention_days(settings.audit_retention_days)
+    return (*DUE_WORK, audit_log.Retention(keep)) if keep else DUE_WORK
 
 
 def channel_rules(settings: Settings) -> chatops.ChannelRules | None:
@@ -124,6 +132,7 @@ def build(
         settings.database_url, sqlite_synchronous=settings.sqlite_synchronous
     )
     info = session_info(settings.template_dir, channel_rules(settings))
+    info[audit.CLOCK] = clock.now
     sessions = make_sessionmaker(database, info=info)
     read_sessions = make_read_sessionmaker(database, info=info)
     adapters = Adapters(adapter_for or Adapters.for_settings(settings))
@@ -147,7 +156,9 @@ def build(
         read_sessions=read_sessions,
         adapters=adapters,
         sender=sender,
-        engine=Engine(sessions, clock, DUE_WORK, sender=sender, read_sessions=read_sessions),
+        engine=Engine(
+            sessions, clock, due_work(settings), sender=sender, read_sessions=read_sessions
+        ),
     )
 
 

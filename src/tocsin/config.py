@@ -17,6 +17,7 @@ Problems are reported all at once, as `tocsin.yaml:12: services[2].owner: unknow
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -457,6 +458,7 @@ class Config:
     lines: dict[str, int] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict, repr=False)
     keys_path: str = ""
+    sha256: str = ""  # of the file's text, for the audit log
 
     def resolve(self, relative: str) -> Path:
         """Return a path the file names, relative to the file's own folder."""
@@ -604,7 +606,9 @@ def load(path: Path | str) -> Config:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInput(f"cannot read {file}: {exc.strerror}") from exc
-    return parse(text, str(file))
+    loaded = parse(text, str(file))
+    loaded.sha256 = hashlib.sha256(text.encode()).hexdigest()
+    return loaded
 
 
 # A kept key: long enough not to be guessed, visible ASCII as a header or URL carries it.

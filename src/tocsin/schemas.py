@@ -17,6 +17,7 @@ from tocsin.store.models import (
     ActionItem,
     Alert,
     ApiToken,
+    AuditEntry,
     ContactMethod,
     Incident,
     Integration,
@@ -479,3 +480,31 @@ def action_json(item: ActionItem, number: int | None) -> dict[str, Any]:
         "due": item.due_date.isoformat() if item.due_date else None,
         "kind": item.kind,
     }
+
+
+class AuditEntryOut(Out):
+    """One audit entry: `changes` maps each changed field to `[before, after]`."""
+
+    id: int
+    at: datetime
+    who: str
+    via: str
+    detail: str
+    action: str
+    object_type: str
+    object_key: str
+    changes: dict[str, list[Any]]
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditEntryOut:
+        return cls(
+            id=entry.id,
+            at=entry.at,
+            who=entry.who,
+            via=entry.via,
+            detail=entry.detail,
+            action=entry.action,
+            object_type=entry.object_type,
+            object_key=entry.object_key,
+            changes=dict(entry.changes),
+        )

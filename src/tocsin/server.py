@@ -20,6 +20,7 @@ from tocsin.api import openapi
 from tocsin.api.metrics import StateCollector
 from tocsin.api.routes import (
     alerts,
+    audit,
     chat,
     directory,
     health,
@@ -216,6 +217,7 @@ def _routes() -> list[BaseRoute]:
         alerts.router,
         postmortems.router,
         directory.router,
+        audit.router,
     ):
         shared.include_router(router, prefix="/api/v1", responses=errors.API_RESPONSES)
     return list(shared.routes)

@@ -57,6 +57,8 @@ class Settings:
     api_max_body: int = 256 * 1024
     # Networks (CIDR) that may scrape /metrics without a token, for Prometheus on the host.
     metrics_allow: tuple[str, ...] = ()
+    # Days the audit log keeps its entries; empty or 0 keeps every entry.
+    audit_retention_days: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -98,6 +100,7 @@ class Settings:
             status_page_title=env.get("TOCSIN_STATUS_TITLE") or "Service status",
             ingest_max_body=int(env.get("TOCSIN_INGEST_MAX_BODY") or 1024 * 1024),
             api_max_body=int(env.get("TOCSIN_API_MAX_BODY") or 256 * 1024),
+            audit_retention_days=env.get("TOCSIN_AUDIT_RETENTION_DAYS") or "",
             metrics_allow=tuple(
                 part.strip()
                 for part in (env.get("TOCSIN_METRICS_ALLOW") or "").split(",")

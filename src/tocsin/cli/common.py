@@ -23,6 +23,7 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from typer.models import CommandFunctionType
 
 from tocsin.clock import Clock, SystemClock
+from tocsin.core.audit import Actor, Via
 from tocsin.settings import Settings
 
 if TYPE_CHECKING:
@@ -154,12 +155,17 @@ class State:
         return self._runtime
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """Yield a session on a migrated database; commit on success, roll back on error."""
+    def session(self, *, actor: Actor | None = None) -> Iterator[Session]:
+        """Yield a session on a migrated database; commit on success, roll back on error.
+
+        Its changes go in the audit log as made by `actor`, by default `who()` at the CLI.
+        """
+        from tocsin.store import audit
         from tocsin.store.db import require_migrated
 
         require_migrated(self.engine())
         with self.runtime().sessions() as session, session.begin():
+            audit.act_as(session, actor or Actor(self.who(), Via.CLI))
             yield session
 
     def close(self) -> None:

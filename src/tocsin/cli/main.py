@@ -16,6 +16,7 @@ from typer.exceptions import TyperException
 
 from tocsin.cli import (
     alerts,
+    audit,
     contacts,
     directory,
     importing,
@@ -38,6 +39,7 @@ from tocsin.cli.common import (
     success,
     warn,
 )
+from tocsin.core.audit import Actor, Via
 from tocsin.errors import (
     Conflict,
     InvalidInput,
@@ -173,6 +175,7 @@ app.add_typer(postmortem.postmortem_app, name="postmortem")
 app.add_typer(postmortem.action_app, name="action")
 app.command("report")(postmortem.report)
 app.add_typer(runbook.runbook_app, name="runbook")
+app.add_typer(audit.audit_app, name="audit")
 app.command("drill")(__import__("tocsin.cli.drill", fromlist=["drill"]).drill)
 incident.app.command("notifications")(paging.notifications)
 
@@ -291,7 +294,8 @@ def apply(
     if keys is not None:
         loaded.keys = config.load_keys(keys)
         loaded.keys_path = keys
-    with st.session() as session:
+    applied_by = Actor(st.who(), Via.APPLY, f"{file} sha256:{loaded.sha256}")
+    with st.session(actor=applied_by) as session:
         if dry_run:
             plan = applier.dry_run(session, loaded, now=st.now(), prune=prune)
         else:

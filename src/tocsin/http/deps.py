@@ -11,7 +11,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from tocsin.store import tokens
+from tocsin.core.audit import Actor, Via
+from tocsin.store import audit, tokens
 from tocsin.store.models import User
 from tocsin.store.tokens import Scope
 
@@ -74,11 +75,12 @@ def require(scope: Scope) -> Callable[..., Caller]:
         session: SessionDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Caller:
-        user, scopes = tokens.authenticate(
+        token, scopes = tokens.authenticate_token(
             session, credentials.credentials if credentials else None
         )
         tokens.require_scope(scopes, scope)
-        return Caller(user, scopes)
+        audit.act_as(session, Actor(token.user.handle, Via.API, f"token {token.name!r}"))
+        return Caller(token.user, scopes)
 
     return dependency
 

@@ -19,12 +19,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tocsin.core.audit import Actor, Via
 from tocsin.core.incident import IncidentStatus, incident_ref
 from tocsin.engine import channels
 from tocsin.errors import TocsinError
 from tocsin.notify.slack_app import acted
 from tocsin.services import incidents, replies
-from tocsin.store import contacts, inbound, links
+from tocsin.store import audit, contacts, inbound, links
 from tocsin.store.contacts import ContactType, Method
 from tocsin.store.models import Incident, User
 from tocsin.store.users import UserRole
@@ -49,6 +50,14 @@ class BotAnswer:
 
 def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _acting(session: Session, provider: str, external_id: str) -> User | None:
+    """Return the user a chat account is linked to; what the session changes is theirs."""
+    user = links.linked_user(session, provider, external_id)
+    if user is not None:
+        audit.act_as(session, Actor(user.handle, Via.CHAT, provider))
+    return user
 
 
 def telegram_update(session: Session, update: dict[str, Any], *, now: datetime) -> BotAnswer:
@@ -79,7 +88,7 @@ def _message(session: Session, message: dict[str, Any], now: datetime) -> BotAns
 
     found = _START.fullmatch(text)
     if found is None:
-        user = links.linked_user(session, TELEGRAM, str(sender))
+        user = _acting(session, TELEGRAM, str(sender))
         if user is None:
             return say(LINK_HELP)
         return say(
@@ -87,6 +96,8 @@ def _message(session: Session, message: dict[str, Any], now: datetime) -> BotAns
             " acknowledge and resolve them."
         )
     user = links.redeem(session, TELEGRAM, found.group("code"), str(sender), now=now)
+    if user is not None:
+        audit.act_as(session, Actor(user.handle, Via.CHAT, "telegram"))
     if user is None:
         return say(
             "That code is unknown, used or expired: make a new one on your Tocsin profile page."
@@ -138,7 +149,7 @@ def _button(session: Session, query: dict[str, Any], now: datetime) -> BotAnswer
             "show_alert": alert,
         }
 
-    user = links.linked_user(session, TELEGRAM, str(sender))
+    user = _acting(session, TELEGRAM, str(sender))
     if user is None:
         return BotAnswer(toast(LINK_HELP, alert=True))
     # A client can send any callback data: the button's verb is checked against the role.
@@ -253,7 +264,7 @@ def slack_action(session: Session, payload: dict[str, Any], *, now: datetime) ->
         return SlackReply()
     if not inbound.first_time(session, SLACK, trigger[:64], now=now):
         return SlackReply()
-    user = links.linked_user(session, SLACK, slack_user)
+    user = _acting(session, SLACK, slack_user)
     if user is None:
         return SlackReply(SLACK_LINK_HELP, channel)
     value = str(action.get("value") or "")
@@ -299,9 +310,10 @@ def slack_command(
         user = links.redeem(session, SLACK, words[1], slack_user, now=now)
         if user is None:
             return "That code is unknown, used or expired: make a new one on your profile page."
+        audit.act_as(session, Actor(user.handle, Via.CHAT, "slack"))
         _chat_method(session, user, slack_user, now, ContactType.SLACK)
         return f"Linked to {user.handle}: pages will arrive as direct messages from this app."
-    user = links.linked_user(session, SLACK, slack_user)
+    user = _acting(session, SLACK, slack_user)
     if user is None:
         return SLACK_LINK_HELP
     if verb in ("ack", "acknowledge", "resolve", "escalate"):
@@ -452,7 +464,7 @@ def declare_form(session: Session, *, slack_user: str) -> dict[str, Any] | str:
     from tocsin.store import services as service_store
     from tocsin.store import severities
 
-    user = links.linked_user(session, SLACK, slack_user)
+    user = _acting(session, SLACK, slack_user)
     if user is None:
         return SLACK_LINK_HELP
     if user.role == UserRole.VIEWER:
@@ -519,7 +531,7 @@ def slack_view(session: Session, payload: dict[str, Any], *, now: datetime) -> d
     view = _dict(payload.get("view"))
     if payload.get("type") != "view_submission" or view.get("callback_id") != DECLARE_VIEW:
         return {}
-    user = links.linked_user(session, SLACK, str(_dict(payload.get("user")).get("id") or ""))
+    user = _acting(session, SLACK, str(_dict(payload.get("user")).get("id") or ""))
     if user is None or user.role == UserRole.VIEWER:
         return {"response_action": "errors", "errors": {"title": SLACK_LINK_HELP[:150]}}
     values = _dict(_dict(view.get("state")).get("values"))

@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin.config import ContactMethodSpec
@@ -121,7 +121,11 @@ def remove(session: Session, handle: str, name: str) -> None:
     method = contacts.find(session, user, name)
     if method is None:
         raise NotFound(f"{handle} has no contact method named {name!r}")
-    session.execute(delete(NotificationRule).where(NotificationRule.contact_method_id == method.id))
+    for rule in session.scalars(
+        select(NotificationRule).where(NotificationRule.contact_method_id == method.id)
+    ):
+        session.delete(rule)  # one by one, so the audit log sees each
+    session.flush()  # before the method, whose deletion would cascade to them in the database
     session.delete(method)
     session.flush()
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin.store.models import ContactMethod, NotificationRule, User
@@ -127,14 +127,14 @@ def put(
     session.flush()
     by_name = {m.name: m for m in methods_of(session, user)}
     wanted_rules = sorted((by_name[name].id, after) for name, after in rules)
-    current = sorted(
-        (r.contact_method_id, r.after_seconds)
-        for r in session.scalars(
-            select(NotificationRule).where(NotificationRule.user_id == user.id)
-        )
+    stored = list(
+        session.scalars(select(NotificationRule).where(NotificationRule.user_id == user.id))
     )
+    current = sorted((r.contact_method_id, r.after_seconds) for r in stored)
     if current != wanted_rules:
-        session.execute(delete(NotificationRule).where(NotificationRule.user_id == user.id))
+        for rule in stored:
+            session.delete(rule)  # one by one, so the audit log sees each
+        session.flush()
         session.add_all(
             NotificationRule(user_id=user.id, contact_method_id=method_id, after_seconds=after)
             for method_id, after in wanted_rules

@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tocsin.errors import InvalidInput, NotMigrated, TocsinError
+from tocsin.store import audit as _audit  # noqa: F401  (its session listeners keep the audit log)
 
 # The execution option that marks an engine's connections as read-only (make_read_sessionmaker).
 READ_ONLY = "tocsin_read_only"

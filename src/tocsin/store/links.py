@@ -98,7 +98,12 @@ def links_of(session: Session, user: User) -> list[ChatLink]:
 
 def unlink(session: Session, user: User, provider: str) -> int:
     """Unlink every `provider` account of a user; return how many there were."""
-    result = session.execute(
-        delete(ChatLink).where(ChatLink.user_id == user.id, ChatLink.provider == provider)
+    found = list(
+        session.scalars(
+            select(ChatLink).where(ChatLink.user_id == user.id, ChatLink.provider == provider)
+        )
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    for link in found:
+        session.delete(link)  # one by one, so the audit log sees each
+    session.flush()
+    return len(found)

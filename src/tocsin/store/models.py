@@ -802,3 +802,27 @@ class WebSession(Base):
     expires_at: Mapped[datetime]
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class AuditEntry(Base):
+    """One change to configuration or people, or one sign-in: who, when, what, before/after.
+
+    Written in the transaction of the change it records (`store.audit`), never changed: a
+    database trigger refuses every UPDATE, and only the retention setting deletes old rows.
+    """
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (
+        Index("ix_audit_entries_at_id", "at", "id"),
+        Index("ix_audit_entries_object", "object_type", "object_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    who: Mapped[str] = mapped_column(String(200), index=True)
+    via: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str] = mapped_column(String(300), default="")
+    action: Mapped[str] = mapped_column(String(20))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_key: Mapped[str] = mapped_column(String(300))
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import delete, event, select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
 from tocsin.core.severity import Severity, SeverityScale
@@ -67,7 +67,9 @@ def replace_all(session: Session, levels: list[Severity]) -> list[str]:
     if changes:
         session.info.pop(_KEPT, None)
         # Ranks are unique, so rewrite the whole (small) table rather than shuffle rows.
-        session.execute(delete(SeverityLevel))
+        for row in session.scalars(select(SeverityLevel)):
+            session.delete(row)  # one by one, so the audit log sees each
+        session.flush()
         session.add_all(_to_row(level) for level in wanted)
         session.flush()
     return changes

@@ -140,6 +140,12 @@ def authenticate(session: Session, secret: str | None) -> tuple[User, list[str]]
     The scopes are capped by the user's role now, so a demoted user's tokens lose at once what
     the new role does not allow.
     """
+    token, scopes = authenticate_token(session, secret)
+    return token.user, scopes
+
+
+def authenticate_token(session: Session, secret: str | None) -> tuple[ApiToken, list[str]]:
+    """Return the token of bearer `secret` and its scopes now, or raise Unauthenticated."""
     if not secret:
         raise Unauthenticated("missing API token; send `Authorization: Bearer <token>`")
     digest = hash_secret(secret.strip())
@@ -148,7 +154,7 @@ def authenticate(session: Session, secret: str | None) -> tuple[User, list[str]]
         raise Unauthenticated("unknown API token")
     if token.revoked_at is not None:
         raise Unauthenticated(f"API token {token.name!r} was revoked")
-    return token.user, effective_scopes(list(token.scopes), token.user.role)
+    return token, effective_scopes(list(token.scopes), token.user.role)
 
 
 def grants(scopes: list[str], needed: Scope) -> bool:

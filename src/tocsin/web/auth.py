@@ -13,9 +13,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 
+from tocsin.core.audit import Actor, Via
 from tocsin.errors import PermissionDenied, TocsinError
-from tocsin.http.deps import NowDep, ReadSessionDep
-from tocsin.store import web_sessions
+from tocsin.http.deps import NowDep, ReadSessionDep, SessionDep
+from tocsin.store import audit, web_sessions
 from tocsin.store.db import transaction
 from tocsin.store.models import User, WebSession
 from tocsin.store.users import UserRole
@@ -53,6 +54,11 @@ class Login:
         """Return the name that goes on the timeline."""
         return self.user.handle
 
+    @property
+    def audit_actor(self) -> Actor:
+        """Return who the audit log names for this browser's changes."""
+        return Actor(self.user.handle, Via.WEB)
+
     def can(self, role: UserRole) -> bool:
         """Return True if this user's role includes `role`."""
         return RANKS.get(UserRole(self.user.role), 0) >= RANKS[role]
@@ -66,7 +72,7 @@ class Login:
             )
 
 
-def current(request: Request, session: ReadSessionDep, now: NowDep) -> Login:
+def current(request: Request, session: ReadSessionDep, writer: SessionDep, now: NowDep) -> Login:
     """Return the login of this request, or raise LoginRequired.
 
     It reads in the read session and ends that transaction, so a POST does not hold a snapshot
@@ -82,6 +88,7 @@ def current(request: Request, session: ReadSessionDep, now: NowDep) -> Login:
             web_sessions.touch(writing, row.id, now=now)
     login = Login(row.user, row)
     request.state.login = login
+    audit.act_as(writer, login.audit_actor)  # the request's write session, if it writes
     return login
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import anyio
 from fastapi import APIRouter, Query, Request
@@ -29,6 +29,8 @@ from tocsin.core import pagination
 from tocsin.core import postmortem as postmortem_core
 from tocsin.core import runbook as runbook_core
 from tocsin.core import schedule as sched
+from tocsin.core.audit import Action as AuditAction
+from tocsin.core.audit import Actor, Via
 from tocsin.core.incident import (
     EventKind,
     IncidentStatus,
@@ -42,7 +44,9 @@ from tocsin.errors import Conflict, InvalidInput, NotFound, PermissionDenied, To
 from tocsin.http.deps import NowDep, SessionDep
 from tocsin.schemas import ServiceOut
 from tocsin.services import actions, alerts, incidents, postmortems
+from tocsin.services import audit as audit_log
 from tocsin.store import (
+    audit,
     integrations,
     live,
     policies,
@@ -136,15 +140,24 @@ async def in_thread(request: Request, work: Callable[[Session], Response]) -> Re
     closed on that thread too, so the lock never waits for the loop to give it back.
     """
 
+    login = getattr(request.state, "login", None)
+
     def run() -> Response:
         with request.app.state.sessions() as session:
+            if isinstance(login, auth.Login):
+                audit.act_as(session, login.audit_actor)
             return work(session)
 
     return await run_in_threadpool(run)
 
 
-def _start_session(state: Any, handle: str, password: str, now: datetime) -> str | None:
-    """Return a new session's cookie secret if `password` is `handle`'s, else None."""
+def _start_session(
+    state: Any, handle: str, password: str, now: datetime, client: str
+) -> str | None:
+    """Return a new session's cookie secret if `password` is `handle`'s, else None.
+
+    A sign-in goes in the audit log, with the address it came from.
+    """
     with state.read_sessions() as reading:
         user = users.find(reading, handle)
         user_id, stored = (user.id, user.password_hash) if user is not None else (None, None)
@@ -155,8 +168,12 @@ def _start_session(state: Any, handle: str, password: str, now: datetime) -> str
         user = writing.get(User, user_id)
         if user is None or user.password_hash != stored:  # changed while we checked
             return None
+        audit.act_as(writing, Actor(user.handle, Via.WEB, f"from {client}" if client else ""))
         if new_hash is not None:
+            # Stronger hashing parameters for the same password: not a change anyone made.
+            writing.info[audit.QUIET] = {(User, "password_hash")}
             user.password_hash = new_hash
+        audit.record(writing, AuditAction.SIGNED_IN, "user", user.handle)
         _row, secret = web_sessions.create(writing, user, now=now)
     return secret
 
@@ -210,8 +227,15 @@ async def login(request: Request, now: NowDep) -> Response:
         refused = page(request, "login.html", context, status=429)
         refused.headers["Retry-After"] = str(seconds)
         return refused
+    address = request.client.host if request.client else ""
     secret = await anyio.to_thread.run_sync(
-        _start_session, request.app.state, handle, password, now, limiter=_login_limiter(request)
+        _start_session,
+        request.app.state,
+        handle,
+        password,
+        now,
+        address,
+        limiter=_login_limiter(request),
     )
     if secret is None:
         errors["form"] = "Unknown handle or wrong password."
@@ -230,6 +254,7 @@ async def logout(request: Request, login: LoginDep) -> Response:
 
     def work(session: Session) -> Response:
         web_sessions.revoke(session, request.cookies.get(auth.COOKIE))
+        audit.record(session, AuditAction.SIGNED_OUT, "user", login.user.handle)
         session.commit()
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(auth.COOKIE, path="/")
@@ -670,6 +695,51 @@ def _incident_action(
         return page(request, "incident.html", context, status=_form_status(exc))
     session.commit()
     return _done(request, f"/incidents/{incident_ref(incident.number)}", "; ".join(warnings))
+
+
+# --------------------------------------------------------------------------------------------
+# The audit log
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    session: SessionDep,
+    now: NowDep,
+    login: LoginDep,
+    since: str = "",
+    until: str = "",
+    who: str = "",
+    object: str = "",
+    cursor: str = "",
+) -> Response:
+    """The audit log, newest first, filtered by time, person and object (administrators)."""
+    login.need(UserRole.ADMIN, "read the audit log")
+    values = {"since": since, "until": until, "who": who, "object": object}
+    context: dict[str, Any] = {
+        "values": values,
+        "kinds": audit.kinds(),
+        "entries": [],
+        "problems": [],
+        "errors": {},
+        "next_url": None,
+    }
+    try:
+        where = audit_log.where(since=since, until=until, who=who, object=object, now=now)
+        found = audit_log.page(session, where, limit=100, cursor=cursor or None)
+    except InvalidInput as exc:
+        context["problems"] = exc.problems or [exc.message]
+        context["errors"] = {
+            name: True
+            for name in values
+            if any(p.startswith(f"{name}:") for p in context["problems"])
+        }
+        return page(request, "audit.html", context, status=400)
+    context["entries"] = found.items
+    if found.next_cursor:
+        query = {k: v for k, v in values.items() if v} | {"cursor": found.next_cursor}
+        context["next_url"] = f"/audit?{urlencode(query)}"
+    return page(request, "audit.html", context)
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from tocsin.core.audit import short_detail
 from tocsin.core.comms import format_duration, format_utc
 from tocsin.core.printable import printable
 
@@ -75,7 +77,24 @@ def badge(value: str) -> Markup:
     return Markup('<span class="badge b-{}">{}</span>').format(css, text)
 
 
-env.filters.update(when=when, iso=iso, label=label, badge=badge, urldecode=unquote)
+def audit_value(value: object) -> str:
+    """Return a field's value in an audit entry as text: lists and mappings as JSON."""
+    if value is None:
+        return "—"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    return str(value)
+
+
+env.filters.update(
+    when=when,
+    iso=iso,
+    label=label,
+    badge=badge,
+    urldecode=unquote,
+    audit_value=audit_value,
+    short_detail=short_detail,
+)
 env.globals.update(age=age)
 
 
