@@ -272,6 +272,38 @@ def test_pages_work_under_the_content_security_policy(chromium: Any, site: LiveS
     assert len(blocked) == 1 and "script-src" in blocked[0]
 
 
+def test_an_administrator_filters_the_audit_log(chromium: Any, site: LiveServer) -> None:
+    page = open_page(chromium)
+    blocked: list[str] = []
+    watch_policy(page, blocked)
+    log_in(page, site.url, "root")
+    page.click("header nav a:has-text('Audit log')")
+    page.wait_for_url(f"{site.url}/audit")
+    page.fill("input[name=object]", "service:web")
+    submit(page, "button:has-text('Filter')")
+    assert "object=service%3Aweb" in page.url
+    rows = page.locator("table#audit tbody tr")
+    assert rows.count() == 1
+    assert "created" in rows.first.inner_text()
+    # A created object folds its fields away; opening them shows the values.
+    changes = rows.first.locator("details")
+    assert not changes.locator("dl").is_visible()
+    changes.locator("summary").click()
+    assert "escalation_policy" in changes.locator("dl").inner_text()
+    shot(page, "audit", site.db_url)
+    # The person's name filters by them: root's own sign-in.
+    page.fill("input[name=object]", "")
+    page.fill("input[name=who]", "root")
+    submit(page, "button:has-text('Filter')")
+    assert rows.count() == 1 and "signed in" in rows.first.inner_text()
+    # A filter it cannot read says which, in place.
+    page.fill("input[name=since]", "last tuesday")
+    submit(page, "button:has-text('Filter')")
+    assert "since: 'last tuesday' is not a time" in page.locator("#audit-problems").inner_text()
+    assert page.locator("input[name=since]").get_attribute("aria-invalid") == "true"
+    assert blocked == []
+
+
 # The browser's push service (FCM for Chromium) cannot be reached here: the stub stands in for
 # PushManager.subscribe only, and checks it was called with the server's VAPID key.
 PUSH_STUB = """

@@ -340,9 +340,11 @@ for _model in AUDITED:
 @event.listens_for(Session, "before_commit")
 def _write(session: Session) -> None:
     """Turn the transaction's noted changes into entries, committed with them."""
-    if not session.info.get(_PENDING):
+    if not (session.info.get(_PENDING) or session.new or session.dirty or session.deleted):
         return
     session.flush()  # what is still unflushed is noted now
+    if not session.info.get(_PENDING):
+        return
     pending: dict[int, _Change] = session.info.pop(_PENDING, {})
     quiet: set[tuple[type[Any], str]] = session.info.get(QUIET, set())
     # (kind, key) -> [action, spec, before, after]; a row deleted and made anew under the same
