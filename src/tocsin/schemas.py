@@ -68,10 +68,20 @@ class UserOut(Out):
     email: str | None
     time_zone: str
     role: str
+    disabled: bool = Field(
+        False, description="A disabled user can neither sign in nor use their tokens."
+    )
 
     @classmethod
     def of(cls, user: User) -> UserOut:
-        return cls.model_validate(user)
+        return cls(
+            handle=user.handle,
+            name=user.name,
+            email=user.email,
+            time_zone=user.time_zone,
+            role=user.role,
+            disabled=user.disabled_at is not None,
+        )
 
 
 class ContactMethodOut(Out):

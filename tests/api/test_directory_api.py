@@ -169,3 +169,34 @@ def test_a_policy_posted_over_http_may_name_teams_and_webhooks_that_exist(
         "levels[0].targets[0]: unknown team 'dbas'",
         "levels[0].targets[1]: unknown webhook 'chat'",
     ]
+
+
+def test_admins_disable_enable_and_place_users_in_teams_over_http(api: Api, db_url: str) -> None:
+    from tocsin.store import teams
+
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        teams.create(session, slug="platform", name="Platform", members=[], now=T0)
+    engine.dispose()
+    moved = api.client.patch(
+        "/api/v1/users/alice", json={"teams": ["platform"], "disabled": True}, headers=api.admin
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["disabled"] is True
+    # Alice's own token stops working at once.
+    refused = api.client.get("/api/v1/incidents", headers=api.writer)
+    assert refused.status_code == 401 and "disabled user" in refused.json()["detail"]
+    back = api.client.patch("/api/v1/users/alice", json={"disabled": False}, headers=api.admin)
+    assert back.json()["disabled"] is False
+    assert api.client.get("/api/v1/incidents", headers=api.writer).status_code == 200
+
+    unknown = api.client.patch("/api/v1/users/alice", json={"teams": ["nope"]}, headers=api.admin)
+    assert unknown.status_code == 400 and unknown.json()["errors"] == ["unknown team 'nope'"]
+    last = api.client.patch("/api/v1/users/root", json={"disabled": True}, headers=api.admin)
+    assert last.status_code == 400 and "last enabled administrator" in last.json()["detail"]
+    assert (
+        api.client.patch(
+            "/api/v1/users/bob", json={"disabled": True}, headers=api.writer
+        ).status_code
+        == 403
+    )

@@ -83,22 +83,103 @@ def user_password(
         success(f"Set the password of @{user.handle}")
 
 
+@user_app.command("update")
+def user_update(
+    ctx: typer.Context,
+    handle: Annotated[str, typer.Argument(help="Whom to change.")],
+    name: Annotated[str | None, typer.Option(help="Full name.")] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+    time_zone: Annotated[str | None, typer.Option("--time-zone", "--tz", help="IANA zone.")] = None,
+    role: Annotated[str | None, typer.Option(help="viewer, responder or admin.")] = None,
+    team: Annotated[
+        list[str] | None,
+        typer.Option(help="A team the user is in (repeat it); the user leaves the others."),
+    ] = None,
+    no_teams: Annotated[bool, typer.Option("--no-teams", help="Leave every team.")] = False,
+    as_json: bool = JsonOption,
+) -> None:
+    """Change a user's name, email, time zone, role or teams."""
+    from tocsin.schemas import UserOut
+    from tocsin.services import users as people
+
+    st = state(ctx)
+    if team and no_teams:
+        raise InvalidInput("use either --team or --no-teams, not both")
+    with st.session() as session:
+        user, changed = people.update(
+            session, handle, name=name, email=email, time_zone=time_zone, role=role
+        )
+        if team is not None or no_teams:
+            changed += people.set_teams(session, user.handle, [] if no_teams else list(team or []))
+        shown = UserOut.of(user)
+    if as_json:
+        print_json(shown)
+    elif changed:
+        success(f"Updated @{shown.handle}: {', '.join(changed)}")
+    else:
+        success(f"@{shown.handle} already is so: nothing changed")
+
+
+@user_app.command("disable")
+def user_disable(
+    ctx: typer.Context, handle: Annotated[str, typer.Argument(help="Who may no longer log in.")]
+) -> None:
+    """Keep a user from logging in and from using their API tokens, and log them out.
+
+    They stay on rotas and in every timeline; `tocsin user enable` lets them in again.
+    """
+    from tocsin.services import users as people
+
+    st = state(ctx)
+    with st.session() as session:
+        user = people.disable(session, handle, now=st.now())
+        shown = user.handle
+    success(f"Disabled @{shown}: no login, no API token, browsers logged out")
+
+
+@user_app.command("enable")
+def user_enable(
+    ctx: typer.Context, handle: Annotated[str, typer.Argument(help="Who may log in again.")]
+) -> None:
+    """Let a disabled user log in and use their API tokens again."""
+    from tocsin.services import users as people
+
+    st = state(ctx)
+    with st.session() as session:
+        shown = people.enable(session, handle).handle
+    success(f"Enabled @{shown}")
+
+
 @user_app.command("list")
 def user_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """List users."""
     from tocsin.schemas import UserOut
+    from tocsin.services import users as people
     from tocsin.store import users
 
     st = state(ctx)
     with st.session() as session:
-        found = [UserOut.of(u) for u in users.list_(session)]
+        listed = users.list_(session)
+        found = [UserOut.of(u) for u in listed]
+        teams = {u.handle: people.teams_of(session, u) for u in listed}
     if as_json:
         print_json(found)
         return
     table(
         None,
-        ["Handle", "Name", "Email", "Time zone", "Role"],
-        [[u.handle, u.name, u.email, u.time_zone, u.role] for u in found],
+        ["Handle", "Name", "Email", "Time zone", "Role", "Teams", "Status"],
+        [
+            [
+                u.handle,
+                u.name,
+                u.email,
+                u.time_zone,
+                u.role,
+                ", ".join(teams[u.handle]),
+                "disabled" if u.disabled else "",
+            ]
+            for u in found
+        ],
     )
 
 

@@ -83,6 +83,8 @@ class User(Base):
     stakeholder: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     password_hash: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
+    # Set while the user may not sign in nor use a token (they stay on rotas and timelines).
+    disabled_at: Mapped[datetime | None]
 
 
 class ApiToken(Base):

@@ -154,6 +154,8 @@ def authenticate_token(session: Session, secret: str | None) -> tuple[ApiToken, 
         raise Unauthenticated("unknown API token")
     if token.revoked_at is not None:
         raise Unauthenticated(f"API token {token.name!r} was revoked")
+    if token.user.disabled_at is not None:
+        raise Unauthenticated(f"API token {token.name!r} belongs to a disabled user")
     return token, effective_scopes(list(token.scopes), token.user.role)
 
 

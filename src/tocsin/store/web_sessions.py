@@ -48,7 +48,7 @@ def authenticate(session: Session, secret: str | None, *, now: datetime) -> WebS
     if not secret:
         return None
     row = session.scalar(select(WebSession).where(WebSession.secret_hash == _digest(secret)))
-    if row is None or row.expires_at <= now:
+    if row is None or row.expires_at <= now or row.user.disabled_at is not None:
         return None
     return row
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import BaseRoute
 
-from tocsin.web import ack, pages, profile, status
+from tocsin.web import ack, admin, pages, profile, status
 from tocsin.web.headers import SecurityHeaders
 
 
@@ -34,4 +34,5 @@ def _routes() -> list[BaseRoute]:
     shared.include_router(status.router)
     shared.include_router(pages.router)
     shared.include_router(profile.router)
+    shared.include_router(admin.router)
     return list(shared.routes)

@@ -151,6 +151,10 @@ async def in_thread(request: Request, work: Callable[[Session], Response]) -> Re
     return await run_in_threadpool(run)
 
 
+class AccountDisabled(PermissionDenied):
+    """The right password, of a user an administrator disabled."""
+
+
 def _start_session(
     state: Any, handle: str, password: str, now: datetime, client: str
 ) -> str | None:
@@ -161,8 +165,11 @@ def _start_session(
     with state.read_sessions() as reading:
         user = users.find(reading, handle)
         user_id, stored = (user.id, user.password_hash) if user is not None else (None, None)
+        disabled = user is not None and user.disabled_at is not None
     if not users.verify_password(stored, password) or user_id is None or stored is None:
         return None
+    if disabled:  # told only to who knows the password
+        raise AccountDisabled(f"@{handle} is disabled")
     new_hash = users.rehash(stored, password)
     with transaction(state.sessions) as writing:
         user = writing.get(User, user_id)
@@ -228,15 +235,19 @@ async def login(request: Request, now: NowDep) -> Response:
         refused.headers["Retry-After"] = str(seconds)
         return refused
     address = request.client.host if request.client else ""
-    secret = await anyio.to_thread.run_sync(
-        _start_session,
-        request.app.state,
-        handle,
-        password,
-        now,
-        address,
-        limiter=_login_limiter(request),
-    )
+    try:
+        secret = await anyio.to_thread.run_sync(
+            _start_session,
+            request.app.state,
+            handle,
+            password,
+            now,
+            address,
+            limiter=_login_limiter(request),
+        )
+    except AccountDisabled:
+        errors["form"] = "This account is disabled; an administrator can enable it again."
+        return page(request, "login.html", context, status=403)
     if secret is None:
         errors["form"] = "Unknown handle or wrong password."
         return page(request, "login.html", context, status=401)

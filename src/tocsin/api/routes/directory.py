@@ -14,6 +14,7 @@ from tocsin.errors import InvalidInput, NotFound
 from tocsin.http.deps import Admin, NowDep, Reader, SessionDep, Writer
 from tocsin.schemas import ContactMethodOut, ServiceOut, TokenCreated, TokenOut, UserOut
 from tocsin.services import config_apply, contacts
+from tocsin.services import users as people
 from tocsin.store import policies, services, severities, tokens, users
 
 router = APIRouter()
@@ -28,6 +29,10 @@ class UserEdit(Body):
     email: str | None = None
     time_zone: str | None = None
     role: str | None = None
+    disabled: bool | None = Field(
+        None, description="true: no sign-in, no token, sessions ended; false: enabled again."
+    )
+    teams: list[str] | None = Field(None, description="Exactly these teams' slugs.")
 
 
 class ServiceIn(Body):
@@ -158,10 +163,21 @@ def show_user(handle: Handle, session: SessionDep, _caller: Reader) -> UserOut:
 
 
 @router.patch("/users/{handle}", tags=["users"])
-def edit_user(handle: Handle, body: UserEdit, session: SessionDep, _caller: Admin) -> UserOut:
-    """Change a user's name, email, time zone or role."""
-    user = users.get_by_handle(session, handle)
-    users.update(session, user, **body.model_dump(exclude_unset=True))
+def edit_user(
+    handle: Handle, body: UserEdit, session: SessionDep, _caller: Admin, now: NowDep
+) -> UserOut:
+    """Change a user's name, email, time zone, role or teams; disable or enable them.
+
+    The last enabled administrator can be neither demoted nor disabled: 400 says why.
+    """
+    fields = body.model_dump(exclude_unset=True, exclude={"disabled", "teams"})
+    user, _changed = people.update(session, handle, **fields)
+    if body.teams is not None:
+        people.set_teams(session, user.handle, body.teams)
+    if body.disabled is True:
+        people.disable(session, user.handle, now=now)
+    elif body.disabled is False:
+        people.enable(session, user.handle)
     session.commit()
     return UserOut.of(user)
 

@@ -1,0 +1,151 @@
+"""Administering people: create, change, disable and re-enable users, reset their passwords,
+set their teams and revoke their tokens; the CLI, the API and the web UI all come here.
+
+Two rules keep an installation administrable: the last enabled administrator can be neither
+disabled nor demoted, and disabling someone ends their browser sessions at once (their tokens
+stop working too: `tokens.authenticate` refuses a disabled user's). A disabled user stays on
+rotas and timelines, as a person who left is still part of the history.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tocsin.errors import InvalidInput
+from tocsin.store import teams, tokens, users, web_sessions
+from tocsin.store.models import ApiToken, Team, TeamMember, User
+from tocsin.store.users import UserRole
+
+
+def create(
+    session: Session,
+    *,
+    handle: str,
+    name: str | None = None,
+    email: str | None = None,
+    time_zone: str = "UTC",
+    role: str = UserRole.RESPONDER,
+    now: datetime,
+) -> User:
+    """Create a user (every problem with the fields is listed at once)."""
+    return users.create(
+        session, handle=handle, name=name, email=email, time_zone=time_zone, role=role, now=now
+    )
+
+
+def update(
+    session: Session,
+    handle: str,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    time_zone: str | None = None,
+    role: str | None = None,
+) -> tuple[User, list[str]]:
+    """Change the given fields of a user; return the user and the fields that changed."""
+    user = users.get_by_handle(session, handle)
+    if role is not None and role != UserRole.ADMIN and user.role == UserRole.ADMIN:
+        _keep_an_admin(session, user, f"make @{user.handle} a {role}")
+    return user, users.update(session, user, name=name, email=email, time_zone=time_zone, role=role)
+
+
+def disable(session: Session, handle: str, *, now: datetime) -> User:
+    """Keep a user from signing in and from using their tokens, and end their sessions."""
+    user = users.get_by_handle(session, handle)
+    if user.disabled_at is None:
+        if user.role == UserRole.ADMIN:
+            _keep_an_admin(session, user, f"disable @{user.handle}")
+        user.disabled_at = now
+        web_sessions.revoke_all(session, user)
+    session.flush()
+    return user
+
+
+def enable(session: Session, handle: str) -> User:
+    """Let a disabled user sign in and use their tokens again."""
+    user = users.get_by_handle(session, handle)
+    user.disabled_at = None
+    session.flush()
+    return user
+
+
+def reset_password(session: Session, handle: str) -> tuple[User, str]:
+    """Give a user a new random password, ending their sessions; return it (shown once)."""
+    user = users.get_by_handle(session, handle)
+    password = secrets.token_urlsafe(15)
+    users.set_password(session, user, password)
+    web_sessions.revoke_all(session, user)
+    return user, password
+
+
+def set_teams(session: Session, handle: str, slugs: list[str]) -> list[str]:
+    """Make the user a member of exactly the teams `slugs`; return what changed, as lines."""
+    user = users.get_by_handle(session, handle)
+    found = {slug: teams.find(session, slug) for slug in dict.fromkeys(slugs)}
+    unknown = [slug for slug, team in found.items() if team is None]
+    if unknown:
+        raise InvalidInput.of(f"unknown team {slug!r}" for slug in unknown)
+    wanted = {team.id: team for team in found.values() if team is not None}
+    changes: list[str] = []
+    for member in list(session.scalars(select(TeamMember).where(TeamMember.user_id == user.id))):
+        if member.team_id not in wanted:
+            team = session.get(Team, member.team_id)
+            session.delete(member)
+            changes.append(f"left {team.slug if team else member.team_id}")
+    session.flush()
+    current = set(session.scalars(select(TeamMember.team_id).where(TeamMember.user_id == user.id)))
+    for team_id, team in wanted.items():
+        if team_id not in current:
+            last = session.scalar(
+                select(func.max(TeamMember.position)).where(TeamMember.team_id == team_id)
+            )
+            session.add(TeamMember(team_id=team_id, user_id=user.id, position=(last or 0) + 1))
+            changes.append(f"joined {team.slug}")
+    session.flush()
+    return changes
+
+
+def teams_of(session: Session, user: User) -> list[str]:
+    """Return the slugs of the user's teams, sorted."""
+    return sorted(
+        session.scalars(
+            select(Team.slug)
+            .join(TeamMember, TeamMember.team_id == Team.id)
+            .where(TeamMember.user_id == user.id)
+        )
+    )
+
+
+def tokens_of(session: Session, user: User) -> list[ApiToken]:
+    """Return the user's API tokens, newest first (never their secrets)."""
+    return list(
+        session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc())
+        )
+    )
+
+
+def revoke_token(session: Session, handle: str, token_id: int, *, now: datetime) -> ApiToken:
+    """Revoke one of the user's tokens."""
+    user = users.get_by_handle(session, handle)
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id:
+        raise InvalidInput(f"@{user.handle} has no API token with id {token_id}")
+    return tokens.revoke(session, token_id, now=now)
+
+
+def _keep_an_admin(session: Session, user: User, doing: str) -> None:
+    others = session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.role == UserRole.ADMIN, User.disabled_at.is_(None), User.id != user.id)
+    )
+    if not others:
+        raise InvalidInput(
+            f"cannot {doing}: @{user.handle} is the last enabled administrator, and nobody could "
+            "administer Tocsin then; make someone else an admin first"
+        )
