@@ -59,6 +59,19 @@ class Settings:
     metrics_allow: tuple[str, ...] = ()
     # Days the audit log keeps its entries; empty or 0 keeps every entry.
     audit_retention_days: str = ""
+    # OpenID Connect single sign-on (all empty: off), and whether passwords still log in.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = field(default="", repr=False)
+    oidc_scopes: str = "openid email profile"
+    oidc_label: str = "single sign-on"
+    oidc_email_claim: str = "email"
+    oidc_groups_claim: str = "groups"
+    oidc_create_role: str = ""
+    oidc_role_groups: str = ""
+    oidc_team_groups: str = ""
+    password_login: str = "on"
+    break_glass: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -101,6 +114,22 @@ class Settings:
             ingest_max_body=int(env.get("TOCSIN_INGEST_MAX_BODY") or 1024 * 1024),
             api_max_body=int(env.get("TOCSIN_API_MAX_BODY") or 256 * 1024),
             audit_retention_days=env.get("TOCSIN_AUDIT_RETENTION_DAYS") or "",
+            oidc_issuer=(env.get("TOCSIN_OIDC_ISSUER") or "").strip(),
+            oidc_client_id=(env.get("TOCSIN_OIDC_CLIENT_ID") or "").strip(),
+            oidc_client_secret=env.get("TOCSIN_OIDC_CLIENT_SECRET") or "",
+            oidc_scopes=env.get("TOCSIN_OIDC_SCOPES") or "openid email profile",
+            oidc_label=env.get("TOCSIN_OIDC_LABEL") or "single sign-on",
+            oidc_email_claim=env.get("TOCSIN_OIDC_EMAIL_CLAIM") or "email",
+            oidc_groups_claim=env.get("TOCSIN_OIDC_GROUPS_CLAIM") or "groups",
+            oidc_create_role=(env.get("TOCSIN_OIDC_CREATE_ROLE") or "").strip().lower(),
+            oidc_role_groups=env.get("TOCSIN_OIDC_ROLE_GROUPS") or "",
+            oidc_team_groups=env.get("TOCSIN_OIDC_TEAM_GROUPS") or "",
+            password_login=(env.get("TOCSIN_PASSWORD_LOGIN") or "on").strip().lower(),
+            break_glass=tuple(
+                h.strip().lstrip("@").lower()
+                for h in (env.get("TOCSIN_BREAK_GLASS") or "").split(",")
+                if h.strip()
+            ),
             metrics_allow=tuple(
                 part.strip()
                 for part in (env.get("TOCSIN_METRICS_ALLOW") or "").split(",")

@@ -20,7 +20,9 @@ ROW = re.compile(r"<tr>\s*<td><time[^>]*>[^<]*</time></td>\s*<td><a [^>]*>([^<]+
 def logged(db_url: str) -> list[tuple[str, str, str, str, str]]:
     engine = make_engine(db_url)
     with make_sessionmaker(engine)() as session:
-        rows = session.scalars(select(AuditEntry).where(AuditEntry.who != "system"))
+        rows = session.scalars(
+            select(AuditEntry).where(AuditEntry.who != "system").order_by(AuditEntry.id)
+        )
         found = [(e.who, e.via, e.action, e.object_type, e.object_key) for e in rows]
     engine.dispose()
     return found

@@ -304,6 +304,50 @@ def test_an_administrator_filters_the_audit_log(chromium: Any, site: LiveServer)
     assert blocked == []
 
 
+def test_single_sign_on_round_trip_in_a_real_browser(
+    chromium: Any, db_url: str, tmp_path: Path
+) -> None:
+    from tests.conftest import _serve
+    from tests.fakes.oidc import CLIENT_ID, CLIENT_SECRET, fake_oidc
+    from tocsin.store import users
+
+    set_passwords(db_url)
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        users.update(session, users.get_by_handle(session, "alice"), email="alice@example.com")
+    engine.dispose()
+    with fake_oidc() as idp:
+        settings = {
+            "oidc_issuer": idp.url,
+            "oidc_client_id": CLIENT_ID,
+            "oidc_client_secret": CLIENT_SECRET,
+            "oidc_label": "Example SSO",
+            "password_login": "off",
+            "break_glass": ("root",),
+        }
+        for served in _serve(db_url, tmp_path, tls=False, seed=False, settings=settings):
+            page = open_page(chromium)
+            page.goto(f"{served.url}/incidents")
+            assert "/login" in page.url
+            shot(page, "login-sso", db_url)
+            page.click("#sso")
+            page.wait_for_url(f"{idp.url}/authorize*")
+            page.click("#approve")
+            page.wait_for_url(f"{served.url}/incidents")
+            assert "@alice" in page.locator("header.top").inner_text()
+            page.click("button:has-text('Log out')")
+            page.wait_for_url(f"{served.url}/login")
+            # Back at the provider with a token for another application: refused, in words.
+            idp.audience = "another-app"
+            page.click("#sso")
+            page.wait_for_url(f"{idp.url}/authorize*")
+            page.click("#approve")
+            page.wait_for_url(f"{served.url}/login/sso/callback*")
+            assert "not for this Tocsin" in page.locator("#login-error").inner_text()
+            page.goto(f"{served.url}/")
+            assert "/login" in page.url
+
+
 # The browser's push service (FCM for Chromium) cannot be reached here: the stub stands in for
 # PushManager.subscribe only, and checks it was called with the server's VAPID key.
 PUSH_STUB = """

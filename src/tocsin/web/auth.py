@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
 
@@ -102,6 +103,16 @@ async def form(request: Request, login: Login) -> dict[str, str]:
     if not isinstance(token, str) or not secrets.compare_digest(token, login.csrf):
         raise BadCsrf("the form is missing its security token; reload the page and try again")
     return {k: v.strip() for k, v in data.items() if isinstance(v, str) and k != CSRF_FIELD}
+
+
+def safe_next(target: str | None) -> str:
+    """Return `target` if it is a path on this site, else the dashboard (no open redirects)."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
 
 
 def set_cookie(request: Request, response: Response, secret: str) -> None:

@@ -9,13 +9,14 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import BaseRoute
 
-from tocsin.web import ack, admin, pages, profile, status
+from tocsin.web import ack, admin, pages, profile, sso, status
 from tocsin.web.headers import SecurityHeaders
 
 
 def install(app: FastAPI) -> None:
     """Add the browser interface to `app`, and the security headers to all its answers."""
     settings = app.state.settings
+    app.state.sso = sso.configure(settings)
     docs = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
     app.add_middleware(
         SecurityHeaders,
@@ -35,4 +36,5 @@ def _routes() -> list[BaseRoute]:
     shared.include_router(pages.router)
     shared.include_router(profile.router)
     shared.include_router(admin.router)
+    shared.include_router(sso.router)
     return list(shared.routes)

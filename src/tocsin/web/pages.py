@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 import anyio
 from fastapi import APIRouter, Query, Request
@@ -61,7 +61,7 @@ from tocsin.store import (
 from tocsin.store.db import transaction
 from tocsin.store.models import Incident, IncidentChannel, Postmortem, User
 from tocsin.store.users import UserRole
-from tocsin.web import auth
+from tocsin.web import auth, sso
 from tocsin.web.auth import LoginDep
 from tocsin.web.render import FLASH_COOKIE, page
 from tocsin.web.routing import PageRoute
@@ -102,16 +102,6 @@ def _done(request: Request, to: str, flash: str = "") -> RedirectResponse:
     return response
 
 
-def _safe_next(target: str | None) -> str:
-    """Return `target` if it is a path on this site, else the dashboard (no open redirects)."""
-    if not target:
-        return "/"
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return "/"
-    return target
-
-
 # --------------------------------------------------------------------------------------------
 # Login
 
@@ -120,7 +110,7 @@ def _safe_next(target: str | None) -> str:
 def login_form(request: Request, next: str = "/") -> Response:
     """Show the login form."""
     token = request.cookies.get(auth.LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
-    response = page(request, "login.html", {"next": _safe_next(next), "login_csrf": token})
+    response = page(request, "login.html", {"next": auth.safe_next(next), "login_csrf": token})
     response.set_cookie(
         auth.LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/login"
     )
@@ -199,7 +189,7 @@ async def login(request: Request, now: NowDep) -> Response:
     values = {k: v for k, v in data.items() if isinstance(v, str)}
     expected = request.cookies.get(auth.LOGIN_CSRF_COOKIE, "")
     given = values.get(auth.CSRF_FIELD, "")
-    target = _safe_next(values.get("next"))
+    target = auth.safe_next(values.get("next"))
     if not expected or not secrets.compare_digest(given, expected):
         return page(
             request,
@@ -221,6 +211,12 @@ async def login(request: Request, now: NowDep) -> Response:
     context = {"next": target, "login_csrf": expected, "errors": errors, "handle": handle}
     if errors:
         return page(request, "login.html", context, status=400)
+    if not sso.password_allowed(request.app.state.settings, handle):
+        errors["form"] = (
+            "Passwords are turned off here: sign in with "
+            f"{request.app.state.sso.label if request.app.state.sso else 'single sign-on'}."
+        )
+        return page(request, "login.html", context, status=403)
     throttle: LoginThrottle = request.app.state.login_throttle
     client = client_key(request.client.host if request.client else "")
     wait = throttle.admit(handle, client, now)

@@ -1,0 +1,1 @@
+"""Identity providers Tocsin signs people in with (OpenID Connect)."""
