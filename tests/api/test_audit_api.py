@@ -73,5 +73,7 @@ def test_bad_filters_are_answered_400_listing_each(api: Api) -> None:
     assert len(errors) == 2
     assert errors[0].startswith("since: 'yesterday-ish' is not a time")
     assert errors[1].startswith("object: unknown kind 'gizmo'")
+    far = api.client.get("/api/v1/audit?since=999999999d", headers=api.admin)
+    assert far.status_code == 400 and "is too far back" in far.json()["detail"]
     forged = api.client.get("/api/v1/audit?cursor=abc", headers=api.admin)
     assert forged.status_code == 400 and "not a cursor of this list" in forged.json()["detail"]

@@ -192,8 +192,10 @@ def test_admins_disable_enable_and_place_users_in_teams_over_http(api: Api, db_u
 
     unknown = api.client.patch("/api/v1/users/alice", json={"teams": ["nope"]}, headers=api.admin)
     assert unknown.status_code == 400 and unknown.json()["errors"] == ["unknown team 'nope'"]
-    last = api.client.patch("/api/v1/users/root", json={"disabled": True}, headers=api.admin)
+    last = api.client.patch("/api/v1/users/root", json={"role": "viewer"}, headers=api.admin)
     assert last.status_code == 400 and "last enabled administrator" in last.json()["detail"]
+    itself = api.client.patch("/api/v1/users/root", json={"disabled": True}, headers=api.admin)
+    assert itself.status_code == 400 and "cannot disable themselves" in itself.json()["detail"]
     assert (
         api.client.patch(
             "/api/v1/users/bob", json={"disabled": True}, headers=api.writer

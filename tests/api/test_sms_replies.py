@@ -135,3 +135,16 @@ def test_a_number_two_people_share_acts_for_the_one_paged_on_it_or_nobody(phone:
     answer = phone.text("RES 1")
     assert "belongs to more than one person" in answer.text
     assert not any(m.startswith("[RESOLVED]") for m in phone.timeline())
+
+
+def test_a_disabled_person_cannot_act_by_sms(phone: Phone) -> None:
+    from tocsin.services import users as people
+
+    engine = make_engine(phone.db_url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        people.disable(session, "alice", now=T0)
+    engine.dispose()
+    answer = phone.text("ack 1")
+    assert answer.status_code == 200
+    assert "Tocsin does not know this number" in answer.text
+    assert not any("Acknowledged" in line for line in phone.timeline())

@@ -289,12 +289,14 @@ def test_prune_leaves_sections_the_file_does_not_write(cli: Cli, tmp_path: Path)
     config = rich_copy(tmp_path)
     cli.ok("apply", "-f", str(config))
     only_users = tmp_path / "users.yaml"
-    only_users.write_text("users: [{handle: alice, name: Alice Adams}, {handle: bob}]\n")
+    only_users.write_text(
+        "users: [{handle: alice, name: Alice Adams, role: admin}, {handle: bob}]\n"
+    )
     result = cli.ok("apply", "-f", str(only_users), "--prune")
     # Teams, schedules, policies and services are not in this file, so they stay, and carol
     # with them since they name her.
     assert result.stdout.splitlines() == [
-        "update user alice (time_zone, role)",
+        "update user alice (time_zone)",
         "update user bob (name)",
     ]
     assert result.stderr.splitlines()[0] == (
@@ -303,9 +305,14 @@ def test_prune_leaves_sections_the_file_does_not_write(cli: Cli, tmp_path: Path)
     )
     cli.ok("apply", "-f", str(config))  # put alice back as she was
     assert cli.ok("apply", "-f", str(only_users), "--prune").stdout.splitlines() == [
-        "update user alice (time_zone, role)",
+        "update user alice (time_zone)",
         "update user bob (name)",
     ]
+    # Without `role: admin` the file would leave nobody to administer Tocsin: refused whole.
+    only_users.write_text("users: [{handle: alice, name: Alice Adams}, {handle: bob}]\n")
+    refused = cli("apply", "-f", str(only_users))
+    assert refused.code != 0
+    assert "would leave no enabled administrator (@alice would lose the role)" in refused.stderr
 
 
 FOLLOW_THE_SUN_EXPORT = """\

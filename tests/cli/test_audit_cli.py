@@ -90,7 +90,13 @@ def test_apply_records_every_kind_it_writes_as_the_file_and_its_hash(
 
     # A changed file: what changed, field by field; what the file no longer lists, deleted.
     text = path.read_text()
-    text = text.replace("    role: admin\n", "    role: responder\n", 1)
+    # The file would demote its only administrator: refused, and nothing recorded.
+    demoting = text.replace("    role: admin\n", "    role: responder\n", 1)
+    path.write_text(demoting)
+    refused = cli("apply", "-f", str(path))
+    assert refused.code != 0 and "would leave no enabled administrator" in refused.stderr
+    assert len(entries(cli)) == len(found)
+    text = text.replace("name: Alice Adams", "name: Alice A. Adams", 1)
     text = text.replace("members: [alice, bob]", "members: [alice]")
     text = text.replace(
         "{name: SEV-3, definition: Minor issue,", "{name: SEV-3, definition: Minor,"
@@ -106,7 +112,7 @@ def test_apply_records_every_kind_it_writes_as_the_file_and_its_hash(
         ("changed", "severity", "SEV-3"),
     }
     changes = {e["object_key"]: e["changes"] for e in new}
-    assert changes["alice"] == {"role": ["admin", "responder"]}
+    assert changes["alice"] == {"name": ["Alice Adams", "Alice A. Adams"]}
     assert changes["SEV-3"] == {"definition": ["Minor issue", "Minor"]}
     assert changes["platform/@bob"]["user"] == ["bob", None]
     assert all(e["detail"].endswith(hashlib.sha256(text.encode()).hexdigest()) for e in new)

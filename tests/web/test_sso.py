@@ -140,6 +140,10 @@ REFUSALS = {
         {"claims": {"sub": "u-1", "email": "alice@example.com", "email_verified": False}},
         "sent no verified email",
     ),
+    "email not said to be verified": (
+        {"claims": {"sub": "u-1", "email": "alice@example.com"}},
+        "sent no verified email",
+    ),
 }
 
 
@@ -269,3 +273,18 @@ def test_settings_that_cannot_work_are_refused_at_start_listing_each() -> None:
     with pytest.raises(InvalidInput, match="needs single sign-on"):
         sso.configure(Settings(password_login="off"))
     assert sso.configure(Settings()) is None
+
+
+def test_the_first_account_to_sign_in_is_bound_to_the_user(site: Site) -> None:
+    assert round_trip(site)[0].status_code == 303
+    log_out(site)
+    # Another account at the provider that claims alice's email (a renamed or reused address).
+    site.idp.claims = {**site.idp.claims, "sub": "u-666"}
+    answer, _ = round_trip(site)
+    assert answer.status_code == 403
+    assert "@alice signs in with another account at the identity provider" in answer.text
+    assert signed_in_as(site) is None
+    # Her own account still signs her in, even once its email changed at the provider.
+    site.idp.claims = {**site.idp.claims, "sub": "u-1001", "email": "alice@new.example.com"}
+    assert round_trip(site)[0].status_code == 303
+    assert signed_in_as(site) == "alice"

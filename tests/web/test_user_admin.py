@@ -146,6 +146,29 @@ def test_the_last_admin_stays_and_only_admins_administer(browser: Browser) -> No
     )
     assert demoted.status_code == 400
     assert "@root is the last enabled administrator" in demoted.text
-    assert browser.post("/admin/users/root/disable").status_code == 303
-    assert "You cannot disable yourself" in browser.get("/admin/users/root").text
+    for spelled in ("root", "ROOT"):
+        refused = browser.post(f"/admin/users/{spelled}/disable")
+        assert refused.status_code == 400
+        assert "@root cannot disable themselves" in refused.text
     assert 'id="disabled"' not in browser.get("/admin/users/root").text
+
+
+def test_a_disabled_person_cannot_acknowledge_with_a_link_from_a_page(browser: Browser) -> None:
+    from tocsin.services import incidents
+    from tocsin.services import users as people
+    from tocsin.store import acklinks
+
+    engine = make_engine(browser.db_url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        incidents.declare(session, title="Disk full", severity="SEV-2", actor="bob", now=T0)
+        key = acklinks.secret_key(session, now=T0)
+        token = acklinks.make_token(key, incident=1, user="alice", now=T0)
+        people.disable(session, "alice", now=T0)
+    engine.dispose()
+    refused = browser.client.post(f"/ack/{token}")
+    assert refused.status_code == 400
+    assert "@alice is disabled in Tocsin and cannot acknowledge" in refused.text
+    engine = make_engine(browser.db_url)
+    with make_sessionmaker(engine)() as session:
+        assert incidents.get(session, "INC-1").acknowledged_at is None
+    engine.dispose()

@@ -55,13 +55,15 @@ def parse_groups(text: str, what: str, allowed: Sequence[str] | None = None) -> 
 def email_of(claims: Mapping[str, Any], rules: Rules) -> str | None:
     """Return the person's email from the claims, lower-cased, or None.
 
-    With the standard `email` claim, an address the provider says it has not verified
-    (`email_verified: false`) is not trusted: anyone could type it at sign-up.
+    With the standard `email` claim, only an address the provider says it verified
+    (`email_verified: true`) is trusted: where people may type their own address, anyone could
+    type an administrator's. Another claim (`upn`, `preferred_username`) is one the deployment
+    chose because the provider controls it.
     """
     value = claims.get(rules.email_claim)
     if not isinstance(value, str) or "@" not in value:
         return None
-    if rules.email_claim == "email" and claims.get("email_verified") is False:
+    if rules.email_claim == "email" and claims.get("email_verified") is not True:
         return None
     return value.strip().lower()
 

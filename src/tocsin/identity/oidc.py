@@ -143,6 +143,10 @@ class OidcClient:
             raise SignInRefused(f"the identity provider refused the sign-in ({said})") from exc
         except httpx.HTTPError as exc:
             raise SignInRefused(f"the identity provider could not be reached ({exc})") from exc
+        except ValueError as exc:  # an answer that is not the JSON the protocol says
+            raise SignInRefused(
+                f"the identity provider's token answer is unreadable ({exc})"
+            ) from exc
         id_token = token.get("id_token")
         if not isinstance(id_token, str):
             raise SignInRefused("the identity provider answered without an ID token")

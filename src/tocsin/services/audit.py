@@ -65,7 +65,9 @@ def _instant(name: str, text: str | None, now: datetime, problems: list[str]) ->
         return parse_instant(value, now=now)
     except InvalidInput as exc:
         problems.append(f"{name}: {exc}")
-        return None
+    except (OverflowError, ValueError):  # "999999999d": before the calendar starts
+        problems.append(f"{name}: {text.strip()[:40]!r} is too far back")
+    return None
 
 
 def page(

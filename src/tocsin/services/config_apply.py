@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.config import Config
 from tocsin.errors import InvalidInput
+from tocsin.services import users as people
 from tocsin.services.config import CHECK_ORDER, SECTIONS
 from tocsin.services.config.base import Change, Context, Plan
 from tocsin.services.config.escalation_policies import policy_problems, put_policy, stored_targets
@@ -112,6 +113,7 @@ def apply(
     if problems:
         raise InvalidInput.of(problems)
     plan = Plan()
+    admins = people.enabled_admins(session)
     for section in SECTIONS:
         plan.changes += section.apply(context, now=now)
     if prune:
@@ -121,6 +123,14 @@ def apply(
                 section.prune(context, set(section.listed(config.spec)), plan)
                 session.flush()
     session.flush()
+    if admins and not people.enabled_admins(session):
+        # A file that lists its administrators without `role: admin` would otherwise lock
+        # everyone out of administering Tocsin (the role defaults to responder).
+        raise InvalidInput(
+            f"{config.path}: applying it would leave no enabled administrator ("
+            + ", ".join(f"@{h}" for h in admins)
+            + " would lose the role); give someone `role: admin`"
+        )
     return plan
 
 

@@ -41,6 +41,7 @@ def sms_reply(session: Session, *, from_number: str, body: str, now: datetime) -
             .where(
                 ContactMethod.type.in_([t.value for t in PHONE_TYPES]),
                 ContactMethod.target == from_number,
+                User.disabled_at.is_(None),  # a disabled user acts nowhere
             )
             .distinct()
             .order_by(User.id)
@@ -208,6 +209,8 @@ def keypress(
     user = session.get(User, rows[0][0].user_id) if rows and rows[0][0].user_id else None
     if user is None:
         return Spoken("Tocsin does not know this call any more. Goodbye.")
+    if user.disabled_at is not None:
+        return Spoken(f"{user.handle} is disabled in Tocsin and cannot act on incidents. Goodbye.")
     if user.role == UserRole.VIEWER:
         return Spoken(f"{user.handle} is a viewer in Tocsin and cannot act on incidents. Goodbye.")
     action = phone.KEYS.get(digits.strip()[:1])

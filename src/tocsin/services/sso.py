@@ -35,7 +35,13 @@ def sign_in(session: Session, claims: dict[str, Any], rules: sso.Rules, *, now: 
             f"the identity provider sent no verified email in the {rules.email_claim!r} claim, "
             "and Tocsin knows people by their email"
         )
-    found = list(session.scalars(select(User).where(func.lower(User.email) == email)))
+    subject = f"{claims.get('iss')}|{claims.get('sub')}"[:300]
+    bound = session.scalar(select(User).where(User.sso_subject == subject))
+    found = (
+        [bound]
+        if bound is not None
+        else list(session.scalars(select(User).where(func.lower(User.email) == email)))
+    )
     if len(found) > 1:
         raise Refused(
             f"{len(found)} Tocsin users have the email {email}; an administrator must keep one"
@@ -43,6 +49,13 @@ def sign_in(session: Session, claims: dict[str, Any], rules: sso.Rules, *, now: 
     groups = sso.groups_of(claims, rules)
     if found:
         user = found[0]
+        if user.sso_subject is None:
+            user.sso_subject = subject  # the first sign-in binds the account to this user
+        elif user.sso_subject != subject:
+            raise Refused(
+                f"@{user.handle} signs in with another account at the identity provider; this "
+                f"one only claims the same email ({email})"
+            )
     elif rules.create_role:
         name = claims.get("name") if isinstance(claims.get("name"), str) else None
         handle = sso.new_handle(email, lambda h: users.find(session, h) is not None)
@@ -54,6 +67,7 @@ def sign_in(session: Session, claims: dict[str, Any], rules: sso.Rules, *, now: 
             role=sso.role_for(groups, rules) or rules.create_role,
             now=now,
         )
+        user.sso_subject = subject
     else:
         raise Refused(
             f"no Tocsin user has the email {email}; an administrator can add you on the Users "

@@ -49,16 +49,21 @@ def update(
     """Change the given fields of a user; return the user and the fields that changed."""
     user = users.get_by_handle(session, handle)
     if role is not None and role != UserRole.ADMIN and user.role == UserRole.ADMIN:
-        _keep_an_admin(session, user, f"make @{user.handle} a {role}")
+        keep_an_admin(session, user, f"make @{user.handle} a {role}")
     return user, users.update(session, user, name=name, email=email, time_zone=time_zone, role=role)
 
 
-def disable(session: Session, handle: str, *, now: datetime) -> User:
-    """Keep a user from signing in and from using their tokens, and end their sessions."""
+def disable(session: Session, handle: str, *, now: datetime, by: str | None = None) -> User:
+    """Keep a user from signing in and from using their tokens, and end their sessions.
+
+    `by`, the administrator doing it, may not disable themselves: that is never what is meant.
+    """
     user = users.get_by_handle(session, handle)
+    if by is not None and user.handle == by:
+        raise InvalidInput(f"@{by} cannot disable themselves; another administrator can")
     if user.disabled_at is None:
         if user.role == UserRole.ADMIN:
-            _keep_an_admin(session, user, f"disable @{user.handle}")
+            keep_an_admin(session, user, f"disable @{user.handle}")
         user.disabled_at = now
         web_sessions.revoke_all(session, user)
     session.flush()
@@ -138,12 +143,30 @@ def revoke_token(session: Session, handle: str, token_id: int, *, now: datetime)
     return tokens.revoke(session, token_id, now=now)
 
 
-def _keep_an_admin(session: Session, user: User, doing: str) -> None:
-    others = session.scalar(
-        select(func.count())
-        .select_from(User)
-        .where(User.role == UserRole.ADMIN, User.disabled_at.is_(None), User.id != user.id)
+def enabled_admins(session: Session) -> list[str]:
+    """Return the handles of the enabled administrators."""
+    return list(
+        session.scalars(
+            select(User.handle)
+            .where(User.role == UserRole.ADMIN, User.disabled_at.is_(None))
+            .order_by(User.handle)
+        )
     )
+
+
+def keep_an_admin(session: Session, user: User, doing: str) -> None:
+    """Raise InvalidInput if `user` is the last enabled administrator (before `doing`).
+
+    The enabled administrators' rows are locked first (PostgreSQL), so two administrators
+    demoting each other at once cannot both pass and leave none.
+    """
+    admins = session.scalars(
+        select(User.id)
+        .where(User.role == UserRole.ADMIN, User.disabled_at.is_(None))
+        .order_by(User.id)
+        .with_for_update()
+    )
+    others = [row for row in admins if row != user.id]
     if not others:
         raise InvalidInput(
             f"cannot {doing}: @{user.handle} is the last enabled administrator, and nobody could "

@@ -50,7 +50,8 @@ def redeem(
     if found is None or found.provider != provider:
         return None
     session.delete(found)
-    if found.expires_at <= now:
+    owner = session.get(User, found.user_id)
+    if found.expires_at <= now or owner is None or owner.disabled_at is not None:
         return None
     link = session.get(ChatLink, (provider, external_id))
     if link is None:
@@ -66,11 +67,15 @@ def redeem(
 
 
 def linked_user(session: Session, provider: str, external_id: str) -> User | None:
-    """Return the user a chat account is linked to, if any."""
+    """Return the enabled user a chat account is linked to, if any."""
     return session.scalar(
         select(User)
         .join(ChatLink, ChatLink.user_id == User.id)
-        .where(ChatLink.provider == provider, ChatLink.external_id == external_id)
+        .where(
+            ChatLink.provider == provider,
+            ChatLink.external_id == external_id,
+            User.disabled_at.is_(None),  # a disabled user acts nowhere
+        )
     )
 
 

@@ -85,6 +85,9 @@ class User(Base):
     created_at: Mapped[datetime]
     # Set while the user may not sign in nor use a token (they stay on rotas and timelines).
     disabled_at: Mapped[datetime | None]
+    # "issuer|subject" of the identity-provider account that signed in as this user first: later
+    # sign-ins must be that account's, whatever email it then claims.
+    sso_subject: Mapped[str | None] = mapped_column(String(300), unique=True)
 
 
 class ApiToken(Base):

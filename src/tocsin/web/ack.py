@@ -9,10 +9,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from tocsin.errors import TocsinError
+from tocsin.errors import PermissionDenied, TocsinError
 from tocsin.http.deps import NowDep, SessionDep
 from tocsin.services import incidents
-from tocsin.store import acklinks
+from tocsin.store import acklinks, users
 from tocsin.store.db import transaction
 
 router = APIRouter(tags=["acknowledge"], include_in_schema=False)
@@ -65,6 +65,9 @@ def acknowledge(token: str, request: Request, session: SessionDep, now: NowDep) 
     """Acknowledge the incident as the link's user."""
     try:
         number, user = acklinks.read_token(_key(request, session, now), token, now=now)
+        found = users.find(session, user)
+        if found is not None and found.disabled_at is not None:
+            raise PermissionDenied(f"@{user} is disabled in Tocsin and cannot acknowledge")
         outcome = incidents.acknowledge(session, number, actor=user, now=now)
     except TocsinError as exc:
         return _page("Not acknowledged", f"<p>{escape(exc.message)}</p>", 400)

@@ -195,15 +195,11 @@ def _act(
 @router.post("/admin/users/{handle}/disable")
 async def disable_user(handle: str, request: Request, now: NowDep, login: LoginDep) -> Response:
     """Keep a user from logging in and using tokens; log them out."""
-    if handle == login.user.handle:
-        # Said here, not only by the last-admin rule: locking yourself out is never meant.
-        _admin(login)
-        return _done(f"/admin/users/{quote(handle)}", "You cannot disable yourself.")
     result: Response = await _act(
         request,
         login,
         handle,
-        lambda session: people.disable(session, handle, now=now),
+        lambda session: people.disable(session, handle, now=now, by=login.user.handle),
         f"Disabled @{handle}: no login, no API token, browsers logged out.",
     )
     return result

@@ -134,7 +134,8 @@ def _open(key: bytes, sealed: str | None, now: datetime) -> dict[str, Any] | Non
     if not sealed or "." not in sealed:
         return None
     raw, mac = sealed.rsplit(".", 1)
-    if not hmac.compare_digest(mac, hmac.new(key, raw.encode(), hashlib.sha256).hexdigest()):
+    expected = hmac.new(key, raw.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(mac.encode(), expected.encode()):
         return None
     try:
         data = json.loads(base64.urlsafe_b64decode(raw.encode()))
@@ -224,7 +225,7 @@ async def callback(request: Request, now: NowDep) -> Response:
         return _refused(
             request, "this sign-in expired or was already used; start again", status=400
         )
-    if not secrets.compare_digest(params.get("state", ""), pending["state"]):
+    if not secrets.compare_digest(params.get("state", "").encode(), pending["state"].encode()):
         return _refused(request, "the answer does not belong to this browser's sign-in", 400)
     code = params.get("code", "")
     if not code:

@@ -164,7 +164,7 @@ def show_user(handle: Handle, session: SessionDep, _caller: Reader) -> UserOut:
 
 @router.patch("/users/{handle}", tags=["users"])
 def edit_user(
-    handle: Handle, body: UserEdit, session: SessionDep, _caller: Admin, now: NowDep
+    handle: Handle, body: UserEdit, session: SessionDep, caller: Admin, now: NowDep
 ) -> UserOut:
     """Change a user's name, email, time zone, role or teams; disable or enable them.
 
@@ -175,7 +175,7 @@ def edit_user(
     if body.teams is not None:
         people.set_teams(session, user.handle, body.teams)
     if body.disabled is True:
-        people.disable(session, user.handle, now=now)
+        people.disable(session, user.handle, now=now, by=caller.user.handle)
     elif body.disabled is False:
         people.enable(session, user.handle)
     session.commit()
