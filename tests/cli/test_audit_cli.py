@@ -80,6 +80,12 @@ def test_apply_records_every_kind_it_writes_as_the_file_and_its_hash(
     assert by_key[("webhook", "chatops")]["secret"] == [None, "(secret)"]
     assert by_key[("contact method", "@alice/hook")]["secret"] == [None, "(secret)"]
     assert by_key[("integration", "web/alertmanager")]["key_hash"] == [None, "(secret)"]
+    # An incoming-webhook URL carries its token in its path: scheme and host only.
+    assert by_key[("webhook", "chatops")]["url"] == [None, "https://chat.example.com/..."]
+    assert by_key[("contact method", "@alice/hook")]["target"] == [
+        None,
+        "https://hooks.example.com/...",
+    ]
     listed = cli.ok("audit", "list", "--json", "--limit", "1000").stdout
     assert "s3cret" not in listed
 

@@ -141,3 +141,69 @@ def test_the_engine_prunes_only_when_a_retention_is_set() -> None:
     assert [t.keep_days for t in kept] == [90]
     with pytest.raises(InvalidInput, match="TOCSIN_AUDIT_RETENTION_DAYS '90d' is not a whole"):
         app.due_work(Settings(audit_retention_days="90d"))
+
+
+def test_what_the_database_deletes_or_detaches_with_a_row_is_recorded_too(
+    sessions: sessionmaker[Session],
+) -> None:
+    from tocsin.services import contacts
+    from tocsin.store import teams, tokens
+
+    with sessions() as session, session.begin():
+        seed_people(session)
+        contacts.add(session, "bob", name="desk", type="console", target="", after="0m", now=T0)
+        tokens.create(session, handle="bob", name="laptop", now=T0)
+        teams.create(session, slug="platform", name="Platform", members=["bob"], now=T0)
+        services.create(session, slug="web", name="Web", now=T0)
+        services.get_by_slug(session, "web").team_id = teams.get_by_slug(session, "platform").id
+    start = len(logged(sessions))
+    with sessions() as session, session.begin():
+        audit.act_as(session, OPS)
+        session.delete(users.get_by_handle(session, "bob"))
+        session.delete(teams.get_by_slug(session, "platform"))
+    found = logged(sessions)[start:]
+    assert sorted(found) == sorted(
+        [
+            ("ops", "deleted", "user", "bob"),
+            ("ops", "deleted", "contact method", "@bob/desk"),
+            ("ops", "deleted", "notification rule", "@bob/desk after 0s"),
+            ("ops", "deleted", "token", "@bob/laptop"),
+            ("ops", "deleted", "team member", "platform/@bob"),
+            ("ops", "deleted", "team", "platform"),
+            ("ops", "changed", "service", "web"),
+        ]
+    )
+    with sessions() as session:
+        web = session.scalars(
+            select(AuditEntry).where(AuditEntry.object_key == "web").order_by(AuditEntry.id)
+        ).all()[-1]
+        assert web.changes == {"team": ["platform", None]}
+
+
+def test_a_savepoint_rolled_back_takes_back_only_what_it_noted(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as session, session.begin():
+        audit.act_as(session, OPS)
+        users.create(session, handle="made", name="Made", now=T0)
+        users.create(session, handle="kept", name="Kept", now=T0)
+        session.flush()
+        savepoint = session.begin_nested()
+        session.delete(users.get_by_handle(session, "made"))
+        kept = users.get_by_handle(session, "kept")
+        kept.name = "Renamed in vain"
+        session.flush()
+        session.delete(kept)
+        session.flush()
+        savepoint.rollback()
+        users.get_by_handle(session, "kept").email = "kept@example.com"
+    assert sorted(logged(sessions)) == [
+        ("ops", "created", "user", "kept"),
+        ("ops", "created", "user", "made"),
+    ]
+    with sessions() as session:
+        kept_entry = session.scalars(
+            select(AuditEntry).where(AuditEntry.object_key == "kept")
+        ).one()
+        assert kept_entry.changes["name"] == [None, "Kept"]
+        assert kept_entry.changes["email"] == [None, "kept@example.com"]

@@ -241,6 +241,10 @@ def test_passwords_can_be_turned_off_for_all_but_break_glass_admins(db_url: str)
     for site in _site(db_url, password_login="off", break_glass=("root",)):
         page = site.browser.client.get("/login").text
         assert "Sign in with Example SSO" in page and "Break-glass login" in page
+        # A wrong password is just wrong, whoever it is for: which handles may still use a
+        # password cannot be learnt from the answers.
+        assert site.browser.login("alice", "not her password").status_code == 401
+        assert site.browser.login("root", "not his password").status_code == 401
         refused = site.browser.login("alice")
         assert refused.status_code == 403
         assert "Passwords are turned off here: sign in with Example SSO" in refused.text

@@ -80,18 +80,30 @@ def masked(value: Any) -> Any:
     return None if value in (None, "") else SECRET
 
 
+def origin(value: Any) -> Any:
+    """Return a URL as its scheme and host only: a webhook's path often is its password."""
+    if not isinstance(value, str) or not value.lower().startswith(("http://", "https://")):
+        return value
+    scheme, _, rest = value.partition("://")
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    return f"{scheme}://{host}/..." if "/" in rest or "@" in rest else value
+
+
 def diff(
     before: Mapping[str, Any],
     after: Mapping[str, Any],
     *,
     secrets: Iterable[str] = (),
+    urls: Iterable[str] = (),
 ) -> dict[str, list[Any]]:
     """Return `{field: [before, after]}` for every field whose value differs, secrets masked.
 
     A field missing on one side is None there (a created object has no before, a deleted one
-    no after). A secret that changed shows `(secret)` on both sides when it was set on both.
+    no after). A secret that changed shows `(secret)` on both sides when it was set on both; a
+    URL in one of `urls` shows only its scheme and host (an incoming-webhook URL carries its
+    token in the path), so its change shows as `(secret)` when the host stayed.
     """
-    hidden = set(secrets)
+    hidden, links = set(secrets), set(urls)
     changes: dict[str, list[Any]] = {}
     for name in dict.fromkeys([*before, *after]):
         old, new = plain(before.get(name)), plain(after.get(name))
@@ -99,6 +111,9 @@ def diff(
             continue
         if name in hidden:
             changes[name] = [masked(old), masked(new)]
+        elif name in links and (origin(old) != old or origin(new) != new):
+            shown = [origin(old), origin(new)]
+            changes[name] = shown if shown[0] != shown[1] else [SECRET, SECRET]
         else:
             changes[name] = [old, new]
     return changes

@@ -16,7 +16,7 @@ retention setting, and nothing else deletes them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +53,8 @@ ACTOR = "tocsin.audit.actor"  # Session.info: the Actor of the session's changes
 CLOCK = "tocsin.audit.clock"  # Session.info: a callable returning now, for the entries' time
 QUIET = "tocsin.audit.quiet"  # Session.info: (model, field) pairs not worth an entry now
 _PENDING = "tocsin.audit.pending"
+_SAVEPOINTS = "tocsin.audit.savepoints"
+_GONE = "tocsin.audit.gone"  # rows deleted in the transaction, by (model, id), for their names
 _LIST = "audit"
 
 
@@ -117,6 +119,7 @@ class Audited:
     # Bookkeeping that changes by itself (last use, heartbeat pings, the last sync), not by
     # anyone's decision.
     ignore: frozenset[str] = frozenset()
+    urls: frozenset[str] = frozenset()  # shown as scheme and host only
 
 
 def _get(session: Session, model: type[Any], row_id: Any) -> Any:
@@ -128,6 +131,8 @@ def _get(session: Session, model: type[Any], row_id: Any) -> Any:
 
 def _name(session: Session, model: type[Any], row_id: Any, attr: str) -> str:
     row = _get(session, model, row_id)
+    if row is None:  # deleted in this transaction: named as it was
+        row = session.info.get(_GONE, {}).get((model, row_id))
     return str(getattr(row, attr)) if row is not None else f"#{row_id}"
 
 
@@ -183,6 +188,7 @@ AUDITED: dict[type[Any], Audited] = {
         lambda s, o: f"{_handle(s, o.user_id)}/{o.name}",
         frozenset({"secret"}),
         _CREATED,
+        frozenset({"target"}),
     ),
     NotificationRule: Audited(
         "notification rule",
@@ -197,7 +203,9 @@ AUDITED: dict[type[Any], Audited] = {
         "team member",
         lambda s, o: f"{_name(s, Team, o.team_id, 'slug')}/{_handle(s, o.user_id)}",
     ),
-    Webhook: Audited("webhook", lambda s, o: o.name, frozenset({"secret"}), _CREATED),
+    Webhook: Audited(
+        "webhook", lambda s, o: o.name, frozenset({"secret"}), _CREATED, frozenset({"url"})
+    ),
     StatusComponent: Audited("status component", lambda s, o: o.slug, ignore=_CREATED),
     ChatLink: Audited(
         "chat link",
@@ -231,8 +239,9 @@ class _Change:
     spec: Audited
     before: dict[str, Any] = field(default_factory=dict)
     key: str | None = None  # fixed for a deleted object, read from the object otherwise
-    within: Any = None  # the innermost savepoint open when it was first noted
     unmade: bool = False  # deleted in the transaction that created it: nothing to record
+    # Values the database set by itself (ON DELETE SET NULL), which the object does not show.
+    forced: dict[str, Any] = field(default_factory=dict)
 
 
 def _columns(obj: Any, spec: Audited) -> list[str]:
@@ -275,42 +284,82 @@ def _collect(session: Session, _context: Any, _instances: Any) -> None:
     if not (session.new or session.dirty or session.deleted):
         return
     pending: dict[int, _Change] = session.info.setdefault(_PENDING, {})
-    within = session.get_nested_transaction()
     with session.no_autoflush:
         for obj in session.new:
             spec = AUDITED.get(type(obj))
             if spec is not None and id(obj) not in pending:
-                pending[id(obj)] = _Change(Action.CREATED, obj, spec, within=within)
+                pending[id(obj)] = _Change(Action.CREATED, obj, spec)
         for obj in session.dirty:
             spec = AUDITED.get(type(obj))
             if spec is None or not session.is_modified(obj, include_collections=False):
                 continue
-            change = pending.setdefault(id(obj), _Change(Action.CHANGED, obj, spec, within=within))
+            change = pending.setdefault(id(obj), _Change(Action.CHANGED, obj, spec))
             if change.action is Action.CHANGED:
                 state = inspect_(obj)
                 for name in _columns(obj, spec):
                     if name not in change.before and state.attrs[name].history.has_changes():
                         change.before[name] = _stored(obj, name)
-        for obj in session.deleted:
-            spec = AUDITED.get(type(obj))
-            if spec is None:
-                continue
-            earlier = pending.get(id(obj))
-            if earlier is not None and earlier.action is Action.CREATED:
-                # Made and unmade in one transaction: nothing happened.
-                pending[id(obj)] = _Change(Action.DELETED, obj, spec, unmade=True)
-                continue
-            before = {name: _stored(obj, name) for name in _columns(obj, spec)}
-            if earlier is not None:
-                before.update(earlier.before)
-            pending[id(obj)] = _Change(
-                Action.DELETED,
-                obj,
-                spec,
-                before,
-                spec.key(session, obj),
-                earlier.within if earlier is not None else within,
-            )
+        for obj in list(session.deleted):
+            _note_deleted(session, pending, obj)
+
+
+def _note_deleted(session: Session, pending: dict[int, _Change], obj: Any) -> None:
+    """Note `obj` deleted, and what the database's ON DELETE rules will do to others."""
+    spec = AUDITED.get(type(obj))
+    if spec is None:
+        return
+    earlier = pending.get(id(obj))
+    if earlier is not None and earlier.action is Action.DELETED:
+        return  # noted already (a cascade reached it twice)
+    if earlier is not None and earlier.action is Action.CREATED:
+        # Made and unmade in one transaction: nothing happened.
+        pending[id(obj)] = _Change(Action.DELETED, obj, spec, unmade=True)
+        return
+    before = {name: _stored(obj, name) for name in _columns(obj, spec)}
+    if earlier is not None:
+        before.update(earlier.before)
+    pending[id(obj)] = _Change(Action.DELETED, obj, spec, before, spec.key(session, obj))
+    identity = inspect_(obj).identity
+    if identity is not None and len(identity) == 1:
+        session.info.setdefault(_GONE, {})[(type(obj), identity[0])] = obj
+    # Rows the database deletes or detaches with this one never pass through the ORM: look
+    # them up now, while they are there, so the log has them too (a user's tokens and contact
+    # methods, a service's integrations, the services of a deleted team).
+    row_id = inspect_(obj).identity
+    if row_id is None:
+        return
+    for child_model, column, rule in _dependents(type(obj)):
+        for child in session.scalars(
+            select(child_model).where(getattr(child_model, column) == row_id[0])
+        ):
+            if rule == "CASCADE":
+                _note_deleted(session, pending, child)
+            elif id(child) not in pending or pending[id(child)].action is Action.CHANGED:
+                change = pending.setdefault(
+                    id(child), _Change(Action.CHANGED, child, AUDITED[child_model])
+                )
+                change.before.setdefault(column, row_id[0])
+                change.forced[column] = None
+
+
+def _dependents(model: type[Any]) -> tuple[tuple[type[Any], str, str], ...]:
+    """Return (audited model, its column, ON DELETE rule) of every foreign key into `model`'s
+    table that the database acts on when a row of it goes."""
+    if model in _DEPENDENTS:
+        return _DEPENDENTS[model]
+    table = inspect_(model).local_table
+    found = []
+    for child_model in AUDITED:
+        for column in inspect_(child_model).local_table.columns:
+            for key in column.foreign_keys:
+                rule = (key.ondelete or "").upper()
+                if key.column.table is table and rule in ("CASCADE", "SET NULL"):
+                    found.append((child_model, column.key, rule))
+    _DEPENDENTS[model] = tuple(found)
+    return _DEPENDENTS[model]
+
+
+_DEPENDENTS: dict[type[Any], tuple[tuple[type[Any], str, str], ...]] = {}
 
 
 def _deleted_in_flush(_mapper: Any, _connection: Any, obj: Any) -> None:
@@ -328,9 +377,7 @@ def _deleted_in_flush(_mapper: Any, _connection: Any, obj: Any) -> None:
         return  # deleted by name, and noted before the flush
     loaded = inspect_(obj).dict
     before = {name: loaded.get(name) for name in _columns(obj, spec)}
-    pending[id(obj)] = _Change(
-        Action.DELETED, obj, spec, before, within=session.get_nested_transaction()
-    )
+    pending[id(obj)] = _Change(Action.DELETED, obj, spec, before)
 
 
 for _model in AUDITED:
@@ -358,7 +405,7 @@ def _write(session: Session) -> None:
             before, after = change.before, {}
         else:
             names = _columns(obj, spec)
-            after = {name: getattr(obj, name) for name in names}
+            after = {name: getattr(obj, name) for name in names} | change.forced
             if change.action is Action.CREATED:
                 before = {}
             else:
@@ -381,26 +428,43 @@ def _write(session: Session) -> None:
         found[(spec.kind, key, 0)] = (action, spec, before, after)
     actor = actor_of(session)
     for (kind, key, _), (action, spec, before, after) in found.items():
-        changes = core.diff(_named(session, before), _named(session, after), secrets=spec.secrets)
+        changes = core.diff(
+            _named(session, before), _named(session, after), secrets=spec.secrets, urls=spec.urls
+        )
         if not changes and action is Action.CHANGED:
             continue  # set to what it was
         session.add(_entry(session, actor, action, kind, key, changes))
 
 
+@event.listens_for(Session, "after_transaction_create")
+def _savepoint_begins(session: Session, transaction: Any) -> None:
+    """Remember what was noted when a savepoint began, to go back to if it is rolled back."""
+    if transaction.nested:
+        noted: dict[int, _Change] = session.info.get(_PENDING, {})
+        snapshot = {
+            key: replace(change, before=dict(change.before), forced=dict(change.forced))
+            for key, change in noted.items()
+        }
+        session.info.setdefault(_SAVEPOINTS, {})[transaction] = snapshot
+
+
 @event.listens_for(Session, "after_soft_rollback")
 def _forget(session: Session, previous: Any) -> None:
-    """Drop what a rollback undid: all of it, or what was first noted inside the savepoint
-    rolled back (`tocsin apply --dry-run` rolls its savepoint back and commits nothing)."""
+    """Go back to what was noted before the rollback: nothing at all, or what was noted when
+    the savepoint rolled back began (`tocsin apply --dry-run` rolls its savepoint back)."""
     if not previous.nested:
-        session.info.pop(_PENDING, None)
+        for name in (_PENDING, _SAVEPOINTS, _GONE):
+            session.info.pop(name, None)
         return
-    pending: dict[int, _Change] = session.info.get(_PENDING, {})
-    for key, change in list(pending.items()):
-        inner = change.within
-        while inner is not None and inner is not previous:
-            inner = inner.parent
-        if inner is previous:
-            del pending[key]
+    snapshot = session.info.get(_SAVEPOINTS, {}).pop(previous, None)
+    if snapshot is not None:
+        session.info[_PENDING] = snapshot
+
+
+@event.listens_for(Session, "after_commit")
+def _done(session: Session) -> None:
+    session.info.pop(_SAVEPOINTS, None)
+    session.info.pop(_GONE, None)
 
 
 # --- reading and pruning ------------------------------------------------------------------------

@@ -145,6 +145,10 @@ class AccountDisabled(PermissionDenied):
     """The right password, of a user an administrator disabled."""
 
 
+class PasswordsOff(PermissionDenied):
+    """The right password, where only single sign-on logs this user in."""
+
+
 def _start_session(
     state: Any, handle: str, password: str, now: datetime, client: str
 ) -> str | None:
@@ -160,6 +164,9 @@ def _start_session(
         return None
     if disabled:  # told only to who knows the password
         raise AccountDisabled(f"@{handle} is disabled")
+    if not sso.password_allowed(state.settings, handle):
+        # After the password check, so that which handles may still use one stays unknown.
+        raise PasswordsOff(f"@{handle} signs in with single sign-on")
     new_hash = users.rehash(stored, password)
     with transaction(state.sessions) as writing:
         user = writing.get(User, user_id)
@@ -211,12 +218,6 @@ async def login(request: Request, now: NowDep) -> Response:
     context = {"next": target, "login_csrf": expected, "errors": errors, "handle": handle}
     if errors:
         return page(request, "login.html", context, status=400)
-    if not sso.password_allowed(request.app.state.settings, handle):
-        errors["form"] = (
-            "Passwords are turned off here: sign in with "
-            f"{request.app.state.sso.label if request.app.state.sso else 'single sign-on'}."
-        )
-        return page(request, "login.html", context, status=403)
     throttle: LoginThrottle = request.app.state.login_throttle
     client = client_key(request.client.host if request.client else "")
     wait = throttle.admit(handle, client, now)
@@ -243,6 +244,10 @@ async def login(request: Request, now: NowDep) -> Response:
         )
     except AccountDisabled:
         errors["form"] = "This account is disabled; an administrator can enable it again."
+        return page(request, "login.html", context, status=403)
+    except PasswordsOff:
+        label = request.app.state.sso.label if request.app.state.sso else "single sign-on"
+        errors["form"] = f"Passwords are turned off here: sign in with {label}."
         return page(request, "login.html", context, status=403)
     if secret is None:
         errors["form"] = "Unknown handle or wrong password."
