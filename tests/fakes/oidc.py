@@ -14,6 +14,7 @@ audience, one already expired, one signed by a key it does not publish, one with
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import html
 import secrets
@@ -34,7 +35,9 @@ CLIENT_ID = "tocsin-test"
 CLIENT_SECRET = "s3cret-of-the-client"
 
 
+@functools.cache
 def _key(kid: str) -> RSAKey:
+    """Return the RSA key named `kid`, made once per test process (making one takes ~0.1 s)."""
     return RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"})
 
 
