@@ -407,6 +407,9 @@ def serve(
     if (tls_cert is None) != (tls_key is None):
         raise InvalidInput("--tls-cert and --tls-key go together")
     require_migrated(st.engine())
+    # Built before the banner, so that settings that cannot work (single sign-on, retention,
+    # Slack channels) stop the start with their reasons rather than after "Tocsin on ...".
+    served = serving_app(st.settings)
     scheme = "https" if tls_cert else "http"
     success(f"Tocsin on {scheme}://{host}:{port} (API docs at /docs)")
     options: dict[str, Any] = {
@@ -421,8 +424,9 @@ def serve(
         "timeout_graceful_shutdown": SHUTDOWN_SECONDS,
     }
     if workers == 1:
-        uvicorn.run(serving_app(st.settings), **options)
+        uvicorn.run(served, **options)
     else:
+        served.state.engine.dispose()  # each worker builds its own
         # Each worker process builds its own app from the same TOCSIN_* environment.
         os.environ["TOCSIN_DATABASE_URL"] = st.settings.database_url
         uvicorn.run("tocsin.server:serving_app", factory=True, workers=workers, **options)
