@@ -393,3 +393,15 @@ def test_schedule_check_and_list_from_the_database(cli: Cli) -> None:
         }
     ]
     assert cli.ok("oncall", "--json").json()[0]["users"] == ["ana"]
+
+
+def test_schedule_check_warns_of_a_disabled_person_who_takes_shifts(cli: Cli) -> None:
+    cli.ok("apply", "-f", str(FOLLOW_THE_SUN))
+    cli.clock.set(datetime(2021, 3, 8, 0, 0, tzinfo=UTC))
+    assert "is disabled" not in cli("schedule", "check", "--days", "14").stderr
+    cli.ok("user", "disable", "ana")
+    warned = cli("schedule", "check", "--days", "14")
+    assert (
+        "warning: follow-the-sun: @ana is disabled but takes shifts (layer us); their pages "
+        "reach nobody who can act on them"
+    ) in " ".join(warned.stderr.split())

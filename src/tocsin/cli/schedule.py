@@ -243,8 +243,17 @@ def schedule_check(
     start = st.now().replace(second=0, microsecond=0)
     end = start + timedelta(days=days)
     found = load(ctx, config)
+    disabled = _disabled_handles(ctx) if config is None else set()
     any_gap = False
     for schedule in sorted(found.values(), key=lambda s: s.name):
+        for handle, where in sched.participants_among(schedule, disabled, start, end).items():
+            err.print(
+                Text(
+                    f"warning: {schedule.name}: @{handle} is disabled but takes shifts "
+                    f"({', '.join(where)}); their pages reach nobody who can act on them",
+                    style="yellow",
+                )
+            )
         zone = ZoneInfo(schedule.time_zone)
         holes = sched.gaps(schedule, start, end)
         losers = sched.losing_layers(schedule, start, end)
@@ -276,6 +285,15 @@ def schedule_check(
             )
     if any_gap:
         raise typer.Exit(1)
+
+
+def _disabled_handles(ctx: typer.Context) -> set[str]:
+    from sqlalchemy import select
+
+    from tocsin.store.models import User
+
+    with state(ctx).session() as session:
+        return set(session.scalars(select(User.handle).where(User.disabled_at.is_not(None))))
 
 
 def oncall(

@@ -654,6 +654,24 @@ def on_call(schedule: Schedule, at: datetime) -> tuple[str, ...]:
     return _segments(schedule, instant, instant + _TICK)[0][2]
 
 
+def participants_among(
+    schedule: Schedule, handles: set[str], start: datetime, end: datetime
+) -> dict[str, list[str]]:
+    """Return which of `handles` the schedule puts on call, each with where: its layers by name,
+    and "an override" for an override overlapping [start, end)."""
+    found: dict[str, list[str]] = {}
+    for layer in schedule.layers:
+        for handle in dict.fromkeys(layer.participants):
+            if handle in handles:
+                found.setdefault(handle, []).append(f"layer {layer.name}")
+    for override in schedule.overrides:
+        if override.user in handles and override.start < end and override.end > start:
+            where = found.setdefault(override.user, [])
+            if "an override" not in where:
+                where.append("an override")
+    return found
+
+
 def gaps(schedule: Schedule, start: datetime, end: datetime) -> list[Shift]:
     """Return the windows of [start, end) when nobody is on call."""
     return [shift for shift in final_shifts(schedule, start, end) if not shift.users]
