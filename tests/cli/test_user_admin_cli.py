@@ -47,6 +47,8 @@ def test_update_disable_and_enable_from_the_cli(cli: Cli) -> None:
     cli.ok("user", "update", "dora", "--role", "admin")
     cli.ok("user", "disable", "root")  # someone else administers now
 
+    assert "nothing changed" in cli.ok("user", "update", "dora", "--forget-sso").stderr
+
     entries = cli.ok("audit", "list", "--object", "user:dora", "--json").json()["entries"]
     assert [list(e["changes"]) for e in entries][:4] == [
         ["role"],

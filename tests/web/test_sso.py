@@ -295,3 +295,13 @@ def test_the_first_account_to_sign_in_is_bound_to_the_user(site: Site) -> None:
     site.idp.claims = {**site.idp.claims, "sub": "u-1001", "email": "alice@new.example.com"}
     assert round_trip(site)[0].status_code == 303
     assert signed_in_as(site) == "alice"
+    log_out(site)
+    # Her account was recreated at the provider: an administrator unbinds the old one.
+    site.browser.login("root")
+    assert "as account <code>u-1001</code>" in site.browser.get("/admin/users/alice").text
+    assert site.browser.post("/admin/users/alice/sso/forget").status_code == 303
+    assert 'id="sso-account"' not in site.browser.get("/admin/users/alice").text
+    log_out(site)
+    site.idp.claims = {**site.idp.claims, "sub": "u-2002", "email": "alice@example.com"}
+    assert round_trip(site)[0].status_code == 303
+    assert signed_in_as(site) == "alice"

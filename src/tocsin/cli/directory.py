@@ -96,6 +96,13 @@ def user_update(
         typer.Option(help="A team the user is in (repeat it); the user leaves the others."),
     ] = None,
     no_teams: Annotated[bool, typer.Option("--no-teams", help="Leave every team.")] = False,
+    forget_sso: Annotated[
+        bool,
+        typer.Option(
+            "--forget-sso",
+            help="Unbind the identity-provider account they signed in with (recreated there).",
+        ),
+    ] = False,
     as_json: bool = JsonOption,
 ) -> None:
     """Change a user's name, email, time zone, role or teams."""
@@ -111,6 +118,9 @@ def user_update(
         )
         if team is not None or no_teams:
             changed += people.set_teams(session, user.handle, [] if no_teams else list(team or []))
+        if forget_sso and user.sso_subject is not None:
+            people.forget_sso_account(session, user.handle)
+            changed.append("forgot the single sign-on account")
         shown = UserOut.of(user)
     if as_json:
         print_json(shown)

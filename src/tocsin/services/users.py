@@ -78,6 +78,15 @@ def enable(session: Session, handle: str) -> User:
     return user
 
 
+def forget_sso_account(session: Session, handle: str) -> User:
+    """Unbind the identity-provider account a user signed in with, so that the next account
+    to sign in with their email is bound instead (after an account was recreated there)."""
+    user = users.get_by_handle(session, handle)
+    user.sso_subject = None
+    session.flush()
+    return user
+
+
 def reset_password(session: Session, handle: str) -> tuple[User, str]:
     """Give a user a new random password, ending their sessions; return it (shown once)."""
     user = users.get_by_handle(session, handle)

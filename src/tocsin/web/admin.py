@@ -218,6 +218,19 @@ async def enable_user(handle: str, request: Request, login: LoginDep) -> Respons
     return result
 
 
+@router.post("/admin/users/{handle}/sso/forget")
+async def forget_sso_account(handle: str, request: Request, login: LoginDep) -> Response:
+    """Unbind the provider account the user signed in with."""
+    result: Response = await _act(
+        request,
+        login,
+        handle,
+        lambda session: people.forget_sso_account(session, handle),
+        f"@{handle}'s next single sign-on binds the account it comes from.",
+    )
+    return result
+
+
 @router.post("/admin/users/{handle}/password", response_class=HTMLResponse)
 async def reset_password(handle: str, request: Request, login: LoginDep) -> Response:
     """Give the user a new password, shown on this page once (never kept in a cookie)."""
