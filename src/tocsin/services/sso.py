@@ -59,7 +59,7 @@ def sign_in(session: Session, claims: dict[str, Any], rules: sso.Rules, *, now: 
     elif rules.create_role:
         name = claims.get("name") if isinstance(claims.get("name"), str) else None
         handle = sso.new_handle(email, lambda h: users.find(session, h) is not None)
-        user = people.create(
+        user = users.create(
             session,
             handle=handle,
             name=(name or email)[:200],

@@ -1,5 +1,6 @@
-"""Administering people: create, change, disable and re-enable users, reset their passwords,
-set their teams and revoke their tokens; the CLI, the API and the web UI all come here.
+"""Administering people: change, disable and re-enable users, reset their passwords, set
+their teams and revoke their tokens; the CLI, the API and the web UI all come here (and make
+users with `store.users.create`, which checks every field).
 
 Two rules keep an installation administrable: the last enabled administrator can be neither
 disabled nor demoted, and disabling someone ends their browser sessions at once (their tokens
@@ -19,22 +20,6 @@ from tocsin.errors import InvalidInput
 from tocsin.store import teams, tokens, users, web_sessions
 from tocsin.store.models import ApiToken, Team, TeamMember, User
 from tocsin.store.users import UserRole
-
-
-def create(
-    session: Session,
-    *,
-    handle: str,
-    name: str | None = None,
-    email: str | None = None,
-    time_zone: str = "UTC",
-    role: str = UserRole.RESPONDER,
-    now: datetime,
-) -> User:
-    """Create a user (every problem with the fields is listed at once)."""
-    return users.create(
-        session, handle=handle, name=name, email=email, time_zone=time_zone, role=role, now=now
-    )
 
 
 def update(

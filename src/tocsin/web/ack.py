@@ -33,8 +33,9 @@ def _key(request: Request, session: Session, now: datetime) -> bytes:
     return acklinks.secret_key(session, now=now, override=override)
 
 
-def _read_key(request: Request, session: Session, now: datetime) -> bytes:
-    """Return the signing key from a read session; only its very first use takes a writer."""
+def read_key(request: Request, session: Session, now: datetime) -> bytes:
+    """Return the installation's signing key (acknowledge links, the single sign-on cookie)
+    from a read session; only its very first use takes a writer."""
     override = request.app.state.settings.secret_key
     found = acklinks.stored_key(session) if not override else override.encode()
     if found is not None:
@@ -47,7 +48,7 @@ def _read_key(request: Request, session: Session, now: datetime) -> bytes:
 def confirm(token: str, request: Request, session: SessionDep, now: NowDep) -> HTMLResponse:
     """Show what the link acknowledges, with a button (a GET never acts)."""
     try:
-        number, user = acklinks.read_token(_read_key(request, session, now), token, now=now)
+        number, user = acklinks.read_token(read_key(request, session, now), token, now=now)
         incident = incidents.get(session, number)
     except TocsinError as exc:
         return _page("Link not valid", f"<p>{escape(exc.message)}</p>", 400)

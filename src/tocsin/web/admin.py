@@ -7,6 +7,7 @@ same audit entries (named after the administrator signed in).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -104,7 +105,7 @@ async def add_user(request: Request, now: NowDep, login: LoginDep) -> Response:
 
     def work(session: Session) -> Response:
         try:
-            user = people.create(
+            user = users.create(
                 session,
                 handle=data.get("handle", ""),
                 name=data.get("name") or None,
@@ -164,71 +165,67 @@ async def edit_user(handle: str, request: Request, login: LoginDep) -> Response:
     return await in_thread(request, work)
 
 
-def _act(
+async def _act(
     request: Request,
     login: Login,
     handle: str,
-    act: Any,
+    act: Callable[[Session], object],
     said: str,
-) -> Any:
-    async def run() -> Response:
-        _admin(login)
-        await auth.form(request, login)
+) -> Response:
+    """Run one of the user page's buttons: `act` in a transaction, then back to the page
+    saying `said` (or the page `act` rendered), or the page with why it was refused."""
+    _admin(login)
+    await auth.form(request, login)
 
-        def work(session: Session) -> Response:
-            try:
-                shown = act(session)
-            except TocsinError as exc:
-                session.rollback()
-                context = _user_context(session, handle, {"form": exc.message}, None)
-                return page(request, "admin_user.html", context, status=_status(exc))
-            session.commit()
-            if isinstance(shown, Response):
-                return shown
-            return _done(f"/admin/users/{quote(handle)}", said)
+    def work(session: Session) -> Response:
+        try:
+            shown = act(session)
+        except TocsinError as exc:
+            session.rollback()
+            context = _user_context(session, handle, {"form": exc.message}, None)
+            return page(request, "admin_user.html", context, status=_status(exc))
+        session.commit()
+        if isinstance(shown, Response):
+            return shown
+        return _done(f"/admin/users/{quote(handle)}", said)
 
-        return await in_thread(request, work)
-
-    return run()
+    return await in_thread(request, work)
 
 
 @router.post("/admin/users/{handle}/disable")
 async def disable_user(handle: str, request: Request, now: NowDep, login: LoginDep) -> Response:
     """Keep a user from logging in and using tokens; log them out."""
-    result: Response = await _act(
+    return await _act(
         request,
         login,
         handle,
         lambda session: people.disable(session, handle, now=now, by=login.user.handle),
         f"Disabled @{handle}: no login, no API token, browsers logged out.",
     )
-    return result
 
 
 @router.post("/admin/users/{handle}/enable")
 async def enable_user(handle: str, request: Request, login: LoginDep) -> Response:
     """Let a disabled user log in again."""
-    result: Response = await _act(
+    return await _act(
         request,
         login,
         handle,
         lambda session: people.enable(session, handle),
         f"Enabled @{handle}.",
     )
-    return result
 
 
 @router.post("/admin/users/{handle}/sso/forget")
 async def forget_sso_account(handle: str, request: Request, login: LoginDep) -> Response:
     """Unbind the provider account the user signed in with."""
-    result: Response = await _act(
+    return await _act(
         request,
         login,
         handle,
         lambda session: people.forget_sso_account(session, handle),
         f"@{handle}'s next single sign-on binds the account it comes from.",
     )
-    return result
 
 
 @router.post("/admin/users/{handle}/password", response_class=HTMLResponse)
@@ -240,8 +237,7 @@ async def reset_password(handle: str, request: Request, login: LoginDep) -> Resp
         context = _user_context(session, user.handle, {}, None, password=password)
         return page(request, "admin_user.html", context)
 
-    result: Response = await _act(request, login, handle, reset, "")
-    return result
+    return await _act(request, login, handle, reset, "")
 
 
 @router.post("/admin/users/{handle}/tokens/{token_id}/revoke")
@@ -253,5 +249,4 @@ async def revoke_token(
     def revoke(session: Session) -> Any:
         return people.revoke_token(session, handle, token_id, now=now)
 
-    result: Response = await _act(request, login, handle, revoke, f"Revoked token {token_id}.")
-    return result
+    return await _act(request, login, handle, revoke, f"Revoked token {token_id}.")

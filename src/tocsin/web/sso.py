@@ -31,10 +31,10 @@ from tocsin.http.deps import NowDep
 from tocsin.identity.oidc import OidcClient, SignInRefused
 from tocsin.services import sso
 from tocsin.settings import Settings
-from tocsin.store import acklinks, audit, web_sessions
+from tocsin.store import audit, web_sessions
 from tocsin.store.db import transaction
 from tocsin.store.users import UserRole
-from tocsin.web import auth
+from tocsin.web import ack, auth
 from tocsin.web.render import page
 from tocsin.web.routing import PageRoute
 
@@ -113,15 +113,9 @@ def password_allowed(settings: Settings, handle: str) -> bool:
 
 
 def _key(request: Request, now: datetime) -> bytes:
-    override = request.app.state.settings.secret_key
-    if override:
-        return hashlib.sha256(b"sso:" + override.encode()).digest()
+    """Return the key of the pending sign-in cookie: derived from the installation's own."""
     with request.app.state.read_sessions() as session:
-        found = acklinks.stored_key(session)
-    if found is None:
-        with transaction(request.app.state.sessions) as writer:
-            found = acklinks.secret_key(writer, now=now)
-    return hashlib.sha256(b"sso:" + found).digest()
+        return hashlib.sha256(b"sso:" + ack.read_key(request, session, now)).digest()
 
 
 def _seal(key: bytes, data: dict[str, Any]) -> str:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from tocsin.api import paging
 from tocsin.api.params import RowId, ServiceSlug
 from tocsin.core.timeutil import parse_duration
 from tocsin.http.deps import Admin, NowDep, Reader, SessionDep, Writer
@@ -43,23 +43,10 @@ class MaintenanceIn(Body):
     reason: str = ""
 
 
-NEXT_PAGE_HEADERS = {
-    "Link": {
-        "description": 'Only when more alerts follow: `<URL of the next page>; rel="next"`, '
-        "a reference relative to this request.",
-        "schema": {"type": "string"},
-    },
-    "X-Next-Cursor": {
-        "description": "Only when more alerts follow: the `cursor` of the next page.",
-        "schema": {"type": "string"},
-    },
-}
-
-
 @router.get(
     "/alerts",
     tags=["alerts"],
-    responses={200: {"headers": NEXT_PAGE_HEADERS}},
+    responses={200: {"headers": paging.headers("alerts")}},
 )
 def list_alerts(
     request: Request,
@@ -85,11 +72,7 @@ def list_alerts(
     found = alerts.page(
         session, status=status, open_only=open, service=service, limit=limit, cursor=cursor
     )
-    if found.next_cursor is not None:
-        query = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
-        target = f"{request.url.path}?{urlencode([*query, ('cursor', found.next_cursor)])}"
-        response.headers["Link"] = f'<{target}>; rel="next"'
-        response.headers["X-Next-Cursor"] = found.next_cursor
+    paging.link_next(request, response, found.next_cursor)
     return alert_views(session, found.items)
 
 

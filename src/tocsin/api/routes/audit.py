@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 
+from tocsin.api import paging
 from tocsin.http.deps import Admin, NowDep, SessionDep
 from tocsin.schemas import AuditEntryOut
 from tocsin.services import audit
 
 router = APIRouter()
 
-NEXT_PAGE_HEADERS = {
-    "Link": {
-        "description": 'Only when older entries follow: `<URL of the next page>; rel="next"`.',
-        "schema": {"type": "string"},
-    },
-    "X-Next-Cursor": {
-        "description": "Only when older entries follow: the `cursor` of the next page.",
-        "schema": {"type": "string"},
-    },
-}
 
-
-@router.get("/audit", tags=["audit"], responses={200: {"headers": NEXT_PAGE_HEADERS}})
+@router.get("/audit", tags=["audit"], responses={200: {"headers": paging.headers("entries")}})
 def list_audit(
     request: Request,
     response: Response,
@@ -56,9 +45,5 @@ def list_audit(
     """
     where = audit.where(since=since, until=until, who=who, object=object, now=now)
     found = audit.page(session, where, limit=limit, cursor=cursor)
-    if found.next_cursor is not None:
-        query = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
-        target = f"{request.url.path}?{urlencode([*query, ('cursor', found.next_cursor)])}"
-        response.headers["Link"] = f'<{target}>; rel="next"'
-        response.headers["X-Next-Cursor"] = found.next_cursor
+    paging.link_next(request, response, found.next_cursor)
     return [AuditEntryOut.of(entry) for entry in found.items]
