@@ -109,6 +109,7 @@ def test_the_escalation_policy_is_the_seeds(cli: Cli) -> None:
     cli.ok("apply", "-f", CONFIG)
     assert cli.ok("policy", "show", "follow-the-sun", "--json").json() == {
         "name": "follow-the-sun",
+        "team": None,
         "repeat": 0,
         "levels": [
             {"targets": ["schedule:primary"], "delay": "15m"},

@@ -2,14 +2,14 @@
 
     users:      [{handle, name, email, time_zone, role, stakeholder, contact_methods,
                   notification_rules}]
-    teams:      [{slug, name, members: [handle, ...], schedule}]
+    teams:      [{slug, name, members: [handle, ...], admins: [handle, ...], schedule}]
     components: [{slug, name, description}]   status-page components, in display order
     services:   [{slug, name, owner, team, component, description, severity_definitions,
                   alert_rules, escalation_policy, runbook, runbook_rules, integrations, ...}]
     severities: [{name, definition, response_time, example, update_cadence, notify_executives}]
-    schedules:  [{name, time_zone, layers: [{name, rotation, start, participants, restrictions,
-                  time_zone}], overrides: [{user, from, to}]}]
-    escalation_policies: [{name, repeat, levels: [{targets, delay}]}]
+    schedules:  [{name, time_zone, team, layers: [{name, rotation, start, participants,
+                  restrictions, time_zone}], overrides: [{user, from, to}]}]
+    escalation_policies: [{name, team, repeat, levels: [{targets, delay}]}]
     webhooks:   [{name, url, secret, timeout}]   what `webhook:NAME` escalation targets call
 
 Problems are reported all at once, as `tocsin.yaml:12: services[2].owner: unknown user "zed"`.
@@ -105,6 +105,7 @@ class EscalationLevelSpec(Spec):
 
 class EscalationPolicySpec(Spec):
     name: str
+    team: str | None = Field(None, description="The slug of the team that owns the policy.")
     repeat: int = Field(0, description="Run the levels this many more times after the last.")
     levels: list[EscalationLevelSpec] = Field(default_factory=list)
 
@@ -132,6 +133,11 @@ class TeamSpec(Spec):
     slug: str
     name: str | None = None
     members: list[str] = Field(default_factory=list, description="User handles, in order.")
+    admins: list[str] = Field(
+        default_factory=list,
+        description="Members who administer the team: they manage its services, schedules and"
+        " escalation policies. The other members are its responders.",
+    )
     schedule: str | None = Field(
         None,
         description="The schedule whose on-call a team:SLUG escalation target pages; without"
@@ -298,6 +304,7 @@ class OverrideSpec(Spec):
 class ScheduleSpec(Spec):
     name: str
     time_zone: str
+    team: str | None = Field(None, description="The slug of the team that owns the schedule.")
     description: str = ""
     slack_user_group: str | None = Field(
         None,

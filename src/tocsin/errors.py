@@ -18,6 +18,7 @@ one place each (``tocsin.http.errors`` and ``tocsin.cli.main``).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Self
 
 
 class TocsinError(Exception):
@@ -32,15 +33,15 @@ class TocsinError(Exception):
         """Return the one-line message."""
         return str(self)
 
-
-class InvalidInput(TocsinError):
-    """The input is malformed or names a value that is not allowed."""
-
     @classmethod
-    def of(cls, problems: Iterable[str]) -> InvalidInput:
+    def of(cls, problems: Iterable[str]) -> Self:
         """Return one error carrying every problem; its message joins them with '; '."""
         found = list(problems)
         return cls("; ".join(found), problems=found)
+
+
+class InvalidInput(TocsinError):
+    """The input is malformed or names a value that is not allowed."""
 
 
 class NotFound(TocsinError):

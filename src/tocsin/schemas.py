@@ -117,6 +117,7 @@ class TokenOut(Out):
     name: str
     user: str
     scopes: list[str]
+    team: str | None = Field(None, description="The team it is scoped to: it acts there only.")
     hint: str
     created_at: datetime
     revoked_at: datetime | None
@@ -128,6 +129,7 @@ class TokenOut(Out):
             name=token.name,
             user=token.user.handle,
             scopes=list(token.scopes),
+            team=token.team.slug if token.team is not None else None,
             hint=token.hint,
             created_at=token.created_at,
             revoked_at=token.revoked_at,
@@ -172,6 +174,7 @@ class ServiceOut(Out):
     name: str
     description: str
     owner: str | None
+    team: str | None = Field(description="The team that owns the service.")
     severity_definitions: dict[str, dict[str, str]]
     auto_resolve: bool = Field(description="The sender resolving the last alert resolves it.")
     routes: list[RouteOut] = Field(description="Label routes, tried in order; first match wins.")
@@ -196,6 +199,7 @@ class ServiceOut(Out):
             name=service.name,
             description=service.description,
             owner=service.owner.handle if service.owner else None,
+            team=service.team.slug if service.team else None,
             severity_definitions=service.severity_definitions,
             auto_resolve=service.auto_resolve,
             routes=[RouteOut.model_validate(route) for route in service.routes or []],

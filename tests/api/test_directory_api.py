@@ -42,7 +42,7 @@ def test_services_with_their_own_severity_wording(api: Api) -> None:
             "owner": "carol",
             "severity_definitions": {"SEV-1": "Primary down", "SEV-2": {"definition": "Lag > 30s"}},
         },
-        headers=api.writer,
+        headers=api.admin,
     )
     assert created.status_code == 201, created.text
     assert created.json()["severity_definitions"] == {
@@ -52,12 +52,12 @@ def test_services_with_their_own_severity_wording(api: Api) -> None:
     bad = api.client.post(
         f"{V1}/services",
         json={"slug": "-bad-", "owner": "zed", "severity_definitions": {"SEV-9": "x"}},
-        headers=api.writer,
+        headers=api.admin,
     )
     assert bad.status_code == 400
     assert len(bad.json()["errors"]) == 3
     patched = api.client.patch(
-        f"{V1}/services/database", json={"owner": "alice"}, headers=api.writer
+        f"{V1}/services/database", json={"owner": "alice"}, headers=api.admin
     )
     assert patched.json()["owner"] == "alice"
     assert api.client.get(f"{V1}/services/nope", headers=api.reader).status_code == 404
@@ -155,14 +155,14 @@ def test_a_policy_posted_over_http_may_name_teams_and_webhooks_that_exist(
     engine.dispose()
     levels = [{"targets": ["team:dba"], "delay": "5m"}, {"targets": ["webhook:chatops"]}]
     created = api.client.post(
-        f"{V1}/escalation-policies", json={"name": "db", "levels": levels}, headers=api.writer
+        f"{V1}/escalation-policies", json={"name": "db", "levels": levels}, headers=api.admin
     )
     assert created.status_code == 201, created.text
     shown = api.client.get(f"{V1}/escalation-policies/db", headers=api.reader).json()
     assert [level["targets"] for level in shown["levels"]] == [["team:dba"], ["webhook:chatops"]]
     unknown = [{"targets": ["team:dbas", "webhook:chat"]}]
     bad = api.client.post(
-        f"{V1}/escalation-policies", json={"name": "db", "levels": unknown}, headers=api.writer
+        f"{V1}/escalation-policies", json={"name": "db", "levels": unknown}, headers=api.admin
     )
     assert bad.status_code == 400
     assert bad.json()["errors"] == [

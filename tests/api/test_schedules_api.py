@@ -126,7 +126,7 @@ def test_put_schedule_validates_like_the_file(api: Api) -> None:
                 }
             ],
         },
-        headers=api.writer,
+        headers=api.admin,
     )
     assert answer.status_code == 400
     assert answer.json()["errors"] == [
@@ -148,7 +148,7 @@ def test_put_schedule_validates_like_the_file(api: Api) -> None:
                 }
             ],
         },
-        headers=api.writer,
+        headers=api.admin,
     )
     assert ok.status_code == 201
 

@@ -74,6 +74,7 @@ def test_apply_records_every_kind_it_writes_as_the_file_and_its_hash(
         "team": [None, "platform"],
         "user": [None, "bob"],
         "position": [None, 1],
+        "role": [None, "responder"],
     }
     assert by_key[("service", "web")]["escalation_policy"] == [None, "web-oncall"]
     # Secrets say only that they were set.

@@ -38,6 +38,7 @@ def test_policies_from_the_file(cli: Cli, tmp_path: Path) -> None:
     assert cli.ok("policy", "list", "--json").json() == [
         {
             "name": "db-oncall",
+            "team": None,
             "repeat": 1,
             "levels": [
                 {"targets": ["schedule:db-primary"], "delay": "15m"},

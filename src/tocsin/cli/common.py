@@ -130,6 +130,9 @@ class State:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
     actor: str | None = None
+    # An API token to act with (--token, $TOCSIN_TOKEN): its user, its role and its team.
+    token: str | None = None
+    _token_user: str | None = None
     # Engines by URL. Closing disposes them (their connections close) but keeps them, so one used
     # again reconnects with its dialect set up and its compiled statements cached.
     engines: dict[str, Engine] = field(default_factory=dict)
@@ -165,8 +168,30 @@ class State:
 
         require_migrated(self.engine())
         with self.runtime().sessions() as session, session.begin():
-            audit.act_as(session, actor or Actor(self.who(), Via.CLI))
+            actor = actor or Actor(self.who(), Via.CLI)
+            if self.token is not None:
+                actor = self._act_with_token(session, actor)
+            audit.act_as(session, actor)
             yield session
+
+    def _act_with_token(self, session: Session, actor: Actor) -> Actor:
+        """Make the session act as the token's user, as far as the token allows; return the
+        actor the audit log names (the token's user, and the token)."""
+        from dataclasses import replace
+
+        from tocsin.core.access import VIEWER
+        from tocsin.store import access, tokens
+
+        token, scopes = tokens.authenticate_token(session, self.token)
+        team = access.slugs(session, [token.team_id])[0] if token.team_id is not None else None
+        principal = access.principal_of(session, token.user, token_team=team)
+        if not tokens.grants(scopes, tokens.Scope.WRITE):
+            principal = replace(principal, role=VIEWER, teams={})  # it reads, and changes nothing
+        access.act_for(session, principal)
+        detail = f"token {token.name!r}"
+        return Actor(
+            token.user.handle, actor.via, f"{actor.detail}, {detail}" if actor.detail else detail
+        )
 
     def close(self) -> None:
         """Close every database connection this invocation opened."""
@@ -181,13 +206,27 @@ class State:
         return self.clock.now()
 
     def who(self) -> str:
-        """Return who goes on the timeline: --as, $TOCSIN_ACTOR, else the login name."""
+        """Return who goes on the timeline: the token's user, --as, $TOCSIN_ACTOR, else the
+        login name."""
+        if self.token is not None:
+            return self._token_handle()
         if self.actor:
             return self.actor
         try:
             return getpass.getuser()
         except (KeyError, OSError):
             return "cli"
+
+    def _token_handle(self) -> str:
+        if self._token_user is None:
+            from tocsin.store import tokens
+            from tocsin.store.db import require_migrated
+
+            require_migrated(self.engine())
+            with self.runtime().sessions() as session:
+                token, _scopes = tokens.authenticate_token(session, self.token)
+                self._token_user = token.user.handle
+        return self._token_user
 
 
 def state(ctx: typer.Context) -> State:

@@ -93,7 +93,10 @@ def user_update(
     role: Annotated[str | None, typer.Option(help="viewer, responder or admin.")] = None,
     team: Annotated[
         list[str] | None,
-        typer.Option(help="A team the user is in (repeat it); the user leaves the others."),
+        typer.Option(
+            help="A team the user is in, SLUG or SLUG:admin for its administrator (repeat it);"
+            " the user leaves the others."
+        ),
     ] = None,
     no_teams: Annotated[bool, typer.Option("--no-teams", help="Leave every team.")] = False,
     forget_sso: Annotated[
@@ -290,6 +293,13 @@ def token_create(
             "user's role allows. Default: read, and write if the role allows."
         ),
     ] = None,
+    team: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SLUG",
+            help="Scope it to a team: it changes that team's objects only, never administers.",
+        ),
+    ] = None,
     as_json: bool = JsonOption,
 ) -> None:
     """Create an API token. Its secret is printed now and never again."""
@@ -299,7 +309,7 @@ def token_create(
     st = state(ctx)
     with st.session() as session:
         token, secret = tokens.create(
-            session, handle=user, name=name, scopes=scope or None, now=st.now()
+            session, handle=user, name=name, scopes=scope or None, team=team, now=st.now()
         )
         if as_json:
             print_json(TokenCreated(**TokenOut.of(token).model_dump(), token=secret))
@@ -325,8 +335,11 @@ def token_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         return
     table(
         None,
-        ["Id", "Name", "User", "Scopes", "Ends with", "Created", "Revoked"],
-        [[t.id, t.name, t.user, t.scopes, t.hint, t.created_at, t.revoked_at] for t in found],
+        ["Id", "Name", "User", "Scopes", "Team", "Ends with", "Created", "Revoked"],
+        [
+            [t.id, t.name, t.user, t.scopes, t.team, t.hint, t.created_at, t.revoked_at]
+            for t in found
+        ],
     )
 
 

@@ -189,10 +189,21 @@ def root(
             "--as", metavar="HANDLE", envvar="TOCSIN_ACTOR", help="Who you are on the timeline."
         ),
     ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            metavar="TOKEN",
+            envvar="TOCSIN_TOKEN",
+            help="Act as this API token's user, within what the token allows (a team token:"
+            " that team's objects only).",
+        ),
+    ] = None,
 ) -> None:
     """Tocsin: self-hosted incident response."""
     st = state(ctx)
     st.actor = as_
+    st.token = token or None
     ctx.call_on_close(st.close)
 
 
@@ -303,13 +314,19 @@ def apply(
     for change in plan.changes:
         out.print(change.line(show_secret=not dry_run), markup=False)
     warn(plan.warnings)
+    for line in plan.refused:
+        err.print(Text("refused: ", style="bold red") + Text(line))
     count = len(plan.changes)
+    refused = f"; {len(plan.refused)} refused (beyond the token's reach)" if plan.refused else ""
     if not count:
-        success(f"{file}: no changes")
+        success(f"{file}: no changes{refused}")
     elif dry_run:
-        success(f"Dry run of {file}: {count} change(s), none made")
+        success(f"Dry run of {file}: {count} change(s), none made{refused}")
     else:
-        success(f"Applied {file}: {count} change(s)")
+        success(f"Applied {file}: {count} change(s){refused}")
+    if plan.refused:
+        # What could be applied is; the exit status says the file was not applied whole.
+        raise typer.Exit(dict(EXIT_CODES)[PermissionDenied])
 
 
 @app.command("export")

@@ -25,10 +25,9 @@ from tocsin.engine import channels
 from tocsin.errors import TocsinError
 from tocsin.notify.slack_app import acted
 from tocsin.services import incidents, replies
-from tocsin.store import audit, contacts, inbound, links
+from tocsin.store import access, audit, contacts, inbound, links
 from tocsin.store.contacts import ContactType, Method
 from tocsin.store.models import Incident, User
-from tocsin.store.users import UserRole
 
 TELEGRAM = "telegram"
 LINK_HELP = (
@@ -57,7 +56,15 @@ def _acting(session: Session, provider: str, external_id: str) -> User | None:
     user = links.linked_user(session, provider, external_id)
     if user is not None:
         audit.act_as(session, Actor(user.handle, Via.CHAT, provider))
+        access.act_for(session, access.principal_of(session, user))
     return user
+
+
+def _viewer(session: Session, user: User) -> bool:
+    """Return True if `user` responds to nothing: a viewer in no team (the session checks the
+    incident's team when the change is written)."""
+    principal = access.principal_in(session) or access.principal_of(session, user)
+    return not principal.may_respond_somewhere()
 
 
 def telegram_update(session: Session, update: dict[str, Any], *, now: datetime) -> BotAnswer:
@@ -153,7 +160,7 @@ def _button(session: Session, query: dict[str, Any], now: datetime) -> BotAnswer
     if user is None:
         return BotAnswer(toast(LINK_HELP, alert=True))
     # A client can send any callback data: the button's verb is checked against the role.
-    if user.role == UserRole.VIEWER:
+    if _viewer(session, user):
         return BotAnswer(
             toast(f"{user.handle} is a viewer in Tocsin and cannot act on incidents.", alert=True)
         )
@@ -184,7 +191,7 @@ def act(
     """Acknowledge ("ack"), resolve or escalate an incident as `user` from a chat; return what
     to say, and whether it was done (False: refused, nothing changed)."""
     ref = incident_ref(incident.number)
-    if user.role == UserRole.VIEWER:
+    if _viewer(session, user):
         return f"{user.handle} is a viewer in Tocsin and cannot act on incidents.", False
     try:
         if verb == "ack":
@@ -325,7 +332,7 @@ def slack_command(
         kind = "ack" if verb.startswith("ack") else verb
         return act(session, incident, user, kind, via="Slack", now=now, summary=summary)[0]
     if verb in ("declare", "status", "update", "ic", "page"):
-        if user.role == UserRole.VIEWER:
+        if _viewer(session, user):
             return f"{user.handle} is a viewer in Tocsin and cannot change incidents."
         try:
             return _change(session, user, verb, words[1:], now, channel)
@@ -467,7 +474,7 @@ def declare_form(session: Session, *, slack_user: str) -> dict[str, Any] | str:
     user = _acting(session, SLACK, slack_user)
     if user is None:
         return SLACK_LINK_HELP
-    if user.role == UserRole.VIEWER:
+    if _viewer(session, user):
         return f"{user.handle} is a viewer in Tocsin and cannot declare incidents."
 
     def option(text: str) -> dict[str, Any]:
@@ -532,7 +539,7 @@ def slack_view(session: Session, payload: dict[str, Any], *, now: datetime) -> d
     if payload.get("type") != "view_submission" or view.get("callback_id") != DECLARE_VIEW:
         return {}
     user = _acting(session, SLACK, str(_dict(payload.get("user")).get("id") or ""))
-    if user is None or user.role == UserRole.VIEWER:
+    if user is None or _viewer(session, user):
         return {"response_action": "errors", "errors": {"title": SLACK_LINK_HELP[:150]}}
     values = _dict(_dict(view.get("state")).get("values"))
     # The same submission twice (Slack trying again) declares once; a form corrected after

@@ -30,11 +30,13 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from tocsin.config import Config
+from tocsin.core.access import Need
 from tocsin.errors import InvalidInput
 from tocsin.services import users as people
 from tocsin.services.config import CHECK_ORDER, SECTIONS
 from tocsin.services.config.base import Change, Context, Plan
 from tocsin.services.config.escalation_policies import policy_problems, put_policy, stored_targets
+from tocsin.store import access
 
 __all__ = [
     "Change",
@@ -50,11 +52,60 @@ __all__ = [
 
 def validate(session: Session, config: Config, *, prune: bool = False) -> list[str]:
     """Return every problem the file has against itself and the database."""
-    return _problems(Context(session, config, SECTIONS, prune=prune))
+    context = Context(session, config, SECTIONS, prune=prune)
+    _reach(context)
+    return _problems(context)
+
+
+def _reach(context: Context) -> list[str]:
+    """Leave out what the session's principal may not change; return why, one line each.
+
+    An administrator (without a team token) reaches everything. Anyone else applies only the
+    services, schedules and escalation policies of the teams they administer, and --prune
+    deletes only rows of those teams.
+    """
+    principal = access.principal_in(context.session)
+    if principal is None or principal.unrestricted:
+        return []
+    refused = []
+    for section in SECTIONS:
+        if not context.written(section.name):
+            continue
+        stored = set(section.stored(context.session))
+        if not section.owned:
+            listed = section.listed(context.spec)
+            context.skipped[section.name] = set(listed)
+            context.kept[section.name] = stored
+            refused += [
+                f"{context.config.path}: {section.name}: @{principal.handle} may not change "
+                f"{section.kind} {name!r}: only administrators change {section.name}"
+                for name in listed
+            ]
+            continue
+        in_file, in_store = section.owners(context)
+        for name, team in in_store.items():
+            if not principal.may(Need.MANAGE, [team]):
+                context.kept.setdefault(section.name, set()).add(name)
+        for name, team in in_file.items():
+            owners = [team, *([in_store[name]] if name in in_store else [])]
+            if not principal.may(Need.MANAGE, owners):
+                context.skipped.setdefault(section.name, set()).add(name)
+                if name in stored:
+                    context.kept.setdefault(section.name, set()).add(name)
+                refused.append(
+                    f"{context.config.path}: {section.name}: "
+                    + principal.refusal(section.kind, name, owners, Need.MANAGE)
+                )
+    return refused
 
 
 def _problems(context: Context) -> list[str]:
-    checked = [context.section(name) for name in CHECK_ORDER]
+    # A section left out whole (beyond the principal's reach) is not checked either.
+    checked = [
+        context.section(name)
+        for name in CHECK_ORDER
+        if context.section(name).owned or name not in context.skipped
+    ]
     problems = [problem for section in checked for problem in section.duplicates(context)]
     problems += [problem for section in checked for problem in section.validate(context)]
     if context.prune:
@@ -67,7 +118,8 @@ def _prune_problems(context: Context) -> list[str]:
     problems = []
     for section in reversed(SECTIONS):
         if context.written(section.name):
-            problems += section.refusals(context, set(section.listed(context.spec)))
+            keep = set(section.listed(context.spec)) | context.keeps(section.name)
+            problems += section.refusals(context, keep)
     return problems + _dangling_problems(context)
 
 
@@ -78,7 +130,9 @@ def _dangling_problems(context: Context) -> list[str]:
     from a service it does not describe (the foreign key would quietly set it to none).
     """
     gone = {
-        section.name: set(section.stored(context.session)) - set(section.listed(context.spec))
+        section.name: set(section.stored(context.session))
+        - set(section.listed(context.spec))
+        - context.keeps(section.name)
         for section in SECTIONS
         if context.written(section.name) and not section.kept_when_named
     }
@@ -109,18 +163,24 @@ def apply(
 ) -> Plan:
     """Create or update what the file describes (and with `prune`, delete what it does not)."""
     context = Context(session, config, SECTIONS, prune=prune, actor=actor)
+    refused = _reach(context)
     problems = _problems(context)
     if problems:
         raise InvalidInput.of(problems)
-    plan = Plan()
+    plan = Plan(refused=refused)
     admins = people.enabled_admins(session)
-    for section in SECTIONS:
+    # A section beyond the principal's reach is left out whole.
+    reached = [s for s in SECTIONS if s.owned or s.name not in context.skipped]
+    for section in reached:
         plan.changes += section.apply(context, now=now)
+    for section in reached:
+        plan.changes += section.finish(context, plan.changes)
     if prune:
         # Backwards, so that what a section names is deleted after it.
-        for section in reversed(SECTIONS):
+        for section in reversed(reached):
             if context.written(section.name):
-                section.prune(context, set(section.listed(config.spec)), plan)
+                keep = set(section.listed(config.spec)) | context.keeps(section.name)
+                section.prune(context, keep, plan)
                 session.flush()
     session.flush()
     if admins and not people.enabled_admins(session):

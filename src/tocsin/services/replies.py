@@ -19,11 +19,10 @@ from tocsin.core.incident import IncidentStatus, incident_ref
 from tocsin.engine import outbox
 from tocsin.errors import TocsinError
 from tocsin.services import incidents
-from tocsin.store import inbound
+from tocsin.store import access, inbound
 from tocsin.store.contacts import PHONE_TYPES, ContactType
 from tocsin.store.models import ContactMethod, Incident, Notification, User
 from tocsin.store.notifications import NotificationStatus as Status
-from tocsin.store.users import UserRole
 
 HELP = "Reply ACK 12 to acknowledge INC-12, or RES 12 to resolve it."
 _COMMAND = re.compile(
@@ -56,7 +55,8 @@ def sms_reply(session: Session, *, from_number: str, body: str, now: datetime) -
             "This number belongs to more than one person in Tocsin and none was paged on it:"
             " act from the web page or the one-click link."
         )
-    if user.role == UserRole.VIEWER:
+    access.act_for(session, principal := access.principal_of(session, user))
+    if not principal.may_respond_somewhere():
         return f"{user.handle} is a viewer in Tocsin and cannot act on incidents."
     found = _COMMAND.fullmatch(body)
     if found is None:
@@ -211,7 +211,8 @@ def keypress(
         return Spoken("Tocsin does not know this call any more. Goodbye.")
     if user.disabled_at is not None:
         return Spoken(f"{user.handle} is disabled in Tocsin and cannot act on incidents. Goodbye.")
-    if user.role == UserRole.VIEWER:
+    access.act_for(session, principal := access.principal_of(session, user))
+    if not principal.may_respond_somewhere():
         return Spoken(f"{user.handle} is a viewer in Tocsin and cannot act on incidents. Goodbye.")
     action = phone.KEYS.get(digits.strip()[:1])
     if action is None:

@@ -15,6 +15,7 @@ from tocsin.config import LayerSpec, OverrideSpec, RestrictionSpec, ScheduleSpec
 from tocsin.core import schedule as sched
 from tocsin.errors import InvalidInput
 from tocsin.store import schedules as store
+from tocsin.store import teams
 from tocsin.store.models import Schedule, User
 from tocsin.store.schedules import ConfigOverride, LayerRow
 
@@ -24,6 +25,7 @@ def to_spec(schedule: Schedule, *, overrides: bool = True) -> ScheduleSpec:
     return ScheduleSpec(
         name=schedule.name,
         time_zone=schedule.time_zone,
+        team=schedule_team(schedule),
         description=schedule.description,
         layers=[
             LayerSpec(
@@ -49,6 +51,11 @@ def to_spec(schedule: Schedule, *, overrides: bool = True) -> ScheduleSpec:
     )
 
 
+def schedule_team(schedule: Schedule) -> str | None:
+    """Return the slug of the team that owns `schedule`, if one does."""
+    return schedule.team.slug if schedule.team is not None else None
+
+
 def check_spec(session: Session, spec: ScheduleSpec) -> sched.Schedule:
     """Return the core schedule of `spec`, or raise InvalidInput listing every problem."""
     known_users = set(session.scalars(select(User.handle)))
@@ -58,14 +65,20 @@ def check_spec(session: Session, spec: ScheduleSpec) -> sched.Schedule:
     return built
 
 
-def put(session: Session, spec: ScheduleSpec, *, actor: str, now: datetime) -> str | None:
+def put(
+    session: Session, spec: ScheduleSpec, *, actor: str, now: datetime, own: bool = True
+) -> str | None:
     """Create or update a schedule from `spec`; return "create/update schedule X", or None.
 
     The overrides in `spec` replace the schedule's config-sourced overrides; overrides added by
-    people (CLI, API, web) are kept.
+    people (CLI, API, web) are kept. With `own`, the schedule belongs to `spec.team` (which
+    must exist); `tocsin apply` sets owners once the file's teams exist (`set_team`).
     """
     core = check_spec(session, spec)
-    return store.save(
+    team_id = None
+    if own and spec.team is not None:
+        team_id = teams.get_by_slug(session, spec.team).id
+    change = store.save(
         session,
         name=spec.name,
         time_zone=spec.time_zone,
@@ -78,6 +91,25 @@ def put(session: Session, spec: ScheduleSpec, *, actor: str, now: datetime) -> s
         actor=actor,
         now=now,
     )
+    if own and set_team(session, spec.name, team_id) and not (change or "").startswith("create"):
+        change = with_field(change, f"update schedule {spec.name}", "team")
+    return change
+
+
+def with_field(change: str | None, update: str, field: str) -> str:
+    """Return the change line `change` (or `update`, if None) naming `field` as changed too."""
+    line = change or update
+    return f"{line[:-1]}, {field})" if line.endswith(")") else f"{line} ({field})"
+
+
+def set_team(session: Session, name: str, team_id: int | None) -> bool:
+    """Make team `team_id` (None: no team) the owner of schedule `name`; return if it changed."""
+    schedule = store.get_by_name(session, name)
+    if schedule.team_id == team_id:
+        return False
+    schedule.team_id = team_id
+    session.flush()
+    return True
 
 
 def _layer_row(layer: LayerSpec) -> LayerRow:

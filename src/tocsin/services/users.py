@@ -16,8 +16,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tocsin.core.access import ADMIN, parse_team_role
 from tocsin.errors import InvalidInput
-from tocsin.store import teams, tokens, users, web_sessions
+from tocsin.store import access, teams, tokens, users, web_sessions
 from tocsin.store.models import ApiToken, Team, TeamMember, User
 from tocsin.store.users import UserRole
 
@@ -81,42 +82,54 @@ def reset_password(session: Session, handle: str) -> tuple[User, str]:
     return user, password
 
 
-def set_teams(session: Session, handle: str, slugs: list[str]) -> list[str]:
-    """Make the user a member of exactly the teams `slugs`; return what changed, as lines."""
+def set_teams(session: Session, handle: str, entries: list[str]) -> list[str]:
+    """Make the user a member of exactly the teams `entries` name; return what changed, as
+    lines. An entry is "SLUG" (a responder of the team) or "SLUG:admin" (its administrator)."""
     user = users.get_by_handle(session, handle)
-    found = {slug: teams.find(session, slug) for slug in dict.fromkeys(slugs)}
-    unknown = [slug for slug, team in found.items() if team is None]
-    if unknown:
-        raise InvalidInput.of(f"unknown team {slug!r}" for slug in unknown)
-    wanted = {team.id: team for team in found.values() if team is not None}
+    wanted_roles: dict[str, str] = {}
+    problems = []
+    for entry in entries:
+        try:
+            slug, role = parse_team_role(entry)
+        except ValueError as exc:
+            problems.append(str(exc))
+            continue
+        if wanted_roles.get(slug) != ADMIN:
+            wanted_roles[slug] = role
+    found = {slug: teams.find(session, slug) for slug in wanted_roles}
+    problems += [f"unknown team {slug!r}" for slug, team in found.items() if team is None]
+    if problems:
+        raise InvalidInput.of(problems)
+    wanted = {team.id: (team, wanted_roles[slug]) for slug, team in found.items() if team}
     changes: list[str] = []
     for member in list(session.scalars(select(TeamMember).where(TeamMember.user_id == user.id))):
+        team = session.get(Team, member.team_id)
+        slug = team.slug if team else str(member.team_id)
         if member.team_id not in wanted:
-            team = session.get(Team, member.team_id)
             session.delete(member)
-            changes.append(f"left {team.slug if team else member.team_id}")
+            changes.append(f"left {slug}")
+        elif member.role != wanted[member.team_id][1]:
+            member.role = wanted[member.team_id][1]
+            changes.append(f"{member.role} of {slug}")
     session.flush()
     current = set(session.scalars(select(TeamMember.team_id).where(TeamMember.user_id == user.id)))
-    for team_id, team in wanted.items():
+    for team_id, (team, role) in wanted.items():
         if team_id not in current:
             last = session.scalar(
                 select(func.max(TeamMember.position)).where(TeamMember.team_id == team_id)
             )
-            session.add(TeamMember(team_id=team_id, user_id=user.id, position=(last or 0) + 1))
-            changes.append(f"joined {team.slug}")
+            session.add(
+                TeamMember(team_id=team_id, user_id=user.id, position=(last or 0) + 1, role=role)
+            )
+            changes.append(f"joined {team.slug}" + (" as admin" if role == ADMIN else ""))
     session.flush()
     return changes
 
 
 def teams_of(session: Session, user: User) -> list[str]:
-    """Return the slugs of the user's teams, sorted."""
-    return sorted(
-        session.scalars(
-            select(Team.slug)
-            .join(TeamMember, TeamMember.team_id == Team.id)
-            .where(TeamMember.user_id == user.id)
-        )
-    )
+    """Return the user's teams as `set_teams` takes them ("SLUG", "SLUG:admin"), sorted."""
+    roles = access.team_roles(session, user.id)
+    return [slug + (":admin" if roles[slug] == ADMIN else "") for slug in sorted(roles)]
 
 
 def tokens_of(session: Session, user: User) -> list[ApiToken]:

@@ -384,6 +384,33 @@ for _model in AUDITED:
     event.listen(_model, "after_delete", _deleted_in_flush)
 
 
+@dataclass(frozen=True)
+class Noted:
+    """One object the transaction created, changed or deleted, as the audit log sees it."""
+
+    action: Action
+    obj: Any
+    kind: str
+    key: str
+    before: dict[str, Any]  # every column of a deleted row, the changed columns of a changed one
+
+
+def noted(session: Session) -> list[Noted]:
+    """Return what the transaction changed so far, as its entries will say (flushed first).
+
+    A change that set only bookkeeping columns (last use, sync times) is not listed, nor a row
+    made and unmade in the transaction.
+    """
+    session.flush()
+    found = []
+    for change in session.info.get(_PENDING, {}).values():
+        if change.unmade or (change.action is Action.CHANGED and not change.before):
+            continue
+        key = change.key if change.key is not None else change.spec.key(session, change.obj)
+        found.append(Noted(change.action, change.obj, change.spec.kind, key, dict(change.before)))
+    return found
+
+
 @event.listens_for(Session, "before_commit")
 def _write(session: Session) -> None:
     """Turn the transaction's noted changes into entries, committed with them."""

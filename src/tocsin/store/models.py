@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -104,8 +105,11 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # A token scoped to a team acts on that team's objects only; it goes with its team.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
 
     user: Mapped[User] = relationship(lazy="joined")
+    team: Mapped[Team | None] = relationship(viewonly=True)
 
 
 class SeverityLevel(Base):
@@ -169,6 +173,7 @@ class Service(Base):
     created_at: Mapped[datetime]
 
     owner: Mapped[User | None] = relationship(lazy="joined")
+    team: Mapped[Team | None] = relationship(viewonly=True)
 
 
 class Incident(Base):
@@ -316,7 +321,13 @@ class Schedule(Base):
     slack_user_group: Mapped[str | None] = mapped_column(String(40))
     slack_members: Mapped[list[str] | None] = mapped_column(JSON)
     slack_sync_at: Mapped[datetime | None] = mapped_column(index=True)
+    # The team whose administrators manage it (and whose responders add overrides), if any.
+    # A team names its schedule too: this key is the one of the pair added after both tables.
+    team_id: Mapped[int | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="SET NULL", use_alter=True)
+    )
 
+    team: Mapped[Team | None] = relationship(viewonly=True, foreign_keys=[team_id])
     layers: Mapped[list[ScheduleLayer]] = relationship(
         order_by="ScheduleLayer.position", cascade="all, delete-orphan", lazy="selectin"
     )
@@ -593,8 +604,12 @@ class EscalationPolicy(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     repeat: Mapped[int] = mapped_column(default=0)
     levels: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # The team whose administrators manage it, if any.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+    team: Mapped[Team | None] = relationship(viewonly=True)
 
 
 class Escalation(Base):
@@ -740,7 +755,7 @@ class Team(Base):
     schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]
 
-    schedule: Mapped[Schedule | None] = relationship(lazy="joined")
+    schedule: Mapped[Schedule | None] = relationship(lazy="joined", foreign_keys=[schedule_id])
     members: Mapped[list[TeamMember]] = relationship(
         order_by="TeamMember.position", cascade="all, delete-orphan", lazy="selectin"
     )
@@ -750,6 +765,7 @@ class TeamMember(Base):
     """A user in a team, in the order the config file lists them."""
 
     __tablename__ = "team_members"
+    __table_args__ = (CheckConstraint("role IN ('responder', 'admin')", name="team_role"),)
 
     team_id: Mapped[int] = mapped_column(
         ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
@@ -758,6 +774,8 @@ class TeamMember(Base):
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     position: Mapped[int] = mapped_column(default=0)
+    # "responder": acts on the team's incidents; "admin": also manages what the team owns.
+    role: Mapped[str] = mapped_column(String(20), default="responder", server_default="responder")
 
     user: Mapped[User] = relationship(lazy="joined")
 

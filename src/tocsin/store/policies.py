@@ -32,7 +32,12 @@ def to_core(policy: EscalationPolicy) -> core.Policy:
 
 def policy_json(policy: EscalationPolicy) -> dict[str, Any]:
     """Return a policy in the config file's shape."""
-    return {"name": policy.name, "repeat": policy.repeat, "levels": list(policy.levels)}
+    return {
+        "name": policy.name,
+        "team": policy.team.slug if policy.team is not None else None,
+        "repeat": policy.repeat,
+        "levels": list(policy.levels),
+    }
 
 
 def policy_for(session: Session, incident: Incident) -> EscalationPolicy | None:

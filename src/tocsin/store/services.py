@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.errors import Conflict, InvalidInput, NotFound
 from tocsin.store import severities, users
-from tocsin.store.models import Service
+from tocsin.store.models import Service, Team
 
 
 class _Unset:
@@ -116,6 +116,14 @@ def list_(session: Session) -> list[Service]:
     return list(session.scalars(select(Service).order_by(Service.slug)))
 
 
+def _team_id(session: Session, slug: str | None) -> tuple[int | None, list[str]]:
+    """Return the id of team `slug` (None for none), or the problem of an unknown one."""
+    if not slug:
+        return None, []
+    team_id = session.scalar(select(Team.id).where(Team.slug == slug))
+    return team_id, [] if team_id is not None else [f"team: unknown team {slug!r}"]
+
+
 def create(
     session: Session,
     *,
@@ -128,9 +136,10 @@ def create(
     severity_label: str = "severity",
     incident_commander: str | None = None,
     escalation_policy: str | None = None,
+    team: str | None = None,
     now: datetime,
 ) -> Service:
-    """Create a service; the slug must be new and the owner a known user."""
+    """Create a service; the slug must be new, the owner a known user and the team known."""
     problems: list[str] = validate_routing(
         session, alert_rules=alert_rules, incident_commander=incident_commander
     )
@@ -145,6 +154,8 @@ def create(
         owner_user = users.find(session, owner)
         if owner_user is None:
             problems.append(f"owner: unknown user {owner!r}")
+    team_id, problem = _team_id(session, team)
+    problems += problem
     if problems:
         raise InvalidInput.of(problems)
     if find(session, slug) is not None:
@@ -159,6 +170,7 @@ def create(
         severity_label=severity_label or "severity",
         incident_commander=incident_commander or None,
         escalation_policy_id=_policy_id(session, escalation_policy),
+        team_id=team_id,
         created_at=now,
     )
     session.add(service)
@@ -178,6 +190,7 @@ def update(
     severity_label: str | None = None,
     incident_commander: str | _Unset | None = UNSET,
     escalation_policy: str | _Unset | None = UNSET,
+    team: str | _Unset | None = UNSET,
 ) -> list[str]:
     """Change the given fields of `service`; return the names of the fields that changed."""
     problems = validate_definitions(session, severity_definitions or {})
@@ -193,9 +206,14 @@ def update(
             problems.append(f"owner: unknown user {owner!r}")
     if name is not None and not name.strip():
         problems.append("name must not be empty")
+    team_id, problem = _team_id(session, None if isinstance(team, _Unset) else team)
+    problems += problem
     if problems:
         raise InvalidInput.of(problems)
     changed: list[str] = []
+    if not isinstance(team, _Unset) and service.team_id != team_id:
+        service.team_id = team_id
+        changed.append("team")
     if name is not None and service.name != name.strip():
         service.name = name.strip()
         changed.append("name")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -35,6 +36,11 @@ def member_handles(team: Team) -> list[str]:
     return [member.user.handle for member in team.members]
 
 
+def admin_handles(team: Team) -> list[str]:
+    """Return the handles of the team's administrators, in the members' order."""
+    return [member.user.handle for member in team.members if member.role == "admin"]
+
+
 def schedule_name(team: Team) -> str | None:
     """Return the name of the schedule whose on-call answers for the team, if it has one."""
     return team.schedule.name if team.schedule is not None else None
@@ -46,12 +52,14 @@ def create(
     slug: str,
     name: str | None = None,
     members: list[str],
+    admins: Sequence[str] = (),
     schedule: str | None = None,
     now: datetime,
 ) -> Team:
-    """Create a team of known users (handles, in order), answered for by a known schedule."""
+    """Create a team of known users (handles, in order), answered for by a known schedule;
+    the members in `admins` administer it."""
     team = Team(slug=slug, name=(name or slug).strip(), created_at=now)
-    team.members = _members(session, members)
+    team.members = _members(session, members, admins)
     team.schedule = _schedule(session, schedule)
     session.add(team)
     session.flush()
@@ -59,10 +67,16 @@ def create(
 
 
 def update(
-    session: Session, team: Team, *, name: str, members: list[str], schedule: str | None = None
+    session: Session,
+    team: Team,
+    *,
+    name: str,
+    members: list[str],
+    admins: Sequence[str] = (),
+    schedule: str | None = None,
 ) -> list[str]:
-    """Make the team's name, members and schedule these; return the names of the fields that
-    changed."""
+    """Make the team's name, members, administrators and schedule these; return the names of
+    the fields that changed."""
     changed = []
     if team.name != name.strip():
         team.name = name.strip()
@@ -75,8 +89,13 @@ def update(
         # clearing first lets a user move position without a duplicate key on the way.
         team.members.clear()
         session.flush()
-        team.members = _members(session, members)
+        team.members = _members(session, members, admins)
         changed.append("members")
+    wanted = {h.lstrip("@") for h in admins}
+    if set(admin_handles(team)) != wanted:
+        for member in team.members:
+            member.role = "admin" if member.user.handle in wanted else "responder"
+        changed.append("admins")
     session.flush()
     return changed
 
@@ -85,8 +104,13 @@ def _schedule(session: Session, name: str | None) -> Schedule | None:
     return schedules.get_by_name(session, name) if name is not None else None
 
 
-def _members(session: Session, handles: list[str]) -> list[TeamMember]:
+def _members(session: Session, handles: list[str], admins: Sequence[str]) -> list[TeamMember]:
+    wanted = {h.lstrip("@") for h in admins}
     return [
-        TeamMember(user=users.get_by_handle(session, handle), position=i)
+        TeamMember(
+            user=users.get_by_handle(session, handle),
+            position=i,
+            role="admin" if handle.lstrip("@") in wanted else "responder",
+        )
         for i, handle in enumerate(handles)
     ]

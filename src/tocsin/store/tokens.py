@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from tocsin.store import users
-from tocsin.store.models import ApiToken, User
+from tocsin.store.models import ApiToken, Team, TeamMember, User
 from tocsin.store.users import UserRole
 
 PREFIX = "tsn_"
@@ -88,6 +88,24 @@ def parse_scopes(values: list[str] | str) -> list[str]:
     return scopes
 
 
+def reach(session: Session, user: User, *, team_id: int | None = None) -> str:
+    """Return the role whose scopes cap `user`'s tokens (of team `team_id`, if scoped).
+
+    A viewer with a role in a team writes there (the session checks where), so their tokens
+    may write too; a token scoped to a team never administers people or tokens.
+    """
+    role = user.role
+    if role == UserRole.VIEWER:
+        query = select(TeamMember.team_id).where(TeamMember.user_id == user.id)
+        if team_id is not None:
+            query = query.where(TeamMember.team_id == team_id)
+        if session.scalar(query.limit(1)) is not None:
+            role = UserRole.RESPONDER
+    if team_id is not None and role == UserRole.ADMIN:
+        role = UserRole.RESPONDER
+    return role
+
+
 def default_scopes(role: str) -> list[str]:
     """Return the scopes of a token created without any: read, and write if the role allows."""
     return [s.value for s in (Scope.READ, Scope.WRITE) if s in allowed_scopes(role)]
@@ -99,22 +117,37 @@ def create(
     handle: str,
     name: str,
     scopes: list[str] | str | None = None,
+    team: str | None = None,
     now: datetime,
 ) -> tuple[ApiToken, str]:
     """Create a token for user `handle`; return it and its secret, which is shown only now.
 
     Without `scopes` the token reads, and writes if the user's role allows; scopes beyond the
-    role are refused rather than quietly dropped.
+    role are refused rather than quietly dropped. With `team` it acts on that team's objects
+    only, and its user must be in the team (or an administrator).
     """
     user = users.get_by_handle(session, handle)
-    parsed = parse_scopes(default_scopes(user.role) if scopes is None else scopes)
     problems = []
-    beyond = [s for s in parsed if s not in allowed_scopes(user.role)]
+    team_id = None
+    if team is not None:
+        found = session.scalar(select(Team).where(Team.slug == team))
+        if found is None:
+            problems.append(f"unknown team {team!r}")
+        else:
+            team_id = found.id
+            member = session.get(TeamMember, (found.id, user.id))
+            if member is None and user.role != UserRole.ADMIN:
+                problems.append(f"@{user.handle} is not in team {team!r}")
+    role = reach(session, user, team_id=team_id)
+    parsed = parse_scopes(default_scopes(role) if scopes is None else scopes)
+    beyond = [s for s in parsed if s not in allowed_scopes(role)]
     if beyond:
-        most = ", ".join(s.value for s in Scope if s in allowed_scopes(user.role)) or "none"
+        most = ", ".join(s.value for s in Scope if s in allowed_scopes(role)) or "none"
+        whose = f"@{user.handle}'s role {role!r}"
+        if team_id is not None:
+            whose = f"a token of team {team!r} for @{user.handle}"
         problems.append(
-            f"scope {', '.join(beyond)} is beyond what @{user.handle}'s role {user.role!r} "
-            f"allows (at most: {most})"
+            f"scope {', '.join(beyond)} is beyond what {whose} allows (at most: {most})"
         )
     if not name.strip():
         problems.append("token name must not be empty")
@@ -127,6 +160,7 @@ def create(
         secret_hash=hash_secret(secret),
         hint=secret[-4:],
         scopes=parsed,
+        team_id=team_id,
         created_at=now,
     )
     session.add(token)
@@ -156,7 +190,9 @@ def authenticate_token(session: Session, secret: str | None) -> tuple[ApiToken, 
         raise Unauthenticated(f"API token {token.name!r} was revoked")
     if token.user.disabled_at is not None:
         raise Unauthenticated(f"API token {token.name!r} belongs to a disabled user")
-    return token, effective_scopes(list(token.scopes), token.user.role)
+    return token, effective_scopes(
+        list(token.scopes), reach(session, token.user, team_id=token.team_id)
+    )
 
 
 def grants(scopes: list[str], needed: Scope) -> bool:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from tocsin.errors import Conflict, NotFound, TocsinError
 from tocsin.http.deps import NowDep, SessionDep
 from tocsin.services import users as people
-from tocsin.store import teams, users
+from tocsin.store import access, teams, users
 from tocsin.store.users import UserRole
 from tocsin.web import auth
 from tocsin.web.auth import Login, LoginDep
@@ -79,7 +79,7 @@ def _user_context(
     user = users.get_by_handle(session, handle)
     return {
         "person": user,
-        "member_of": set(people.teams_of(session, user)),
+        "member_of": access.team_roles(session, user.id),
         "teams": teams.list_(session),
         "tokens": people.tokens_of(session, user),
         "roles": list(UserRole),
@@ -141,7 +141,12 @@ async def edit_user(handle: str, request: Request, login: LoginDep) -> Response:
     form = await request.form()
     await auth.form(request, login)
     data = {k: v.strip() for k, v in form.items() if isinstance(v, str)}
-    chosen = [v for v in form.getlist("team") if isinstance(v, str)]
+    # One select per team, named "team:SLUG": not in it (""), responder or admin.
+    chosen = [
+        f"{key.removeprefix('team:')}:{value}"
+        for key, value in data.items()
+        if key.startswith("team:") and value
+    ]
 
     def work(session: Session) -> Response:
         try:

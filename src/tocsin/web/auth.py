@@ -8,16 +8,18 @@ login form, which has no session yet, uses a double-submit cookie instead.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
 
+from tocsin.core.access import Need, Principal
 from tocsin.core.audit import Actor, Via
 from tocsin.errors import PermissionDenied, TocsinError
 from tocsin.http.deps import NowDep, ReadSessionDep, SessionDep
-from tocsin.store import audit, web_sessions
+from tocsin.store import access, audit, web_sessions
 from tocsin.store.db import transaction
 from tocsin.store.models import User, WebSession
 from tocsin.store.users import UserRole
@@ -44,6 +46,7 @@ class Login:
 
     user: User
     session: WebSession
+    principal: Principal
 
     @property
     def csrf(self) -> str:
@@ -64,6 +67,28 @@ class Login:
         """Return True if this user's role includes `role`."""
         return RANKS.get(UserRole(self.user.role), 0) >= RANKS[role]
 
+    @property
+    def responds(self) -> bool:
+        """True if this user responds to something: a responder, or in a team."""
+        return self.principal.may_respond_somewhere()
+
+    def may(self, need: Need, owners: Iterable[str | None]) -> bool:
+        """Return whether this user may do `need` to an object of teams `owners`."""
+        return self.principal.may(need, owners)
+
+    def responds_to(self, owners: Iterable[str | None]) -> bool:
+        """Return whether this user may respond to an object of teams `owners` (in templates)."""
+        return self.principal.may(Need.RESPOND, owners)
+
+    def need_to_respond(self, doing: str) -> None:
+        """Raise PermissionDenied unless the user responds to something (the session checks
+        the object itself when the change is written)."""
+        if not self.responds:
+            raise PermissionDenied(
+                f"@{self.user.handle} is a {self.user.role} in no team and cannot {doing}; "
+                "that needs the responder role, or a role in the team"
+            )
+
     def need(self, role: UserRole, doing: str) -> None:
         """Raise PermissionDenied unless the user may act as `role`."""
         if not self.can(role):
@@ -81,15 +106,17 @@ def current(request: Request, session: ReadSessionDep, writer: SessionDep, now: 
     the idle deadline, is a short transaction of its own.
     """
     row = web_sessions.authenticate(session, request.cookies.get(COOKIE), now=now)
+    principal = access.principal_of(session, row.user) if row is not None else None
     session.commit()
-    if row is None:
+    if row is None or principal is None:
         raise LoginRequired("please log in")
     if web_sessions.touch_due(row, now=now):
         with transaction(request.app.state.sessions) as writing:
             web_sessions.touch(writing, row.id, now=now)
-    login = Login(row.user, row)
+    login = Login(row.user, row, principal)
     request.state.login = login
     audit.act_as(writer, login.audit_actor)  # the request's write session, if it writes
+    access.act_for(writer, login.principal)
     return login
 
 

@@ -46,6 +46,7 @@ from tocsin.schemas import ServiceOut
 from tocsin.services import actions, alerts, incidents, postmortems
 from tocsin.services import audit as audit_log
 from tocsin.store import (
+    access,
     audit,
     integrations,
     live,
@@ -136,6 +137,7 @@ async def in_thread(request: Request, work: Callable[[Session], Response]) -> Re
         with request.app.state.sessions() as session:
             if isinstance(login, auth.Login):
                 audit.act_as(session, login.audit_actor)
+                access.act_for(session, login.principal)
             return work(session)
 
     return await run_in_threadpool(run)
@@ -387,6 +389,7 @@ def _incident_context(
     attached = alerts.for_incident(session, incident, limit=ALERTS_PAGE, cursor=alerts_after)
     return _timeline(session, incident, kind, before) | {
         "incident": incident,
+        "owners": access.incident_teams(session, [incident.id])[incident.id],
         "ref": incident_ref(incident.number),
         "kinds": list(TIMELINE_KINDS),
         "roles": roles,
@@ -453,7 +456,7 @@ def _declare_context(
 async def declare(request: Request, now: NowDep, login: LoginDep) -> Response:
     """Declare an incident from the form."""
     data = await auth.form(request, login)
-    login.need(UserRole.RESPONDER, "declare incidents")
+    login.need_to_respond("declare incidents")
     return await in_thread(request, lambda session: _declare(request, session, now, login, data))
 
 
@@ -679,7 +682,7 @@ async def incident_action(
         raise NotFound(f"no such incident action {action!r}")
     data = await auth.form(request, login)
     _run, doing = ACTIONS[action]
-    login.need(UserRole.RESPONDER, doing)
+    login.need_to_respond(doing)
     return await in_thread(
         request, lambda session: _incident_action(request, session, now, login, ref, action, data)
     )
@@ -841,6 +844,7 @@ def _schedule_context(
     end = start + timedelta(days=7)
     return {
         "schedule": schedule,
+        "owners": [schedule.team.slug if schedule.team is not None else None],
         "svg": schedule_svg(core_schedule, start, end, now=now),
         "on_call": sched.on_call(core_schedule, now),
         "gaps": sched.gaps(core_schedule, start, end),
@@ -864,7 +868,7 @@ def schedule_page(
 async def add_override(name: str, request: Request, now: NowDep, login: LoginDep) -> Response:
     """Put someone on call for a while, above every layer."""
     data = await auth.form(request, login)
-    login.need(UserRole.RESPONDER, "add overrides")
+    login.need_to_respond("add overrides")
     return await in_thread(
         request, lambda session: _add_override(request, session, now, login, name, data)
     )
@@ -922,7 +926,7 @@ async def remove_override(
 ) -> Response:
     """Remove an override."""
     await auth.form(request, login)
-    login.need(UserRole.RESPONDER, "remove overrides")
+    login.need_to_respond("remove overrides")
 
     def work(session: Session) -> Response:
         schedules.remove_override(session, name, override_id, now=now)
@@ -969,6 +973,7 @@ def _postmortem_context(
     items = actions.list_(session, incident=incident)
     return {
         "incident": incident,
+        "owners": access.incident_teams(session, [incident.id])[incident.id],
         "ref": incident_ref(incident.number),
         "postmortem": postmortem,
         "html": Markup(postmortems.to_html(postmortem.body)),
@@ -998,7 +1003,7 @@ async def postmortem_action(
 ) -> Response:
     """Draft, edit, publish a postmortem or add and close its action items."""
     data = await auth.form(request, login)
-    login.need(UserRole.RESPONDER, "change postmortems")
+    login.need_to_respond("change postmortems")
     return await in_thread(
         request, lambda session: _postmortem_action(request, session, now, login, ref, action, data)
     )

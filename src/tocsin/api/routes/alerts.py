@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tocsin.api import paging
 from tocsin.api.params import RowId, ServiceSlug
 from tocsin.core.timeutil import parse_duration
-from tocsin.http.deps import Admin, NowDep, Reader, SessionDep, Writer
+from tocsin.http.deps import NowDep, Reader, SessionDep, Writer
 from tocsin.schemas import (
     AlertOut,
     IntegrationCreated,
@@ -110,9 +110,12 @@ def list_integrations(
 
 @router.post("/integrations", status_code=201, tags=["integrations"])
 def create_integration(
-    body: IntegrationIn, session: SessionDep, _caller: Admin, now: NowDep
+    body: IntegrationIn, session: SessionDep, _caller: Writer, now: NowDep
 ) -> IntegrationCreated:
-    """Create an integration; its key is in this answer and nowhere else, ever."""
+    """Create an integration; its key is in this answer and nowhere else, ever.
+
+    Administrators, and the administrators of the service's team, may (403 else).
+    """
     interval = parse_duration(body.interval) if body.interval else None
     integration, key = integrations.create(
         session, service=body.service, type=body.type, name=body.name, interval=interval, now=now
@@ -128,8 +131,9 @@ def create_integration(
 
 
 @router.delete("/integrations/{integration_id}", status_code=204, tags=["integrations"])
-def remove_integration(integration_id: RowId, session: SessionDep, _caller: Admin) -> Response:
-    """Delete an integration; its key stops working at once."""
+def remove_integration(integration_id: RowId, session: SessionDep, _caller: Writer) -> Response:
+    """Delete an integration; its key stops working at once (administrators, and the
+    administrators of the service's team)."""
     integrations.remove(session, integration_id)
     session.commit()
     return Response(status_code=204)

@@ -32,13 +32,18 @@ class UserEdit(Body):
     disabled: bool | None = Field(
         None, description="true: no sign-in, no token, sessions ended; false: enabled again."
     )
-    teams: list[str] | None = Field(None, description="Exactly these teams' slugs.")
+    teams: list[str] | None = Field(
+        None,
+        description='Exactly these teams: "SLUG" makes a responder of the team, "SLUG:admin"'
+        " its administrator.",
+    )
 
 
 class ServiceIn(Body):
     slug: ServiceSlug
     name: str | None = None
     owner: str | None = None
+    team: str | None = Field(None, description="The slug of the team that owns the service.")
     description: str = ""
     severity_definitions: dict[str, Any] = {}
 
@@ -46,6 +51,7 @@ class ServiceIn(Body):
 class ServiceEdit(Body):
     name: str | None = None
     owner: str | None = None
+    team: str | None = Field(None, description="The owner team's slug; null: no team.")
     description: str | None = None
     severity_definitions: dict[str, Any] | None = None
 
@@ -57,6 +63,11 @@ class TokenIn(Body):
         None,
         description="calendar, read, write, admin or metrics; at most what the user's role "
         "allows. Default: read, and write if the role allows.",
+    )
+    team: str | None = Field(
+        None,
+        description="Scope it to this team: it changes that team's objects only, and never "
+        "administers. Its user must be in the team, or an administrator.",
     )
 
 
@@ -192,7 +203,10 @@ def list_services(session: SessionDep, _caller: Reader) -> list[ServiceOut]:
 def create_service(
     body: ServiceIn, session: SessionDep, _caller: Writer, now: NowDep
 ) -> ServiceOut:
-    """Create a service."""
+    """Create a service.
+
+    Administrators, and a team's administrators for a service of their team, may (403 else).
+    """
     service = services.create(session, **body.model_dump(), now=now)
     session.commit()
     return ServiceOut.of(service)
@@ -208,7 +222,7 @@ def show_service(slug: ServiceSlug, session: SessionDep, _caller: Reader) -> Ser
 def edit_service(
     slug: ServiceSlug, body: ServiceEdit, session: SessionDep, _caller: Writer
 ) -> ServiceOut:
-    """Change a service."""
+    """Change a service (moving it to another team needs the right to manage both)."""
     service = services.get_by_slug(session, slug)
     services.update(session, service, **body.model_dump(exclude_unset=True))
     session.commit()
@@ -244,7 +258,7 @@ def list_tokens(session: SessionDep, _caller: Admin) -> list[TokenOut]:
 def create_token(body: TokenIn, session: SessionDep, _caller: Admin, now: NowDep) -> TokenCreated:
     """Create an API token; its secret is in this answer and nowhere else, ever."""
     token, secret = tokens.create(
-        session, handle=body.user, name=body.name, scopes=body.scopes, now=now
+        session, handle=body.user, name=body.name, scopes=body.scopes, team=body.team, now=now
     )
     session.commit()
     return TokenCreated(**TokenOut.of(token).model_dump(), token=secret)

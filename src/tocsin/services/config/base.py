@@ -60,6 +60,8 @@ class Plan:
 
     changes: list[Change] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # What the file describes but the principal applying it may not change (a team token).
+    refused: list[str] = field(default_factory=list)
 
 
 _LINE = re.compile(r"^(create|update|delete) (.+?) (\S+)(?: \(([^()]*)\))?$")
@@ -93,7 +95,19 @@ class Context:
     sections: Sequence[Section[Any]]
     prune: bool = False
     actor: str = "config"
+    # Beyond the principal's reach, by section: the file's entries left out of the apply, and
+    # stored rows --prune must keep (the principal may not delete them).
+    skipped: dict[str, set[str]] = field(default_factory=dict)
+    kept: dict[str, set[str]] = field(default_factory=dict)
     _known: dict[str, set[str]] = field(default_factory=dict, repr=False)
+
+    def skips(self, section: str, name: str) -> bool:
+        """Return whether the entry `name` of `section` is left out (beyond reach)."""
+        return name in self.skipped.get(section, ())
+
+    def keeps(self, section: str) -> set[str]:
+        """Return the stored names of `section` that --prune must keep."""
+        return self.kept.get(section, set())
 
     @property
     def spec(self) -> ConfigSpec:
@@ -120,10 +134,10 @@ class Context:
         """
         if name not in self._known:
             section = self.section(name)
-            names = set(section.listed(self.spec))
+            names = set(section.listed(self.spec)) - self.skipped.get(name, set())
             if not (self.prune and self.written(name)):
                 names |= set(section.stored(self.session))
-            self._known[name] = names
+            self._known[name] = names | self.keeps(name)
         return self._known[name]
 
     @cached_property
@@ -172,6 +186,21 @@ class Section(ABC, Generic[Row]):
     @abstractmethod
     def export(self, session: Session, *, include_secrets: bool) -> list[dict[str, Any]]:
         """Return the stored rows in the file's shape."""
+
+    def owners(self, context: Context) -> tuple[dict[str, str | None], dict[str, str | None]]:
+        """Return the owner team of the file's entries and of the stored rows, by name.
+
+        A section whose rows no team owns raises NotImplementedError: only administrators
+        change it (`owned` says which sections are owned).
+        """
+        raise NotImplementedError
+
+    owned: ClassVar[bool] = False
+
+    def finish(self, context: Context, done: list[Change]) -> list[Change]:
+        """Set what names a section applied after this one, once every section is applied
+        (`done`: the changes so far)."""
+        return []
 
     def stored(self, session: Session) -> list[str]:
         """Return the names of the stored rows."""

@@ -47,6 +47,8 @@ class EscalationPolicies(Section[EscalationPolicy]):
         problems: list[str] = []
         known = {kind: context.known(section) for kind, section in _TARGET_SECTIONS.items()}
         for i, policy in enumerate(context.spec.escalation_policies):
+            if context.skips(self.name, policy.name):
+                continue
             for problem in policy_problems(policy, known=known):
                 field_name, _, message = problem.partition(": ")
                 problems.append(context.problem(f"escalation_policies[{i}].{field_name}", message))
@@ -55,10 +57,21 @@ class EscalationPolicies(Section[EscalationPolicy]):
     def apply(self, context: Context, *, now: datetime) -> list[Change]:
         changes: list[Change] = []
         for policy in context.spec.escalation_policies:
+            if context.skips(self.name, policy.name):
+                continue
             change = put_policy(context.session, policy, now=now)
             if change:
                 changes.append(parsed(change))
         return changes
+
+    owned = True
+
+    def owners(self, context: Context) -> tuple[dict[str, str | None], dict[str, str | None]]:
+        in_file = {p.name: p.team for p in context.spec.escalation_policies}
+        in_store = {
+            p.name: p.team.slug if p.team is not None else None for p in self.rows(context.session)
+        }
+        return in_file, in_store
 
     def export(self, session: Session, *, include_secrets: bool) -> list[dict[str, Any]]:
         return [_policy(p) for p in self.rows(session)]
@@ -119,6 +132,8 @@ def policy_problems(
     except InvalidInput as exc:
         return exc.problems
     problems = []
+    if spec.team is not None and spec.team not in known[escalation_core.TargetKind.TEAM]:
+        problems.append(f"team: unknown team {spec.team!r}")
     for i, level in enumerate(policy.levels):
         for j, target in enumerate(level.targets):
             if target.name not in known[target.kind]:
@@ -139,24 +154,40 @@ def put_policy(session: Session, spec: EscalationPolicySpec, *, now: datetime) -
     """Create or update a policy from the config file; return the change, or None."""
     levels = [_level_dict(level) for level in spec.levels]
     escalation_core.parse_policy(spec.name, levels, spec.repeat)  # validated; cheap to be sure
+    team_id = teams.get_by_slug(session, spec.team).id if spec.team is not None else None
     found = session.scalar(select(EscalationPolicy).where(EscalationPolicy.name == spec.name))
     if found is None:
         session.add(
             EscalationPolicy(
-                name=spec.name, repeat=spec.repeat, levels=levels, created_at=now, updated_at=now
+                name=spec.name,
+                team_id=team_id,
+                repeat=spec.repeat,
+                levels=levels,
+                created_at=now,
+                updated_at=now,
             )
         )
         session.flush()
         return f"create escalation policy {spec.name}"
-    if (found.repeat, found.levels) == (spec.repeat, levels):
+    changed = [
+        name
+        for name, same in (
+            ("team", found.team_id == team_id),
+            ("levels", (found.repeat, found.levels) == (spec.repeat, levels)),
+        )
+        if not same
+    ]
+    if not changed:
         return None
-    found.repeat, found.levels, found.updated_at = spec.repeat, levels, now
+    found.team_id, found.repeat, found.levels, found.updated_at = team_id, spec.repeat, levels, now
     session.flush()
-    return f"update escalation policy {spec.name}"
+    return f"update escalation policy {spec.name} ({', '.join(changed)})"
 
 
 def _policy(policy: EscalationPolicy) -> dict[str, Any]:
     found: dict[str, Any] = {"name": policy.name}
+    if policy.team is not None:
+        found["team"] = policy.team.slug
     if policy.repeat:
         found["repeat"] = policy.repeat
     found["levels"] = [dict(level) for level in policy.levels]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from tocsin.core import schedule as sched
 from tocsin.engine.work import announce_work
 from tocsin.services import schedules as schedule_specs
 from tocsin.services.config.base import Change, Context, Reference, Section, parsed
-from tocsin.store import schedules
+from tocsin.store import schedules, teams
 from tocsin.store.models import Schedule
 
 SLACK_GROUP = re.compile(r"S[A-Z0-9]{2,20}")
@@ -37,10 +38,16 @@ class Schedules(Section[Schedule]):
         problems: list[str] = []
         known_users = context.known("users")
         for i, schedule in enumerate(context.spec.schedules):
+            if context.skips(self.name, schedule.name):
+                continue
             _, found = build_schedule(
                 schedule, known_users=known_users, path=f"schedules[{i}]", problem=context.problem
             )
             problems += found
+            if schedule.team is not None and schedule.team not in context.known("teams"):
+                problems.append(
+                    context.problem(f"schedules[{i}].team", f"unknown team {schedule.team!r}")
+                )
             group = schedule.slack_user_group
             if group is not None and not SLACK_GROUP.fullmatch(group):
                 problems.append(
@@ -54,7 +61,11 @@ class Schedules(Section[Schedule]):
     def apply(self, context: Context, *, now: datetime) -> list[Change]:
         changes: list[Change] = []
         for schedule in context.spec.schedules:
-            change = schedule_specs.put(context.session, schedule, actor=context.actor, now=now)
+            if context.skips(self.name, schedule.name):
+                continue
+            change = schedule_specs.put(
+                context.session, schedule, actor=context.actor, now=now, own=False
+            )
             if change:
                 changes.append(parsed(change))
             changes += _user_group(
@@ -66,6 +77,36 @@ class Schedules(Section[Schedule]):
             # A schedule that writes `overrides:` under --prune drops those added by hand.
             if context.prune and "overrides" in schedule.model_fields_set:
                 changes += _prune_manual_overrides(context.session, schedule.name)
+        return changes
+
+    owned = True
+
+    def owners(self, context: Context) -> tuple[dict[str, str | None], dict[str, str | None]]:
+        in_file = {s.name: s.team for s in context.spec.schedules}
+        in_store = {s.name: schedule_specs.schedule_team(s) for s in self.rows(context.session)}
+        return in_file, in_store
+
+    def finish(self, context: Context, done: list[Change]) -> list[Change]:
+        """Give each schedule its team, now that the file's teams exist (a team names its
+        schedule, so schedules are applied before teams). The team joins the schedule's line
+        in `done` if it has one."""
+        changes = []
+        for schedule in context.spec.schedules:
+            if context.skips(self.name, schedule.name):
+                continue
+            team_id = None
+            if schedule.team is not None:
+                team_id = teams.get_by_slug(context.session, schedule.team).id
+            if not schedule_specs.set_team(context.session, schedule.name, team_id):
+                continue
+            at = next(
+                (i for i, c in enumerate(done) if (c.kind, c.name) == (self.kind, schedule.name)),
+                None,
+            )
+            if at is None:
+                changes.append(Change("update", self.kind, schedule.name, ("team",)))
+            elif done[at].action == "update":
+                done[at] = replace(done[at], details=(*done[at].details, "team"))
         return changes
 
     def export(self, session: Session, *, include_secrets: bool) -> list[dict[str, Any]]:
@@ -122,6 +163,9 @@ def _instant(at: datetime) -> str:
 
 def _schedule(schedule: Schedule) -> dict[str, Any]:
     found: dict[str, Any] = {"name": schedule.name, "time_zone": schedule.time_zone}
+    team = schedule_specs.schedule_team(schedule)
+    if team is not None:
+        found["team"] = team
     if schedule.description:
         found["description"] = schedule.description
     if schedule.slack_user_group:

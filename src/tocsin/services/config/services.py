@@ -44,12 +44,24 @@ class Services(Section[Service]):
         return [
             problem
             for i, s in enumerate(context.spec.services)
+            if not context.skips(self.name, s.slug)
             for problem in _service_problems(context, i, s)
         ] + _key_problems(context)
+
+    owned = True
+
+    def owners(self, context: Context) -> tuple[dict[str, str | None], dict[str, str | None]]:
+        in_file = {s.slug: s.team for s in context.spec.services}
+        in_store = {
+            s.slug: s.team.slug if s.team is not None else None for s in self.rows(context.session)
+        }
+        return in_file, in_store
 
     def apply(self, context: Context, *, now: datetime) -> list[Change]:
         changes: list[Change] = []
         for s in context.spec.services:
+            if context.skips(self.name, s.slug):
+                continue
             changes += _apply_service(
                 context.session, s, now=now, config=context.config, prune=context.prune
             )

@@ -54,6 +54,14 @@ class Teams(Section[Team]):
                         context.problem(f"teams[{i}].members[{j}]", f"{member!r} is listed twice")
                     )
                 seen.add(handle)
+            for j, admin in enumerate(team.admins):
+                if admin.lstrip("@") not in seen:
+                    problems.append(
+                        context.problem(
+                            f"teams[{i}].admins[{j}]",
+                            f"{admin!r} is not in the team's members; list them there too",
+                        )
+                    )
         return problems
 
     def apply(self, context: Context, *, now: datetime) -> list[Change]:
@@ -68,6 +76,7 @@ class Teams(Section[Team]):
                     slug=spec.slug,
                     name=spec.name,
                     members=members,
+                    admins=spec.admins,
                     schedule=spec.schedule,
                     now=now,
                 )
@@ -78,6 +87,7 @@ class Teams(Section[Team]):
                 found,
                 name=spec.name or spec.slug,
                 members=members,
+                admins=spec.admins,
                 schedule=spec.schedule,
             )
             if changed:
@@ -101,6 +111,9 @@ def _team(team: Team) -> dict[str, Any]:
     if team.name != team.slug:
         found["name"] = team.name
     found["members"] = teams.member_handles(team)
+    admins = teams.admin_handles(team)
+    if admins:
+        found["admins"] = admins
     schedule = teams.schedule_name(team)
     if schedule is not None:
         found["schedule"] = schedule
