@@ -80,3 +80,43 @@ def test_a_viewer_who_responds_for_a_team_acts_on_its_incidents_only(api: Api, d
     assert api.client.get(f"{V1}/incidents/INC-2", headers=api.reader).json()["status"] != (
         "acknowledged"
     )
+
+
+def test_an_alert_is_acknowledged_by_hand_only_by_its_teams_responders(
+    api: Api, db_url: str
+) -> None:
+    bearer = _world(db_url)["tom"]
+    hooks = {}
+    for team in ("pay", "ops"):
+        made = api.client.post(
+            f"{V1}/integrations",
+            json={"service": f"{team}-api", "type": "generic", "name": "mon"},
+            headers=api.admin,
+        ).json()
+        fired = api.client.post(
+            f"/hooks/generic/{made['key']}", json={"summary": f"{team} 5xx", "dedup_key": "5xx"}
+        ).json()
+        hooks[team] = fired["alert"]
+    refused = api.client.post(f"{V1}/alerts/{hooks['ops']}/resolve", headers=bearer)
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == (
+        f"@tom may not respond to alert '{hooks['ops']}' (team ops): @tom is a viewer; that"
+        " needs a responder of the team or the responder role"
+    )
+    shown = api.client.get(f"{V1}/alerts/{hooks['ops']}", headers=api.reader).json()
+    assert shown["status"] == "triggered"
+    done = api.client.post(f"{V1}/alerts/{hooks['pay']}/acknowledge", headers=bearer)
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "acknowledged"
+
+
+def test_someone_given_a_role_in_another_teams_incident_may_act_on_it(
+    api: Api, db_url: str
+) -> None:
+    bearer = _world(db_url)["tom"]
+    assert api.client.post(f"{V1}/incidents/INC-2/acknowledge", headers=bearer).status_code == 403
+    added = api.client.post(
+        f"{V1}/incidents/INC-2/roles", json={"user": "tom", "role": "responder"}, headers=api.admin
+    )
+    assert added.status_code in (200, 201), added.text
+    assert api.client.post(f"{V1}/incidents/INC-2/acknowledge", headers=bearer).status_code == 200

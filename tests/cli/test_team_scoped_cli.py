@@ -114,3 +114,92 @@ def test_a_team_token_cannot_be_made_for_someone_outside_the_team_nor_administer
         " to team pay"
     )
     cli.ok("--token", token, "incident", "note", "INC-1", "from pay")
+
+
+def test_a_team_admin_routes_alerts_only_into_services_they_manage(
+    cli: Cli, tmp_path: Path
+) -> None:
+    _setup(cli, tmp_path)
+    token = _token(cli, "--user", "tia", "--name", "pay-ci", "--team", "pay")
+    path = tmp_path / "pay.yaml"
+    routes = (
+        "services:\n"
+        "  - slug: pay-api\n"
+        "    team: pay\n"
+        "    escalation_policy: pay-policy\n"
+        "    routes:\n"
+        "      - {{match: '{{env=\"dev\"}}', drop: true}}\n"
+        "      - {{match: '{{team=\"x\"}}', service: {target}}}\n"
+    )
+    path.write_text(routes.format(target="ops-api"))
+    into_ops = cli("--token", token, "apply", "-f", str(path))
+    assert into_ops.code == 5
+    assert into_ops.stderr == (
+        "error: @tia may not change routing rule 'pay-api to ops-api' (team ops): the token is"
+        " scoped to team pay\n"
+    )
+    assert cli.ok("service", "show", "pay-api", "--json").json()["routes"] == []
+    # Into a service of the team's own: applied.
+    path.write_text(routes.format(target="pay-web") + "  - {slug: pay-web, team: pay}\n")
+    cli.ok("--token", token, "apply", "-f", str(path))
+    shown = cli.ok("service", "show", "pay-api", "--json").json()["routes"]
+    assert [r.get("service") for r in shown] == [None, "pay-web"]
+
+
+def test_one_file_for_every_team_applies_quietly_where_it_changes_nothing_out_of_reach(
+    cli: Cli, tmp_path: Path
+) -> None:
+    _setup(cli, tmp_path)
+    token = _token(cli, "--user", "tia", "--name", "pay-ci", "--team", "pay")
+    path = tmp_path / "all.yaml"
+    path.write_text(
+        SETUP.replace(
+            "pay-rota\n    team: pay\n", "pay-rota\n    team: pay\n    description: Pay\n"
+        )
+    )
+    result = cli("--token", token, "apply", "-f", str(path))
+    assert result.code == 0, result.stderr
+    assert result.stdout.splitlines() == ["update schedule pay-rota (description)"]
+    assert "refused" not in result.stderr
+    # The same file changing the other team's schedule too: that part is refused, and said.
+    path.write_text(
+        path.read_text().replace(
+            "ops-rota\n    team: ops\n", "ops-rota\n    team: ops\n    description: Ops\n"
+        )
+    )
+    again = cli("--token", token, "apply", "-f", str(path))
+    assert again.code == 5
+    assert [line for line in again.stderr.splitlines() if line.startswith("refused")] == [
+        f"refused: {path}: schedules: @tia may not change schedule 'ops-rota' (team ops): the"
+        " token is scoped to team pay"
+    ]
+
+
+def test_a_dry_run_refuses_what_the_apply_would(cli: Cli, tmp_path: Path) -> None:
+    _setup(cli, tmp_path)
+    token = _token(cli, "--user", "tia", "--name", "pay-ci", "--team", "pay")
+    path = tmp_path / "pay.yaml"
+    path.write_text(
+        "services:\n"
+        "  - slug: pay-api\n"
+        "    team: pay\n"
+        "    routes: [{match: '{team=\"x\"}', service: ops-api}]\n"
+    )
+    dry = cli("--token", token, "apply", "--dry-run", "-f", str(path))
+    real = cli("--token", token, "apply", "-f", str(path))
+    assert dry.code == real.code == 5
+    assert dry.stderr == real.stderr
+    assert "may not change routing rule 'pay-api to ops-api'" in dry.stderr
+
+
+def test_a_token_that_only_reads_changes_nothing_at_the_cli(cli: Cli, tmp_path: Path) -> None:
+    _setup(cli, tmp_path)
+    token = _token(cli, "--user", "ada", "--name", "audit", "--scope", "read")
+    listed = cli.ok("--token", token, "incident", "list")
+    assert "Payments down" in listed.stdout
+    note = cli("--token", token, "incident", "note", "INC-1", "x")
+    assert note.code == 5
+    assert "the token only reads (its scopes: read)" in note.stderr
+    made = cli("--token", token, "token", "create", "--user", "ada", "--name", "more")
+    assert made.code == 5
+    assert len(cli.ok("token", "list", "--json").json()) == 1

@@ -19,12 +19,24 @@ from tests.conftest import T0
 from tocsin import config
 from tocsin.config import EscalationLevelSpec, EscalationPolicySpec
 from tocsin.core.access import Principal
+from tocsin.core.alerts import AlertAction, AlertEvent
 from tocsin.errors import PermissionDenied
+from tocsin.services import alerts as alert_service
 from tocsin.services import config_apply, incidents
 from tocsin.services import schedules as schedule_specs
 from tocsin.services import users as people
-from tocsin.store import access, alerts, integrations, policies, schedules, services, users
-from tocsin.store.models import AuditEntry, TimelineEvent
+from tocsin.services.ingest import ingest
+from tocsin.store import (
+    access,
+    alerts,
+    integrations,
+    policies,
+    schedules,
+    services,
+    tokens,
+    users,
+)
+from tocsin.store.models import Alert, AuditEntry, TimelineEvent
 
 SETUP = """
 users:
@@ -54,7 +66,15 @@ services:
   - {slug: ops-api, team: ops, escalation_policy: ops-policy}
 """
 
-ROLES = ("viewer", "responder", "admin", "team responder", "team admin", "team token")
+ROLES = (
+    "viewer",
+    "responder",
+    "admin",
+    "team responder",
+    "team admin",
+    "team token",
+    "read-only token",
+)
 TEAMS = {"own": "pay", "other": "ops"}
 Action = Callable[[Session, str, int], object]  # (session, team, cell number)
 
@@ -75,6 +95,12 @@ def _override(session: Session, team: str, n: int) -> object:
         actor="x",
         now=T0,
     )
+
+
+def _alert(session: Session, team: str, n: int) -> object:
+    alert_id = session.scalar(select(Alert.id).where(Alert.dedup_key == f"cell-{n}"))
+    assert alert_id is not None
+    return alert_service.acknowledge(session, alert_id, actor="x", now=T0)
 
 
 def _maintenance(session: Session, team: str, n: int) -> object:
@@ -132,6 +158,7 @@ def _membership(session: Session, team: str, n: int) -> object:
 
 KINDS: dict[str, Action] = {
     "incident": _incident,
+    "alert": _alert,
     "override": _override,
     "maintenance window": _maintenance,
     "schedule": _schedule,
@@ -142,7 +169,7 @@ KINDS: dict[str, Action] = {
     "team membership": _membership,
 }
 
-RESPOND = ("incident", "override", "maintenance window")
+RESPOND = ("incident", "alert", "override", "maintenance window")
 MANAGE = ("schedule", "escalation policy", "service", "routing rules", "integration")
 
 
@@ -150,6 +177,8 @@ def expected(role: str, kind: str, whose: str) -> bool:
     """The matrix README's "Roles" section describes, written out."""
     if role == "admin":
         return True
+    if role == "read-only token":
+        return False  # an administrator's, but it only reads
     if kind == "team membership":
         return False  # people and teams are administrators' alone
     if role == "viewer":
@@ -163,6 +192,7 @@ def expected(role: str, kind: str, whose: str) -> bool:
 
 
 def _principal(session: Session, role: str) -> Principal:
+    """Return the principal of `role`, a token's as the API and the CLI build it."""
     handle = {
         "viewer": "viv",
         "responder": "rex",
@@ -170,21 +200,30 @@ def _principal(session: Session, role: str) -> Principal:
         "team responder": "tom",
         "team admin": "tia",
         "team token": "ada",
+        "read-only token": "ada",
     }[role]
-    user = users.get_by_handle(session, handle)
-    return access.principal_of(session, user, token_team="pay" if role == "team token" else None)
+    if role.endswith("token"):
+        team, scopes = ("pay", None) if role == "team token" else (None, "read")
+        _row, secret = tokens.create(
+            session, handle=handle, name=role, team=team, scopes=scopes, now=T0
+        )
+        token, granted = tokens.authenticate_token(session, secret)
+        return access.principal_of_token(session, token, granted)
+    return access.principal_of(session, users.get_by_handle(session, handle))
 
 
 def _attempt(sessions: sessionmaker[Session], role: str, action: Action, team: str, n: int) -> bool:
     """Do `action` as `role` in a transaction of its own; return whether it was allowed.
 
-    A refused one must leave no trace: no audit entry, no timeline entry.
+    An allowed one leaves its trace (an audit or a timeline entry); a refused one none.
     """
+    with sessions() as session, session.begin():
+        principal = _principal(session, role)
     with sessions() as session:
         before = _traces(session)
     with sessions() as session:
         session.begin()
-        access.act_for(session, _principal(session, role))
+        access.act_for(session, principal)
         try:
             action(session, team, n)
             session.commit()
@@ -193,6 +232,8 @@ def _attempt(sessions: sessionmaker[Session], role: str, action: Action, team: s
             with sessions() as fresh:
                 assert _traces(fresh) == before, f"{role} was refused but something changed"
             return False
+    with sessions() as fresh:
+        assert _traces(fresh) != before, f"{role} was allowed but nothing changed"
     return True
 
 
@@ -217,10 +258,31 @@ def build_world(session: Session, setup: str = SETUP) -> None:
         )
 
 
+def cells() -> list[tuple[int, str, str, str]]:
+    """Return every cell of the matrix, numbered: (n, role, kind, whose)."""
+    return [
+        (n, role, kind, whose)
+        for n, (role, kind, whose) in enumerate(
+            ((r, k, w) for r in ROLES for k in KINDS for w in TEAMS), start=1
+        )
+    ]
+
+
 @pytest.fixture
 def world(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
     with sessions() as session, session.begin():
         build_world(session)
+        # One alert for each alert cell to acknowledge, on the open incident of its service.
+        for team in TEAMS.values():
+            integration, _key = integrations.create(
+                session, service=f"{team}-api", type="generic", name="monitor", now=T0
+            )
+            events = [
+                AlertEvent(AlertAction.TRIGGER, f"cell-{n}", summary=f"cell {n}")
+                for n, _role, kind, whose in cells()
+                if kind == "alert" and TEAMS[whose] == team
+            ]
+            ingest(session, integration, events, now=T0)
     return sessions
 
 
@@ -229,21 +291,19 @@ def test_each_role_does_exactly_what_it_should_on_each_kind_of_object(
 ) -> None:
     found: dict[tuple[str, str, str], bool] = {}
     want: dict[tuple[str, str, str], bool] = {}
-    n = 0
-    for role in ROLES:
-        for kind, action in KINDS.items():
-            for whose, team in TEAMS.items():
-                n += 1
-                found[role, kind, whose] = _attempt(world, role, action, team, n)
-                want[role, kind, whose] = expected(role, kind, whose)
-    assert len(found) == len(ROLES) * len(KINDS) * 2 == 108
+    for n, role, kind, whose in cells():
+        found[role, kind, whose] = _attempt(world, role, KINDS[kind], TEAMS[whose], n)
+        want[role, kind, whose] = expected(role, kind, whose)
+    assert len(found) == len(ROLES) * len(KINDS) * 2 == 140
     wrong = {
         cell: ("allowed" if ok else "refused") for cell, ok in found.items() if ok != want[cell]
     }
     assert wrong == {}
-    # Both answers occur in every row but the administrator's, and in every column.
-    for role in ROLES[:2] + ROLES[3:]:
-        assert not all(v for (r, _k, _w), v in found.items() if r == role)
+    # Both answers occur in every column, and in every row but three: the administrator may
+    # do all, the viewer and a token that only reads nothing.
+    alike = {"admin": {True}, "viewer": {False}, "read-only token": {False}}
+    for role in ROLES:
+        answers = {v for (r, _k, _w), v in found.items() if r == role}
+        assert answers == alike.get(role, {True, False})
     for kind in KINDS:
-        assert any(v for (_r, k, _w), v in found.items() if k == kind)
-        assert not all(v for (_r, k, _w), v in found.items() if k == kind)
+        assert {v for (_r, k, _w), v in found.items() if k == kind} == {True, False}

@@ -20,6 +20,7 @@ from tests.fakes.oidc import CLIENT_ID, CLIENT_SECRET, FakeOidc, fake_oidc
 from tests.web.conftest import Browser, set_passwords
 from tocsin.errors import InvalidInput
 from tocsin.server import create_app
+from tocsin.services import users as people
 from tocsin.settings import Settings
 from tocsin.store import teams, users
 from tocsin.store.db import make_engine, make_sessionmaker
@@ -222,6 +223,15 @@ def test_first_sign_ins_make_users_whose_role_and_teams_follow_the_groups(db_url
         }
         assert round_trip(site)[0].status_code == 303
         assert signed_in_as(site) == "dora.explorer-oncall"
+        assert _teams(db_url) == ["platform"]  # joined with the group ("data" does not exist)
+        log_out(site)
+        # An administrator makes her the team's admin in Tocsin: a sign-in in the group keeps it.
+        engine = make_engine(db_url)
+        with make_sessionmaker(engine)() as session, session.begin():
+            people.set_teams(session, "dora.explorer-oncall", ["platform:admin"])
+        engine.dispose()
+        assert round_trip(site)[0].status_code == 303
+        assert _teams(db_url) == ["platform:admin"]
         log_out(site)
         # Groups change at the provider: the role follows at the next sign-in.
         site.idp.claims["groups"] = ["tocsin-admins"]
@@ -229,15 +239,22 @@ def test_first_sign_ins_make_users_whose_role_and_teams_follow_the_groups(db_url
         engine = make_engine(db_url)
         with make_sessionmaker(engine)() as session:
             dora = session.scalars(select(User).where(User.handle == "dora.explorer-oncall")).one()
-            from tocsin.services import users as people
-
             assert (dora.name, dora.email, dora.role) == (
                 "Dora Explorer",
                 "dora.explorer+oncall@example.com",
                 "admin",
             )
-            assert people.teams_of(session, dora) == []  # left the team with its group
+            assert people.teams_of(session, dora) == []  # left the team with its group, as admin
         engine.dispose()
+
+
+def _teams(db_url: str) -> list[str]:
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine)() as session:
+        dora = users.get_by_handle(session, "dora.explorer-oncall")
+        found = people.teams_of(session, dora)
+    engine.dispose()
+    return found
 
 
 def test_passwords_can_be_turned_off_for_all_but_break_glass_admins(db_url: str) -> None:

@@ -3,8 +3,10 @@ overrides to its schedules; another team's are read-only, and the server refuses
 
 from __future__ import annotations
 
+from tests.conftest import T0
 from tests.services.test_team_roles_matrix import build_world
 from tests.web.conftest import PASSWORD, Browser
+from tocsin.services import incidents
 from tocsin.store import users
 from tocsin.store.db import make_engine, make_sessionmaker
 
@@ -36,3 +38,14 @@ def test_a_team_responder_acts_on_the_teams_incidents_only(browser: Browser) -> 
     assert browser.post("/schedules/pay-rota/overrides", window).status_code == 303
     assert browser.post("/schedules/ops-rota/overrides", window).status_code == 403
     assert "team pay" in browser.get("/schedules/pay-rota").text
+
+
+def test_a_role_in_another_teams_incident_opens_its_forms(browser: Browser) -> None:
+    _world(browser.db_url)
+    engine = make_engine(browser.db_url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        incidents.assign(session, "INC-2", "tom", role="responder", actor="x", now=T0)
+    engine.dispose()
+    browser.login("tom")
+    assert 'id="read-only"' not in browser.get("/incidents/INC-2").text
+    assert browser.post("/incidents/INC-2/notes", {"message": "on it"}).status_code == 303

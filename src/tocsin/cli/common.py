@@ -177,17 +177,11 @@ class State:
     def _act_with_token(self, session: Session, actor: Actor) -> Actor:
         """Make the session act as the token's user, as far as the token allows; return the
         actor the audit log names (the token's user, and the token)."""
-        from dataclasses import replace
-
-        from tocsin.core.access import VIEWER
         from tocsin.store import access, tokens
 
         token, scopes = tokens.authenticate_token(session, self.token)
-        team = access.slugs(session, [token.team_id])[0] if token.team_id is not None else None
-        principal = access.principal_of(session, token.user, token_team=team)
-        if not tokens.grants(scopes, tokens.Scope.WRITE):
-            principal = replace(principal, role=VIEWER, teams={})  # it reads, and changes nothing
-        access.act_for(session, principal)
+        access.act_for(session, access.principal_of_token(session, token, scopes))
+        self._token_user = token.user.handle
         detail = f"token {token.name!r}"
         return Actor(
             token.user.handle, actor.via, f"{actor.detail}, {detail}" if actor.detail else detail

@@ -174,7 +174,8 @@ def user_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     with st.session() as session:
         listed = users.list_(session)
         found = [UserOut.of(u) for u in listed]
-        teams = {u.handle: people.teams_of(session, u) for u in listed}
+        by_id = people.teams_by_user(session, listed)
+        teams = {u.handle: by_id[u.id] for u in listed}
     if as_json:
         print_json(found)
         return

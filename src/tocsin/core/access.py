@@ -35,6 +35,7 @@ class Kind(StrEnum):
     """The kinds of object whose permission depends on the team that owns them."""
 
     INCIDENT = "incident"
+    ALERT = "alert"
     OVERRIDE = "override"
     MAINTENANCE = "maintenance window"
     SCHEDULE = "schedule"
@@ -49,6 +50,7 @@ class Kind(StrEnum):
 # components are administered by global administrators only (their owners are always none).
 NEEDS: dict[Kind, Need] = {
     Kind.INCIDENT: Need.RESPOND,
+    Kind.ALERT: Need.RESPOND,
     Kind.OVERRIDE: Need.RESPOND,
     Kind.MAINTENANCE: Need.RESPOND,
     Kind.SCHEDULE: Need.MANAGE,
@@ -59,7 +61,9 @@ NEEDS: dict[Kind, Need] = {
     Kind.TEAM: Need.MANAGE,
 }
 
-_LEVEL = {VIEWER: 0, RESPONDER: Need.RESPOND, ADMIN: Need.MANAGE}
+# The global roles, weakest first: each includes what the ones before it may do.
+RANKS: dict[str, int] = {VIEWER: 0, RESPONDER: Need.RESPOND, ADMIN: Need.MANAGE}
+_LEVEL = RANKS
 _ROLE_OF = {Need.RESPOND: RESPONDER, Need.MANAGE: ADMIN}
 
 
@@ -86,15 +90,25 @@ class Principal:
     teams: Mapping[str, str] = field(default_factory=dict)
     token_team: str | None = None
     user_id: int | None = None
+    # A token's scopes (None: no token, as in the browser): one without `write` changes nothing,
+    # one without `admin` administers nothing.
+    scopes: frozenset[str] | None = None
+
+    @property
+    def writes(self) -> bool:
+        """False for a token that only reads."""
+        return self.scopes is None or bool({"write", "admin"} & self.scopes)
 
     @property
     def unrestricted(self) -> bool:
-        """True for an administrator acting without a team token: nothing is checked."""
-        return self.role == ADMIN and self.token_team is None
+        """True for an administrator acting without a team token (and with the admin scope, if
+        through a token): nothing is checked."""
+        administers = self.scopes is None or "admin" in self.scopes
+        return self.role == ADMIN and self.token_team is None and administers
 
     def level_in(self, team: str | None) -> int:
         """Return what this principal may do on what `team` owns (None: what no team owns)."""
-        if self.token_team is not None and team != self.token_team:
+        if not self.writes or (self.token_team is not None and team != self.token_team):
             return 0
         own = _LEVEL.get(self.role, 0)
         if team is None:
@@ -110,18 +124,30 @@ class Principal:
         teams = set(owners) or {None}
         return any(self.level_in(team) >= need for team in teams)
 
+    def refusal_of_any(
+        self, need: Need, kind: str, name: str, owners: Iterable[str | None]
+    ) -> str | None:
+        """Return why this principal may not change `kind` `name` as owned by each of `owners`
+        (before and after a move: the right is needed in both teams), or None if it may."""
+        for owner in dict.fromkeys(owners):
+            if not self.may(need, [owner]):
+                return self.refusal(kind, name, [owner], need)
+        return None
+
     def may_respond_somewhere(self) -> bool:
         """Return whether this principal responds to anything at all (a viewer in no team not)."""
-        if self.token_team is not None:
+        if self.token_team is not None or not self.writes:
             return self.level_in(self.token_team) >= Need.RESPOND
         return _LEVEL.get(self.role, 0) >= Need.RESPOND or bool(self.teams)
 
     def refusal(self, kind: str, name: str, owners: Iterable[str | None], need: Need) -> str:
         """Return why this principal may not change `kind` `name` of `owners`, in one line."""
         teams = sorted(t for t in set(owners) if t is not None)
-        doing = "respond to" if kind == Kind.INCIDENT else "change"
+        doing = "respond to" if kind in (Kind.INCIDENT, Kind.ALERT) else "change"
         whose = f"team {', '.join(teams)}" if teams else "no team"
-        if self.token_team is not None and self.token_team not in teams:
+        if not self.writes:
+            why = f"the token only reads (its scopes: {', '.join(sorted(self.scopes or ()))})"
+        elif self.token_team is not None and self.token_team not in teams:
             why = f"the token is scoped to team {self.token_team}"
         else:
             roles = [f"{self.teams[t]} of {t}" for t in teams if t in self.teams]

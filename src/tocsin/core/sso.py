@@ -8,7 +8,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-ROLES = ("viewer", "responder", "admin")  # weakest first: a person in several groups gets the top
+from tocsin.core.access import RANKS
+
+ROLES = tuple(RANKS)  # weakest first: a person in several groups gets the top
 _HANDLE_CHARS = re.compile(r"[^a-z0-9._-]+")
 
 

@@ -11,10 +11,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from tocsin.core.access import Principal
 from tocsin.core.audit import Actor, Via
 from tocsin.store import access, audit, tokens
-from tocsin.store.models import ApiToken, User
+from tocsin.store.models import User
 from tocsin.store.tokens import Scope
 
 bearer = HTTPBearer(auto_error=False, description="An API token from `tocsin token create`.")
@@ -62,7 +61,6 @@ class Caller:
 
     user: User
     scopes: list[str]
-    principal: Principal
 
     @property
     def actor(self) -> str:
@@ -82,17 +80,10 @@ def require(scope: Scope) -> Callable[..., Caller]:
         )
         tokens.require_scope(scopes, scope)
         audit.act_as(session, Actor(token.user.handle, Via.API, f"token {token.name!r}"))
-        principal = access.principal_of(session, token.user, token_team=_team_of(session, token))
-        access.act_for(session, principal)
-        return Caller(token.user, scopes, principal)
+        access.act_for(session, access.principal_of_token(session, token, scopes))
+        return Caller(token.user, scopes)
 
     return dependency
-
-
-def _team_of(session: Session, token: ApiToken) -> str | None:
-    if token.team_id is None:
-        return None
-    return access.slugs(session, [token.team_id])[0]
 
 
 Reader = Annotated[Caller, Depends(require(Scope.READ))]

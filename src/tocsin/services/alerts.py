@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from tocsin.core.alerts import AlertAction, AlertEvent, AlertStatus
 from tocsin.errors import Conflict
 from tocsin.services.ingest import Result, ingest
+from tocsin.store import access
 from tocsin.store.alerts import (
     Page,
     add_maintenance,
@@ -51,6 +52,7 @@ __all__ = [
 def acknowledge(session: Session, alert_id: int, *, actor: str, now: datetime) -> Alert:
     """Acknowledge an alert by hand."""
     alert = get(session, alert_id)
+    access.require_response_to_alert(session, alert)
     if alert.status != AlertStatus.TRIGGERED.value:
         raise Conflict(
             f"alert {alert_id} is {alert.status}; only a triggered alert can be acknowledged"
@@ -64,6 +66,7 @@ def acknowledge(session: Session, alert_id: int, *, actor: str, now: datetime) -
 def resolve(session: Session, alert_id: int, *, actor: str, now: datetime) -> Alert:
     """Resolve an alert by hand."""
     alert = get(session, alert_id)
+    access.require_response_to_alert(session, alert)
     if alert.status == AlertStatus.RESOLVED.value:
         raise Conflict(f"alert {alert_id} is already resolved")
     ingest(

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.config import Config
 from tocsin.core.access import Need
-from tocsin.errors import InvalidInput
+from tocsin.errors import InvalidInput, TocsinError
 from tocsin.services import users as people
 from tocsin.services.config import CHECK_ORDER, SECTIONS
 from tocsin.services.config.base import Change, Context, Plan
@@ -57,55 +57,83 @@ def validate(session: Session, config: Config, *, prune: bool = False) -> list[s
     return _problems(context)
 
 
-def _reach(context: Context) -> list[str]:
+def _reach(context: Context, *, now: datetime | None = None) -> list[str]:
     """Leave out what the session's principal may not change; return why, one line each.
 
     An administrator (without a team token) reaches everything. Anyone else applies only the
     services, schedules and escalation policies of the teams they administer, and --prune
-    deletes only rows of those teams.
+    deletes only rows of those teams. An entry out of reach that the file leaves as it is
+    (one file for every team, applied by each team's token) is left out without a word.
     """
     principal = access.principal_in(context.session)
     if principal is None or principal.unrestricted:
         return []
-    refused = []
+    refused: list[tuple[str, str, str]] = []  # (section, entry, why)
     for section in SECTIONS:
         if not context.written(section.name):
             continue
         stored = set(section.stored(context.session))
-        if not section.owned:
+        owners = section.owners(context)
+        if owners is None:
             listed = section.listed(context.spec)
+            context.left_out.add(section.name)
             context.skipped[section.name] = set(listed)
             context.kept[section.name] = stored
             refused += [
-                f"{context.config.path}: {section.name}: @{principal.handle} may not change "
-                f"{section.kind} {name!r}: only administrators change {section.name}"
+                (
+                    section.name,
+                    name,
+                    f"@{principal.handle} may not change {section.kind} {name!r}: only"
+                    f" administrators change {section.name}",
+                )
                 for name in listed
             ]
             continue
-        in_file, in_store = section.owners(context)
-        for name, team in in_store.items():
+        for name, team in owners.in_store.items():
             if not principal.may(Need.MANAGE, [team]):
                 context.kept.setdefault(section.name, set()).add(name)
-        for name, team in in_file.items():
-            owners = [team, *([in_store[name]] if name in in_store else [])]
-            if not principal.may(Need.MANAGE, owners):
+        for name, team in owners.in_file.items():
+            teams = [team, *([owners.in_store[name]] if name in owners.in_store else [])]
+            refusal = principal.refusal_of_any(Need.MANAGE, section.kind, name, teams)
+            if refusal is not None:
                 context.skipped.setdefault(section.name, set()).add(name)
                 if name in stored:
                     context.kept.setdefault(section.name, set()).add(name)
-                refused.append(
-                    f"{context.config.path}: {section.name}: "
-                    + principal.refusal(section.kind, name, owners, Need.MANAGE)
-                )
-    return refused
+                refused.append((section.name, name, refusal))
+    changing = _changing(context, now) if refused and now is not None else None
+    return [
+        f"{context.config.path}: {section}: {why}"
+        for section, name, why in refused
+        if changing is None or name in changing
+    ]
+
+
+def _changing(context: Context, now: datetime) -> set[str] | None:
+    """Return the names of the file's entries an administrator's apply would change (an entry,
+    or what is under it: `web/deploys` is under `web`); None if that cannot be told, because
+    the file has problems in what is out of reach."""
+    session = context.session
+    principal = session.info.pop(access.PRINCIPAL)
+    savepoint = session.begin_nested()
+    try:
+        plan = apply(session, context.config, actor=context.actor, now=now, prune=context.prune)
+    except TocsinError:
+        return None
+    finally:
+        savepoint.rollback()
+        access.act_for(session, principal)
+    return {name for change in plan.changes for name in _names(change.name)}
+
+
+def _names(name: str) -> list[str]:
+    """Return `name` and the names it is under: "web/deploys" -> ["web/deploys", "web"]."""
+    parts = name.split("/")
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def _problems(context: Context) -> list[str]:
     # A section left out whole (beyond the principal's reach) is not checked either.
-    checked = [
-        context.section(name)
-        for name in CHECK_ORDER
-        if context.section(name).owned or name not in context.skipped
-    ]
+    checked = [context.section(name) for name in CHECK_ORDER if name not in context.left_out]
     problems = [problem for section in checked for problem in section.duplicates(context)]
     problems += [problem for section in checked for problem in section.validate(context)]
     if context.prune:
@@ -163,14 +191,14 @@ def apply(
 ) -> Plan:
     """Create or update what the file describes (and with `prune`, delete what it does not)."""
     context = Context(session, config, SECTIONS, prune=prune, actor=actor)
-    refused = _reach(context)
+    refused = _reach(context, now=now)
     problems = _problems(context)
     if problems:
         raise InvalidInput.of(problems)
     plan = Plan(refused=refused)
     admins = people.enabled_admins(session)
     # A section beyond the principal's reach is left out whole.
-    reached = [s for s in SECTIONS if s.owned or s.name not in context.skipped]
+    reached = [s for s in SECTIONS if s.name not in context.left_out]
     for section in reached:
         plan.changes += section.apply(context, now=now)
     for section in reached:
@@ -199,6 +227,7 @@ def dry_run(session: Session, config: Config, *, now: datetime, prune: bool = Fa
     savepoint = session.begin_nested()
     try:
         plan = apply(session, config, now=now, prune=prune)
+        access.check(session)  # what the commit would refuse, refused now
     finally:
         savepoint.rollback()
     # The keys of the rolled-back integrations never existed; do not let them out.

@@ -91,15 +91,9 @@ def put(
         actor=actor,
         now=now,
     )
-    if own and set_team(session, spec.name, team_id) and not (change or "").startswith("create"):
-        change = with_field(change, f"update schedule {spec.name}", "team")
+    if own and set_team(session, spec.name, team_id) and change is None:
+        change = f"update schedule {spec.name} (team)"
     return change
-
-
-def with_field(change: str | None, update: str, field: str) -> str:
-    """Return the change line `change` (or `update`, if None) naming `field` as changed too."""
-    line = change or update
-    return f"{line[:-1]}, {field})" if line.endswith(")") else f"{line} ({field})"
 
 
 def set_team(session: Session, name: str, team_id: int | None) -> bool:

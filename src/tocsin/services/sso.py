@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from tocsin.core import sso
 from tocsin.errors import InvalidInput, PermissionDenied
 from tocsin.services import users as people
-from tocsin.store import teams, users
+from tocsin.store import access, teams, users
 from tocsin.store.models import User
 
 log = logging.getLogger("tocsin.sso")
@@ -93,5 +93,10 @@ def _follow_groups(session: Session, user: User, groups: list[str], rules: sso.R
         known = [slug for slug in wanted if teams.find(session, slug) is not None]
         for slug in sorted(wanted - set(known)):
             log.warning("TOCSIN_OIDC_TEAM_GROUPS names team %r, which does not exist", slug)
-        kept = [slug for slug in people.teams_of(session, user) if slug not in managed]
-        people.set_teams(session, user.handle, sorted({*kept, *known}))
+        # The groups say who is in a managed team; a role in it given in Tocsin (admin) stays.
+        roles = access.team_roles(session, user.id)
+        entries = [
+            f"{slug}:{role}" for slug, role in roles.items() if slug not in managed or slug in known
+        ]
+        entries += [slug for slug in known if slug not in roles]
+        people.set_teams(session, user.handle, sorted(entries))

@@ -102,9 +102,12 @@ def set_teams(session: Session, handle: str, entries: list[str]) -> list[str]:
         raise InvalidInput.of(problems)
     wanted = {team.id: (team, wanted_roles[slug]) for slug, team in found.items() if team}
     changes: list[str] = []
-    for member in list(session.scalars(select(TeamMember).where(TeamMember.user_id == user.id))):
-        team = session.get(Team, member.team_id)
-        slug = team.slug if team else str(member.team_id)
+    rows = session.execute(
+        select(TeamMember, Team.slug)
+        .join(Team, Team.id == TeamMember.team_id)
+        .where(TeamMember.user_id == user.id)
+    )
+    for member, slug in rows.all():
         if member.team_id not in wanted:
             session.delete(member)
             changes.append(f"left {slug}")
@@ -128,8 +131,19 @@ def set_teams(session: Session, handle: str, entries: list[str]) -> list[str]:
 
 def teams_of(session: Session, user: User) -> list[str]:
     """Return the user's teams as `set_teams` takes them ("SLUG", "SLUG:admin"), sorted."""
-    roles = access.team_roles(session, user.id)
-    return [slug + (":admin" if roles[slug] == ADMIN else "") for slug in sorted(roles)]
+    return teams_by_user(session, [user])[user.id]
+
+
+def teams_by_user(session: Session, people: list[User]) -> dict[int, list[str]]:
+    """Return each user's teams, as `teams_of` does, in one query: by user id."""
+    roles = access.team_roles_of(session, [user.id for user in people])
+    return {
+        user.id: [
+            slug + (":admin" if role == ADMIN else "")
+            for slug, role in sorted(roles.get(user.id, {}).items())
+        ]
+        for user in people
+    }
 
 
 def tokens_of(session: Session, user: User) -> list[ApiToken]:

@@ -13,11 +13,18 @@ that is), so no code path can forget a check:
 
 A session nobody named (the engine, ingestion, the host's own CLI) is not checked; nor is an
 administrator acting without a team token, who may do everything.
+
+References across teams: a label route into another service opens incidents there, so it needs
+the right to manage that service; an escalation level (or a service's policy) may name any
+team's schedule or people, since asking another team for help is what escalation is for. The
+alert pipeline writes with SQL statements the listeners never see: acknowledging or resolving
+an alert by hand is checked explicitly (`require_response_to_alert`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import event, select
@@ -73,12 +80,21 @@ def principal_in(session: Session) -> Principal | None:
 
 def team_roles(session: Session, user_id: int) -> dict[str, str]:
     """Return {team slug: role} of the user's teams."""
+    return team_roles_of(session, [user_id]).get(user_id, {})
+
+
+def team_roles_of(session: Session, user_ids: Iterable[int]) -> dict[int, dict[str, str]]:
+    """Return {user id: {team slug: role}} for the users `user_ids` that are in a team."""
     rows = session.execute(
-        select(Team.slug, TeamMember.role)
-        .join(TeamMember, TeamMember.team_id == Team.id)
-        .where(TeamMember.user_id == user_id)
+        select(TeamMember.user_id, Team.slug, TeamMember.role)
+        .join(Team, TeamMember.team_id == Team.id)
+        .where(TeamMember.user_id.in_(set(user_ids)))
+        .order_by(Team.slug)
     )
-    return {str(slug): str(role) for slug, role in rows}
+    found: dict[int, dict[str, str]] = {}
+    for user_id, slug, role in rows:
+        found.setdefault(user_id, {})[slug] = role
+    return found
 
 
 def principal_of(session: Session, user: User, *, token_team: str | None = None) -> Principal:
@@ -87,14 +103,12 @@ def principal_of(session: Session, user: User, *, token_team: str | None = None)
     return Principal(user.handle, user.role, teams, token_team, user.id)
 
 
-def require(
-    session: Session, need: Need, kind: str, name: str, owners: Iterable[str | None]
-) -> None:
-    """Raise PermissionDenied unless the session's principal may do `need` to the object."""
-    principal = principal_in(session)
-    owners = list(owners)
-    if principal is not None and not principal.may(need, owners):
-        raise PermissionDenied(principal.refusal(kind, name, owners, need))
+def principal_of_token(session: Session, token: ApiToken, scopes: list[str]) -> Principal:
+    """Return what a request made with `token` may do: its user's, within its team and its
+    `scopes` (as `tokens.authenticate_token` returns them)."""
+    team = token.team.slug if token.team is not None else None
+    principal = principal_of(session, token.user, token_team=team)
+    return replace(principal, scopes=frozenset(scopes))
 
 
 def slugs(session: Session, team_ids: Iterable[int | None]) -> list[str | None]:
@@ -137,7 +151,6 @@ def _check_incidents(session: Session, _context: Any, _instances: Any) -> None:
         return
     incidents: dict[int, str] = {}
     new_ones: list[Incident] = []
-    alerts: list[Alert] = []
     with session.no_autoflush:
         for obj in [*session.new, *session.dirty, *session.deleted]:
             # An incident counts when its lists change too: a timeline entry appended to
@@ -157,15 +170,11 @@ def _check_incidents(session: Session, _context: Any, _instances: Any) -> None:
                     incidents.setdefault(obj.incident_id, "")
                 elif isinstance(obj, ActionItem) and obj not in session.new:
                     incidents.setdefault(0, "")
-            elif isinstance(obj, Alert) and obj.id is not None:
-                alerts.append(obj)
         owners = incident_teams(session, [i for i in incidents if i])
         if 0 in incidents:
             owners[0] = {None}
         for incident_id, teams in owners.items():
-            if not principal.may(Need.RESPOND, teams) and not _involved(
-                session, principal, incident_id
-            ):
+            if not may_respond_to_incident(session, principal, incident_id, teams):
                 name = incidents[incident_id] or _incident_name(session, incident_id)
                 raise PermissionDenied(principal.refusal(Kind.INCIDENT, name, teams, Need.RESPOND))
         for incident in new_ones:
@@ -177,13 +186,41 @@ def _check_incidents(session: Session, _context: Any, _instances: Any) -> None:
                 raise PermissionDenied(
                     principal.refusal(Kind.INCIDENT, incident.title, teams, Need.RESPOND)
                 )
-        for alert in alerts:
-            service = session.get(Service, alert.service_id)
-            teams = set(slugs(session, [service.team_id if service else None]))
-            if not principal.may(Need.RESPOND, teams):
-                raise PermissionDenied(
-                    principal.refusal(Kind.INCIDENT, f"alert {alert.id}", teams, Need.RESPOND)
-                )
+
+
+def may_respond_to_incident(
+    session: Session,
+    principal: Principal,
+    incident_id: int,
+    teams: Iterable[str | None] | None = None,
+) -> bool:
+    """Return whether `principal` may act on incident `incident_id` (of `teams`, if known):
+    through a role in one of its teams, or because they were paged for it or hold a role in it.
+    The incident page enables its forms by the same answer."""
+    if teams is None:
+        teams = incident_teams(session, [incident_id])[incident_id]
+    return principal.may(Need.RESPOND, teams) or _involved(session, principal, incident_id)
+
+
+def require_response_to_alert(session: Session, alert: Alert) -> None:
+    """Raise PermissionDenied unless the session's principal may acknowledge or resolve `alert`
+    by hand: through its service's team, or its incident's.
+
+    The check is explicit because the alert pipeline writes with SQL statements, which the
+    session's listeners never see.
+    """
+    principal = principal_in(session)
+    if principal is None or principal.may(Need.RESPOND, _EVERYWHERE):
+        return
+    service = session.get(Service, alert.service_id)
+    teams = slugs(session, [service.team_id if service is not None else None])
+    if principal.may(Need.RESPOND, teams):
+        return
+    if alert.incident_id is not None and may_respond_to_incident(
+        session, principal, alert.incident_id
+    ):
+        return
+    raise PermissionDenied(principal.refusal(Kind.ALERT, str(alert.id), teams, Need.RESPOND))
 
 
 _EVERYWHERE: tuple[str | None, ...] = (None,)  # may respond to what no team owns: to all
@@ -245,10 +282,20 @@ _PERSONAL: dict[type[Any], str] = {
 _ADMINISTERED = frozenset({"role", "disabled_at", "sso_subject", "handle"})
 
 
-def _check_configuration(session: Session) -> None:
+def check(session: Session) -> None:
+    """Raise PermissionDenied listing every change of the transaction so far that the session's
+    principal may not make. The commit runs it; so does `tocsin apply --dry-run`, whose
+    savepoint is rolled back before any commit, so it says what the apply would refuse."""
+    refused = refusals(session)
+    if refused:
+        raise PermissionDenied.of(refused)
+
+
+def refusals(session: Session) -> list[str]:
+    """Return why the session's principal may not make each change of the transaction so far."""
     principal = principal_in(session)
     if principal is None or principal.unrestricted:
-        return
+        return []
     refused = []
     for change in audit.noted(session):
         owner_column = _PERSONAL.get(type(change.obj))
@@ -266,15 +313,42 @@ def _check_configuration(session: Session) -> None:
         owners = _owners(session, change, parent, column)
         if owners is None:
             continue  # its parent went in this transaction, and was checked itself
-        need = NEEDS[kind]
-        # Each owner in turn: a row moved from one team to another needs the right in both.
-        for owner in dict.fromkeys(owners):
-            if not principal.may(need, [owner]):
-                shown = change.kind if parent is not None or not column else kind
-                refused.append(principal.refusal(shown, change.key, [owner], need))
-                break
-    if refused:
-        raise PermissionDenied.of(refused)
+        shown = change.kind if parent is not None or not column else kind
+        refusal = principal.refusal_of_any(NEEDS[kind], shown, change.key, owners)
+        if refusal is not None:
+            refused.append(refusal)
+        elif isinstance(change.obj, Service) and change.action is not Action.DELETED:
+            refused += _route_refusals(session, principal, change)
+    return refused
+
+
+def _route_refusals(session: Session, principal: Principal, change: audit.Noted) -> list[str]:
+    """Return why the principal may not route alerts into the services a change newly names.
+
+    A label route sends alerts to another service, whose team they then page: a route into a
+    service needs the right to manage that service too.
+    """
+    if change.action is Action.CHANGED and "routes" not in change.before:
+        return []
+
+    def targets(routes: Any) -> set[str]:
+        return {str(r["service"]) for r in routes or () if r.get("service")}
+
+    added = targets(change.obj.routes) - targets(change.before.get("routes"))
+    added.discard(change.obj.slug)
+    if not added:
+        return []
+    rows = session.execute(select(Service.slug, Service.team_id).where(Service.slug.in_(added)))
+    pairs = rows.all()
+    teams = slugs(session, [team_id for _, team_id in pairs])
+    found = []
+    for (target, _), team in zip(pairs, teams, strict=True):
+        refusal = principal.refusal_of_any(
+            Need.MANAGE, Kind.ROUTE, f"{change.obj.slug} to {target}", [team]
+        )
+        if refusal is not None:
+            found.append(refusal)
+    return found
 
 
 def _own(principal: Principal, change: audit.Noted, column: str) -> bool:
@@ -283,7 +357,7 @@ def _own(principal: Principal, change: audit.Noted, column: str) -> bool:
         user_id = change.before.get(column)
     else:
         user_id = getattr(change.obj, column)
-    if user_id is None or user_id != principal.user_id:
+    if user_id is None or user_id != principal.user_id or not principal.writes:
         return False
     if isinstance(change.obj, User):
         return change.action is Action.CHANGED and not (_ADMINISTERED & set(change.before))
@@ -313,4 +387,4 @@ def _owners(
 
 
 # Before the audit log's own listener, so a refused commit records nothing.
-event.listen(Session, "before_commit", _check_configuration, insert=True)
+event.listen(Session, "before_commit", check, insert=True)

@@ -243,6 +243,14 @@ class _Change:
     # Values the database set by itself (ON DELETE SET NULL), which the object does not show.
     forced: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def empty(self) -> bool:
+        """True if there is nothing to record: made and unmade, or only bookkeeping changed
+        (a heartbeat's ping time, a token's last use)."""
+        return self.unmade or (
+            self.action is Action.CHANGED and not self.before and not self.forced
+        )
+
 
 def _columns(obj: Any, spec: Audited) -> list[str]:
     mapper = inspect_(obj).mapper
@@ -404,7 +412,7 @@ def noted(session: Session) -> list[Noted]:
     session.flush()
     found = []
     for change in session.info.get(_PENDING, {}).values():
-        if change.unmade or (change.action is Action.CHANGED and not change.before):
+        if change.empty:
             continue
         key = change.key if change.key is not None else change.spec.key(session, change.obj)
         found.append(Noted(change.action, change.obj, change.spec.kind, key, dict(change.before)))
@@ -425,7 +433,7 @@ def _write(session: Session) -> None:
     # name (a table rewritten whole) is one change of it.
     found: dict[tuple[str, str, int], tuple[Action, Audited, dict[str, Any], dict[str, Any]]] = {}
     for change in pending.values():
-        if change.unmade:
+        if change.empty:
             continue
         spec, obj = change.spec, change.obj
         if change.action is Action.DELETED:

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin.errors import Conflict, InvalidInput, NotFound
-from tocsin.store import severities, users
-from tocsin.store.models import Service, Team
+from tocsin.store import severities, teams, users
+from tocsin.store.models import Service
 
 
 class _Unset:
@@ -120,8 +120,8 @@ def _team_id(session: Session, slug: str | None) -> tuple[int | None, list[str]]
     """Return the id of team `slug` (None for none), or the problem of an unknown one."""
     if not slug:
         return None, []
-    team_id = session.scalar(select(Team.id).where(Team.slug == slug))
-    return team_id, [] if team_id is not None else [f"team: unknown team {slug!r}"]
+    team = teams.find(session, slug)
+    return (team.id, []) if team is not None else (None, [f"team: unknown team {slug!r}"])
 
 
 def create(

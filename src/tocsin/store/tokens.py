@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tocsin.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
-from tocsin.store import users
-from tocsin.store.models import ApiToken, Team, TeamMember, User
+from tocsin.store import teams, users
+from tocsin.store.models import ApiToken, TeamMember, User
 from tocsin.store.users import UserRole
 
 PREFIX = "tsn_"
@@ -130,7 +130,7 @@ def create(
     problems = []
     team_id = None
     if team is not None:
-        found = session.scalar(select(Team).where(Team.slug == team))
+        found = teams.find(session, team)
         if found is None:
             problems.append(f"unknown team {team!r}")
         else:

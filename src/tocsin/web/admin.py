@@ -62,7 +62,7 @@ def _list_context(session: Session, errors: dict[str, str], values: dict[str, st
     listed = users.list_(session)
     return {
         "people": listed,
-        "teams_of": {u.id: people.teams_of(session, u) for u in listed},
+        "teams_of": people.teams_by_user(session, listed),
         "roles": list(UserRole),
         "errors": errors,
         "values": values,
@@ -138,9 +138,7 @@ def user_page(handle: str, request: Request, session: SessionDep, login: LoginDe
 async def edit_user(handle: str, request: Request, login: LoginDep) -> Response:
     """Change a user's details, role and teams."""
     _admin(login)
-    form = await request.form()
-    await auth.form(request, login)
-    data = {k: v.strip() for k, v in form.items() if isinstance(v, str)}
+    data = await auth.form(request, login)
     # One select per team, named "team:SLUG": not in it (""), responder or admin.
     chosen = [
         f"{key.removeprefix('team:')}:{value}"

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
 
-from tocsin.core.access import Need, Principal
+from tocsin.core.access import RANKS, Need, Principal
 from tocsin.core.audit import Actor, Via
 from tocsin.errors import PermissionDenied, TocsinError
 from tocsin.http.deps import NowDep, ReadSessionDep, SessionDep
@@ -27,9 +27,6 @@ from tocsin.store.users import UserRole
 COOKIE = "tocsin_session"
 LOGIN_CSRF_COOKIE = "tocsin_login_csrf"
 CSRF_FIELD = "csrf_token"
-
-# What each role may do, weakest first: a role includes everything before it.
-RANKS = {UserRole.VIEWER: 0, UserRole.RESPONDER: 1, UserRole.ADMIN: 2}
 
 
 class LoginRequired(TocsinError):
@@ -65,16 +62,12 @@ class Login:
 
     def can(self, role: UserRole) -> bool:
         """Return True if this user's role includes `role`."""
-        return RANKS.get(UserRole(self.user.role), 0) >= RANKS[role]
+        return RANKS.get(self.user.role, 0) >= RANKS[role]
 
     @property
     def responds(self) -> bool:
         """True if this user responds to something: a responder, or in a team."""
         return self.principal.may_respond_somewhere()
-
-    def may(self, need: Need, owners: Iterable[str | None]) -> bool:
-        """Return whether this user may do `need` to an object of teams `owners`."""
-        return self.principal.may(need, owners)
 
     def responds_to(self, owners: Iterable[str | None]) -> bool:
         """Return whether this user may respond to an object of teams `owners` (in templates)."""

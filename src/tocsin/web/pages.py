@@ -367,6 +367,14 @@ def _timeline(
     }
 
 
+def _responding(session: Session, request: Request, incident: Incident) -> dict[str, Any]:
+    """Return the incident's teams ("owners") and whether the person may act on it."""
+    owners = access.incident_teams(session, [incident.id])[incident.id]
+    login = request.state.login
+    may = access.may_respond_to_incident(session, login.principal, incident.id, owners)
+    return {"owners": owners, "may_respond": may}
+
+
 def _incident_context(
     session: Session,
     request: Request,
@@ -389,7 +397,7 @@ def _incident_context(
     attached = alerts.for_incident(session, incident, limit=ALERTS_PAGE, cursor=alerts_after)
     return _timeline(session, incident, kind, before) | {
         "incident": incident,
-        "owners": access.incident_teams(session, [incident.id])[incident.id],
+        **_responding(session, request, incident),
         "ref": incident_ref(incident.number),
         "kinds": list(TIMELINE_KINDS),
         "roles": roles,
@@ -967,13 +975,17 @@ def postmortem_list(
 
 
 def _postmortem_context(
-    session: Session, ref: str, errors: dict[str, list[str]], values: dict[str, str]
+    session: Session,
+    request: Request,
+    ref: str,
+    errors: dict[str, list[str]],
+    values: dict[str, str],
 ) -> dict[str, Any]:
     incident, postmortem = postmortems.get(session, ref)
     items = actions.list_(session, incident=incident)
     return {
         "incident": incident,
-        "owners": access.incident_teams(session, [incident.id])[incident.id],
+        **_responding(session, request, incident),
         "ref": incident_ref(incident.number),
         "postmortem": postmortem,
         "html": Markup(postmortems.to_html(postmortem.body)),
@@ -992,7 +1004,7 @@ def postmortem_page(
     ref: str, request: Request, session: SessionDep, login: LoginDep, edit: bool = False
 ) -> Response:
     """A postmortem with its action items; responders can edit and publish it."""
-    context = _postmortem_context(session, ref, {}, {})
+    context = _postmortem_context(session, request, ref, {}, {})
     context["editing"] = edit
     return page(request, "postmortem.html", context)
 
@@ -1059,7 +1071,9 @@ def _postmortem_action(
         session.rollback()
         if isinstance(exc, NotFound) and action not in ("edit", "status", "items", "item-done"):
             raise
-        context = _postmortem_context(session, ref, {action: exc.problems or [exc.message]}, data)
+        context = _postmortem_context(
+            session, request, ref, {action: exc.problems or [exc.message]}, data
+        )
         context["editing"] = action == "edit"
         return page(request, "postmortem.html", context, status=_form_status(exc))
     session.commit()

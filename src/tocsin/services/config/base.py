@@ -78,6 +78,13 @@ def parsed(line: str) -> Change:
     return Change(action, kind, name, tuple(details.split(", ")) if details else ())
 
 
+class Owners(NamedTuple):
+    """The team owning each entry of a section: as the file says, and as stored."""
+
+    in_file: dict[str, str | None]
+    in_store: dict[str, str | None]
+
+
 class Reference(NamedTuple):
     """A stored row naming a row of another section: `service web` names team `platform`."""
 
@@ -99,6 +106,7 @@ class Context:
     # stored rows --prune must keep (the principal may not delete them).
     skipped: dict[str, set[str]] = field(default_factory=dict)
     kept: dict[str, set[str]] = field(default_factory=dict)
+    left_out: set[str] = field(default_factory=set)  # sections skipped whole
     _known: dict[str, set[str]] = field(default_factory=dict, repr=False)
 
     def skips(self, section: str, name: str) -> bool:
@@ -187,15 +195,22 @@ class Section(ABC, Generic[Row]):
     def export(self, session: Session, *, include_secrets: bool) -> list[dict[str, Any]]:
         """Return the stored rows in the file's shape."""
 
-    def owners(self, context: Context) -> tuple[dict[str, str | None], dict[str, str | None]]:
-        """Return the owner team of the file's entries and of the stored rows, by name.
+    # Whether a team may own this section's rows (`team:` on each entry, a `team` on each row);
+    # the rows of the other sections are changed by administrators only.
+    team_owned: ClassVar[bool] = False
 
-        A section whose rows no team owns raises NotImplementedError: only administrators
-        change it (`owned` says which sections are owned).
-        """
-        raise NotImplementedError
-
-    owned: ClassVar[bool] = False
+    def owners(self, context: Context) -> Owners | None:
+        """Return the owner team of the file's entries and of the stored rows, by name; None
+        for a section no team owns."""
+        if not self.team_owned:
+            return None
+        entries = getattr(context.spec, self.name)
+        in_file = dict(zip(self.listed(context.spec), (e.team for e in entries), strict=True))
+        in_store = {}
+        for row in self.rows(context.session):
+            team = getattr(row, "team", None)
+            in_store[self.key(row)] = team.slug if team is not None else None
+        return Owners(in_file, in_store)
 
     def finish(self, context: Context, done: list[Change]) -> list[Change]:
         """Set what names a section applied after this one, once every section is applied

@@ -64,14 +64,7 @@ class EscalationPolicies(Section[EscalationPolicy]):
                 changes.append(parsed(change))
         return changes
 
-    owned = True
-
-    def owners(self, context: Context) -> tuple[dict[str, str | None], dict[str, str | None]]:
-        in_file = {p.name: p.team for p in context.spec.escalation_policies}
-        in_store = {
-            p.name: p.team.slug if p.team is not None else None for p in self.rows(context.session)
-        }
-        return in_file, in_store
+    team_owned = True
 
     def export(self, session: Session, *, include_secrets: bool) -> list[dict[str, Any]]:
         return [_policy(p) for p in self.rows(session)]

@@ -79,12 +79,7 @@ class Schedules(Section[Schedule]):
                 changes += _prune_manual_overrides(context.session, schedule.name)
         return changes
 
-    owned = True
-
-    def owners(self, context: Context) -> tuple[dict[str, str | None], dict[str, str | None]]:
-        in_file = {s.name: s.team for s in context.spec.schedules}
-        in_store = {s.name: schedule_specs.schedule_team(s) for s in self.rows(context.session)}
-        return in_file, in_store
+    team_owned = True
 
     def finish(self, context: Context, done: list[Change]) -> list[Change]:
         """Give each schedule its team, now that the file's teams exist (a team names its

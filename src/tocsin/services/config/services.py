@@ -48,14 +48,7 @@ class Services(Section[Service]):
             for problem in _service_problems(context, i, s)
         ] + _key_problems(context)
 
-    owned = True
-
-    def owners(self, context: Context) -> tuple[dict[str, str | None], dict[str, str | None]]:
-        in_file = {s.slug: s.team for s in context.spec.services}
-        in_store = {
-            s.slug: s.team.slug if s.team is not None else None for s in self.rows(context.session)
-        }
-        return in_file, in_store
+    team_owned = True
 
     def apply(self, context: Context, *, now: datetime) -> list[Change]:
         changes: list[Change] = []
