@@ -60,6 +60,7 @@ class FakeOidc:
     lifetime: int = 300
     sign_with_unpublished: bool = False
     drop_nonce: bool = False
+    hang_up_on_token: bool = False  # close the connection without an answer
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
     token_requests: list[dict[str, str]] = field(default_factory=list)
@@ -168,6 +169,8 @@ def _handler(fake: FakeOidc) -> type[JsonHandler]:
                 self.send_header("Location", target)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+            elif path == "/token" and fake.hang_up_on_token:
+                self.close_connection = True
             elif path == "/token":
                 self._token(form)
             else:

@@ -145,6 +145,7 @@ REFUSALS = {
         {"claims": {"sub": "u-1", "email": "alice@example.com"}},
         "sent no verified email",
     ),
+    "provider hangs up": ({"hang_up_on_token": True}, "could not be reached"),
 }
 
 

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
 from joserfc import jwt
@@ -80,10 +80,10 @@ class OidcClient:
 
     def _get(self, url: str) -> Any:
         try:
-            answer = httpx.get(url, timeout=self._timeout, verify=self._verify)
+            answer = httpx2.get(url, timeout=self._timeout, verify=self._verify)
             answer.raise_for_status()
             return answer.json()
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx2.HTTPError, ValueError) as exc:
             raise SignInRefused(f"the identity provider could not be reached ({exc})") from exc
 
     def provider(self) -> Provider:
@@ -141,7 +141,7 @@ class OidcClient:
         except OAuthError as exc:
             said = f"{exc.error}: {exc.description}" if exc.description else exc.error
             raise SignInRefused(f"the identity provider refused the sign-in ({said})") from exc
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise SignInRefused(f"the identity provider could not be reached ({exc})") from exc
         except ValueError as exc:  # an answer that is not the JSON the protocol says
             raise SignInRefused(
