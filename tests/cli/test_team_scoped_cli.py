@@ -58,6 +58,8 @@ def test_apply_with_a_team_token_changes_only_the_teams_objects(cli: Cli, tmp_pa
     assert "Applied" in result.stderr and "3 refused" in result.stderr
     services = {s["slug"]: s for s in cli.ok("service", "list", "--json").json()}
     assert services["ops-api"]["description"] == ""
+    table = cli.ok("service", "list").stdout
+    assert re.search(r"│ ops-api\s+│ ops-api\s+│ -\s+│ ops\s+│", table), table
     assert "stolen" not in services and "eve" not in cli.ok("user", "list").stdout
     # The audit log names the person and the token.
     entry = cli.ok("audit", "list", "--object", "service:pay-web", "--json").json()["entries"][0]

@@ -23,6 +23,7 @@ def test_a_team_responder_acts_on_the_teams_incidents_only(browser: Browser) -> 
     _world(browser.db_url)
     assert browser.login("tom").status_code == 303
     own = browser.get("/incidents/INC-1").text
+    assert '<small id="roles">(viewer; responder of pay)</small>' in own
     assert 'id="read-only"' not in own
     other = browser.get("/incidents/INC-2").text
     assert 'id="read-only"' in other and "team <strong>ops</strong>" in other

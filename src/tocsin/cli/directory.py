@@ -237,8 +237,8 @@ def service_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         return
     table(
         None,
-        ["Service", "Name", "Owner", "Description"],
-        [[s.slug, s.name, s.owner, s.description] for s in found],
+        ["Service", "Name", "Owner", "Team", "Description"],
+        [[s.slug, s.name, s.owner, s.team, s.description] for s in found],
     )
 
 
