@@ -547,6 +547,10 @@ class MaintenanceWindow(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
+    # The public maintenance this window silences paging for, if it came from one.
+    public_id: Mapped[int | None] = mapped_column(
+        ForeignKey("public_maintenances.id", ondelete="CASCADE"), index=True
+    )
 
     service: Mapped[Service] = relationship(lazy="joined")
 
@@ -849,3 +853,136 @@ class AuditEntry(Base):
     object_type: Mapped[str] = mapped_column(String(40))
     object_key: Mapped[str] = mapped_column(String(300))
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class StatusSubscriber(Base):
+    """Someone outside who asked to hear of the status page: an email address or a webhook.
+
+    Email subscriptions count only once confirmed (double opt-in: `confirmed_at`); `token`, a
+    random secret, is in the confirmation link and in every message's unsubscribe link.
+    `components` names the status components of interest (empty: all of them). Webhook bodies
+    are signed with `secret`. Unsubscribing deletes the row: nothing of the address is kept.
+    """
+
+    __tablename__ = "status_subscribers"
+    __table_args__ = (
+        UniqueConstraint("kind", "address_key"),
+        CheckConstraint("kind IN ('email', 'webhook')", name="status_subscriber_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    address: Mapped[str] = mapped_column(String(2000))
+    address_key: Mapped[str] = mapped_column(String(64))  # SHA-256 of the normalised address
+    components: Mapped[list[str]] = mapped_column(default=list)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    secret: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime]
+    confirm_sent_at: Mapped[datetime | None]
+    confirm_expires_at: Mapped[datetime | None]
+    confirmed_at: Mapped[datetime | None]
+
+
+class SubscriptionAttempt(Base):
+    """One use of the subscribe form, kept a day for its rate limits: by address and by client.
+
+    Both are kept only as keyed hashes, so the table says nothing of who asked.
+    """
+
+    __tablename__ = "subscription_attempts"
+    __table_args__ = (
+        Index("ix_subscription_attempts_address_at", "address_key", "at"),
+        Index("ix_subscription_attempts_client_at", "client_key", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    address_key: Mapped[str] = mapped_column(String(64))
+    client_key: Mapped[str] = mapped_column(String(64))
+
+
+class SubscriberMessage(Base):
+    """One message to one status-page subscriber: the outbox of the subscribers' lane.
+
+    Like `Notification`, pending -> sending (claimed until `claimed_until`) -> sent | failed,
+    retried with backoff, the same `idempotency_key` on every attempt; but a lane of its own,
+    sent only when no page waits, so a long list of subscribers never delays a responder.
+    """
+
+    __tablename__ = "subscriber_messages"
+    __table_args__ = (Index("ix_subscriber_messages_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(80), unique=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("status_subscribers.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))  # confirm | update | maintenance
+    status: Mapped[str] = mapped_column(String(20))
+    due_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    claimed_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    message: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+    subscriber: Mapped[StatusSubscriber] = relationship(lazy="joined")
+
+
+class PublicMaintenance(Base):
+    """Maintenance announced on the status page: its components, times and what customers read.
+
+    Scheduled before `start`, in progress until `end`, then completed (or cancelled). While it
+    runs, the services of its components page nobody (their `MaintenanceWindow` rows name it).
+    `notified` is the last stage subscribers were told of: announced, started or completed.
+    """
+
+    __tablename__ = "public_maintenances"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text, default="")
+    components: Mapped[list[str]] = mapped_column(default=list)
+    start: Mapped[datetime] = mapped_column(index=True)
+    end: Mapped[datetime] = mapped_column(index=True)
+    notified: Mapped[str] = mapped_column(String(20), default="")
+    cancelled_at: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
+class ShiftSwap(Base):
+    """A responder's request that someone cover part of their shift.
+
+    open -> accepted (the taker's override made: `override_id`) | cancelled by the requester |
+    expired (its start passed with nobody taking it).
+    """
+
+    __tablename__ = "shift_swaps"
+    __table_args__ = (
+        Index("ix_shift_swaps_schedule_start", "schedule_id", "start"),
+        CheckConstraint(
+            "status IN ('open', 'accepted', 'cancelled', 'expired')", name="shift_swap_status"
+        ),
+        CheckConstraint('"end" > start', name="shift_swap_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    requester_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    taker_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    override_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schedule_overrides.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+
+    schedule: Mapped[Schedule] = relationship(lazy="joined")
+    requester: Mapped[User] = relationship(foreign_keys=[requester_id], lazy="joined")
+    taker: Mapped[User | None] = relationship(foreign_keys=[taker_id], lazy="joined")
