@@ -25,9 +25,12 @@ from tocsin.core.timeutil import parse_duration
 from tocsin.engine import channels, escalations, messages, reminders, usergroups
 from tocsin.engine.loop import Engine, Task
 from tocsin.engine.outbox import AdapterFor, Adapters, Sender
+from tocsin.engine.subscribers import Lane
 from tocsin.errors import InvalidInput
+from tocsin.notify.smtp import SmtpAdapter
 from tocsin.services import audit as audit_log
-from tocsin.services import heartbeats
+from tocsin.services import heartbeats, subscriptions
+from tocsin.services import maintenance as public_maintenance
 from tocsin.settings import Settings
 from tocsin.store import audit
 from tocsin.store.db import (
@@ -38,13 +41,22 @@ from tocsin.store.db import (
 )
 
 # The due work every engine does, each kind in its own transaction, in this order.
-DUE_WORK: tuple[Task, ...] = (escalations, reminders, heartbeats, usergroups, channels)
+DUE_WORK: tuple[Task, ...] = (
+    escalations,
+    reminders,
+    heartbeats,
+    usergroups,
+    channels,
+    subscriptions,
+)
 
 
 def due_work(settings: Settings) -> tuple[Task, ...]:
     """Return the kinds of due work an engine of this deployment does."""
     keep = audit_log.retention_days(settings.audit_retention_days)
-    return (*DUE_WORK, audit_log.Retention(keep)) if keep else DUE_WORK
+    # Public maintenance links its notices to the status page, at the configured address.
+    notices = public_maintenance.Notices(settings.base_url)
+    return (*DUE_WORK, notices, audit_log.Retention(keep)) if keep else (*DUE_WORK, notices)
 
 
 def channel_rules(settings: Settings) -> chatops.ChannelRules | None:
@@ -105,11 +117,14 @@ class Tocsin:
     adapters: Adapters
     sender: Sender
     engine: Engine
+    lane: Lane | None = None
 
     def close(self) -> None:
         """Stop the engine if it runs, close the adapters and the database pool."""
         self.engine.stop()
         self.adapters.close()
+        if self.lane is not None:
+            self.lane.close()
         self.database.dispose()
 
 
@@ -148,6 +163,7 @@ def build(
         sms_per_hour=settings.sms_per_hour,
         calls_per_minute=settings.calls_per_minute,
     )
+    lane = subscriber_lane(settings, sessions, clock, database, node=sender.node)
     return Tocsin(
         settings=settings,
         clock=clock,
@@ -157,8 +173,46 @@ def build(
         adapters=adapters,
         sender=sender,
         engine=Engine(
-            sessions, clock, due_work(settings), sender=sender, read_sessions=read_sessions
+            sessions,
+            clock,
+            due_work(settings),
+            sender=sender,
+            read_sessions=read_sessions,
+            lane=lane,
         ),
+        lane=lane,
+    )
+
+
+def subscriber_lane(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    database: Database,
+    *,
+    node: str,
+) -> Lane:
+    """Return the sender of status-page subscribers' mail and webhooks."""
+
+    def mailer(recipient: str) -> SmtpAdapter:
+        return SmtpAdapter(
+            settings.smtp_host,
+            settings.smtp_port,
+            sender=settings.smtp_sender,
+            recipient=recipient,
+            starttls=settings.smtp_starttls,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+        )
+
+    return Lane(
+        sessions,
+        clock,
+        mailer=mailer,
+        base_url=settings.base_url,
+        page_title=settings.status_page_title,
+        node=node,
+        claim_clock=claim_clock(database, clock),
     )
 
 

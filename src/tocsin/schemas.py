@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from tocsin.core.incident import incident_ref
 from tocsin.core.timeutil import duration_text
-from tocsin.services import alerts
+from tocsin.services import alerts, maintenance
 from tocsin.store.incidents import active_roles
 from tocsin.store.models import (
     ActionItem,
@@ -23,6 +23,7 @@ from tocsin.store.models import (
     Integration,
     MaintenanceWindow,
     Postmortem,
+    PublicMaintenance,
     ScheduleOverride,
     Service,
     StatusUpdate,
@@ -429,6 +430,44 @@ class MaintenanceOut(Out):
             end=window.end,
             reason=window.reason,
             created_by=window.created_by,
+        )
+
+
+class PublicMaintenanceOut(Out):
+    """Public maintenance as announced, its stage now, and the services it keeps from paging."""
+
+    id: int
+    title: str
+    message: str
+    components: list[str]
+    start: datetime
+    end: datetime
+    stage: str = Field(description="scheduled, in_progress, completed or cancelled")
+    cancelled_at: datetime | None
+    silenced: list[str] = Field(description="The services paging nobody meanwhile.")
+    notified: str = Field(description="The last stage subscribers were told of.")
+    created_by: str
+    created_at: datetime
+    page: str = Field(description="Its public page, under the status page.")
+
+    @classmethod
+    def of(cls, session: Session, row: PublicMaintenance, *, now: datetime) -> PublicMaintenanceOut:
+        return cls(
+            id=row.id,
+            title=row.title,
+            message=row.message,
+            components=list(row.components),
+            start=row.start,
+            end=row.end,
+            stage=maintenance.stage_of(row, now=now).value,
+            cancelled_at=row.cancelled_at,
+            silenced=sorted(
+                {w.service.slug for w in maintenance.silencing_windows(session, row.id)}
+            ),
+            notified=row.notified,
+            created_by=row.created_by,
+            created_at=row.created_at,
+            page=f"/status/maintenance/{row.id}",
         )
 
 

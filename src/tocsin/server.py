@@ -26,9 +26,13 @@ from tocsin.api.routes import (
     health,
     incidents,
     ingest,
+    maintenance,
     postmortems,
     replies,
+    reports,
     schedules,
+    subscribers,
+    swaps,
 )
 from tocsin.api.writer import Writer
 from tocsin.clock import Clock
@@ -214,10 +218,14 @@ def _routes() -> list[BaseRoute]:
     for router in (
         incidents.router,
         schedules.router,
+        swaps.router,
         alerts.router,
         postmortems.router,
+        reports.router,
         directory.router,
         audit.router,
+        maintenance.router,
+        subscribers.router,
     ):
         shared.include_router(router, prefix="/api/v1", responses=errors.API_RESPONSES)
     return list(shared.routes)

@@ -236,3 +236,17 @@ def test_the_feed_is_every_public_update_newest_first() -> None:
         (1, "update at +0m"),
     ]
     assert len(feed_entries([a, b], [API], limit=1)) == 1
+
+
+def test_an_open_incident_is_current_and_not_yet_history() -> None:
+    # Seen in the browser: an open incident listed under "Current incidents" and again under
+    # "Past incidents" for the same day.
+    open_ = incident(1, started=NOW - timedelta(hours=2))
+    over = incident(
+        2,
+        started=NOW - timedelta(hours=3),
+        updates=((0, PublicStatus.INVESTIGATING), (30, PublicStatus.RESOLVED)),
+    )
+    page = build([API], [open_, over], [], now=NOW)
+    assert [p.number for p in page.current] == [1]
+    assert [(day, [i.number for i in found]) for day, found in page.history] == [(NOW.date(), [2])]

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.conftest import SQLITE_ONLY
 from tests.engine.test_escalation_flow import T0, declare, setup
 from tests.receivers import PageReceiver
-from tocsin.app import DUE_WORK
+from tocsin.app import due_work, subscriber_lane
 from tocsin.clock import FixedClock
 from tocsin.engine.loop import Engine
 from tocsin.engine.outbox import Sender, adapter_factory
@@ -29,9 +29,16 @@ WRITES = ("INSERT", "UPDATE", "DELETE", "BEGIN IMMEDIATE")
 
 
 def _engine(engine: Database, sessions: sessionmaker[Session], clock: FixedClock) -> Engine:
-    sender = Sender(sessions, clock, adapter_factory(Settings()), base_url="https://tocsin.test")
+    # Every kind of due work a deployment runs, the subscribers' lane included.
+    settings = Settings()
+    sender = Sender(sessions, clock, adapter_factory(settings), base_url="https://tocsin.test")
     return Engine(
-        sessions, clock, DUE_WORK, sender=sender, read_sessions=make_read_sessionmaker(engine)
+        sessions,
+        clock,
+        due_work(settings),
+        sender=sender,
+        read_sessions=make_read_sessionmaker(engine),
+        lane=subscriber_lane(settings, sessions, clock, engine, node="test"),
     )
 
 

@@ -3,6 +3,7 @@
 The services, the store and the schemas are imported where used (see `tocsin.cli.main`).
 """
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -14,7 +15,10 @@ integration_app = App(
     help="Keys for Alertmanager, PagerDuty, Opsgenie senders.", no_args_is_help=True
 )
 alert_app = App(help="Alerts from monitoring.", no_args_is_help=True)
-maintenance_app = App(help="Maintenance windows: record alerts, page nobody.", no_args_is_help=True)
+maintenance_app = App(
+    help="Maintenance: windows that page nobody, and public maintenance on the status page.",
+    no_args_is_help=True,
+)
 
 URLS = {
     "alertmanager": "webhook_configs url: {base}/hooks/alertmanager/{key}",
@@ -234,17 +238,12 @@ def maintenance_add(
     as_json: bool = JsonOption,
 ) -> None:
     """Start (or schedule) a maintenance window: alerts are recorded, nothing pages."""
-    from tocsin.core.timeutil import parse_duration, parse_instant
     from tocsin.schemas import MaintenanceOut
     from tocsin.services import alerts
 
     st = state(ctx)
     now = st.now()
-    start = parse_instant(from_, now=now)
-    try:
-        end = start + parse_duration(to)
-    except InvalidInput:
-        end = parse_instant(to, now=now)
+    start, end = _span(from_, to, now=now)
     with st.session() as session:
         window = MaintenanceOut.of(
             alerts.add_maintenance(
@@ -306,6 +305,122 @@ def maintenance_end(
     with st.session() as session:
         alerts.end_maintenance(session, window_id, now=st.now())
     success(f"Ended maintenance {window_id}")
+
+
+def _span(from_: str, to: str, *, now: datetime) -> tuple[datetime, datetime]:
+    """Return the start and end a maintenance command was given: times without an offset are
+    UTC, and the end may be a duration from the start (2h)."""
+    from tocsin.core.timeutil import parse_duration, parse_instant
+
+    start = parse_instant(from_, now=now)
+    try:
+        end = start + parse_duration(to)
+    except InvalidInput:
+        end = parse_instant(to, now=now)
+    return start, end
+
+
+@maintenance_app.command("announce")
+def maintenance_announce(
+    ctx: typer.Context,
+    title: Annotated[str, typer.Option(help="What customers read, in a line.")],
+    component: Annotated[
+        list[str],
+        typer.Option(metavar="SLUG", help="A status component it affects (repeat for more)."),
+    ],
+    to: Annotated[
+        str,
+        typer.Option(
+            help="When it ends: ISO time (UTC unless it has an offset), or a duration "
+            "from the start like 2h."
+        ),
+    ],
+    from_: Annotated[
+        str,
+        typer.Option("--from", help="When it starts (UTC unless it has an offset). Default: now."),
+    ] = "now",
+    message: Annotated[str, typer.Option(help="More for customers: what changes for them.")] = "",
+    keep_paging: Annotated[
+        bool,
+        typer.Option(
+            help="Keep paging for the components' services meanwhile (by default "
+            "their alerts page nobody during the maintenance)."
+        ),
+    ] = False,
+    as_json: bool = JsonOption,
+) -> None:
+    """Announce maintenance on the public status page and to its subscribers."""
+    from tocsin.schemas import PublicMaintenanceOut
+    from tocsin.services import maintenance
+
+    st = state(ctx)
+    now = st.now()
+    start, end = _span(from_, to, now=now)
+    with st.session() as session:
+        row = maintenance.announce(
+            session,
+            title=title,
+            components=component,
+            start=start,
+            end=end,
+            message=message,
+            silence=not keep_paging,
+            actor=st.who(),
+            now=now,
+            base_url=st.settings.base_url,
+        )
+        shown = PublicMaintenanceOut.of(session, row, now=now)
+    if as_json:
+        print_json(shown)
+        return
+    quiet = f"; paging nobody for {', '.join(shown.silenced)}" if shown.silenced else ""
+    success(
+        f"Public maintenance {shown.id} ({shown.stage.replace('_', ' ')}): "
+        f"{fmt_time(shown.start)} to {fmt_time(shown.end)}{quiet}"
+    )
+
+
+@maintenance_app.command("public")
+def maintenance_public(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Include completed and cancelled.")] = False,
+    as_json: bool = JsonOption,
+) -> None:
+    """List public maintenance: what is scheduled or in progress."""
+    from tocsin.schemas import PublicMaintenanceOut
+    from tocsin.services import maintenance
+
+    st = state(ctx)
+    now = st.now()
+    with st.session() as session:
+        found = [
+            PublicMaintenanceOut.of(session, row, now=now)
+            for row in maintenance.list_(session, now=now, all_=all_)
+        ]
+    if as_json:
+        print_json(found)
+        return
+    table(
+        None,
+        ["Id", "Title", "Components", "From", "To", "Stage", "Paging off for"],
+        [
+            [m.id, m.title, m.components, m.start, m.end, m.stage.replace("_", " "), m.silenced]
+            for m in found
+        ],
+    )
+
+
+@maintenance_app.command("cancel-public")
+def maintenance_cancel_public(
+    ctx: typer.Context, maintenance_id: Annotated[int, typer.Argument(help="Its id.")]
+) -> None:
+    """Cancel public maintenance, before or during it: paging resumes, subscribers are told."""
+    from tocsin.services import maintenance
+
+    st = state(ctx)
+    with st.session() as session:
+        maintenance.cancel(session, maintenance_id, now=st.now(), base_url=st.settings.base_url)
+    success(f"Cancelled public maintenance {maintenance_id}")
 
 
 def _severity(severity: str, raw: str) -> str:

@@ -26,6 +26,8 @@ from tocsin.cli import (
     routes,
     runbook,
     schedule,
+    subscribers,
+    swaps,
 )
 from tocsin.cli.common import (
     App,
@@ -86,6 +88,7 @@ COMMAND_ORDER = [
     "oncall",
     "schedule",
     "override",
+    "swap",
     "runbook",
     "postmortem",
     "action",
@@ -93,6 +96,7 @@ COMMAND_ORDER = [
     "drill",
     "policy",
     "maintenance",
+    "subscriber",
     "service",
     "integration",
     "route",
@@ -165,6 +169,7 @@ app.add_typer(directory.token_app, name="token")
 app.add_typer(db_app, name="db")
 app.add_typer(schedule.schedule_app, name="schedule")
 app.add_typer(schedule.override_app, name="override")
+app.add_typer(swaps.swap_app, name="swap")
 app.command("oncall")(schedule.oncall)
 app.add_typer(alerts.integration_app, name="integration")
 app.add_typer(alerts.alert_app, name="alert")
@@ -173,9 +178,10 @@ app.add_typer(routes.route_app, name="route")
 app.add_typer(paging.policy_app, name="policy")
 app.add_typer(postmortem.postmortem_app, name="postmortem")
 app.add_typer(postmortem.action_app, name="action")
-app.command("report")(postmortem.report)
+app.add_typer(postmortem.report_app, name="report")
 app.add_typer(runbook.runbook_app, name="runbook")
 app.add_typer(audit.audit_app, name="audit")
+app.add_typer(subscribers.subscriber_app, name="subscriber")
 app.command("drill")(__import__("tocsin.cli.drill", fromlist=["drill"]).drill)
 incident.app.command("notifications")(paging.notifications)
 

@@ -1,4 +1,5 @@
-"""`tocsin postmortem ...` and `tocsin action ...`: learn from the incident, without blame.
+"""`tocsin postmortem ...`, `tocsin action ...` and `tocsin report [oncall]`: learn from the
+incident, without blame, and see what being on call costs.
 
 The services and the schemas are imported where used (see `tocsin.cli.main`).
 """
@@ -254,11 +255,21 @@ def action_wontdo(ctx: typer.Context, item_id: Annotated[int, typer.Argument()])
     _set(ctx, item_id, "wont_do")
 
 
+report_app = App(
+    help="Response metrics, and with `oncall`, hours on call per person.",
+    invoke_without_command=True,
+)
+
+
+@report_app.callback(invoke_without_command=True)
 def report(
     ctx: typer.Context,
+    # No default value of its own: the group's options are read even for `report oncall
+    # --help`, and reading a value loads the CLI's validation library, which help never needs.
     since: Annotated[
-        str, typer.Option(metavar="DURATION", help="How far back: 90d, 12h; or 'all'.")
-    ] = "90d",
+        str | None,
+        typer.Option(metavar="DURATION", help="How far back: 90d, 12h; or 'all'. [default: 90d]"),
+    ] = None,
     service: Annotated[str | None, typer.Option(help="Only incidents affecting it.")] = None,
     plot: Annotated[
         str | None,
@@ -270,11 +281,14 @@ def report(
     as_json: bool = JsonOption,
 ) -> None:
     """Response metrics: MTTA, MTTR (p50/p90) and the share acknowledged in time."""
+    if ctx.invoked_subcommand is not None:
+        return  # `tocsin report oncall ...`: the subcommand reports, not the metrics
     from tocsin.core.timeutil import parse_duration
     from tocsin.store import reports
 
     st = state(ctx)
     now = st.now()
+    since = since or "90d"
     start = now - parse_duration(since) if since != "all" else None
     with st.session() as session:
         data = reports.report(session, now=now, start=start, service=service)
@@ -318,3 +332,91 @@ def report(
                 for name, s in groups.items()
             ],
         )
+
+
+def _hours(value: float) -> str:
+    """Return hours as people write them: 37.5, 8, 0.25."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+@report_app.command("oncall")
+def report_oncall(
+    ctx: typer.Context,
+    from_: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            metavar="DATE|DATETIME",
+            help="Start (ISO-8601). Without an offset: local to the schedule when one is named, "
+            "else UTC.",
+        ),
+    ],
+    to: Annotated[
+        str, typer.Option(metavar="DATE|DATETIME", help="End (exclusive), read like --from.")
+    ],
+    schedule: Annotated[
+        list[str] | None,
+        typer.Option(metavar="NAME", help="Only this schedule (repeat for several). Default: all."),
+    ] = None,
+    as_json: bool = JsonOption,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV with a header row.")] = False,
+) -> None:
+    """Hours on call per person: business, evenings, nights, weekends; and pages received.
+
+    Hours come from the final schedule (overrides and swaps included) and are split on each
+    person's own local clock; drills are left out of the pages.
+    """
+    import csv
+    import sys
+
+    from tocsin.services import reports
+
+    if as_json and as_csv:
+        raise InvalidInput("choose one of --json and --csv")
+    st = state(ctx)
+    with st.session() as session:
+        data = reports.oncall(session, from_=from_, to=to, schedules=schedule or [])
+    if as_json:
+        print_json(data)
+        return
+    if as_csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=reports.COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(data["people"])
+        return
+    hour_keys = ["total_hours", *reports.HOUR_KEYS.values()]
+    totals = data["totals"]
+    shown = ", ".join(data["schedules"]) or "no schedules"
+    table(
+        f"On call from {data['from']} to {data['to']} ({shown})",
+        [
+            "Person",
+            "Time zone",
+            "Total h",
+            "Business",
+            "Evenings",
+            "Nights",
+            "Weekends",
+            "Pages",
+            "Night pages",
+        ],
+        [
+            *(
+                [
+                    p["user"],
+                    p["time_zone"],
+                    *(_hours(p[k]) for k in hour_keys),
+                    p["pages"],
+                    p["night_pages"],
+                ]
+                for p in data["people"]
+            ),
+            [
+                "Total",
+                "",
+                *(_hours(totals[k]) for k in hour_keys),
+                totals["pages"],
+                totals["night_pages"],
+            ],
+        ],
+    )

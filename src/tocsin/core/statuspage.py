@@ -9,13 +9,21 @@ Component states follow Statuspage's five: an open published incident puts every
 its services into the state its severity maps to (the highest severity is a major outage, the
 next a partial outage, any other degraded performance); an active maintenance window shows
 "under maintenance" unless an incident is worse. A component's state is the worst of those.
+
+Public maintenance is announced ahead with its components and times: scheduled until it starts,
+in progress until it ends, then completed; or cancelled, before or during. The page lists what
+is scheduled or in progress, soonest first; completed maintenance joins the incidents in the
+history, on the day it started. Its stages reach the Atom feed as entries of their own.
+
+An incident is current until it is resolved, and only then history: listed under both, an open
+incident read as two.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from tocsin.core.incident import PublicStatus
@@ -98,6 +106,162 @@ class Maintenance:
     end: datetime | None
 
 
+class MaintenanceStage(StrEnum):
+    """Where a public maintenance is at a moment, as customers read it."""
+
+    SCHEDULED = "scheduled"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+    @property
+    def label(self) -> str:
+        """Return the words customers read."""
+        return self.value.replace("_", " ").capitalize()
+
+
+class Notified(StrEnum):
+    """The last stage of a public maintenance subscribers were told of: the values
+    `PublicMaintenance.notified` holds, in the order they are told."""
+
+    NOTHING = ""
+    ANNOUNCED = "announced"
+    STARTED = "started"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+# What subscribers are told of a maintenance at each stage; cancelled is told apart.
+_TOLD = {
+    MaintenanceStage.SCHEDULED: Notified.ANNOUNCED,
+    MaintenanceStage.IN_PROGRESS: Notified.STARTED,
+    MaintenanceStage.COMPLETED: Notified.COMPLETED,
+}
+_TOLD_ORDER = (Notified.NOTHING, Notified.ANNOUNCED, Notified.STARTED, Notified.COMPLETED)
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceFacts:
+    """A public maintenance as announced: `components` are status-component slugs."""
+
+    id: int
+    title: str
+    message: str
+    components: tuple[str, ...]
+    start: datetime
+    end: datetime
+    announced_at: datetime
+    cancelled_at: datetime | None = None
+
+
+def stage(maintenance: MaintenanceFacts, now: datetime) -> MaintenanceStage:
+    """Return the stage of `maintenance` at `now`."""
+    if maintenance.cancelled_at is not None and maintenance.cancelled_at <= now:
+        return MaintenanceStage.CANCELLED
+    if now < maintenance.start:
+        return MaintenanceStage.SCHEDULED
+    if now < maintenance.end:
+        return MaintenanceStage.IN_PROGRESS
+    return MaintenanceStage.COMPLETED
+
+
+def ran_until(maintenance: MaintenanceFacts) -> datetime | None:
+    """Return when the maintenance stopped (its end, or its cancellation during it), or None if
+    it was cancelled before it started."""
+    cancelled = maintenance.cancelled_at
+    if cancelled is None:
+        return maintenance.end
+    if cancelled <= maintenance.start:
+        return None
+    return min(cancelled, maintenance.end)
+
+
+def window_text(start: datetime, end: datetime) -> str:
+    """Return the times of a maintenance in UTC, saying so (customers are everywhere):
+    "2024-06-21 22:00-23:30 UTC", the dash an en dash."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    if start.date() == end.date():
+        return f"{start:%Y-%m-%d %H:%M}\u2013{end:%H:%M} UTC"
+    return f"{start:%Y-%m-%d %H:%M} UTC \u2013 {end:%Y-%m-%d %H:%M} UTC"
+
+
+def notice_due(maintenance: MaintenanceFacts, notified: str, now: datetime) -> Notified | None:
+    """Return what subscribers are to be told of `maintenance` at `now`, having been told of
+    `notified` last (None: nothing new).
+
+    Only the latest stage is told: a maintenance announced as it starts is announced as in
+    progress, and one whose start and end both passed while no engine ran is told completed,
+    once. A cancellation is told only to those who heard of the maintenance at all.
+    """
+    told = Notified(notified)
+    if told is Notified.CANCELLED:
+        return None
+    now_at = stage(maintenance, now)
+    if now_at is MaintenanceStage.CANCELLED:
+        return Notified.CANCELLED if told is not Notified.NOTHING else None
+    due = _TOLD[now_at]
+    return due if _TOLD_ORDER.index(due) > _TOLD_ORDER.index(told) else None
+
+
+def next_notice_at(maintenance: MaintenanceFacts, notified: str) -> datetime | None:
+    """Return when subscribers are next to be told something of `maintenance` (None: never)."""
+    told = Notified(notified)
+    if told is Notified.CANCELLED:
+        return None
+    if maintenance.cancelled_at is not None:
+        return maintenance.cancelled_at if told is not Notified.NOTHING else None
+    if told is Notified.NOTHING:
+        return maintenance.announced_at
+    if told is Notified.ANNOUNCED:
+        return maintenance.start
+    if told is Notified.STARTED:
+        return maintenance.end
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceView:
+    """A public maintenance as the status page shows it at a moment."""
+
+    id: int
+    title: str
+    message: str
+    components: tuple[str, ...]  # their names, in the page's order
+    start: datetime
+    end: datetime
+    stage: MaintenanceStage
+    announced_at: datetime
+    cancelled_at: datetime | None
+
+    @property
+    def anchor(self) -> str:
+        """Return the fragment id of the maintenance on the page."""
+        return f"maintenance-{self.id}"
+
+    @property
+    def window(self) -> str:
+        """Return its times as customers read them."""
+        return window_text(self.start, self.end)
+
+
+def maintenance_view(
+    maintenance: MaintenanceFacts, components: Sequence[Component], *, now: datetime
+) -> MaintenanceView:
+    """Return `maintenance` as the status page shows it at `now`."""
+    wanted = set(maintenance.components)
+    return MaintenanceView(
+        id=maintenance.id,
+        title=maintenance.title,
+        message=maintenance.message,
+        components=tuple(c.name for c in components if c.slug in wanted),
+        start=maintenance.start,
+        end=maintenance.end,
+        stage=stage(maintenance, now),
+        announced_at=maintenance.announced_at,
+        cancelled_at=maintenance.cancelled_at,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class PublicIncident:
     """An incident as the status page shows it."""
@@ -132,11 +296,25 @@ class Page:
     components: tuple[ComponentView, ...]
     current: tuple[PublicIncident, ...]
     history: tuple[tuple[date, tuple[PublicIncident, ...]], ...] = field(default=())
+    maintenance: tuple[MaintenanceView, ...] = field(default=())  # scheduled and in progress
+    past_maintenance: tuple[tuple[date, tuple[MaintenanceView, ...]], ...] = field(default=())
 
     @property
     def banner(self) -> str:
         """Return the headline of the page."""
         return BANNER[self.overall]
+
+    @property
+    def days(
+        self,
+    ) -> tuple[tuple[date, tuple[PublicIncident, ...], tuple[MaintenanceView, ...]], ...]:
+        """Return the history's days, newest first, each with its incidents and maintenance."""
+        incidents = dict(self.history)
+        done = dict(self.past_maintenance)
+        return tuple(
+            (day, incidents.get(day, ()), done.get(day, ()))
+            for day in sorted(incidents.keys() | done.keys(), reverse=True)
+        )
 
 
 def public(incident: IncidentFacts, components: Sequence[Component]) -> PublicIncident | None:
@@ -185,8 +363,10 @@ def build(
     *,
     now: datetime,
     days: int = HISTORY_DAYS,
+    announced: Iterable[MaintenanceFacts] = (),
 ) -> Page:
-    """Return the status page at `now` (UTC days for the history)."""
+    """Return the status page at `now` (UTC days for the history), with the public maintenance
+    `announced`."""
     published = [p for p in (public(i, components) for i in incidents) if p is not None]
     current = [p for p in published if p.status is not PublicStatus.RESOLVED]
     current.sort(key=lambda p: (-p.impact.badness, p.started_at))
@@ -220,6 +400,25 @@ def build(
                 mark(component.slug, day, ComponentState.UNDER_MAINTENANCE)
             if active and component.slug not in live:
                 live[component.slug] = ComponentState.UNDER_MAINTENANCE
+    coming: list[MaintenanceView] = []
+    done: dict[date, list[MaintenanceView]] = {}
+    for facts in announced:
+        view = maintenance_view(facts, components, now=now)
+        stopped = ran_until(facts)
+        if view.stage in (MaintenanceStage.SCHEDULED, MaintenanceStage.IN_PROGRESS):
+            coming.append(view)
+        elif stopped is not None and first_day <= facts.start.date() <= now.date():
+            # Completed, or cancelled part way: it happened, so it is history.
+            done.setdefault(facts.start.date(), []).append(view)
+        if stopped is None or facts.start > now:
+            continue
+        for component in components:
+            if component.slug not in facts.components:
+                continue
+            for day in _day_range(facts.start, min(stopped, now)):
+                mark(component.slug, day, ComponentState.UNDER_MAINTENANCE)
+            if view.stage is MaintenanceStage.IN_PROGRESS and component.slug not in live:
+                live[component.slug] = ComponentState.UNDER_MAINTENANCE
     views = tuple(
         ComponentView(
             slug=c.slug,
@@ -244,6 +443,8 @@ def build(
         overall = max((p.impact for p in current), key=lambda s: s.badness)
     by_day: dict[date, list[PublicIncident]] = {}
     for incident in published:
+        if incident.status is not PublicStatus.RESOLVED:
+            continue  # current, not history: listed under both, one incident read as two
         day = incident.started_at.date()
         if first_day <= day <= now.date():
             by_day.setdefault(day, []).append(incident)
@@ -251,7 +452,18 @@ def build(
         (day, tuple(sorted(by_day[day], key=lambda p: p.started_at, reverse=True)))
         for day in sorted(by_day, reverse=True)
     )
-    return Page(overall=overall, components=views, current=tuple(current), history=history)
+    past = tuple(
+        (day, tuple(sorted(done[day], key=lambda m: m.start, reverse=True)))
+        for day in sorted(done, reverse=True)
+    )
+    return Page(
+        overall=overall,
+        components=views,
+        current=tuple(current),
+        history=history,
+        maintenance=tuple(sorted(coming, key=lambda m: (m.start, m.id))),
+        past_maintenance=past,
+    )
 
 
 def feed_entries(
@@ -265,4 +477,86 @@ def feed_entries(
         for update in incident.updates
     ]
     entries.sort(key=lambda e: (e[1].at, e[0].number), reverse=True)
+    return entries[:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """One entry of the Atom feed: `path` is the page it links to, `key` makes its id unique."""
+
+    title: str
+    path: str
+    key: str
+    at: datetime
+    text: str
+
+
+def maintenance_entries(
+    maintenance: MaintenanceFacts, components: Sequence[Component], *, now: datetime
+) -> list[FeedEntry]:
+    """Return the feed entries of `maintenance` up to `now`, oldest first: announced (if ahead
+    of its start), started, completed, cancelled, each at its time."""
+    view = maintenance_view(maintenance, components, now=now)
+    path = f"/status/maintenance/{maintenance.id}"
+    affects = f" Affects {', '.join(view.components)}." if view.components else ""
+    message = f" {maintenance.message}" if maintenance.message else ""
+    cancelled = maintenance.cancelled_at
+    found: list[FeedEntry] = []
+
+    def add(stage_: MaintenanceStage, at: datetime, text: str) -> None:
+        title = f"{maintenance.title}: {stage_.label}"
+        found.append(FeedEntry(title, path, stage_.value, at, text))
+
+    if maintenance.announced_at < maintenance.start:
+        add(
+            MaintenanceStage.SCHEDULED,
+            maintenance.announced_at,
+            f"Scheduled for {view.window}.{affects}{message}",
+        )
+    started = cancelled is None or cancelled > maintenance.start
+    if started and maintenance.start <= now:
+        add(
+            MaintenanceStage.IN_PROGRESS,
+            max(maintenance.start, maintenance.announced_at),
+            f"Maintenance in progress, {view.window}.{affects}{message}",
+        )
+    if cancelled is None and maintenance.end <= now:
+        add(
+            MaintenanceStage.COMPLETED,
+            maintenance.end,
+            f"The maintenance of {view.window} has been completed.",
+        )
+    if cancelled is not None and cancelled <= now:
+        add(
+            MaintenanceStage.CANCELLED,
+            cancelled,
+            f"The maintenance planned for {view.window} has been cancelled.",
+        )
+    return found
+
+
+def feed(
+    incidents: Iterable[IncidentFacts],
+    announced: Iterable[MaintenanceFacts],
+    components: Sequence[Component],
+    *,
+    now: datetime,
+    limit: int = 50,
+) -> list[FeedEntry]:
+    """Return the feed's entries, newest first: every public incident update and every stage of
+    public maintenance reached by `now`."""
+    entries = [
+        FeedEntry(
+            f"{incident.title}: {update.status.value.replace('_', ' ').capitalize()}",
+            f"/status/incidents/{incident.number}",
+            # The id feed readers already hold for this update: its time, as the feed prints it.
+            update.at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            update.at,
+            update.message,
+        )
+        for incident, update in feed_entries(incidents, components, limit=limit)
+    ]
+    for facts in announced:
+        entries += maintenance_entries(facts, components, now=now)
+    entries.sort(key=lambda e: (e.at, e.path, e.key), reverse=True)
     return entries[:limit]

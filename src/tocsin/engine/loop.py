@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tocsin.clock import Clock
 from tocsin.engine import outbox
 from tocsin.engine.outbox import Sender
+from tocsin.engine.subscribers import Lane
 from tocsin.engine.work import NEW_ROWS, WORK_CHANNEL, WORK_WRITTEN
 from tocsin.store.models import Notification
 
@@ -90,12 +91,14 @@ class Engine:
         sender: Sender | None = None,
         max_sleep: float = 1.0,
         read_sessions: sessionmaker[Session] | None = None,
+        lane: Lane | None = None,
     ) -> None:
         self._sessions = sessions
         self._read_sessions = read_sessions or sessions
         self._clock = clock
         self._tasks = tuple(tasks)
         self._sender = sender
+        self._lane = lane
         self._max_sleep = max_sleep
         _ENGINES.add(self)
         self._wake = threading.Event()
@@ -161,6 +164,20 @@ class Engine:
             # Sent outside any transaction: a slow receiver must not hold database locks.
             while self._anything_to_claim(self._sender) and self._sender.run_once():
                 moved = True
+        if self._lane is not None:
+            # Subscribers after the pages, a bounded batch (the loop comes round again at once
+            # for the rest), and any page that falls due meanwhile before the next message.
+            try:
+                if self._lane_has_work(self._lane) and self._lane.run_once(
+                    may_send=self._pages_first
+                ):
+                    moved = True
+            except OperationalError as exc:
+                log.warning("engine: subscriber messages failed, retrying: %s", exc.orig)
+                failed = failed or exc
+            except Exception as exc:
+                log.exception("engine: subscriber messages failed")
+                failed = failed or exc
         if moved:
             due = self._next_due()
         if failed is not None:
@@ -170,7 +187,7 @@ class Engine:
 
     def _next_due(self) -> list[datetime | None]:
         """Return when each task's next work falls due, in the order of the tasks, then the
-        outbox's (if this engine sends).
+        outbox's (if this engine sends), then the subscribers' lane's (if it has one).
 
         Read in a read session, which on SQLite takes no write lock: an idle pass writes
         nothing, so ingestion never queues behind it.
@@ -179,7 +196,38 @@ class Engine:
             due = [task.next_due(session) for task in self._tasks]
             if self._sender is not None:
                 due.append(outbox.next_due(session))
+            if self._lane is not None:
+                due.append(self._lane.next_due(session))
             return due
+
+    def _pages_first(self) -> bool:
+        """Send every page that can be claimed now; return whether the subscribers' lane may
+        send its next message (not if sending the pages failed: the next pass retries).
+
+        Asked before each subscriber message, so a page that falls due during a long list
+        waits for at most the one message being sent. A page the outbox cannot claim yet (it
+        waits for an earlier page of its incident) does not hold the lane back.
+        """
+        if self._sender is None:
+            return True
+        with self._handed_lock:
+            handed, self._handed = self._handed, set()
+        try:
+            if handed:
+                self._sender.run_once(only=sorted(handed))
+            while self._anything_to_claim(self._sender) and self._sender.run_once():
+                pass
+        except OperationalError as exc:
+            log.warning("engine: sending notifications failed, retrying: %s", exc.orig)
+            return False
+        except Exception:
+            log.exception("engine: sending notifications failed")
+            return False
+        return True
+
+    def _lane_has_work(self, lane: Lane) -> bool:
+        with self._read_sessions() as session:
+            return lane.anything_to_claim(session)
 
     def _anything_to_claim(self, sender: Sender) -> bool:
         with self._read_sessions() as session:

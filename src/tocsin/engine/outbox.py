@@ -53,7 +53,7 @@ from tocsin.notify.telegram import TelegramAdapter, TelegramBot
 from tocsin.notify.webhook import WebhookAdapter
 from tocsin.notify.webhook import warm as warm_http
 from tocsin.settings import Settings
-from tocsin.store import acklinks
+from tocsin.store import acklinks, swaps
 from tocsin.store.contacts import PHONE_TYPES, ContactType
 from tocsin.store.models import (
     Alert,
@@ -508,11 +508,13 @@ class Sender:
     def _send(self, claimed: list[Claimed], destinations: Destinations, renewal: _Renewal) -> None:
         groups: dict[tuple[str, int | None, int | None], list[Claimed]] = {}
         for row in claimed:
+            # A swap notice goes alone too: bundled with pages it would take their incident
+            # link, or lend them its own.
             key = (
                 ("webhook", row.id, None)
                 if row.webhook is not None
                 or row.message.get("usergroup")
-                or row.kind == channels.KIND
+                or row.kind in (channels.KIND, swaps.KIND)
                 else ("method", row.user_id, row.method_id)
             )
             groups.setdefault(key, []).append(row)
@@ -851,6 +853,10 @@ class Sender:
         first = rows[0].message
         incident = str(first.get("incident") or "") or None
         url = f"{self.base_url}/incidents/{incident}" if self.base_url and incident else None
+        # A notice of no incident may name its own page (a swap request: its schedule's page).
+        path = str(first.get("link") or "")
+        if url is None and self.base_url and path.startswith("/"):
+            url = self.base_url + path
         # A phone provider reports delivery, and a call's keys, back to us: naming the rows
         # in the URL finds them even before this send is recorded.
         kind = method.type if isinstance(method, ContactMethod) else None

@@ -13,6 +13,7 @@ import hashlib
 import math
 import smtplib
 import ssl
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.errors import HeaderParseError
 from email.headerregistry import Address
@@ -85,8 +86,19 @@ class SmtpAdapter:
         digest = hashlib.sha256(message.idempotency_key.encode("utf-8")).hexdigest()[:32]
         return f"<tocsin.{digest}@{self._domain}>"
 
-    def compose(self, message: Message, *, now: datetime | None = None) -> EmailMessage:
-        """Return the mail for a message, as it would be sent at `now`."""
+    def compose(
+        self,
+        message: Message,
+        *,
+        now: datetime | None = None,
+        headers: Mapping[str, str] | None = None,
+        html: str | None = None,
+    ) -> EmailMessage:
+        """Return the mail for a message, as it would be sent at `now`.
+
+        `headers` are added as they are (a mailing list's List-Unsubscribe); `html` becomes an
+        alternative to the plain text, which stays first for clients that show only text.
+        """
         mail = EmailMessage(policy=_POLICY)
         mail["Subject"] = message.subject
         mail["From"] = self._sender
@@ -97,12 +109,23 @@ class SmtpAdapter:
         mail["X-Tocsin-Idempotency-Key"] = message.idempotency_key
         # RFC 3834 §5: keeps vacation responders from answering a page.
         mail["Auto-Submitted"] = "auto-generated"
+        for name, value in (headers or {}).items():
+            mail[name] = value
         mail.set_content(_body(message))
+        if html is not None:
+            mail.add_alternative(html, subtype="html")
         return mail
 
-    def send(self, message: Message) -> SendResult:
-        """Mail the message once and classify the server's answer."""
-        mail = self.compose(message)
+    def send(
+        self,
+        message: Message,
+        *,
+        headers: Mapping[str, str] | None = None,
+        html: str | None = None,
+    ) -> SendResult:
+        """Mail the message once and classify the server's answer (`compose` says what
+        `headers` and `html` add)."""
+        mail = self.compose(message, headers=headers, html=html)
         where = f"{self.host}:{self.port}"
         smtp: smtplib.SMTP | None = None
         try:

@@ -16,7 +16,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from tocsin.engine import escalations, reminders
-from tocsin.services import actions
+from tocsin.services import actions, subscriptions
 from tocsin.store.models import Incident
 
 
@@ -111,9 +111,17 @@ HANDLERS: dict[type[Event], tuple[Handler, ...]] = {
     Unacknowledged: (_of_the_incident(escalations.unacknowledged),),
     EscalatedNow: (_of_the_incident(escalations.escalate_now),),
     SeverityChanged: (_of_the_incident(reminders.on_severity_changed),),
-    PublicUpdatePosted: (_of_the_incident(reminders.on_public_update),),
-    # Telling the paged that it is over, then the runbook's follow-up action item.
-    Resolved: (_of_the_incident(escalations.resolved), _of_the_incident(actions.on_resolved)),
+    PublicUpdatePosted: (
+        _of_the_incident(reminders.on_public_update),
+        _of_the_incident(subscriptions.on_public_update),
+    ),
+    # Telling the paged that it is over, then the runbook's follow-up action item, then the
+    # status page's subscribers if no public update told them.
+    Resolved: (
+        _of_the_incident(escalations.resolved),
+        _of_the_incident(actions.on_resolved),
+        _of_the_incident(subscriptions.on_resolved),
+    ),
 }
 
 

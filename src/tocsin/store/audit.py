@@ -37,11 +37,13 @@ from tocsin.store.models import (
     Integration,
     MaintenanceWindow,
     NotificationRule,
+    PublicMaintenance,
     Schedule,
     ScheduleLayer,
     ScheduleOverride,
     Service,
     SeverityLevel,
+    ShiftSwap,
     StatusComponent,
     Team,
     TeamMember,
@@ -172,6 +174,13 @@ AUDITED: dict[type[Any], Audited] = {
         ),
         ignore=_CREATED,
     ),
+    # Under its schedule's name, so the schedule's audit lists its swaps; accepting and cancelling
+    # are guarded UPDATEs the flush never sees, recorded by `tocsin.services.swaps` itself.
+    ShiftSwap: Audited(
+        "swap",
+        lambda s, o: f"{_name(s, Schedule, o.schedule_id, 'name')}/swap {o.id}",
+        ignore=frozenset({"created_at"}),
+    ),
     Integration: Audited(
         "integration",
         lambda s, o: f"{_name(s, Service, o.service_id, 'slug')}/{o.name}",
@@ -207,6 +216,12 @@ AUDITED: dict[type[Any], Audited] = {
         "webhook", lambda s, o: o.name, frozenset({"secret"}), _CREATED, frozenset({"url"})
     ),
     StatusComponent: Audited("status component", lambda s, o: o.slug, ignore=_CREATED),
+    # `notified` is the engine's bookkeeping of what subscribers heard, nobody's decision.
+    PublicMaintenance: Audited(
+        "public maintenance",
+        lambda s, o: f"{o.id} {o.title}",
+        ignore=_CREATED | {"notified"},
+    ),
     ChatLink: Audited(
         "chat link",
         lambda s, o: f"{_handle(s, o.user_id)}/{o.provider}",
@@ -218,6 +233,8 @@ AUDITED: dict[type[Any], Audited] = {
 _REFERENCES: dict[str, tuple[type[Any], str]] = {
     "user_id": (User, "handle"),
     "owner_id": (User, "handle"),
+    "requester_id": (User, "handle"),
+    "taker_id": (User, "handle"),
     "service_id": (Service, "slug"),
     "schedule_id": (Schedule, "name"),
     "escalation_policy_id": (EscalationPolicy, "name"),

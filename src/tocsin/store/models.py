@@ -936,7 +936,8 @@ class PublicMaintenance(Base):
 
     Scheduled before `start`, in progress until `end`, then completed (or cancelled). While it
     runs, the services of its components page nobody (their `MaintenanceWindow` rows name it).
-    `notified` is the last stage subscribers were told of: announced, started or completed.
+    `notified` is the last stage subscribers were told of: announced, started or completed, or
+    cancelled (`tocsin.core.statuspage.Notified`).
     """
 
     __tablename__ = "public_maintenances"

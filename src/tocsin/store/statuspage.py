@@ -14,6 +14,7 @@ from tocsin.store.models import (
     Incident,
     IncidentService,
     MaintenanceWindow,
+    PublicMaintenance,
     Service,
     StatusComponent,
     StatusUpdate,
@@ -99,16 +100,44 @@ def incident_facts(
 
 
 def maintenance(session: Session, *, since: datetime) -> list[core.Maintenance]:
-    """Return the maintenance windows that touch the history period."""
+    """Return the maintenance windows that touch the history period.
+
+    Those silencing a public maintenance are left out: the page shows that maintenance itself,
+    on the components it names (and not at all once cancelled before its start).
+    """
     rows = session.execute(
         select(MaintenanceWindow.start, MaintenanceWindow.end, Service.slug)
         .join(Service, Service.id == MaintenanceWindow.service_id)
-        .where(MaintenanceWindow.end >= since)
+        .where(MaintenanceWindow.end >= since, MaintenanceWindow.public_id.is_(None))
     )
     return [
         core.Maintenance(services=frozenset({slug}), start=start, end=end)
         for start, end, slug in rows
     ]
+
+
+def facts_of(row: PublicMaintenance) -> core.MaintenanceFacts:
+    """Return what the status page may know of public maintenance `row`."""
+    return core.MaintenanceFacts(
+        id=row.id,
+        title=row.title,
+        message=row.message,
+        components=tuple(row.components),
+        start=row.start,
+        end=row.end,
+        announced_at=row.created_at,
+        cancelled_at=row.cancelled_at,
+    )
+
+
+def announced(session: Session, *, since: datetime) -> list[core.MaintenanceFacts]:
+    """Return the public maintenance ending after `since` (every one ahead, and history)."""
+    rows = session.scalars(
+        select(PublicMaintenance)
+        .where(PublicMaintenance.end >= since)
+        .order_by(PublicMaintenance.start, PublicMaintenance.id)
+    )
+    return [facts_of(row) for row in rows]
 
 
 def page(session: Session, *, now: datetime) -> core.Page:
@@ -120,13 +149,112 @@ def page(session: Session, *, now: datetime) -> core.Page:
         incident_facts(session, since=since),
         maintenance(session, since=since),
         now=now,
+        announced=announced(session, since=since),
     )
 
 
-def feed(session: Session, *, now: datetime) -> list[tuple[core.PublicIncident, core.PublicUpdate]]:
-    """Return the newest public updates for the Atom feed."""
+def feed(session: Session, *, now: datetime) -> list[core.FeedEntry]:
+    """Return the newest entries of the Atom feed: public updates and maintenance stages."""
     since = now - timedelta(days=core.HISTORY_DAYS)
-    return core.feed_entries(incident_facts(session, since=since), components(session))
+    return core.feed(
+        incident_facts(session, since=since),
+        announced(session, since=since),
+        components(session),
+        now=now,
+    )
+
+
+def public_maintenance(
+    session: Session, maintenance_id: int, *, now: datetime
+) -> core.MaintenanceView | None:
+    """Return public maintenance `maintenance_id` as the status page shows it, or None."""
+    row = session.get(PublicMaintenance, maintenance_id)
+    if row is None:
+        return None
+    return core.maintenance_view(facts_of(row), components(session), now=now)
+
+
+# --- public maintenance: the rows behind it ---------------------------------------------------
+
+
+def get_maintenance(session: Session, maintenance_id: int) -> PublicMaintenance | None:
+    """Return public maintenance `maintenance_id`, or None."""
+    return session.get(PublicMaintenance, maintenance_id)
+
+
+def lock_maintenance(session: Session, maintenance_id: int) -> PublicMaintenance | None:
+    """Return public maintenance `maintenance_id` locked for this transaction, or None: its
+    notices and its cancellation are decided by one transaction at a time."""
+    return session.scalars(
+        select(PublicMaintenance)
+        .where(PublicMaintenance.id == maintenance_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def list_maintenance(session: Session, *, since: datetime | None = None) -> list[PublicMaintenance]:
+    """Return public maintenance (those ending after `since`, if given), soonest first."""
+    query = select(PublicMaintenance).order_by(PublicMaintenance.start, PublicMaintenance.id)
+    if since is not None:
+        query = query.where(PublicMaintenance.end > since)
+    return list(session.scalars(query))
+
+
+def notices_pending(session: Session) -> list[PublicMaintenance]:
+    """Return public maintenance whose subscribers have yet to hear its last stage."""
+    return list(
+        session.scalars(
+            select(PublicMaintenance)
+            .where(
+                PublicMaintenance.notified.not_in(
+                    [core.Notified.COMPLETED.value, core.Notified.CANCELLED.value]
+                )
+            )
+            .order_by(PublicMaintenance.id)
+        )
+    )
+
+
+def claim_notices(session: Session, ids: list[int]) -> list[PublicMaintenance]:
+    """Return the rows of `ids` that no other engine holds, locked until this transaction ends
+    (SKIP LOCKED: another node telling the same stage now is not waited for)."""
+    if not ids:
+        return []
+    return list(
+        session.scalars(
+            select(PublicMaintenance)
+            .where(PublicMaintenance.id.in_(ids))
+            .order_by(PublicMaintenance.id)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def silencing_windows(session: Session, maintenance_id: int) -> list[MaintenanceWindow]:
+    """Return the windows silencing paging for public maintenance `maintenance_id`."""
+    return list(
+        session.scalars(
+            select(MaintenanceWindow)
+            .where(MaintenanceWindow.public_id == maintenance_id)
+            .order_by(MaintenanceWindow.id)
+        )
+    )
+
+
+def services_of(session: Session, slugs: list[str]) -> dict[str, list[Service]]:
+    """Return the services of each status component of `slugs`."""
+    found: dict[str, list[Service]] = {slug: [] for slug in slugs}
+    rows = session.execute(
+        select(StatusComponent.slug, Service)
+        .join(Service, Service.component_id == StatusComponent.id)
+        .where(StatusComponent.slug.in_(slugs))
+        .order_by(Service.slug)
+    )
+    for slug, service in rows:
+        found[slug].append(service)
+    return found
 
 
 def public_incident(session: Session, number: int) -> core.PublicIncident | None:

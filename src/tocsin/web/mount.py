@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import BaseRoute
 
-from tocsin.web import ack, admin, pages, profile, sso, status
+from tocsin.web import ack, admin, maintenance, oncall, pages, profile, sso, status, swaps
 from tocsin.web.headers import SecurityHeaders
 
 
@@ -34,7 +34,10 @@ def _routes() -> list[BaseRoute]:
     shared.include_router(ack.router)
     shared.include_router(status.router)
     shared.include_router(pages.router)
+    shared.include_router(oncall.router)
     shared.include_router(profile.router)
+    shared.include_router(swaps.router)
     shared.include_router(admin.router)
+    shared.include_router(maintenance.router)
     shared.include_router(sso.router)
     return list(shared.routes)

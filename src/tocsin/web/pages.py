@@ -45,6 +45,7 @@ from tocsin.http.deps import NowDep, SessionDep
 from tocsin.schemas import ServiceOut
 from tocsin.services import actions, alerts, incidents, postmortems
 from tocsin.services import audit as audit_log
+from tocsin.services import swaps as swap_requests
 from tocsin.store import (
     access,
     audit,
@@ -62,7 +63,7 @@ from tocsin.store import (
 from tocsin.store.db import transaction
 from tocsin.store.models import Incident, IncidentChannel, Postmortem, User
 from tocsin.store.users import UserRole
-from tocsin.web import auth, sso
+from tocsin.web import auth, schedule_view, sso
 from tocsin.web.auth import LoginDep
 from tocsin.web.render import FLASH_COOKIE, page
 from tocsin.web.routing import PageRoute
@@ -844,20 +845,33 @@ def schedule_list(request: Request, session: SessionDep, now: NowDep, login: Log
 
 
 def _schedule_context(
-    session: Session, name: str, now: datetime, errors: dict[str, str], values: dict[str, str]
+    session: Session,
+    name: str,
+    now: datetime,
+    errors: dict[str, str],
+    values: dict[str, str],
+    *,
+    viewer_zone: str = "UTC",
+    zone: str | None = None,
 ) -> dict[str, Any]:
     schedule = schedules.get_by_name(session, name)
     core_schedule = schedules.to_core(schedule)
     start = now.replace(minute=0, second=0, microsecond=0)
     end = start + timedelta(days=7)
+    view = schedule_view.choose(viewer_zone, schedule.time_zone, zone)
+    people = users.list_(session)
+    names = {person.handle: person.name for person in people}
     return {
         "schedule": schedule,
         "owners": [schedule.team.slug if schedule.team is not None else None],
-        "svg": schedule_svg(core_schedule, start, end, now=now),
+        "svg": schedule_svg(core_schedule, start, end, now=now, zone=view.zone, names=names),
+        "view": view,
+        "layers": schedule_view.layer_rows(core_schedule, now, end),
+        "current": schedule_view.on_call(core_schedule, now, end),
         "on_call": sched.on_call(core_schedule, now),
         "gaps": sched.gaps(core_schedule, start, end),
         "overrides": schedules.list_overrides(session, name, since=now),
-        "people": users.list_(session),
+        "people": people,
         "errors": errors,
         "values": values,
         "now": now,
@@ -866,10 +880,21 @@ def _schedule_context(
 
 @router.get("/schedules/{name}", response_class=HTMLResponse)
 def schedule_page(
-    name: str, request: Request, session: SessionDep, now: NowDep, login: LoginDep
+    name: str,
+    request: Request,
+    session: SessionDep,
+    now: NowDep,
+    login: LoginDep,
+    zone: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Response:
-    """The next 7 days of a schedule as a picture, and its overrides."""
-    return page(request, "schedule.html", _schedule_context(session, name, now, {}, {}))
+    """The next 7 days of a schedule as a picture, and its overrides, in the viewer's time
+    zone or (`?zone=schedule`) in the schedule's."""
+    context = _schedule_context(
+        session, name, now, {}, {}, viewer_zone=login.user.time_zone, zone=zone
+    )
+    # Shift swaps: the requests and the viewer's own coming shifts (see web/swaps.py).
+    context["swaps"] = swap_requests.board(session, name, login.user.handle, now=now)
+    return page(request, "schedule.html", context)
 
 
 @router.post("/schedules/{name}/overrides", response_class=HTMLResponse)
@@ -919,9 +944,8 @@ def _add_override(
         else:
             session.commit()
             return _done(request, f"/schedules/{quote(name)}", "Override added.")
-    return page(
-        request, "schedule.html", _schedule_context(session, name, now, errors, data), status=400
-    )
+    context = _schedule_context(session, name, now, errors, data, viewer_zone=login.user.time_zone)
+    return page(request, "schedule.html", context, status=400)
 
 
 @router.post("/schedules/{name}/overrides/{override_id}/delete")

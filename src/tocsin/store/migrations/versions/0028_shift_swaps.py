@@ -41,9 +41,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["schedule_id"], ["schedules.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["requester_id"], ["users.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["taker_id"], ["users.id"], ondelete="SET NULL"),
-        sa.ForeignKeyConstraint(
-            ["override_id"], ["schedule_overrides.id"], ondelete="SET NULL"
-        ),
+        sa.ForeignKeyConstraint(["override_id"], ["schedule_overrides.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_shift_swaps_schedule_start", "shift_swaps", ["schedule_id", "start"])
