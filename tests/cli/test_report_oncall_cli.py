@@ -365,6 +365,24 @@ def test_csv_and_table(spring: Cli) -> None:
     assert [c.strip() for c in rows["Total"].split("│")[3:4]] == ["50"]
 
 
+def test_csv_keeps_a_name_a_name_in_a_spreadsheet(cli: Cli, tmp_path: Path) -> None:
+    # Names come from people and from the identity provider: one written as a formula must
+    # reach a spreadsheet as text, commas and quotes intact.
+    config = tmp_path / "tocsin.yaml"
+    config.write_text(
+        SPRING.replace("name: Alice,", """name: '=HYPERLINK("https://x.example", "A")',""")
+    )
+    cli.ok("apply", "-f", str(config))
+    csv = cli.ok(
+        "report", "oncall", "--from", "2024-03-29", "--to", "2024-03-30", "--schedule", "primary",
+        "--csv",
+    ).stdout.splitlines()  # fmt: skip
+    assert csv[1] == (
+        """alice,"'=HYPERLINK(""https://x.example"", ""A"")",Europe/Berlin,15.0,8.0,5.0,2.0,0.0,"""
+        "0,0"
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [

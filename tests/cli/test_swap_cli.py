@@ -209,6 +209,35 @@ def test_a_requester_not_on_call_is_refused_and_nothing_changes(ops: Cli) -> Non
     assert ops.ok("swap", "list", "--json").json() == []
 
 
+def test_time_an_override_of_the_config_file_gives_cannot_be_handed_over(
+    cli: Cli, hooks: PageReceiver, tmp_path: Path
+) -> None:
+    # Accepting clips the requester's own overrides out of the range, but not one the file
+    # holds (the next apply would restore it): alice would stay on call beside her taker.
+    path = tmp_path / "tocsin.yaml"
+    path.write_text(
+        CONFIG.format(hooks=hooks.url).replace(
+            "participants: [alice, bob, carol]\n",
+            "participants: [alice, bob, carol]\n"
+            "    overrides:\n"
+            "      - {user: alice, from: 2024-06-21T12:00, to: 2024-06-21T16:00}\n",
+        )
+    )
+    cli.ok("apply", "-f", str(path))
+    refused = _as(cli, "alice")(
+        "swap", "request", "ops", "--from", "2024-06-21T13:00", "--to", "2024-06-21T15:00"
+    )
+    assert (refused.code, refused.stderr) == (
+        2,
+        "error: @alice is on call from Fri 2024-06-21 13:00 CEST to Fri 2024-06-21 15:00 CEST "
+        "by an override in the configuration file: change it there, a swap cannot take it "
+        "over\n",
+    )
+    assert cli.ok("swap", "list", "--json").json() == []
+    # Her own day, from the layer, she may hand over as ever.
+    cli.ok("swap", "request", "ops", "--from", "2024-06-20T14:00", "--to", "2024-06-20T15:00")
+
+
 def test_only_teammates_take_a_swap_and_the_taker_sees_warnings(ops: Cli) -> None:
     asked = _as(ops, "alice").ok(
         "swap", "request", "ops", "--from", "2024-06-20T14:00", "--to", "2024-06-20T18:00",
@@ -283,7 +312,8 @@ def test_a_request_whose_range_passed_is_expired_and_cannot_be_taken(ops: Cli) -
         "swap", "request", "ops", "--from", "2024-06-20T19:00", "--to", "2024-06-20T21:00",
         "--json",
     ).json()  # fmt: skip
-    _as(ops, "carol").ok("swap", "accept", str(asked["id"]))
+    taken = _as(ops, "carol").ok("swap", "accept", str(asked["id"]))
+    assert "from Thu 2024-06-20 15:00 CEST" in taken.stderr  # now, not the request's 14:00
     overrides = ops.ok("override", "list", "ops", "--json").json()
     assert [(o["user"], o["start"], o["end"]) for o in overrides] == [
         ("carol", "2024-06-20T13:00:00Z", "2024-06-20T16:00:00Z")

@@ -159,3 +159,9 @@ def test_a_signature_verifies_as_a_receiver_checks_it() -> None:
 def test_idempotency_keys_fit_the_column() -> None:
     assert core.idempotency_key("k", 5) == "k:5"
     assert len(core.idempotency_key("x" * 200, 123456)) <= 80
+
+
+def test_a_mailbox_is_counted_without_case_or_plus_tag() -> None:
+    assert core.mailbox("Jane+news@Example.com") == "jane@example.com"
+    assert core.mailbox("jane@example.com") == "jane@example.com"
+    assert core.mailbox("+only@example.com") == "+only@example.com"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -191,6 +192,27 @@ def test_an_smtp_4xx_is_retried_later_with_the_same_key_and_gives_up_in_the_end(
     last = rows(sessions)[1]
     assert (last.status, last.attempts) == ("failed", 3)
     assert "still busy" in last.last_error
+
+
+def test_a_refused_address_is_neither_logged_nor_kept_whole(
+    sessions: sessionmaker[Session],
+    mailbox: tuple[Mailbox, int],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    box, port = mailbox
+    clock = FixedClock(T0)
+    add_subscribers(sessions, 1)
+    announce(sessions, clock)
+    # Servers name the refused address in their answer, and smtplib says whose it was.
+    box.rcpt_reply = "550 5.1.1 <Person0@Example.com>: Recipient address rejected"
+    with caplog.at_level(logging.DEBUG, logger="tocsin"):
+        assert smtp_lane(sessions, clock, port).run_once() == 1
+    [row] = rows(sessions)
+    assert row.status == "failed"
+    assert "550 5.1.1" in row.last_error and "p***@example.com" in row.last_error
+    assert "person0" not in row.last_error.lower()
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("tocsin"))
+    assert "550 5.1.1" in ours and "person0" not in ours.lower()
 
 
 def test_a_dead_nodes_claim_runs_out_and_another_node_sends_it(

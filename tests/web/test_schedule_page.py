@@ -14,7 +14,7 @@ from html import unescape
 from tests.conftest import T0
 from tests.web.conftest import Browser
 from tocsin.config import parse
-from tocsin.services import schedules
+from tocsin.services import schedules, swaps
 from tocsin.store import schedules as schedule_store
 from tocsin.store import users
 from tocsin.store.db import make_engine, make_sessionmaker
@@ -145,3 +145,27 @@ def test_no_switch_when_the_zones_agree_and_a_clear_refusal_of_other_zones(
     refused = browser.get("/schedules/follow?zone=theirs")
     assert refused.status_code == 400
     assert "zone must be 'mine' or 'schedule', not 'theirs'" in unescape(refused.text)
+
+
+def test_a_viewer_in_the_rota_is_offered_no_swap_to_accept(browser: Browser) -> None:
+    # vera is in the rota but only views: accepting would be refused, so no Accept button.
+    engine = make_engine(browser.db_url)
+    with make_sessionmaker(engine)() as session, session.begin():
+        spec = parse(CONFIG.replace("[alice, bob]", "[alice, bob, vera]")).spec.schedules[0]
+        schedules.put(session, spec, actor="root", now=T0)
+        asked = swaps.request(
+            session,
+            "follow",
+            requester="alice",  # her day: Thu 09:00 to Fri 09:00 Berlin
+            start=datetime(2024, 6, 20, 12, 0, tzinfo=UTC),
+            end=datetime(2024, 6, 20, 14, 0, tzinfo=UTC),
+            now=T0,
+        )
+    engine.dispose()
+    browser.login("bob")
+    assert f'action="/swaps/{asked.id}/accept"' in browser.get("/schedules/follow").text
+    browser.login("vera")
+    page = browser.get("/schedules/follow")
+    assert page.status_code == 200
+    assert f'id="swap-{asked.id}"' in page.text
+    assert f'action="/swaps/{asked.id}/accept"' not in page.text

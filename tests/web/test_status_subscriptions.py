@@ -315,6 +315,15 @@ def test_an_expired_confirmation_link_says_so_and_offers_to_subscribe_again(
         assert "expired" in answer.text and 'href="/status#subscribe"' in answer.text
     with world.sessions() as session:
         assert session.scalar(select(StatusSubscriber.confirmed_at)) is None
+    # Asking again mails a new link; the expired one stays dead.
+    subscribe(world, "late@example.com", ["api"])
+    world.run()
+    fresh = link(world.mail_to("late@example.com")[-1], "/status/subscribe/confirm/")
+    assert fresh != confirm_url
+    assert world.http.post(confirm_url).status_code == 404
+    assert world.http.post(fresh).status_code == 200
+    with world.sessions() as session:
+        assert session.scalar(select(StatusSubscriber.confirmed_at)) is not None
 
 
 def test_bad_input_and_unknown_links_get_clear_answers(world: World) -> None:
@@ -345,3 +354,20 @@ def test_a_subscriber_changes_components_on_the_manage_page(world: World) -> Non
     assert world.mail_to("jane@example.com")[-1].mail["Subject"].startswith("[Investigating]")
     world.clock.advance(minutes=1)
     assert world.lane.run_once() == 0
+
+
+def test_plus_and_case_variants_of_an_address_share_its_limits(world: World) -> None:
+    # One mailbox under many names: the limits count the mailbox, not the spelling.
+    assert "on its way" in subscribe(world, "victim+1@example.com", ["api"]).text
+    assert "on its way" in subscribe(world, "Victim+2@Example.com", ["api"]).text
+    world.run()
+    assert len([d for d in world.mailbox.delivered if "+" in d.rcpt_tos[0]]) == 1
+    for n in range(3, 8):
+        world.clock.advance(minutes=2)
+        assert "on its way" in subscribe(world, f"victim+{n}@example.com", ["api"]).text
+    world.run()
+    assert len(world.mailbox.delivered) == 3  # the daily cap of one mailbox
+    world.clock.advance(hours=24)
+    subscribe(world, "victim+9@example.com", ["api"])
+    world.run()
+    assert len(world.mailbox.delivered) == 4

@@ -339,6 +339,15 @@ def _hours(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
+def _cell(value: object) -> object:
+    """Return `value` as a spreadsheet reads it as text: a display name comes from people or
+    from the identity provider, and one starting "=" (or +, -, @) would run as a formula in
+    whoever opens the file."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 @report_app.command("oncall")
 def report_oncall(
     ctx: typer.Context,
@@ -382,7 +391,7 @@ def report_oncall(
     if as_csv:
         writer = csv.DictWriter(sys.stdout, fieldnames=reports.COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(data["people"])
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in data["people"])
         return
     hour_keys = ["total_hours", *reports.HOUR_KEYS.values()]
     totals = data["totals"]

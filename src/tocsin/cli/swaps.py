@@ -153,6 +153,7 @@ def swap_accept(
 ) -> None:
     """Cover a teammate's shift: you become an override for the rest of the range."""
     from tocsin.services import swaps
+    from tocsin.store.models import ScheduleOverride
 
     st = state(ctx)
     # Read and warn in one transaction, accept in another: nobody's write waits on the prompt.
@@ -169,12 +170,15 @@ def swap_accept(
         seen = swaps.view(session, swap, st.who(), now=st.now())
         data = swaps.to_json(seen)
         row = _row(seen)
+        # Accepted part-way through, the override covers only what is left of the range.
+        cover = session.get(ScheduleOverride, swap.override_id) if swap.override_id else None
+        begins = _local(cover.start, swap.schedule.time_zone) if cover is not None else row[3]
     if as_json:
         print_json(data)
     else:
         success(
             f"Accepted swap request {swap_id}: you are on call on {row[1]} "
-            f"from {row[3]} to {row[4]}"
+            f"from {begins} to {row[4]}"
         )
 
 

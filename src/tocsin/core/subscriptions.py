@@ -131,6 +131,14 @@ def address_key(kind: Kind, normalised: str) -> str:
     return hashlib.sha256(f"{kind.value}:{text}".encode()).hexdigest()
 
 
+def mailbox(normalised: str) -> str:
+    """Return the mailbox an email address delivers to, as the per-address limits count it:
+    without case and without a "+tag" (most providers deliver `jane+x@` to `jane@`), so that
+    variants of one address cannot each be sent their own confirmations."""
+    local, _, domain = normalised.lower().rpartition("@")
+    return f"{local.split('+', 1)[0] or local}@{domain}"
+
+
 def keyed_hash(key: bytes, value: str) -> str:
     """Return the keyed hash a client or address is counted under (nothing to reverse)."""
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -261,7 +262,7 @@ class Lane:
             if result.outcome is Outcome.SENT:
                 row.status, row.sent_at, row.last_error = MessageStatus.SENT, now, ""
                 return
-            row.last_error = printable(result.detail)[:2000]
+            row.last_error = printable(_masked(result.detail, job))[:2000]
             if result.outcome is Outcome.TEMPORARY and row.attempts < self.max_attempts:
                 row.status = MessageStatus.PENDING
                 row.due_at = now + self._delay(row.attempts, result.retry_after)
@@ -291,6 +292,14 @@ class Lane:
         writes nothing (on SQLite, takes no lock that ingestion would queue behind)."""
         due = next_due(session)
         return due is not None and due <= max(self._clock.now(), self._claim_clock.now())
+
+
+def _masked(detail: str, job: Job) -> str:
+    """Return `detail` with the subscriber's address masked: a refusal names the address (the
+    server's answer, smtplib's "recipient ... refused"), and it is stored and logged, where
+    administrators see addresses only masked."""
+    masked = core.mask(job.subscriber_kind, job.address)
+    return re.sub(re.escape(job.address), lambda _: masked, detail, flags=re.IGNORECASE)
 
 
 def next_due(session: Session) -> datetime | None:

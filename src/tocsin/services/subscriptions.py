@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tocsin.core import statuspage as page
@@ -227,21 +228,24 @@ def subscribe(
     )
     if not verdict.allowed:
         return Subscribed(retry_at=verdict.retry_at)
-    store.add_attempt(
-        session,
-        address_key=core.keyed_hash(key, f"address:{normalised.lower()}"),
-        client_key=client_key,
-        now=now,
-    )
+    # An attempt that mails a confirmation is recorded under its mailbox, the others under no
+    # address: the per-address limits count the mails one mailbox was sent, whichever spelling
+    # of it ("Jane+1@", "jane+2@") each request used.
+    mailbox_key = core.keyed_hash(key, f"address:{core.mailbox(normalised)}")
     address_key = core.address_key(Kind.EMAIL, normalised)
     subscriber = store.get_by_address_key(session, kind=Kind.EMAIL, address_key=address_key)
     if subscriber is not None and subscriber.confirmed_at is not None:
         # Already subscribed: nothing is mailed, or the form would mail anyone on the list at
         # will. Every message they get carries the link to change or end it.
+        store.add_attempt(session, address_key="", client_key=client_key, now=now)
         return Subscribed()
-    sent = store.confirmations_sent(session, address_key=address_key, since=now - timedelta(days=1))
+    sent = store.attempts_by_address(
+        session, address_key=mailbox_key, since=now - timedelta(days=1)
+    )
     if not core.may_send_confirmation(sent, now=now):
+        store.add_attempt(session, address_key="", client_key=client_key, now=now)
         return Subscribed()
+    store.add_attempt(session, address_key=mailbox_key, client_key=client_key, now=now)
     if subscriber is None:
         subscriber = StatusSubscriber(
             kind=Kind.EMAIL.value,
@@ -252,7 +256,16 @@ def subscribe(
             secret="",
             created_at=now,
         )
-        session.add(subscriber)
+        try:
+            with session.begin_nested():
+                session.add(subscriber)
+                session.flush()
+        except IntegrityError:
+            # The same address asked at the same instant from elsewhere: that request mails.
+            return Subscribed()
+    else:
+        # A new link: the one in an earlier mail, expired or not, must not work again.
+        subscriber.token = secrets.token_urlsafe(32)
     subscriber.components = chosen
     subscriber.confirm_sent_at = now
     subscriber.confirm_expires_at = now + core.CONFIRM_LIFETIME

@@ -146,6 +146,26 @@ def _record(session: Session, swap: ShiftSwap, changes: dict[str, list[Any]]) ->
     audit.record(session, Action.CHANGED, "swap", key, changes)
 
 
+def _written_in_config(
+    schedule: Schedule, person: User, low: datetime, high: datetime
+) -> list[str]:
+    """Return why [low, high) cannot be handed over where the configuration file puts `person`
+    on call by an override: accepting clips only overrides made here (the next `tocsin apply`
+    would restore one from the file), so the requester would stay on call beside the taker."""
+    zone = ZoneInfo(schedule.time_zone)
+    return [
+        f"@{person.handle} is on call from {_at(max(o.start, low), zone)} to "
+        f"{_at(min(o.end, high), zone)} by an override in the configuration file: change it "
+        "there, a swap cannot take it over"
+        for o in sorted(schedule.overrides, key=lambda o: o.start)
+        if o.user_id == person.id and o.source == "config" and o.start < high and o.end > low
+    ]
+
+
+def _at(instant: datetime, zone: ZoneInfo) -> str:
+    return instant.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
 def request(
     session: Session,
     schedule_name: str,
@@ -168,6 +188,8 @@ def request(
         schedules.to_core(schedule), person.handle, start, end, now, note=note
     )
     low, high = core.covered_range(start, end, now)
+    if not problems:
+        problems += _written_in_config(schedule, person, low, high)
     if not problems:
         earlier = store.overlapping_open(session, schedule.id, person.id, low, high)
         if earlier is not None:
@@ -236,6 +258,16 @@ def _is_teammate(session: Session, swap: ShiftSwap, person: User) -> bool:
     )
 
 
+def _responds(session: Session, swap: ShiftSwap, person: User) -> bool:
+    """Return whether `person` may respond on the swap's schedule, as `accept` will require:
+    through the session's principal when it is theirs (a token's team and scopes count), else
+    by their own roles. A viewer in the rota is a teammate who may not take shifts."""
+    principal = access.principal_in(session)
+    if principal is None or principal.user_id != person.id:
+        principal = access.principal_of(session, person)
+    return principal.unrestricted or principal.may(Need.RESPOND, [_team(swap.schedule)])
+
+
 def _manages(session: Session, swap: ShiftSwap, person: User | None) -> bool:
     principal = access.principal_in(session)
     if principal is not None:
@@ -267,7 +299,12 @@ def view(session: Session, swap: ShiftSwap, viewer: str | None, *, now: datetime
     status = core.status_at(swap.status, swap.end, now)
     person = users.find(session, viewer) if viewer else None
     is_open = status is SwapStatus.OPEN
-    may_accept = is_open and person is not None and _is_teammate(session, swap, person)
+    may_accept = (
+        is_open
+        and person is not None
+        and _is_teammate(session, swap, person)
+        and _responds(session, swap, person)
+    )
     may_cancel = (
         is_open
         and person is not None

@@ -111,19 +111,13 @@ def attempts_by_client(session: Session, *, client_key: str, since: datetime) ->
     )
 
 
-def confirmations_sent(session: Session, *, address_key: str, since: datetime) -> list[datetime]:
-    """Return when a confirmation mail was queued for the address since `since`, oldest first."""
+def attempts_by_address(session: Session, *, address_key: str, since: datetime) -> list[datetime]:
+    """Return when the form mailed the address of `address_key` since `since`, oldest first."""
     return list(
         session.scalars(
-            select(SubscriberMessage.created_at)
-            .join(StatusSubscriber, StatusSubscriber.id == SubscriberMessage.subscriber_id)
-            .where(
-                StatusSubscriber.kind == "email",
-                StatusSubscriber.address_key == address_key,
-                SubscriberMessage.kind == "confirm",
-                SubscriberMessage.created_at >= since,
-            )
-            .order_by(SubscriberMessage.created_at)
+            select(SubscriptionAttempt.at)
+            .where(SubscriptionAttempt.address_key == address_key, SubscriptionAttempt.at >= since)
+            .order_by(SubscriptionAttempt.at)
         )
     )
 
