@@ -30,6 +30,7 @@ def configured(cli: Cli, tmp_path: Path) -> Cli:
 
 def test_announce_list_and_cancel(configured: Cli) -> None:
     cli = configured
+    assert cli.ok("maintenance", "public", "--all").stdout == "No public maintenance.\n"
     # Times without an offset are UTC, as for `maintenance add`; the end may be a duration.
     made = cli.ok(
         "maintenance", "announce", "--title", "Storage upgrade", "--component", "data",

@@ -33,8 +33,10 @@ def test_the_page_shows_the_table_and_the_chart(browser: Browser) -> None:
     assert page.status_code == 200
     html = page.text
     table = html[html.index('id="oncall-hours"') : html.index("</table>")]
-    rows = re.findall(r"<tr><th scope=\"row\">(\w+).*?</th>((?:<td>[^<]*</td>)+)</tr>", table)
+    rows = re.findall(r"<tr><th scope=\"row\">@?(\w+).*?</th>((?:<td>[^<]*</td>)+)</tr>", table)
     cells = {who: re.findall(r"<td>([^<]*)</td>", tds) for who, tds in rows}
+    # The range in the viewer's zone (vera's is UTC): the schedule's local midnight.
+    assert "From Thu 2024-03-28 23:00 UTC to Sun 2024-03-31 22:00 UTC" in html
     # Same figures as the API's test: alice 39 h, bob 23 h of weekend.
     assert cells["alice"] == ["Europe/Berlin", "39", "8", "5", "2", "24", "0", "0"]
     assert cells["bob"] == ["America/New_York", "23", "0", "0", "0", "23", "0", "0"]

@@ -400,6 +400,9 @@ def maintenance_public(
     if as_json:
         print_json(found)
         return
+    if not found:
+        out.print("No public maintenance." if all_ else "No public maintenance ahead or under way.")
+        return
     table(
         None,
         ["Id", "Title", "Components", "From", "To", "Stage", "Paging off for"],

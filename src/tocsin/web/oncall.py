@@ -8,8 +8,9 @@ same in words.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -114,4 +115,13 @@ def oncall_page(
         return page(request, "oncall_report.html", context, status=400)
     context["report"] = data
     context["chart"] = hours_svg(data["people"])
+    # The range as people read it, in the viewer's own zone, like the other pages' times.
+    try:
+        zone = ZoneInfo(login.user.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):  # a zone the zone database no longer has
+        zone = ZoneInfo("UTC")
+    context["range"] = tuple(
+        datetime.fromisoformat(data[end]).astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
+        for end in ("from", "to")
+    )
     return page(request, "oncall_report.html", context)
