@@ -23,7 +23,7 @@ from tocsin.store.users import UserRole
 from tocsin.web import auth
 from tocsin.web.auth import Login, LoginDep
 from tocsin.web.pages import in_thread
-from tocsin.web.render import FLASH_COOKIE, page
+from tocsin.web.render import page, redirect
 from tocsin.web.routing import PageRoute
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -36,9 +36,7 @@ def _admin(login: Login) -> None:
 
 
 def _done(to: str, flash: str) -> RedirectResponse:
-    response = RedirectResponse(to, status_code=303)
-    response.set_cookie(FLASH_COOKIE, quote(flash), max_age=60, httponly=True, path="/")
-    return response
+    return redirect(to, flash)
 
 
 def _errors(exc: TocsinError) -> dict[str, str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -26,7 +25,7 @@ from tocsin.store import statuspage
 from tocsin.web import auth
 from tocsin.web.auth import Login, LoginDep
 from tocsin.web.pages import in_thread
-from tocsin.web.render import FLASH_COOKIE, page
+from tocsin.web.render import page, redirect
 from tocsin.web.routing import PageRoute
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -35,9 +34,7 @@ FIELDS = ("title", "components", "start", "end", "message")
 
 
 def _done(to: str, flash: str) -> RedirectResponse:
-    response = RedirectResponse(to, status_code=303)
-    response.set_cookie(FLASH_COOKIE, quote(flash), max_age=60, httponly=True, path="/")
-    return response
+    return redirect(to, flash)
 
 
 def _errors(exc: TocsinError) -> dict[str, str]:

@@ -65,7 +65,7 @@ from tocsin.store.models import Incident, IncidentChannel, Postmortem, User
 from tocsin.store.users import UserRole
 from tocsin.web import auth, schedule_view, sso
 from tocsin.web.auth import LoginDep
-from tocsin.web.render import FLASH_COOKIE, page
+from tocsin.web.render import page, redirect
 from tocsin.web.routing import PageRoute
 from tocsin.web.svg import schedule_svg
 from tocsin.web.throttle import LoginThrottle, client_key
@@ -98,10 +98,7 @@ TIMELINE_KINDS = {
 
 
 def _done(request: Request, to: str, flash: str = "") -> RedirectResponse:
-    response = RedirectResponse(to, status_code=303)
-    if flash:
-        response.set_cookie(FLASH_COOKIE, quote(flash), max_age=60, httponly=True, path="/")
-    return response
+    return redirect(to, flash)
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ import functools
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -30,7 +29,7 @@ from tocsin.store.users import UserRole
 from tocsin.web import auth
 from tocsin.web.auth import LoginDep
 from tocsin.web.pages import in_thread
-from tocsin.web.render import FLASH_COOKIE, page
+from tocsin.web.render import page, redirect
 from tocsin.web.routing import PageRoute
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -52,9 +51,7 @@ TARGETS = {
 
 
 def _done(to: str, flash: str) -> RedirectResponse:
-    response = RedirectResponse(to, status_code=303)
-    response.set_cookie(FLASH_COOKIE, quote(flash), max_age=60, httponly=True, path="/")
-    return response
+    return redirect(to, flash)
 
 
 def _deep_link(request: Request, code: str) -> str | None:

@@ -6,10 +6,10 @@ import json
 import re
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
@@ -120,3 +120,12 @@ def page(
 
 
 FLASH_COOKIE = "tocsin_flash"
+
+
+def redirect(to: str, flash: str = "") -> RedirectResponse:
+    """Send the browser on to `to` after a form (303: fetch it, don't post again), with a
+    message for the next page (`flash`, shown once), if any."""
+    response = RedirectResponse(to, status_code=303)
+    if flash:
+        response.set_cookie(FLASH_COOKIE, quote(flash), max_age=60, httponly=True, path="/")
+    return response

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -25,7 +24,7 @@ from tocsin.store import schedules
 from tocsin.web import auth
 from tocsin.web.auth import LoginDep
 from tocsin.web.pages import _schedule_context, in_thread
-from tocsin.web.render import FLASH_COOKIE, page
+from tocsin.web.render import page, redirect
 from tocsin.web.routing import PageRoute
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -33,9 +32,7 @@ SwapId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _back(to: str, flash: str) -> RedirectResponse:
-    response = RedirectResponse(to, status_code=303)
-    response.set_cookie(FLASH_COOKIE, quote(flash), max_age=60, httponly=True, path="/")
-    return response
+    return redirect(to, flash)
 
 
 @router.post("/schedules/{name}/swaps", response_class=HTMLResponse)
