@@ -10,7 +10,7 @@ what it tells of was committed.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -193,6 +193,30 @@ def _key(session: Session, now: datetime, override: str | None) -> bytes:
     return acklinks.secret_key(session, now=now, override=override)
 
 
+def _checked(
+    session: Session,
+    normalise: Callable[[str], str],
+    address: str,
+    components: Collection[str],
+) -> tuple[str, list[str]]:
+    """Return the normalised address and the chosen components, or raise InvalidInput listing
+    every problem of both."""
+    problems: list[str] = []
+    normalised = ""
+    chosen: list[str] = []
+    try:
+        normalised = normalise(address)
+    except InvalidInput as exc:
+        problems += exc.problems
+    try:
+        chosen = core.check_components(components, component_slugs(session))
+    except InvalidInput as exc:
+        problems += exc.problems
+    if problems:
+        raise InvalidInput.of(problems)
+    return normalised, chosen
+
+
 def subscribe(
     session: Session,
     *,
@@ -208,18 +232,7 @@ def subscribe(
     it); it is kept only as a keyed hash. Raises InvalidInput for a malformed address or an
     unknown component (nothing recorded); otherwise the answer says nothing of the address.
     """
-    problems = []
-    normalised = ""
-    try:
-        normalised = core.normalise_email(address)
-    except InvalidInput as exc:
-        problems += exc.problems
-    try:
-        chosen = core.check_components(components, component_slugs(session))
-    except InvalidInput as exc:
-        problems += exc.problems
-    if problems:
-        raise InvalidInput.of(problems)
+    normalised, chosen = _checked(session, core.normalise_email, address, components)
     key = _key(session, now, secret_key)
     client_key = core.keyed_hash(key, f"client:{client}")
     verdict = core.client_allowed(
@@ -401,18 +414,7 @@ def add_webhook(
 ) -> AddedWebhook:
     """Add a webhook subscriber, active at once; return it with its new signing secret."""
     _require_admin(session)
-    problems = []
-    normalised = ""
-    try:
-        normalised = core.normalise_url(url)
-    except InvalidInput as exc:
-        problems += exc.problems
-    try:
-        chosen = core.check_components(components, component_slugs(session))
-    except InvalidInput as exc:
-        problems += exc.problems
-    if problems:
-        raise InvalidInput.of(problems)
+    normalised, chosen = _checked(session, core.normalise_url, url, components)
     address_key = core.address_key(Kind.WEBHOOK, normalised)
     if store.get_by_address_key(session, kind=Kind.WEBHOOK, address_key=address_key):
         raise Conflict(f"the webhook {core.mask(Kind.WEBHOOK, normalised)} is already subscribed")
